@@ -1,0 +1,111 @@
+"""The interface every engine implements.
+
+An engine turns one :class:`GenerateRequest` into pixels. The runner calls ``load`` once per
+model and keeps the engine loaded across jobs; ``generate`` reports progress through a
+callback as it goes and fails with :class:`EngineError`, whose ``retryable`` flag tells the
+runner whether trying again may help.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress report: a phase (``loading``, ``conditioning``, ``sampling``, ``saving``)
+    and, while sampling, the step reached out of the total."""
+
+    phase: str
+    step: int = 0
+    total: int = 0
+    message: str = ""
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def no_progress(_: Progress) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """What one job asks of an engine."""
+
+    model: str
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    seed: int
+    steps: int
+    guidance: float
+    sampler: str | None = None
+    references: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GenerateResult:
+    """What came back: the image, the seed actually used, and how long each phase took."""
+
+    image: Image.Image
+    seed: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    response_id: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class EngineError(Exception):
+    """A failed engine call. ``code`` is the engine's own error code where it has one."""
+
+    def __init__(self, message: str, *, code: str = "ENGINE_ERROR", retryable: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.args[0]}"
+
+
+class Engine(ABC):
+    """An image engine. Subclasses set ``type`` and ``description``."""
+
+    type: str = ""
+    description: str = ""
+
+    def __init__(self, name: str, options: dict[str, Any] | None = None):
+        self.name = name
+        self.options = dict(options or {})
+        self.loaded_model: str | None = None
+
+    def load(self, model: str, progress: ProgressFn = no_progress) -> float:
+        """Make ``model`` ready; returns the milliseconds it took (0 if it was loaded)."""
+        if self.loaded_model == model:
+            return 0.0
+        elapsed = self._load(model, progress)
+        self.loaded_model = model
+        return elapsed
+
+    @abstractmethod
+    def _load(self, model: str, progress: ProgressFn) -> float: ...
+
+    @abstractmethod
+    def generate(self, request: GenerateRequest, progress: ProgressFn = no_progress) -> GenerateResult:
+        """Generate one image. The model named in ``request`` must have been loaded."""
+
+    def close(self) -> None:
+        """Release the engine's resources (processes, connections, memory)."""
+        self.loaded_model = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

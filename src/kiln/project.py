@@ -1,0 +1,169 @@
+"""The project: ``kiln.toml``, its settings, and the folders it names.
+
+Commands find the project by walking up from the current folder to the first ``kiln.toml``,
+as git does with ``.git``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiln import tomlfile
+from kiln.errors import InputError, Problem, ProjectNotFound
+
+CONFIG_NAME = "kiln.toml"
+
+_PATH_KEYS = {
+    "recipes": "recipes",
+    "art": "art",
+    "build": "build",
+    "templates": "site_templates",
+}
+_SECTIONS = {"project", "paths", "site", "engines"}
+_SITE_KEYS = {"title": str, "description": str, "page_size": int}
+_PROJECT_KEYS = {"title": str, "description": str}
+
+
+@dataclass
+class EngineConfig:
+    """One ``[engines.NAME]`` table: its ``type`` picks the adapter, the rest is its options."""
+
+    name: str
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Project:
+    root: Path
+    title: str = "kiln"
+    description: str = ""
+    page_size: int = 48
+    paths: dict[str, Path] = field(default_factory=dict)
+    engines: dict[str, EngineConfig] = field(default_factory=dict)
+
+    @property
+    def recipes_dir(self) -> Path:
+        return self.paths["recipes"]
+
+    @property
+    def art_dir(self) -> Path:
+        return self.paths["art"]
+
+    @property
+    def build_dir(self) -> Path:
+        return self.paths["build"]
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.paths["templates"]
+
+    @property
+    def db_path(self) -> Path:
+        return self.art_dir / "kiln.db"
+
+    def relative(self, path: Path) -> str:
+        """``path`` as written relative to the project root, for messages and the store."""
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def recipe_files(self) -> list[Path]:
+        """Every recipe file, sorted by name; files starting with ``_`` are shared defaults."""
+        if not self.recipes_dir.is_dir():
+            return []
+        return sorted(p for p in self.recipes_dir.glob("*.toml") if not p.name.startswith("_"))
+
+    def engine(self, name: str) -> EngineConfig:
+        if name in self.engines:
+            return self.engines[name]
+        if name == "placeholder":
+            return EngineConfig("placeholder", "placeholder")
+        raise KeyError(name)
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` holding ``kiln.toml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    raise ProjectNotFound(
+        f"no {CONFIG_NAME} found in {here} or any folder above it "
+        "(run 'kiln init' to start a project here)"
+    )
+
+
+def inside(root: Path, candidate: Path) -> bool:
+    """Whether ``candidate`` resolves to a place inside ``root`` (symlinks followed)."""
+    try:
+        candidate.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def load_project(start: Path | None = None) -> Project:
+    """Find and read the project containing ``start`` (default: the current folder)."""
+    root = find_root(start)
+    doc = tomlfile.load(root / CONFIG_NAME, CONFIG_NAME)
+    data = doc.data
+    problems: list[Problem] = []
+    for key in data:
+        if key not in _SECTIONS:
+            problems.append(doc.problem(key, f"unknown section; expected one of {', '.join(sorted(_SECTIONS))}"))
+
+    project = Project(root=root)
+    for section, keys in (("project", _PROJECT_KEYS), ("site", _SITE_KEYS)):
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            problems.append(doc.problem(section, "expected a table"))
+            continue
+        for key, value in table.items():
+            expected = keys.get(key)
+            dotted = f"{section}.{key}"
+            if expected is None:
+                problems.append(doc.problem(dotted, f"unknown key; expected one of {', '.join(sorted(keys))}"))
+            elif not isinstance(value, expected) or isinstance(value, bool):
+                problems.append(doc.problem(dotted, f"expected {expected.__name__}, got {value!r}"))
+    project.title = data.get("site", {}).get("title") or data.get("project", {}).get("title") or "kiln"
+    project.description = data.get("site", {}).get("description") or data.get("project", {}).get("description", "")
+    page_size = data.get("site", {}).get("page_size", project.page_size)
+    if isinstance(page_size, int) and not 1 <= page_size <= 1000:
+        problems.append(doc.problem("site.page_size", f"expected an integer from 1 to 1000, got {page_size}"))
+    else:
+        project.page_size = page_size
+
+    paths = data.get("paths", {})
+    for key in paths:
+        if key not in _PATH_KEYS:
+            problems.append(doc.problem(f"paths.{key}", f"unknown key; expected one of {', '.join(_PATH_KEYS)}"))
+    for key, default in _PATH_KEYS.items():
+        value = paths.get(key, default)
+        if not isinstance(value, str) or not value:
+            problems.append(doc.problem(f"paths.{key}", f"expected a folder name, got {value!r}"))
+            continue
+        path = root / value
+        if not inside(root, path):
+            problems.append(doc.problem(f"paths.{key}", f"{value!r} points outside the project"))
+            continue
+        project.paths[key] = path
+
+    engines = data.get("engines", {})
+    for name, table in engines.items():
+        if not isinstance(table, dict):
+            problems.append(doc.problem(f"engines.{name}", "expected a table"))
+            continue
+        kind = table.get("type", name)
+        if not isinstance(kind, str):
+            problems.append(doc.problem(f"engines.{name}.type", f"expected a string, got {kind!r}"))
+            continue
+        options = {k: v for k, v in table.items() if k != "type"}
+        project.engines[name] = EngineConfig(name, kind, options)
+
+    if problems:
+        raise InputError(problems)
+    return project

@@ -1,0 +1,91 @@
+"""Reading TOML files with positions, so errors can name the line of a key.
+
+``tomllib`` gives values but no positions; user-facing errors need the line, so this module
+pairs the parsed document with a small index from dotted key to line number.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiln.errors import InputError, Problem
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_DECODE_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def _split_dotted(text: str) -> list[str]:
+    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", text)
+    return [p.strip("\"'") for p in parts]
+
+
+@dataclass
+class TomlDocument:
+    """A parsed TOML file and where each key was written."""
+
+    path: Path
+    display: str
+    data: dict[str, Any]
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def line_of(self, key: str) -> int | None:
+        """The line of ``key`` (dotted), or of its nearest written parent."""
+        parts = key.split(".")
+        while parts:
+            line = self.lines.get(".".join(parts))
+            if line:
+                return line
+            parts.pop()
+        return None
+
+    def problem(self, key: str | None, message: str) -> Problem:
+        return Problem(self.display, self.line_of(key) if key else None, key, message)
+
+
+def index_lines(text: str) -> dict[str, int]:
+    """Map each dotted key (and table header) to the first line it appears on."""
+    lines: dict[str, int] = {}
+    table: list[str] = []
+    in_multiline: str | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if in_multiline:
+            if raw.count(in_multiline) % 2 == 1:
+                in_multiline = None
+            continue
+        header = _HEADER.match(raw)
+        if header and not _KEY.match(raw):
+            table = _split_dotted(header.group(1))
+            lines.setdefault(".".join(table), number)
+            continue
+        key = _KEY.match(raw)
+        if key:
+            dotted = ".".join(table + _split_dotted(key.group(1)))
+            lines.setdefault(dotted, number)
+            rest = raw[key.end():]
+            for quote in ('"""', "'''"):
+                if rest.count(quote) == 1:
+                    in_multiline = quote
+    return lines
+
+
+def load(path: Path, display: str | None = None) -> TomlDocument:
+    """Parse ``path``; a syntax error becomes an :class:`InputError` naming the line."""
+    display = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError([Problem(display, None, None, f"not UTF-8 text ({exc.reason})")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _DECODE_POS.search(message)
+        line = int(match.group(1)) if match else None
+        message = _DECODE_POS.sub("", message).strip()
+        raise InputError([Problem(display, line, None, f"invalid TOML: {message}")]) from None
+    return TomlDocument(path=path, display=display, data=data, lines=index_lines(text))
