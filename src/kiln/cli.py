@@ -1,0 +1,162 @@
+"""The ``kiln`` command line: parse options, call one library function, print the result."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kiln import __version__
+from kiln.errors import InputError, KilnError
+from kiln.project import Project, load_project
+from kiln.store import Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(command: F) -> F:
+    """Print a :class:`KilnError` as a message (every problem on its own line) and exit 1."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except InputError as error:
+            for problem in error.problems:
+                click.secho(f"error: {problem}", fg="red", err=True)
+            count = len(error.problems)
+            click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was run.", err=True)
+            sys.exit(1)
+        except KilnError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _project(path: str | None) -> Project:
+    return load_project(Path(path) if path else None)
+
+
+project_option = click.option(
+    "-C", "--project", "project_path", type=click.Path(file_okay=False, exists=True),
+    help="Project folder (default: the nearest folder with kiln.toml, from here up).",
+)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="kiln")
+def cli() -> None:
+    """kiln: image generation as a build.
+
+    Recipes in recipes/*.toml describe batches; `kiln run` generates what is new into art/,
+    `kiln build` renders the gallery into build/, `kiln datasette` opens the store.
+    """
+
+
+@cli.command()
+@project_option
+@reports_errors
+def check(project_path: str | None) -> None:
+    """Validate every recipe (and kiln.toml) without running anything."""
+    from kiln.recipe import expand, load_all
+
+    project = _project(project_path)
+    recipes = load_all(project)
+    for recipe in recipes:
+        jobs = expand(recipe, project)
+        click.echo(f"{recipe.display}: ok, {len(jobs)} job{'s' if len(jobs) != 1 else ''}")
+    click.echo(f"{len(recipes)} recipe{'s' if len(recipes) != 1 else ''} checked, no problems.")
+
+
+@cli.command()
+@click.argument("recipe")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per job, one per line.")
+@project_option
+@reports_errors
+def plan(recipe: str, as_json: bool, project_path: str | None) -> None:
+    """Show the jobs RECIPE expands to and how many already have an image."""
+    from kiln.plan import make_plan
+    from kiln.recipe import load_all
+
+    project = _project(project_path)
+    store = open_store(project.db_path)
+    (recipe_plan,) = make_plan(load_all(project, [recipe]), project, store)
+    if as_json:
+        for job in recipe_plan.jobs:
+            record = {"key": job.key, **job.spec, "template": job.template, "axes": job.axes,
+                      "exists": job.key in recipe_plan.done}
+            click.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
+        return
+    for job in recipe_plan.jobs:
+        mark = "done" if job.key in recipe_plan.done else "new "
+        spec = job.spec
+        click.echo(
+            f"{mark}  {job.key}  {spec['width']}x{spec['height']}  seed {spec['seed']:<10}  "
+            f"steps {spec['steps']:<3}  {spec['prompt']}"
+        )
+    total, done = len(recipe_plan.jobs), len(recipe_plan.done)
+    click.echo(f"{recipe_plan.recipe.name}: {total} jobs, {done} already made, {total - done} to run")
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@cli.command()
+@click.argument("recipes", nargs=-1)
+@project_option
+@reports_errors
+def run(recipes: tuple[str, ...], project_path: str | None) -> None:
+    """Generate every job of RECIPES (default: all) that has no image yet."""
+    from kiln.plan import make_plan
+    from kiln.progress import BarObserver, LineObserver
+    from kiln.recipe import load_all
+    from kiln.runner import Runner
+
+    project = _project(project_path)
+    loaded = load_all(project, list(recipes) or None)
+    store = open_store(project.db_path)
+    plans = make_plan(loaded, project, store)
+    # SIGTERM stops the run the way Ctrl-C does: finish what is in hand, then exit.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if sys.stderr.isatty():
+        with BarObserver() as observer:
+            report = Runner(project, store, observer).run(plans)
+    else:
+        report = Runner(project, store, LineObserver()).run(plans)
+    click.echo(
+        f"Generated {report.generated}, skipped {report.skipped} (already made),"
+        f" failed {report.failed} in {report.seconds:.1f} s."
+    )
+    for code, count in report.error_counts.most_common():
+        click.echo(f"  {count} × {code}: {report.first_errors[code]}")
+    if report.failed:
+        click.echo("Failed jobs are retried by the next 'kiln run'; 'kiln jobs --failed' lists them.")
+    if report.interrupted:
+        click.echo("Interrupted: finished images are kept. Run 'kiln run' again to resume.", err=True)
+        sys.exit(130)
+    if report.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@project_option
+@reports_errors
+def build(project_path: str | None) -> None:
+    """Render the static gallery into build/, writing only files that changed."""
+    from kiln.site import build_site
+
+    project = _project(project_path)
+    report = build_site(project, open_store(project.db_path))
+    click.echo(str(report))
+
+
+def _store(project: Project) -> Store:
+    return open_store(project.db_path)

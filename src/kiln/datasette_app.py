@@ -1,0 +1,389 @@
+"""The Datasette view of the store: metadata, the command line that serves it, and a runner.
+
+``kiln datasette`` opens ``art/kiln.db`` in Datasette 0.65 for ad-hoc questions. The store is
+opened read-only and live (never ``--immutable``): the runner may be writing while you browse,
+and new rows and columns appear on the next request.
+
+Datasette is started as ``python -m datasette serve`` from kiln's own environment, pointed at
+files kiln writes into ``art/.datasette/``: the metadata as JSON and a one-line plugin module
+that loads :mod:`kiln.datasette_plugin` (thumbnails in the ``path`` column). Keeping them as
+plain files means the printed command can be rerun, or edited, by hand.
+
+Metadata follows the 0.65 format, where facets, full-text search and canned queries live next
+to titles and descriptions. Datasette 1.0 moves those to a separate ``datasette.yaml``; the
+``datasette-upgrade`` plugin converts this file mechanically.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datasette.app import Datasette
+
+from kiln.datasette_plugin import THUMB_MOUNT
+from kiln.errors import KilnError
+from kiln.project import Project
+from kiln.store import open_store
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8001
+CONFIG_DIR = ".datasette"
+PLUGIN_SHIM = "from kiln.datasette_plugin import render_cell  # noqa: F401\n"
+
+# The FTS5 shadow tables behind ``images_fts`` and the migrations log: plumbing, not data.
+_HIDDEN = (
+    "images_fts",
+    "images_fts_config",
+    "images_fts_data",
+    "images_fts_docsize",
+    "images_fts_idx",
+    "_sqlite_migrations",
+)
+
+_TABLES: dict[str, dict[str, Any]] = {
+    "recipes": {
+        "description": "One row per recipe file in recipes/, as last recorded by kiln run.",
+        "label_column": "title",
+        "sort": "name",
+        "columns": {
+            "name": "Recipe name: the file's stem (recipes/<name>.toml).",
+            "path": "The recipe file, relative to the project folder.",
+            "title": "Title from the recipe; by default its name with - and _ as spaces, capitalised.",
+            "description": "Markdown description from the recipe, shown on its gallery page.",
+            "source_sha256": "SHA-256 of the recipe file's bytes when it was last recorded; a change means the recipe was edited.",
+            "job_count": "How many jobs (distinct generations) the recipe expands to.",
+            "gallery": "The recipe's [gallery] options as a JSON object (title, sort, cover, page_size).",
+            "updated_at": "When the recipe was last recorded (ISO 8601, UTC).",
+        },
+    },
+    "runs": {
+        "description": "One row per kiln run invocation, with its outcome and counts.",
+        "label_column": "started_at",
+        "sort_desc": "id",
+        "facets": ["status", "host"],
+        "columns": {
+            "id": "Run number, increasing.",
+            "started_at": "When the run started (ISO 8601, UTC).",
+            "finished_at": "When the run ended (ISO 8601, UTC); empty while running or if the process died.",
+            "status": "running, finished, interrupted (stopped, or found dead by a later run) or failed.",
+            "recipes": "JSON array of the recipe names the run was asked to build.",
+            "planned": "Jobs the run planned to generate: those with no image yet.",
+            "generated": "Jobs that produced an image in this run.",
+            "skipped": "Jobs not run because an image already existed or another process claimed them.",
+            "failed": "Jobs that failed in this run.",
+            "pid": "Process id of the kiln run process, used to tell live claims from stale ones.",
+            "host": "Host name of the machine that ran it.",
+            "kiln_version": "kiln version that ran it.",
+        },
+    },
+    "jobs": {
+        "description": "One row per job: a single concrete generation (engine, model, prompt, size, seed, ...). Its key is the hash of its spec, so recipes that describe the same image share one job.",
+        "facets": ["status", "engine", "recipe"],
+        "sort_desc": "queued_at",
+        "columns": {
+            "key": "Job key: hash of the canonical JSON spec. Same spec, same key, so re-runs skip finished work.",
+            "spec": "The full job spec as canonical JSON (engine, model, prompt, negative prompt, width, height, seed, steps, guidance, sampler, references, extra params).",
+            "recipe": "The recipe that first queued this job (see recipe_jobs for every recipe that uses it).",
+            "engine": "Engine name from kiln.toml that generates it (e.g. placeholder).",
+            "model": "Model identifier passed to the engine.",
+            "status": "queued, running (claimed by a process), succeeded (has an image) or failed.",
+            "attempts": "How many times a run has claimed the job; counts retries and re-runs.",
+            "error": "Message of the last failure; cleared when the job succeeds.",
+            "error_code": "Machine-readable code of the last failure (the engine's own code where it has one); cleared on success.",
+            "run_id": "The run that last claimed the job.",
+            "claimed_by": "host:pid of the process working on the job while it is running; empty otherwise.",
+            "queued_at": "When the job was first queued (ISO 8601, UTC).",
+            "started_at": "When the last attempt started (ISO 8601, UTC).",
+            "finished_at": "When the last attempt ended, in success or failure (ISO 8601, UTC).",
+            "duration_ms": "Wall time of the last attempt in milliseconds, engine call plus saving the image.",
+            "image_id": "The image this job produced (images.id), once it succeeded.",
+        },
+    },
+    "recipe_jobs": {
+        "description": "Which jobs each recipe expands to, in order: the recipe's gallery. A job shared by two recipes has a row for each.",
+        "facets": ["recipe"],
+        "columns": {
+            "recipe": "The recipe (recipes.name).",
+            "job_key": "The job (jobs.key).",
+            "position": "Position of the job in the recipe's expansion, from 0; the gallery order.",
+            "axes": "JSON object of the axis values that made this cell of the recipe's grid (axis name to value).",
+        },
+    },
+    "images": {
+        "description": "One row per generated image: its file, full provenance, and culling state. Search matches prompts and notes with SQLite FTS5 syntax: fox OR cat, \"red fox\", fox*, prompt:fox NOT cat.",
+        "label_column": "prompt",
+        "facets": ["model", "recipe", "rating", "status"],
+        "sort_desc": "created_at",
+        "fts_table": "images_fts",
+        "fts_pk": "rowid",
+        "searchmode": "raw",
+        "columns": {
+            "id": "Content id: the first 16 hex digits of the SHA-256 of the original file. Files are named after it in every art/<stage>/ folder.",
+            "path": "The original image file, relative to the art folder (original/<id>.<format>).",
+            "width": "Width of the original in pixels.",
+            "height": "Height of the original in pixels.",
+            "bytes": "Size of the original file in bytes.",
+            "sha256": "Full SHA-256 of the original file's bytes (hex).",
+            "format": "File format of the original (e.g. png).",
+            "job_key": "The job that generated it (jobs.key); empty for images that came from outside a job.",
+            "recipe": "The recipe whose job generated it.",
+            "prompt": "The fully expanded prompt sent to the engine (searchable).",
+            "negative_prompt": "The negative prompt sent to the engine; empty if none.",
+            "model": "Model identifier the engine used.",
+            "engine": "Engine name from kiln.toml that generated it.",
+            "seed": "Random seed the engine actually used.",
+            "steps": "Sampling steps.",
+            "guidance": "Guidance (CFG) scale.",
+            "sampler": "Sampler name, where the engine takes one.",
+            "params": "Extra engine parameters from the job spec, as a JSON object.",
+            "response_id": "The engine's own id for the generation (e.g. an API request id), when it returns one.",
+            "timings": "How long each phase of the generation took, as a JSON object of milliseconds.",
+            "created_at": "When the image was recorded (ISO 8601, UTC).",
+            "rating": "Culling rating from 1 to 5 stars; 0 means not rated yet.",
+            "status": "Culling decision: selected, rejected, or empty for undecided.",
+            "tags": "Tags as a JSON array of strings.",
+            "notes": "Free-text notes (searchable).",
+            "blurhash": "4x3-component blurhash of the image, used as its placeholder in the static gallery.",
+        },
+    },
+    "derivatives": {
+        "description": "Files made from each image by a stage (thumb: 400 px square thumbnail, web: long edge at most 1600 px), one row per image and stage.",
+        "facets": ["stage", "format"],
+        "sort_desc": "created_at",
+        "columns": {
+            "image_id": "The image it was made from (images.id).",
+            "stage": "The stage that made it; also its folder under art/ (thumb, web, ...).",
+            "path": "The derivative file, relative to the art folder (<stage>/<id>.<format>).",
+            "width": "Width in pixels.",
+            "height": "Height in pixels.",
+            "bytes": "File size in bytes.",
+            "format": "File format (e.g. webp).",
+            "created_at": "When it was made (ISO 8601, UTC).",
+        },
+    },
+}
+
+# Canned queries for questions people actually ask. Average ratings ignore 0 (unrated).
+_QUERIES: dict[str, dict[str, Any]] = {
+    "images_by_recipe_and_model": {
+        "title": "Images per recipe and model",
+        "description": "How many images each recipe made with each model, their average rating (rated images only) and how many were selected or rejected.",
+        "sql": """
+select
+  recipe,
+  model,
+  count(*) as images,
+  count(nullif(rating, 0)) as rated,
+  round(avg(nullif(rating, 0)), 2) as avg_rating,
+  sum(status = 'selected') as selected,
+  sum(status = 'rejected') as rejected
+from images
+group by recipe, model
+order by recipe, images desc
+""".strip(),
+    },
+    "selected_images": {
+        "title": "Selected images",
+        "description": "Images culled as selected, best rated first.",
+        "sql": """
+select id, path, recipe, model, rating, tags, prompt, notes, created_at
+from images
+where status = 'selected'
+order by rating desc, created_at desc
+""".strip(),
+    },
+    "search_prompts": {
+        "title": "Search prompts and notes",
+        "description": "Full-text search with SQLite FTS5 syntax: fox OR cat, \"red fox\", fox*, notes:keeper. Best matches first.",
+        "sql": """
+select images.id, images.path, images.prompt, images.model, images.recipe,
+  images.rating, images.status
+from images join images_fts on images.rowid = images_fts.rowid
+where images_fts match :q
+order by images_fts.rank
+""".strip(),
+    },
+    "failed_jobs": {
+        "title": "Failed jobs",
+        "description": "Jobs whose last attempt failed, newest first, with their errors. kiln run retries them.",
+        "sql": """
+select key, recipe, engine, model, attempts, error_code, error, finished_at, run_id
+from jobs
+where status = 'failed'
+order by finished_at desc
+""".strip(),
+    },
+    "recent_runs": {
+        "title": "Recent runs",
+        "description": "The last 50 runs with their counts and how long they took.",
+        "sql": """
+select
+  id,
+  started_at,
+  status,
+  round((julianday(finished_at) - julianday(started_at)) * 86400, 1) as seconds,
+  planned,
+  generated,
+  skipped,
+  failed,
+  recipes,
+  host,
+  kiln_version
+from runs
+order by id desc
+limit 50
+""".strip(),
+    },
+    "engine_stats": {
+        "title": "Success rate and speed per engine and model",
+        "description": "Finished jobs per engine and model: success rate and average and slowest duration of successful generations.",
+        "sql": """
+select
+  engine,
+  model,
+  sum(status = 'succeeded') as succeeded,
+  sum(status = 'failed') as failed,
+  round(100.0 * sum(status = 'succeeded') / count(*), 1) as success_pct,
+  round(avg(case when status = 'succeeded' then duration_ms end) / 1000, 2) as avg_seconds,
+  round(max(case when status = 'succeeded' then duration_ms end) / 1000, 2) as max_seconds
+from jobs
+where status in ('succeeded', 'failed')
+group by engine, model
+order by succeeded desc
+""".strip(),
+    },
+}
+
+
+def metadata(project: Project) -> dict[str, Any]:
+    """Datasette 0.65 metadata for the project's store, usable as ``metadata=`` or ``-m`` JSON."""
+    tables = copy.deepcopy(_TABLES)
+    tables.update({name: {"hidden": True} for name in _HIDDEN})
+    return {
+        "title": project.title,
+        "description": project.description
+        or "The kiln store: recipes, the jobs they expand to, runs, and the images they produced.",
+        "databases": {
+            project.db_path.stem: {
+                "description": f"{project.relative(project.db_path)}, read live: rows written by a running"
+                " kiln run appear on the next page load.",
+                "tables": tables,
+                "queries": copy.deepcopy(_QUERIES),
+            }
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Files:
+    """What Datasette is pointed at: the store, the metadata, the plugins folder, the thumbnails."""
+
+    db: Path
+    metadata: Path
+    plugins_dir: Path
+    thumb_dir: Path
+
+
+def prepare(project: Project) -> Files:
+    """Migrate the store (creating it if missing) and write the files Datasette is given.
+
+    Files are rewritten only when their content changes, so watchers of ``art/`` stay quiet.
+    """
+    open_store(project.db_path).close()
+    config = project.art_dir / CONFIG_DIR
+    files = Files(
+        db=project.db_path,
+        metadata=config / "metadata.json",
+        plugins_dir=config / "plugins",
+        thumb_dir=project.art_dir / THUMB_MOUNT,
+    )
+    # Datasette refuses a --static directory that does not exist; stages fill it later.
+    files.thumb_dir.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(files.metadata, json.dumps(metadata(project), indent=2) + "\n")
+    _write_if_changed(files.plugins_dir / "kiln_thumbnails.py", PLUGIN_SHIM)
+    return files
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def command(project: Project, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> list[str]:
+    """The argv that serves the store with Datasette (after :func:`prepare`-ing its files)."""
+    files = prepare(project)
+    return [
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        str(files.db),
+        "--metadata",
+        str(files.metadata),
+        "--plugins-dir",
+        str(files.plugins_dir),
+        "--static",
+        f"{THUMB_MOUNT}:{files.thumb_dir}",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+
+
+def app(project: Project) -> Datasette:
+    """The same Datasette, in process: for tests and for embedding (``await ds.client.get``)."""
+    files = prepare(project)
+    return Datasette(
+        [str(files.db)],
+        metadata=metadata(project),
+        plugins_dir=str(files.plugins_dir),
+        static_mounts=[(THUMB_MOUNT, str(files.thumb_dir))],
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    project: Project, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, open_browser: bool = False
+) -> None:
+    """Run Datasette on the store until it is stopped with Ctrl-C.
+
+    Raises :class:`KilnError` if Datasette fails (it prints why, e.g. the port is taken).
+    """
+    if not is_loopback(host):
+        # Datasette has no login: anyone who can reach the address can read every row.
+        print(
+            f"warning: serving on {host}, not a loopback address: anyone who can reach it "
+            "can read the whole store",
+            file=sys.stderr,
+        )
+    argv = command(project, host, port)
+    if open_browser:
+        argv.append("--open")
+    with subprocess.Popen(argv) as process:
+        try:
+            returncode = process.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached Datasette too (same process group): let it finish shutting down.
+            process.wait()
+            return
+    if returncode != 0:
+        raise KilnError(f"datasette exited with status {returncode}")

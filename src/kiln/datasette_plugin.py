@@ -1,0 +1,45 @@
+"""A Datasette plugin that shows each image's thumbnail in the ``path`` cell.
+
+Any row of the ``kiln`` database with both an ``id`` and a ``path`` column (the ``images``
+table, or a query selecting those columns from it) gets ``<img src="/thumb/<id>.webp">`` above
+the path, provided Datasette was started with the art folder's ``thumb/`` directory mounted at
+``/thumb`` (``--static thumb:art/thumb``) and the thumbnail exists; otherwise Datasette's own
+rendering applies, so a missing stage never shows a broken image.
+
+The hook targets ``path`` because Datasette 0.65 never calls ``render_cell`` for a table's
+single-column primary key (``id``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from datasette import hookimpl
+from markupsafe import Markup
+
+DATABASE = "kiln"
+THUMB_MOUNT = "thumb"
+THUMB_EXTENSION = "webp"
+
+
+@hookimpl
+def render_cell(
+    row: Any, value: Any, column: str, table: str | None, database: str, datasette: Any
+) -> Markup | None:
+    if database != DATABASE or column != "path" or table not in ("images", None):
+        return None
+    if not isinstance(value, str) or "id" not in row.keys():
+        return None
+    image_id = row["id"]
+    # The id becomes a file name: refuse anything that could name a file outside the mount.
+    if not isinstance(image_id, str) or not image_id or "/" in image_id or "\\" in image_id or image_id[0] == ".":
+        return None
+    thumb_dir = dict(datasette.static_mounts).get(THUMB_MOUNT)
+    name = f"{image_id}.{THUMB_EXTENSION}"
+    if thumb_dir is None or not (Path(thumb_dir) / name).is_file():
+        return None
+    src = datasette.urls.path(f"/{THUMB_MOUNT}/{quote(name)}")
+    # Markup.format escapes every argument, so ids and paths cannot inject markup.
+    return Markup('<img src="{}" alt="" loading="lazy" width="100"><br>{}').format(src, value)

@@ -1,0 +1,79 @@
+"""Progress display for ``kiln run``: a bar per recipe with the current job's step.
+
+On a terminal this draws rich progress bars; elsewhere (CI logs, pipes) it prints one line
+per recipe when it finishes, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from kiln.engines import Progress as EngineProgress
+from kiln.plan import RecipePlan
+from kiln.recipe import Job
+
+
+class BarObserver:
+    """Rich progress bars; use as a context manager around the run."""
+
+    def __init__(self, console: Console | None = None):
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[recipe]:<18}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[step]}"),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> BarObserver:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def recipe_started(self, plan: RecipePlan) -> None:
+        self.tasks[plan.recipe.name] = self.progress.add_task(
+            "", total=len(plan.jobs), completed=len(plan.done), recipe=plan.recipe.name, step=""
+        )
+
+    def job_progress(self, plan: RecipePlan, job: Job, progress: EngineProgress) -> None:
+        step = f"step {progress.step}/{progress.total}" if progress.total else progress.phase
+        self.progress.update(self.tasks[plan.recipe.name], step=step)
+
+    def job_finished(self, plan: RecipePlan, job: Job, error: str | None) -> None:
+        self.progress.advance(self.tasks[plan.recipe.name])
+
+    def recipe_finished(self, plan: RecipePlan) -> None:
+        self.progress.update(self.tasks[plan.recipe.name], step="done")
+
+
+class LineObserver:
+    """One line per recipe, for output that is not a terminal."""
+
+    def __init__(self) -> None:
+        self.made = 0
+        self.failed = 0
+
+    def recipe_started(self, plan: RecipePlan) -> None:
+        self.made = self.failed = 0
+
+    def job_progress(self, plan: RecipePlan, job: Job, progress: EngineProgress) -> None: ...
+
+    def job_finished(self, plan: RecipePlan, job: Job, error: str | None) -> None:
+        if error:
+            self.failed += 1
+        else:
+            self.made += 1
+
+    def recipe_finished(self, plan: RecipePlan) -> None:
+        click.echo(
+            f"{plan.recipe.name}: {len(plan.jobs)} jobs, {len(plan.done)} existing,"
+            f" {self.made} generated, {self.failed} failed",
+            err=True,
+        )

@@ -1,0 +1,238 @@
+"""Opening the store and the typed reads and writes the runner needs.
+
+One :class:`Store` wraps one SQLite connection. Write transactions open with
+``BEGIN IMMEDIATE`` so a second writer (another ``kiln run``, the stage thread) waits on the
+busy timeout instead of failing to upgrade a read lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from kiln import __version__
+from kiln.store.schema import migrations
+
+BUSY_TIMEOUT_S = 30.0
+
+
+def now() -> str:
+    """The current time as the store writes it: ISO 8601, UTC, milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = path
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        self.db = Database(conn)
+        self.conn = conn
+        # One connection serves the runner's threads; the lock keeps their transactions apart.
+        self.lock = threading.RLock()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def migrate(self) -> None:
+        if self.db.journal_mode != "wal":
+            self.db.enable_wal()
+        migrations.apply(self.db)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """A write transaction that takes the write lock up front."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.db.query(sql, params))
+
+    # recipes and their jobs -------------------------------------------------------------
+
+    def save_recipe(
+        self,
+        *,
+        name: str,
+        path: str,
+        title: str,
+        description: str,
+        source_sha256: str,
+        gallery: dict[str, Any],
+        jobs: Sequence[tuple[str, dict[str, Any], dict[str, Any]]],
+    ) -> None:
+        """Record a recipe and the jobs it expands to, as ``(key, spec, axes)`` in order.
+
+        Jobs already known keep their state; the recipe's membership is replaced, so a
+        gallery shows what the recipe describes now.
+        """
+        stamp = now()
+        with self.transaction() as db:
+            db["recipes"].upsert(
+                {
+                    "name": name,
+                    "path": path,
+                    "title": title,
+                    "description": description,
+                    "source_sha256": source_sha256,
+                    "job_count": len(jobs),
+                    "gallery": json.dumps(gallery, sort_keys=True),
+                    "updated_at": stamp,
+                },
+                pk="name",
+            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO jobs (key, spec, recipe, engine, model, status, queued_at)"
+                " VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+                [
+                    (key, json.dumps(spec, sort_keys=True), name, spec["engine"], spec["model"], stamp)
+                    for key, spec, _ in jobs
+                ],
+            )
+            self.conn.execute("DELETE FROM recipe_jobs WHERE recipe = ?", [name])
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO recipe_jobs (recipe, job_key, position, axes) VALUES (?, ?, ?, ?)",
+                [(name, key, i, json.dumps(axes, sort_keys=True)) for i, (key, _, axes) in enumerate(jobs)],
+            )
+
+    def done_keys(self, keys: Sequence[str]) -> set[str]:
+        """The subset of ``keys`` that already have an image."""
+        done: set[str] = set()
+        with self.lock:
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                rows = self.conn.execute(
+                    f"SELECT key FROM jobs WHERE key IN ({marks}) AND status = 'succeeded'", list(chunk)
+                )
+                done.update(row[0] for row in rows)
+        return done
+
+    # runs -------------------------------------------------------------------------------
+
+    def start_run(self, recipes: Iterable[str]) -> int:
+        with self.transaction() as db:
+            table = db["runs"]
+            table.insert(
+                {
+                    "started_at": now(),
+                    "status": "running",
+                    "recipes": json.dumps(list(recipes)),
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "kiln_version": __version__,
+                }
+            )
+            return int(table.last_pk)
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
+        with self.transaction() as db:
+            db["runs"].update(run_id, {"finished_at": now(), "status": status, **counts})
+
+    # claims -----------------------------------------------------------------------------
+
+    def release_stale_claims(self) -> int:
+        """Return to the queue every job left ``running`` by a process that is gone."""
+        host = socket.gethostname()
+        released = 0
+        with self.transaction():
+            rows = self.conn.execute(
+                "SELECT jobs.key, runs.pid, runs.host FROM jobs LEFT JOIN runs ON runs.id = jobs.run_id"
+                " WHERE jobs.status = 'running'"
+            ).fetchall()
+            for key, pid, run_host in rows:
+                if run_host == host and pid is not None and _alive(pid) and pid != os.getpid():
+                    continue
+                self.conn.execute(
+                    "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE key = ?", [key]
+                )
+                released += 1
+            self.conn.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE status = 'running'"
+                " AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id AND jobs.status = 'running')"
+                " AND pid != ?",
+                [now(), os.getpid()],
+            )
+        return released
+
+    def claim(self, key: str, run_id: int) -> bool:
+        """Mark ``key`` running for this run, unless another process got there first."""
+        with self.transaction():
+            cursor = self.conn.execute(
+                "UPDATE jobs SET status = 'running', run_id = ?, claimed_by = ?, started_at = ?,"
+                " attempts = attempts + 1 WHERE key = ? AND status IN ('queued', 'failed')",
+                [run_id, f"{socket.gethostname()}:{os.getpid()}", now(), key],
+            )
+            return cursor.rowcount == 1
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Put claimed jobs that never ran back in the queue (an interrupted run)."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE key = ? AND status = 'running'",
+                [(k,) for k in keys],
+            )
+
+    def fail(self, key: str, code: str, message: str, duration_ms: float) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE jobs SET status = 'failed', error_code = ?, error = ?, finished_at = ?,"
+                " duration_ms = ?, claimed_by = NULL WHERE key = ?",
+                [code, message, now(), duration_ms, key],
+            )
+
+    def record_image(
+        self, key: str, image: dict[str, Any], derivatives: list[dict[str, Any]], duration_ms: float
+    ) -> None:
+        """Record a finished job: its image, derivatives and success, in one transaction.
+
+        Called only after every file is in place, so a row always points at a file.
+        """
+        with self.transaction() as db:
+            if db["images"].count_where("id = ?", [image["id"]]) == 0:
+                db["images"].insert(image)
+            db["derivatives"].upsert_all(derivatives, pk=("image_id", "stage"))
+            self.conn.execute(
+                "UPDATE jobs SET status = 'succeeded', image_id = ?, error = NULL, error_code = NULL,"
+                " finished_at = ?, duration_ms = ?, claimed_by = NULL WHERE key = ?",
+                [image["id"], now(), duration_ms, key],
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def open_store(path: Path) -> Store:
+    """Open (creating and migrating as needed) the store at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(path)
+    store.migrate()
+    return store

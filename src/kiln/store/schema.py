@@ -1,0 +1,144 @@
+"""The store's schema, as versioned migrations.
+
+Each migration runs once per database, in order, recorded in ``_sqlite_migrations``. Never
+edit a migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("kiln")
+
+
+@migrations(name="0001_initial")
+def initial(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE recipes (
+            name TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            source_sha256 TEXT NOT NULL,
+            job_count INTEGER NOT NULL DEFAULT 0,
+            gallery TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'finished', 'interrupted', 'failed')),
+            recipes TEXT NOT NULL DEFAULT '[]',
+            planned INTEGER NOT NULL DEFAULT 0,
+            generated INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            pid INTEGER,
+            host TEXT,
+            kiln_version TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE jobs (
+            key TEXT PRIMARY KEY,
+            spec TEXT NOT NULL,
+            recipe TEXT NOT NULL,
+            engine TEXT NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            error_code TEXT,
+            run_id INTEGER REFERENCES runs(id),
+            claimed_by TEXT,
+            queued_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            duration_ms REAL,
+            image_id TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE recipe_jobs (
+            recipe TEXT NOT NULL REFERENCES recipes(name),
+            job_key TEXT NOT NULL REFERENCES jobs(key),
+            position INTEGER NOT NULL,
+            axes TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (recipe, job_key)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE images (
+            id TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            format TEXT NOT NULL,
+            job_key TEXT REFERENCES jobs(key),
+            recipe TEXT,
+            prompt TEXT NOT NULL DEFAULT '',
+            negative_prompt TEXT NOT NULL DEFAULT '',
+            model TEXT,
+            engine TEXT,
+            seed INTEGER,
+            steps INTEGER,
+            guidance REAL,
+            sampler TEXT,
+            params TEXT NOT NULL DEFAULT '{}',
+            response_id TEXT,
+            timings TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            rating INTEGER NOT NULL DEFAULT 0 CHECK (rating BETWEEN 0 AND 5),
+            status TEXT CHECK (status IN ('selected', 'rejected')),
+            tags TEXT NOT NULL DEFAULT '[]',
+            notes TEXT NOT NULL DEFAULT '',
+            blurhash TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE derivatives (
+            image_id TEXT NOT NULL REFERENCES images(id),
+            stage TEXT NOT NULL,
+            path TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            format TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (image_id, stage)
+        )
+        """
+    )
+    for sql in (
+        "CREATE INDEX idx_jobs_status ON jobs(status)",
+        "CREATE INDEX idx_jobs_run ON jobs(run_id)",
+        "CREATE INDEX idx_recipe_jobs_job ON recipe_jobs(job_key)",
+        "CREATE INDEX idx_recipe_jobs_order ON recipe_jobs(recipe, position)",
+        "CREATE UNIQUE INDEX idx_images_job ON images(job_key)",
+        "CREATE INDEX idx_images_recipe_created ON images(recipe, created_at)",
+        "CREATE INDEX idx_images_created ON images(created_at)",
+        "CREATE INDEX idx_images_model ON images(model)",
+        "CREATE INDEX idx_images_rating ON images(rating)",
+        "CREATE INDEX idx_images_status ON images(status)",
+        "CREATE INDEX idx_derivatives_stage ON derivatives(stage)",
+    ):
+        db.execute(sql)
+    db["images"].enable_fts(["prompt", "notes"], fts_version="FTS5", create_triggers=True)
