@@ -160,3 +160,88 @@ def build(project_path: str | None) -> None:
 
 def _store(project: Project) -> Store:
     return open_store(project.db_path)
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("-p", "--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option("--watch", is_flag=True, help="Re-run and rebuild when recipes, templates or the store change.")
+@project_option
+@reports_errors
+def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
+    """Serve the built gallery over HTTP (read-only)."""
+    import threading
+
+    from kiln.serve import make_server
+    from kiln.serve import watch as watch_changes
+
+    project = _project(project_path)
+    if not _is_loopback(host):
+        click.secho(f"warning: listening on {host} makes the gallery visible to other machines", fg="yellow", err=True)
+    server = make_server(project.build_dir, host, port)
+    stop = threading.Event()
+    if watch:
+        def rebuild(run_recipes: bool) -> None:
+            args = ["-C", str(project.root)]
+            for command in ([run] if run_recipes else []) + [build]:
+                try:
+                    command.main(args, standalone_mode=False)
+                except SystemExit:
+                    pass
+                except Exception as error:  # keep serving; the next save may fix it
+                    click.secho(f"error: {error}", fg="red", err=True)
+
+        threading.Thread(target=watch_changes, args=(project, rebuild, stop), daemon=True).start()
+    click.echo(f"Serving {project.relative(project.build_dir)}/ at http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+
+
+@cli.command()
+@click.option("--failed", is_flag=True, help="Only failed jobs, with their errors.")
+@click.option("--recipe", help="Only the jobs of this recipe.")
+@click.option("--limit", default=50, show_default=True, help="At most this many rows.")
+@project_option
+@reports_errors
+def jobs(failed: bool, recipe: str | None, limit: int, project_path: str | None) -> None:
+    """List jobs and their state, newest first."""
+    project = _project(project_path)
+    store = _store(project)
+    where, params = [], []
+    if failed:
+        where.append("status = 'failed'")
+    if recipe:
+        where.append("key IN (SELECT job_key FROM recipe_jobs WHERE recipe = ?)")
+        params.append(recipe)
+    sql = "SELECT key, recipe, status, attempts, error_code, error FROM jobs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY coalesce(finished_at, started_at, queued_at) DESC LIMIT ?"
+    rows = store.query(sql, [*params, limit])
+    for row in rows:
+        line = f"{row['key']}  {row['status']:<9}  {row['recipe']:<16}  attempts {row['attempts']}"
+        if row["error"]:
+            line += f"  {row['error_code']}: {row['error']}"
+        click.echo(line)
+    click.echo(f"{len(rows)} job{'s' if len(rows) != 1 else ''}")
+
+
+@cli.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+@click.option("--title", default="My images", show_default=True, help="The gallery's title.")
+@reports_errors
+def init(folder: str, title: str) -> None:
+    """Start a project in FOLDER: kiln.toml, recipes/ with a first recipe, site_templates/."""
+    from kiln.scaffold import create_project
+
+    for path in create_project(Path(folder), title):
+        click.echo(f"created {path}")

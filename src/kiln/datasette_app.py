@@ -170,7 +170,9 @@ _TABLES: dict[str, dict[str, Any]] = {
     },
 }
 
-# Canned queries for questions people actually ask. Average ratings ignore 0 (unrated).
+# Canned queries for questions people actually ask. Average ratings ignore 0 (unrated). The
+# search guards against an empty box: Datasette runs the query before anything is typed, and
+# FTS5 rejects an empty query as a syntax error.
 _QUERIES: dict[str, dict[str, Any]] = {
     "images_by_recipe_and_model": {
         "title": "Images per recipe and model",
@@ -206,7 +208,7 @@ order by rating desc, created_at desc
 select images.id, images.path, images.prompt, images.model, images.recipe,
   images.rating, images.status
 from images join images_fts on images.rowid = images_fts.rowid
-where images_fts match :q
+where trim(:q) != '' and images_fts match :q
 order by images_fts.rank
 """.strip(),
     },

@@ -24,7 +24,7 @@ MAX_SEED = 2**63 - 1
 MIN_SIDE, MAX_SIDE = 64, 4096
 SIZE_MULTIPLE = 16
 DEFAULT_MAX_JOBS = 10_000
-ASPECTS = {"1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16", "4:5", "5:4", "21:9", "9:21"}
+ASPECTS = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16", "4:5", "5:4", "21:9", "9:21")
 DEFAULTS: dict[str, Any] = {
     "engine": "placeholder",
     "negative_prompt": "",
@@ -138,7 +138,7 @@ class _Checker:
         long_edge = self.integer(MIN_SIDE, MAX_SIDE)(f"{key}.long_edge", table.get("long_edge", 1024))
         aspect = table.get("aspect", "1:1")
         if aspect not in ASPECTS:
-            self.fail(f"{key}.aspect", f"expected one of {', '.join(sorted(ASPECTS))}, got {show(aspect)}")
+            self.fail(f"{key}.aspect", f"expected one of {', '.join(ASPECTS)}, got {show(aspect)}")
             return (long_edge, long_edge)
         a, b = (int(part) for part in aspect.split(":"))
         short = max(SIZE_MULTIPLE, round(long_edge * min(a, b) / max(a, b) / SIZE_MULTIPLE) * SIZE_MULTIPLE)
@@ -214,7 +214,7 @@ def load_recipe(path: Path, project: Project) -> Recipe:
 
     if "model" in data:
         models = check.axis("model", data["model"], lambda k, v: check.text(k, v, empty=False))
-    elif engine_type == "placeholder":
+    elif engine_type in ("placeholder", None):
         models = (PLACEHOLDER_MODEL,)
     else:
         check.fail("model", f"required for engine {show(engine)}")

@@ -1,0 +1,49 @@
+"""``kiln serve``: the built gallery over HTTP on 127.0.0.1, optionally rebuilt on change.
+
+The server only answers GET and HEAD (the standard library handler refuses everything
+else with 501), so there is nothing cross-site requests could write.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterable
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from kiln.project import Project
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    return ThreadingHTTPServer((host, port), handler)
+
+
+def watched_paths(project: Project) -> list[Path]:
+    """What a rebuild depends on: recipes, templates, settings and the store."""
+    paths = [project.recipes_dir, project.templates_dir, project.root / "kiln.toml", project.art_dir]
+    return [p for p in paths if p.exists()]
+
+
+def _relevant(changes: Iterable[tuple[object, str]], project: Project) -> tuple[bool, bool]:
+    """Whether the changes touch recipes (need a run) and anything at all (need a build)."""
+    recipes = any(Path(path).suffix == ".toml" for _, path in changes)
+    store = any(Path(path).name in ("kiln.db", "kiln.db-wal") for _, path in changes)
+    others = any(not Path(path).is_relative_to(project.art_dir) for _, path in changes)
+    return recipes, recipes or store or others
+
+
+def watch(project: Project, rebuild: Callable[[bool], None], stop: threading.Event) -> None:
+    """Call ``rebuild(run_recipes)`` after each batch of relevant changes until ``stop``."""
+    from watchfiles import watch as watch_files
+
+    for changes in watch_files(*watched_paths(project), stop_event=stop, debounce=400):
+        needs_run, needs_build = _relevant(changes, project)
+        if needs_build:
+            rebuild(needs_run)

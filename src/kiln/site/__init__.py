@@ -1,0 +1,46 @@
+"""The static gallery: ``kiln build`` renders the catalogue into plain HTML files.
+
+The site is rebuilt in full each time, but only files whose bytes changed are written, media
+are hard-linked rather than copied, and files an earlier build made that this one does not are
+removed, so a rebuild touches exactly what changed.
+"""
+
+from __future__ import annotations
+
+import time
+
+from kiln.errors import Problem
+from kiln.project import Project
+from kiln.site.collect import collect
+from kiln.site.media import publish_media
+from kiln.site.output import Output, publish_static
+from kiln.site.pages import render_pages
+from kiln.site.render import environment
+from kiln.site.report import BuildReport
+from kiln.site.theme import static_sources, theme_dirs
+from kiln.store.db import Store
+
+
+def build_site(project: Project, store: Store) -> BuildReport:
+    """Render the whole site into ``project.build_dir``."""
+    started = time.perf_counter()
+    problems: list[Problem] = []
+    site = collect(project, store, problems)
+    output = Output(project.build_dir)
+    publish_media(project, site, output, problems)
+    assets = publish_static(output, static_sources(project))
+    pages = render_pages(environment(tuple(theme_dirs(project))), site, assets, output, problems)
+    removed = output.finish(problems)
+    return BuildReport(
+        written=output.written,
+        skipped=output.skipped,
+        removed=removed,
+        pages=pages,
+        images=len(site.images),
+        seconds=time.perf_counter() - started,
+        problems=problems,
+        target=project.relative(project.build_dir),
+    )
+
+
+__all__ = ["BuildReport", "build_site"]

@@ -1,0 +1,122 @@
+"""The Jinja2 environment: the theme's loader chain, autoescaping, and the filters templates use.
+
+Everything is autoescaped, prompts included: they are user text. Markdown arrives already
+rendered (with raw HTML off) as ``Markup``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
+
+import kiln
+from kiln.site.collect import Entry, Media, Recipe
+from kiln.site.layout import gallery_path, image_path, media_path
+from kiln.site.markdown import render_markdown, render_summary
+
+
+@functools.lru_cache(maxsize=8)
+def environment(dirs: tuple[Path, ...]) -> Environment:
+    """The environment for a theme looked up in ``dirs``, first match winning.
+
+    Cached, so a process that builds repeatedly (watch mode) compiles each template once;
+    Jinja's auto-reload still notices an edited template.
+    """
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(folder) for folder in dirs]),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        url=url,
+        static=static,
+        markdown=render_markdown,
+        summary=render_summary,
+        duration=duration,
+        filesize=filesize,
+        when=when,
+        number=number,
+        plural=plural,
+        stars=stars,
+        value=value,
+    )
+    env.globals["version"] = kiln.__version__
+    return env
+
+
+@pass_context
+def url(context: Context, target: Any, page: int = 1) -> str:
+    """The relative link from the page being rendered to a recipe's gallery (page ``page``),
+    an image's page, a media file, or a path given relative to the build folder."""
+    if isinstance(target, Recipe):
+        path = gallery_path(target.name, page)
+    elif isinstance(target, Entry):
+        path = image_path(target.recipe, target.image.id)
+    elif isinstance(target, Media):
+        path = media_path(target.path)
+    else:
+        path = str(target)
+    return context["root"] + path
+
+
+@pass_context
+def static(context: Context, name: str) -> str:
+    """The relative link to a theme static file under its content-hashed name."""
+    assets = context["assets"]
+    if name not in assets:
+        raise LookupError(f"no static file {name!r} in the theme")
+    return context["root"] + assets[name]
+
+
+def duration(ms: Any) -> str:
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return str(ms)
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    return f"{minutes} min {seconds} s"
+
+
+def filesize(size: int) -> str:
+    if size < 1000:
+        return f"{size} bytes"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} KB"
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def when(stamp: str) -> str:
+    """An ISO 8601 time as ``2024-05-01 12:00 UTC``; anything unparseable as it is."""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return str(stamp)
+    zone = "UTC" if moment.utcoffset() is not None and not moment.utcoffset() else moment.strftime("%z")
+    return f"{moment:%Y-%m-%d %H:%M} {zone}".rstrip()
+
+
+def number(n: int) -> str:
+    return f"{n:,}"
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
+
+
+def stars(rating: int) -> str:
+    return "★" * rating + "☆" * (5 - rating)
+
+
+def value(v: Any) -> str:
+    """A parameter value as a person would write it: strings bare, the rest as JSON."""
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)

@@ -1,0 +1,217 @@
+"""The Datasette view of the store: metadata completeness, the app in process, and a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiln import datasette_app
+from kiln.project import Project
+from kiln.store import open_store
+
+THUMB_BYTES = b"RIFF\x00\x00\x00\x00WEBPfake"
+FOX = "aaaa000000000001"
+CAT = "aaaa000000000002"
+# Quotes and angle brackets, but no slash: it is also a file name in art/thumb/.
+OWL = 'x"><img src=x onerror=alert(1)>'
+
+
+def make_project(root: Path) -> Project:
+    return Project(root=root, title="Test <art>", paths={"art": root / "art"})
+
+
+def image(image_id: str, prompt: str, **extra: Any) -> dict[str, Any]:
+    row = {
+        "id": image_id,
+        "path": f"original/{image_id}.png",
+        "width": 64,
+        "height": 64,
+        "bytes": 100,
+        "sha256": "0" * 64,
+        "format": "png",
+        "prompt": prompt,
+        "model": "flux-dev",
+        "recipe": "animals",
+        "rating": 0,
+        "status": None,
+        "created_at": "2025-01-01",
+    }
+    return {**row, **extra}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return populated_project(tmp_path)
+
+
+def populated_project(root: Path) -> Project:
+    """A store with a fox, a cat without a thumbnail, an owl with hostile text, a failed job."""
+    project = make_project(root)
+    store = open_store(project.db_path)
+    try:
+        with store.transaction() as db:
+            db["images"].insert_all(
+                [
+                    image(FOX, "a red fox in the snow", rating=5, status="selected", created_at="2025-01-03"),
+                    image(CAT, "a cat on a sofa", model="sdxl", rating=3, created_at="2025-01-02"),
+                    image(OWL, "<script>alert(1)</script> owl", path="original/<script>.png"),
+                ]
+            )
+            db["jobs"].insert(
+                {
+                    "key": "job1",
+                    "spec": "{}",
+                    "recipe": "animals",
+                    "engine": "placeholder",
+                    "model": "flux-dev",
+                    "status": "failed",
+                    "error": "out of memory",
+                    "error_code": "OOM",
+                    "queued_at": "2025-01-01T00:00:00.000Z",
+                }
+            )
+    finally:
+        store.close()
+    thumbs = project.art_dir / "thumb"
+    thumbs.mkdir()
+    for image_id in (FOX, OWL):
+        (thumbs / f"{image_id}.webp").write_bytes(THUMB_BYTES)
+    return project
+
+
+def test_metadata_describes_every_column(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    store = open_store(project.db_path)
+    try:
+        shadow = {name for name in store.db.table_names() if name.startswith("images_fts")}
+        schema = {
+            name: set(store.db[name].columns_dict)
+            for name in store.db.table_names()
+            if name not in shadow and name != "_sqlite_migrations"
+        }
+    finally:
+        store.close()
+    meta = datasette_app.metadata(project)
+    json.dumps(meta)  # it must survive being written as -m metadata.json
+    tables = meta["databases"]["kiln"]["tables"]
+    assert set(schema) == {"recipes", "runs", "jobs", "recipe_jobs", "images", "derivatives"}
+    for name, columns in schema.items():
+        assert tables[name]["description"], name
+        described = tables[name]["columns"]
+        assert set(described) == columns, f"{name}: describe new columns, drop stale ones"
+        assert all(isinstance(text, str) and len(text) > 5 for text in described.values()), name
+    for name in shadow | {"_sqlite_migrations"}:
+        assert tables[name] == {"hidden": True}
+
+
+def path_cells(page: str) -> list[str]:
+    return re.findall(r'<td class="col-path[^"]*">(.*?)</td>', page, re.S)
+
+
+def test_in_process(project: Project) -> None:
+    async def run() -> None:
+        ds = datasette_app.app(project)
+
+        async def get_json(path: str) -> Any:
+            response = await ds.client.get(path)
+            assert response.status_code == 200, (path, response.text[:500])
+            return response.json()
+
+        async def ids(path: str) -> list[str]:
+            return [row["id"] for row in await get_json(path)]
+
+        assert await ids("/kiln/images.json?_search=fox&_shape=array") == [FOX]
+        # searchmode raw: FTS5 syntax reaches SQLite instead of being quoted away
+        assert set(await ids("/kiln/images.json?_search=fox%20OR%20sofa&_shape=array")) == {FOX, CAT}
+        assert await ids("/kiln/images.json?_search=so*&_shape=array") == [CAT]
+
+        data = await get_json("/kiln/images.json?_shape=objects")
+        assert set(data["facet_results"]) == {"model", "recipe", "rating", "status"}
+        models = {r["value"]: r["count"] for r in data["facet_results"]["model"]["results"]}
+        assert models == {"flux-dev": 2, "sdxl": 1}
+        assert [row["id"] for row in data["rows"]] == [FOX, CAT, OWL]  # sort_desc created_at
+
+        hidden = {t["name"]: t["hidden"] for t in (await get_json("/kiln.json"))["tables"]}
+        assert not hidden["images"]
+        assert hidden["images_fts"] and hidden["images_fts_data"] and hidden["_sqlite_migrations"]
+
+        rows = await get_json("/kiln/images_by_recipe_and_model.json?_shape=array")
+        assert {(r["model"], r["images"], r["avg_rating"]) for r in rows} == {("flux-dev", 2, 5.0), ("sdxl", 1, 3.0)}
+        assert await ids("/kiln/search_prompts.json?q=owl&_shape=array") == [OWL]
+        assert await ids("/kiln/search_prompts.json?q=&_shape=array") == []
+        assert await ids("/kiln/selected_images.json?_shape=array") == [FOX]
+        rows = await get_json("/kiln/failed_jobs.json?_shape=array")
+        assert [(r["key"], r["error_code"]) for r in rows] == [("job1", "OOM")]
+        for query in ("recent_runs", "engine_stats"):
+            await get_json(f"/kiln/{query}.json")
+
+        page = (await ds.client.get("/kiln/images")).text
+        assert sorted(path_cells(page)) == sorted(
+            [
+                '<img src="/thumb/aaaa000000000001.webp" alt="" loading="lazy" width="100">'
+                "<br>original/aaaa000000000001.png",
+                # no thumbnail file yet: the plain path, not a broken image
+                "original/aaaa000000000002.png",
+                '<img src="/thumb/x%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.webp"'
+                ' alt="" loading="lazy" width="100"><br>original/&lt;script&gt;.png',
+            ]
+        )
+        assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; owl" in page
+        assert "<img src=x" not in page
+        # query results with id and path get thumbnails too
+        page = (await ds.client.get("/kiln/search_prompts?q=fox")).text
+        assert path_cells(page) == [
+            '<img src="/thumb/aaaa000000000001.webp" alt="" loading="lazy" width="100">'
+            "<br>original/aaaa000000000001.png"
+        ]
+
+        response = await ds.client.get("/thumb/aaaa000000000001.webp")
+        assert response.status_code == 200 and response.content == THUMB_BYTES
+
+    asyncio.run(run())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fetch(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+def test_real_process(project: Project, tmp_path: Path) -> None:
+    port = free_port()
+    argv = datasette_app.command(project, port=port)
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    log = tmp_path / "datasette.log"
+    started = time.monotonic()
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = started + 20
+        while True:
+            try:
+                fetch(f"http://127.0.0.1:{port}/-/versions.json")
+                break
+            except OSError:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        rows = fetch(f"http://127.0.0.1:{port}/kiln/images.json?_search=fox&_shape=array")
+        assert [row["id"] for row in rows] == [FOX]
+        assert f"Uvicorn running on http://127.0.0.1:{port}" in log.read_text()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
