@@ -37,7 +37,7 @@ def infotext(spec: dict[str, Any], template: str | None = None) -> str:
         fields.append(("Template", template))
     fields.append(("Version", f"kiln {__version__}"))
     if spec.get("engine_type") == "placeholder":
-        fields.append(("Engine", "kiln placeholder (procedural, no AI model)"))
+        fields.append(("Engine", "kiln placeholder (procedural - no AI model)"))
     else:
         fields.append(("Engine", spec["engine"]))
     lines.append(", ".join(f"{name}: {_quote(value)}" for name, value in fields))

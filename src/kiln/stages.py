@@ -26,7 +26,7 @@ BLURHASH_SAMPLE = 32
 def thumbnail(image: Image.Image) -> Image.Image:
     """A square, centre-cropped 400 px thumbnail (smaller originals are not upscaled)."""
     side = min(THUMB_SIZE, image.width, image.height)
-    return ImageOps.fit(image, (side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return ImageOps.fit(image, (side, side), Image.Resampling.LANCZOS)
 
 
 def web_copy(image: Image.Image) -> Image.Image:

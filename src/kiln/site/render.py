@@ -47,6 +47,7 @@ def environment(dirs: tuple[Path, ...]) -> Environment:
         plural=plural,
         stars=stars,
         value=value,
+        pretty=pretty,
     )
     env.globals["version"] = kiln.__version__
     return env
@@ -120,3 +121,8 @@ def stars(rating: int) -> str:
 def value(v: Any) -> str:
     """A parameter value as a person would write it: strings bare, the rest as JSON."""
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
+def pretty(data: Any) -> str:
+    """JSON laid out for reading, keys sorted."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)

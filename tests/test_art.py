@@ -1,0 +1,101 @@
+"""The art/ store's atomic writes, and the provenance written into PNGs."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from kiln import art
+from kiln.pngmeta import infotext, png_info
+from kiln.stages import blurhash_of, run_stages
+
+SPEC = {
+    "engine": "placeholder", "engine_type": "placeholder", "model": "procedural-v1",
+    "prompt": "a red fox, oil", "negative_prompt": "blurry", "width": 640, "height": 480,
+    "seed": 42, "steps": 20, "guidance": 4.5, "sampler": None, "references": [],
+}
+
+
+def test_write_atomic_replaces_whole_files(tmp_path):
+    target = tmp_path / "original" / "x.png"
+    art.write_atomic(target, b"first")
+    art.write_atomic(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert [p.name for p in target.parent.iterdir()] == ["x.png"]
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "original" / "x.png"
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(art.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        art.write_atomic(target, b"data")
+    assert list(target.parent.iterdir()) == []
+
+
+def test_sweep_removes_temporaries_only(tmp_path):
+    (tmp_path / "thumb").mkdir()
+    (tmp_path / "thumb" / ".tmp-abc").write_bytes(b"half")
+    (tmp_path / "thumb" / "keep.webp").write_bytes(b"whole")
+    assert art.sweep_temporaries(tmp_path) == 1
+    assert [p.name for p in (tmp_path / "thumb").iterdir()] == ["keep.webp"]
+
+
+def test_content_id():
+    image_id, sha = art.content_id(b"abc")
+    assert sha == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert image_id == sha[:16]
+
+
+def test_infotext_is_a1111_style():
+    assert infotext(SPEC, "a {red|blue} fox, oil") == (
+        "a red fox, oil\n"
+        "Negative prompt: blurry\n"
+        'Steps: 20, Sampler: default, CFG scale: 4.5, Seed: 42, Size: 640x480, Model: procedural-v1, '
+        'Template: "a {red|blue} fox, oil", Version: kiln 0.1.0, Engine: kiln placeholder (procedural - no AI model)'
+    )
+
+
+def test_png_chunks_round_trip():
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG", pnginfo=png_info("key1", "foxes", SPEC, "tmpl", {"x": 1}))
+    text = Image.open(io.BytesIO(buffer.getvalue())).text
+    assert text["parameters"].startswith("a red fox, oil\nNegative prompt: blurry\nSteps: 20")
+    import json
+
+    payload = json.loads(text["kiln"])
+    assert payload["job_key"] == "key1"
+    assert payload["recipe"] == "foxes"
+    assert payload["spec"] == SPEC
+    assert payload["x"] == 1
+
+
+def test_stages_make_thumb_and_web_copies(tmp_path):
+    image = Image.linear_gradient("L").convert("RGB").resize((2000, 1000))
+    rows = run_stages(image, "abc", tmp_path, "2026-01-01T00:00:00.000Z")
+    by_stage = {row["stage"]: row for row in rows}
+    assert (by_stage["thumb"]["width"], by_stage["thumb"]["height"]) == (400, 400)
+    assert (by_stage["web"]["width"], by_stage["web"]["height"]) == (1600, 800)
+    for row in rows:
+        path = tmp_path / row["path"]
+        assert path.stat().st_size == row["bytes"]
+        assert Image.open(path).format == "WEBP"
+
+
+def test_small_images_are_not_upscaled(tmp_path):
+    rows = run_stages(Image.new("RGB", (300, 200), "red"), "abc", tmp_path, "t")
+    sizes = {row["stage"]: (row["width"], row["height"]) for row in rows}
+    assert sizes == {"thumb": (200, 200), "web": (300, 200)}
+
+
+def test_blurhash_is_4x3_and_keeps_the_image_open():
+    image = Image.new("RGB", (640, 480), (200, 40, 40))
+    value = blurhash_of(image)
+    assert len(value) == 28
+    assert value[0] == "L"  # the size flag for 4×3 components: (4 - 1) + (3 - 1) * 9 = 21
+    image.load()  # the encoder closes what it is given; it must not be the caller's image
