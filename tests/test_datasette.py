@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from kiln import datasette_app
+from kiln.errors import KilnError
 from kiln.project import Project
 from kiln.store import open_store
 
@@ -106,6 +107,67 @@ def test_metadata_describes_every_column(tmp_path: Path) -> None:
         described = tables[name]["columns"]
         assert set(described) == schema[name], f"{name}: describe new columns, drop stale ones"
         assert all(len(text) > 5 for text in described.values()), name
+
+
+def test_command_creates_store_and_files(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    argv = datasette_app.command(project, port=8123)
+    assert argv[1:5] == ["-m", "datasette", "serve", str(project.db_path)]
+    assert argv[-4:] == ["--host", "127.0.0.1", "--port", "8123"]
+    assert "-i" not in argv and "--immutable" not in argv
+    store = open_store(project.db_path)  # created and migrated, so Datasette shows empty tables
+    try:
+        assert "images" in store.db.table_names()
+    finally:
+        store.close()
+    files = datasette_app.prepare(project)
+    assert str(files.metadata) in argv and str(files.plugins_dir) in argv
+    assert f"thumb:{files.thumb_dir}" in argv and files.thumb_dir.is_dir()
+    assert json.loads(files.metadata.read_text()) == datasette_app.metadata(project)
+    stamp = files.metadata.stat().st_mtime_ns
+    datasette_app.command(project)
+    assert files.metadata.stat().st_mtime_ns == stamp  # unchanged content, untouched file
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
+     ("0.0.0.0", False), ("::", False), ("192.168.1.5", False), ("example.com", False)],
+)
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert datasette_app.is_loopback(host) is loopback
+
+
+class FakeProcess:
+    argv: list[str] = []
+    returncode = 0
+
+    def __init__(self, argv: list[str]) -> None:
+        FakeProcess.argv = argv
+
+    def __enter__(self) -> FakeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def wait(self) -> int:
+        return self.returncode
+
+
+def test_serve_warns_off_loopback_and_reports_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project(tmp_path)
+    monkeypatch.setattr(datasette_app.subprocess, "Popen", FakeProcess)
+    datasette_app.serve(project)
+    assert capsys.readouterr().err == ""
+    datasette_app.serve(project, host="0.0.0.0", port=9000, open_browser=True)
+    assert "warning: serving on 0.0.0.0" in capsys.readouterr().err
+    assert FakeProcess.argv[-5:] == ["--host", "0.0.0.0", "--port", "9000", "--open"]
+    monkeypatch.setattr(FakeProcess, "returncode", 3)
+    with pytest.raises(KilnError, match="status 3"):
+        datasette_app.serve(project)
 
 
 def path_cells(page: str) -> list[str]:

@@ -1,6 +1,6 @@
 """The Datasette view of the store: metadata, the command line that serves it, and a runner.
 
-``kiln datasette`` opens ``art/kiln.db`` in Datasette 0.65 for ad-hoc questions. The store is
+kiln's Datasette command opens ``art/kiln.db`` in Datasette 0.65 for ad-hoc questions. The store is
 opened read-only and live (never ``--immutable``): the runner may be writing while you browse,
 and new rows and columns appear on the next request.
 
@@ -51,7 +51,6 @@ _TABLES: dict[str, dict[str, Any]] = {
     "recipes": {
         "description": "One row per recipe file in recipes/, as last recorded by kiln run.",
         "label_column": "title",
-        "sort": "name",
         "columns": {
             "name": "Recipe name: the file's stem (recipes/<name>.toml).",
             "path": "The recipe file, relative to the project folder.",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln import tomlfile
+from kiln.tomlfile import show
 from kiln.errors import InputError, Problem, ProjectNotFound
 
 CONFIG_NAME = "kiln.toml"
@@ -24,6 +25,7 @@ _PATH_KEYS = {
 _SECTIONS = {"project", "paths", "site", "engines"}
 _SITE_KEYS = {"title": str, "description": str, "page_size": int}
 _PROJECT_KEYS = {"title": str, "description": str}
+_TYPE_NAMES = {str: "a string", int: "an integer"}
 
 
 @dataclass
@@ -128,7 +130,7 @@ def load_project(start: Path | None = None) -> Project:
             if expected is None:
                 problems.append(doc.problem(dotted, f"unknown key; expected one of {', '.join(sorted(keys))}"))
             elif not isinstance(value, expected) or isinstance(value, bool):
-                problems.append(doc.problem(dotted, f"expected {expected.__name__}, got {value!r}"))
+                problems.append(doc.problem(dotted, f"expected {_TYPE_NAMES[expected]}, got {show(value)}"))
     project.title = data.get("site", {}).get("title") or data.get("project", {}).get("title") or "kiln"
     project.description = data.get("site", {}).get("description") or data.get("project", {}).get("description", "")
     page_size = data.get("site", {}).get("page_size", project.page_size)
@@ -144,11 +146,11 @@ def load_project(start: Path | None = None) -> Project:
     for key, default in _PATH_KEYS.items():
         value = paths.get(key, default)
         if not isinstance(value, str) or not value:
-            problems.append(doc.problem(f"paths.{key}", f"expected a folder name, got {value!r}"))
+            problems.append(doc.problem(f"paths.{key}", f"expected a folder name, got {show(value)}"))
             continue
         path = root / value
         if not inside(root, path):
-            problems.append(doc.problem(f"paths.{key}", f"{value!r} points outside the project"))
+            problems.append(doc.problem(f"paths.{key}", f"{show(value)} points outside the project"))
             continue
         project.paths[key] = path
 
@@ -159,7 +161,7 @@ def load_project(start: Path | None = None) -> Project:
             continue
         kind = table.get("type", name)
         if not isinstance(kind, str):
-            problems.append(doc.problem(f"engines.{name}.type", f"expected a string, got {kind!r}"))
+            problems.append(doc.problem(f"engines.{name}.type", f"expected a string, got {show(kind)}"))
             continue
         options = {k: v for k, v in table.items() if k != "type"}
         project.engines[name] = EngineConfig(name, kind, options)

@@ -6,6 +6,7 @@ pairs the parsed document with a small index from dotted key to line number.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -17,6 +18,17 @@ from kiln.errors import InputError, Problem
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
 _DECODE_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def show(value: Any) -> str:
+    """A value as the user would have written it in TOML, for error messages."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    return repr(value)
 
 
 def _split_dotted(text: str) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import re
 import zlib
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln import tomlfile
+from kiln.tomlfile import show
 from kiln.errors import InputError, Problem
 from kiln.project import Project
 from kiln.recipe.model import Recipe
@@ -54,17 +54,6 @@ KEYS = (
 )
 GALLERY_KEYS = {"title": str, "sort": str, "cover": str, "page_size": int}
 GALLERY_SORTS = ("recipe", "created", "prompt", "seed", "rating")
-
-
-def show(value: Any) -> str:
-    """A value as the user would have written it in TOML."""
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    return repr(value)
 
 
 class _Checker:
