@@ -17,17 +17,14 @@ import pytest
 from kiln import datasette_app
 from kiln.errors import KilnError
 from kiln.project import Project
-from kiln.store import open_store
+from kiln.store import Store, open_store
 
 THUMB_BYTES = b"RIFF\x00\x00\x00\x00WEBPfake"
 FOX = "aaaa000000000001"
 CAT = "aaaa000000000002"
-# Quotes and angle brackets, but no slash: it is also a file name in art/thumb/.
-OWL = 'x"><img src=x onerror=alert(1)>'
-
-
-def make_project(root: Path) -> Project:
-    return Project(root=root, title="Test <art>", paths={"art": root / "art"})
+OWL = "aaaa000000000003"  # hostile path and prompt
+HOSTILE = 'x"><img src=x onerror=alert(3)>'  # an id no content hash looks like
+HOSTILE_PATH = 'original/"><script>alert(1)</script>.png'
 
 
 def image(image_id: str, prompt: str, **extra: Any) -> dict[str, Any]:
@@ -50,54 +47,42 @@ def image(image_id: str, prompt: str, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return populated_project(tmp_path)
-
-
-def populated_project(root: Path) -> Project:
-    """A store with a fox, a cat without a thumbnail, an owl with hostile text, a failed job."""
-    project = make_project(root)
-    store = open_store(project.db_path)
-    try:
-        with store.transaction() as db:
-            db["images"].insert_all(
-                [
-                    image(FOX, "a red fox in the snow", rating=5, status="selected", created_at="2025-01-03"),
-                    image(CAT, "a cat on a sofa", model="sdxl", rating=3, created_at="2025-01-02"),
-                    image(OWL, "<script>alert(1)</script> owl", path="original/<script>.png"),
-                ]
-            )
-            db["jobs"].insert(
-                {
-                    "key": "job1",
-                    "spec": "{}",
-                    "recipe": "animals",
-                    "engine": "placeholder",
-                    "model": "flux-dev",
-                    "status": "failed",
-                    "error": "out of memory",
-                    "error_code": "OOM",
-                    "queued_at": "2025-01-01T00:00:00.000Z",
-                }
-            )
-    finally:
-        store.close()
+def populated(project: Project, store: Store) -> Project:
+    """A store with a fox, a cat without a thumbnail, an owl with hostile text, a hostile id
+    and a failed job; thumbnails for all but the cat."""
+    with store.transaction() as db:
+        db["images"].insert_all(
+            [
+                image(FOX, "a red fox in the snow", rating=5, status="selected", created_at="2025-01-03"),
+                image(CAT, "a cat on a sofa", model="sdxl", rating=3, created_at="2025-01-02"),
+                image(OWL, "<script>alert(2)</script> owl", path=HOSTILE_PATH),
+                image(HOSTILE, "bat", created_at="2024-12-31"),
+            ]
+        )
+        db["jobs"].insert(
+            {
+                "key": "job1",
+                "spec": "{}",
+                "recipe": "animals",
+                "engine": "placeholder",
+                "model": "flux-dev",
+                "status": "failed",
+                "error": "out of memory",
+                "error_code": "OOM",
+                "queued_at": "2025-01-01T00:00:00.000Z",
+            }
+        )
     thumbs = project.art_dir / "thumb"
     thumbs.mkdir()
-    for image_id in (FOX, OWL):
+    for image_id in (FOX, OWL, HOSTILE):
         (thumbs / f"{image_id}.webp").write_bytes(THUMB_BYTES)
     return project
 
 
-def test_metadata_describes_every_column(tmp_path: Path) -> None:
-    project = make_project(tmp_path)
-    store = open_store(project.db_path)
-    try:
-        schema = {name: set(store.db[name].columns_dict) for name in store.db.table_names()}
-    finally:
-        store.close()
+def test_metadata_describes_every_column(project: Project, store: Store) -> None:
+    schema = {name: set(store.db[name].columns_dict) for name in store.db.table_names()}
     meta = json.loads(json.dumps(datasette_app.metadata(project)))  # as Datasette reads it from -m
-    assert meta["title"] == "Test <art>"
+    assert meta["title"] == "Test project"
     tables = meta["databases"]["kiln"]["tables"]
     assert set(tables) == set(schema), "every table is described or hidden, and none is stale"
     hidden = {name for name, entry in tables.items() if entry.get("hidden")}
@@ -109,8 +94,8 @@ def test_metadata_describes_every_column(tmp_path: Path) -> None:
         assert all(len(text) > 5 for text in described.values()), name
 
 
-def test_command_creates_store_and_files(tmp_path: Path) -> None:
-    project = make_project(tmp_path)
+def test_command_creates_store_and_files(project: Project) -> None:
+    assert not project.db_path.exists()
     argv = datasette_app.command(project, port=8123)
     assert argv[1:5] == ["-m", "datasette", "serve", str(project.db_path)]
     assert argv[-4:] == ["--host", "127.0.0.1", "--port", "8123"]
@@ -131,8 +116,16 @@ def test_command_creates_store_and_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
-     ("0.0.0.0", False), ("::", False), ("192.168.1.5", False), ("example.com", False)],
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.5", False),
+        ("example.com", False),
+    ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert datasette_app.is_loopback(host) is loopback
@@ -156,9 +149,8 @@ class FakeProcess:
 
 
 def test_serve_warns_off_loopback_and_reports_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = make_project(tmp_path)
     monkeypatch.setattr(datasette_app.subprocess, "Popen", FakeProcess)
     datasette_app.serve(project)
     assert capsys.readouterr().err == ""
@@ -174,9 +166,9 @@ def path_cells(page: str) -> list[str]:
     return re.findall(r'<td class="col-path[^"]*">(.*?)</td>', page, re.S)
 
 
-def test_in_process(project: Project) -> None:
+def test_in_process(populated: Project) -> None:
     async def run() -> None:
-        ds = datasette_app.app(project)
+        ds = datasette_app.app(populated)
 
         async def get_json(path: str) -> Any:
             response = await ds.client.get(path)
@@ -194,15 +186,16 @@ def test_in_process(project: Project) -> None:
         data = await get_json("/kiln/images.json?_shape=objects")
         assert set(data["facet_results"]) == {"model", "recipe", "rating", "status"}
         models = {r["value"]: r["count"] for r in data["facet_results"]["model"]["results"]}
-        assert models == {"flux-dev": 2, "sdxl": 1}
-        assert [row["id"] for row in data["rows"]] == [FOX, CAT, OWL]  # sort_desc created_at
+        assert models == {"flux-dev": 3, "sdxl": 1}
+        assert [row["id"] for row in data["rows"]] == [FOX, CAT, OWL, HOSTILE]  # sort_desc created_at
 
         hidden = {t["name"]: t["hidden"] for t in (await get_json("/kiln.json"))["tables"]}
         assert not hidden["images"]
         assert hidden["images_fts"] and hidden["images_fts_data"] and hidden["_sqlite_migrations"]
 
         rows = await get_json("/kiln/images_by_recipe_and_model.json?_shape=array")
-        assert {(r["model"], r["images"], r["avg_rating"]) for r in rows} == {("flux-dev", 2, 5.0), ("sdxl", 1, 3.0)}
+        summary = {(r["model"], r["images"], r["avg_rating"]) for r in rows}
+        assert summary == {("flux-dev", 3, 5.0), ("sdxl", 1, 3.0)}
         assert await ids("/kiln/search_prompts.json?q=owl&_shape=array") == [OWL]
         assert await ids("/kiln/search_prompts.json?q=&_shape=array") == []
         assert await ids("/kiln/selected_images.json?_shape=array") == [FOX]
@@ -218,12 +211,14 @@ def test_in_process(project: Project) -> None:
                 "<br>original/aaaa000000000001.png",
                 # no thumbnail file yet: the plain path, not a broken image
                 "original/aaaa000000000002.png",
-                '<img src="/thumb/x%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.webp"'
-                ' alt="" loading="lazy" width="100"><br>original/&lt;script&gt;.png',
+                '<img src="/thumb/aaaa000000000003.webp" alt="" loading="lazy" width="100">'
+                "<br>original/&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;.png",
+                # an id that is not a content hash never reaches a URL or a file name
+                "original/x&#34;&gt;&lt;img src=x onerror=alert(3)&gt;.png",
             ]
         )
-        assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; owl" in page
-        assert "<img src=x" not in page
+        assert "<script>alert" not in page and "&lt;script&gt;alert(2)&lt;/script&gt; owl" in page
+        assert "<img src=x" not in page and "/thumb/x" not in page
         # query results with id and path get thumbnails too
         page = (await ds.client.get("/kiln/search_prompts?q=fox")).text
         assert path_cells(page) == [
@@ -248,16 +243,15 @@ def fetch(url: str) -> Any:
         return json.load(response)
 
 
-def test_real_process(project: Project, tmp_path: Path) -> None:
+def test_real_process(populated: Project, store: Store, tmp_path: Path) -> None:
     port = free_port()
-    argv = datasette_app.command(project, port=port)
+    argv = datasette_app.command(populated, port=port)
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     log = tmp_path / "datasette.log"
-    started = time.monotonic()
     with log.open("wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = started + 20
+        deadline = time.monotonic() + 20
         while True:
             try:
                 fetch(f"http://127.0.0.1:{port}/-/versions.json")
@@ -269,13 +263,13 @@ def test_real_process(project: Project, tmp_path: Path) -> None:
         search = f"http://127.0.0.1:{port}/kiln/images.json?_search=fox&_shape=array"
         assert [row["id"] for row in fetch(search)] == [FOX]
         # the store is served live, not as immutable: a row the runner writes now shows up
-        store = open_store(project.db_path)
-        try:
-            store.db["images"].insert(image("aaaa000000000003", "a fox cub", created_at="2025-01-04"))
-        finally:
-            store.close()
-        assert [row["id"] for row in fetch(search)] == ["aaaa000000000003", FOX]
+        store.db["images"].insert(image("aaaa000000000009", "a fox cub", created_at="2025-01-04"))
+        assert [row["id"] for row in fetch(search)] == ["aaaa000000000009", FOX]
         assert f"Uvicorn running on http://127.0.0.1:{port}" in log.read_text()
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

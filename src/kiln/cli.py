@@ -162,10 +162,6 @@ def _store(project: Project) -> Store:
     return open_store(project.db_path)
 
 
-def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("-p", "--port", default=8000, show_default=True, help="Port to listen on.")
@@ -176,11 +172,11 @@ def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
     """Serve the built gallery over HTTP (read-only)."""
     import threading
 
-    from kiln.serve import make_server
+    from kiln.serve import is_loopback, make_server
     from kiln.serve import watch as watch_changes
 
     project = _project(project_path)
-    if not _is_loopback(host):
+    if not is_loopback(host):
         click.secho(f"warning: listening on {host} makes the gallery visible to other machines", fg="yellow", err=True)
     server = make_server(project.build_dir, host, port)
     stop = threading.Event()
@@ -204,6 +200,26 @@ def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
     finally:
         stop.set()
         server.server_close()
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("-p", "--port", default=8001, show_default=True, help="Port to listen on.")
+@click.option("--open", "open_browser", is_flag=True, help="Open a browser once it is up.")
+@click.option("--print-command", is_flag=True, help="Print the datasette command line instead of running it.")
+@project_option
+@reports_errors
+def datasette(host: str, port: int, open_browser: bool, print_command: bool, project_path: str | None) -> None:
+    """Open the store in Datasette: search prompts, facet, query with SQL."""
+    import shlex
+
+    from kiln import datasette_app
+
+    project = _project(project_path)
+    if print_command:
+        click.echo(shlex.join(datasette_app.command(project, host, port)))
+        return
+    datasette_app.serve(project, host=host, port=port, open_browser=open_browser)
 
 
 @cli.command()

@@ -17,7 +17,6 @@ to titles and descriptions. Datasette 1.0 moves those to a separate ``datasette.
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from datasette.app import Datasette
 from kiln.datasette_plugin import THUMB_MOUNT
 from kiln.errors import KilnError
 from kiln.project import Project
+from kiln.serve import is_loopback
 from kiln.store import open_store
 
 DEFAULT_HOST = "127.0.0.1"
@@ -56,7 +56,8 @@ _TABLES: dict[str, dict[str, Any]] = {
             "path": "The recipe file, relative to the project folder.",
             "title": "Title from the recipe; by default its name with - and _ as spaces, capitalised.",
             "description": "Markdown description from the recipe, shown on its gallery page.",
-            "source_sha256": "SHA-256 of the recipe file's bytes when it was last recorded; a change means the recipe was edited.",
+            "source_sha256": "SHA-256 of the recipe file's bytes when it was last recorded; "
+            "it changes whenever the file is edited.",
             "job_count": "How many jobs (distinct generations) the recipe expands to.",
             "gallery": "The recipe's [gallery] options as a JSON object (title, sort, cover, page_size).",
             "updated_at": "When the recipe was last recorded (ISO 8601, UTC).",
@@ -70,53 +71,62 @@ _TABLES: dict[str, dict[str, Any]] = {
         "columns": {
             "id": "Run number, increasing.",
             "started_at": "When the run started (ISO 8601, UTC).",
-            "finished_at": "When the run ended (ISO 8601, UTC); empty while running or if the process died.",
-            "status": "running, finished, interrupted (stopped, or found dead by a later run) or failed.",
+            "finished_at": "When the run ended (ISO 8601, UTC); empty while it runs.",
+            "status": "running; finished; interrupted (stopped, or its process found dead by a later run); "
+            "or failed (stopped on an error).",
             "recipes": "JSON array of the recipe names the run was asked to build.",
             "planned": "Jobs the run planned to generate: those with no image yet.",
             "generated": "Jobs that produced an image in this run.",
-            "skipped": "Jobs not run because an image already existed or another process claimed them.",
+            "skipped": "Jobs the run skipped rather than generated.",
             "failed": "Jobs that failed in this run.",
-            "pid": "Process id of the kiln run process, used to tell live claims from stale ones.",
+            "pid": "Process id of the kiln run process; tells live claims from stale ones.",
             "host": "Host name of the machine that ran it.",
             "kiln_version": "kiln version that ran it.",
         },
     },
     "jobs": {
-        "description": "One row per job: a single concrete generation (engine, model, prompt, size, seed, ...). Its key is the hash of its spec, so recipes that describe the same image share one job.",
+        "description": "One row per job: a single concrete generation (engine, model, prompt, size, seed, "
+        "...). Its key is the hash of its spec, so recipes that describe the same image share one job.",
         "facets": ["status", "engine", "recipe"],
         "sort_desc": "queued_at",
         "columns": {
-            "key": "Job key: hash of the canonical JSON spec. Same spec, same key, so re-runs skip finished work.",
-            "spec": "The full job spec as canonical JSON (engine, model, prompt, negative prompt, width, height, seed, steps, guidance, sampler, references, extra params).",
-            "recipe": "The recipe that first queued this job (see recipe_jobs for every recipe that uses it).",
+            "key": "Job key: hash of the canonical JSON spec. Same spec, same key, so re-runs skip "
+            "finished work.",
+            "spec": "The full job spec as canonical JSON (engine, model, prompt, negative prompt, width, "
+            "height, seed, steps, guidance, sampler, references, extra params).",
+            "recipe": "The recipe that first queued this job (recipe_jobs lists every recipe using it).",
             "engine": "Engine name from kiln.toml that generates it (e.g. placeholder).",
             "model": "Model identifier passed to the engine.",
             "status": "queued, running (claimed by a process), succeeded (has an image) or failed.",
-            "attempts": "How many times a run has claimed the job; counts retries and re-runs.",
+            "attempts": "How many times a run has claimed the job, retries and re-runs included.",
             "error": "Message of the last failure; cleared when the job succeeds.",
-            "error_code": "Machine-readable code of the last failure (the engine's own code where it has one); cleared on success.",
+            "error_code": "Machine-readable code of the last failure (the engine's own code where it "
+            "has one); cleared on success.",
             "run_id": "The run that last claimed the job.",
-            "claimed_by": "host:pid of the process working on the job while it is running; empty otherwise.",
+            "claimed_by": "host:pid of the process working on the job while it runs; empty otherwise.",
             "queued_at": "When the job was first queued (ISO 8601, UTC).",
             "started_at": "When the last attempt started (ISO 8601, UTC).",
             "finished_at": "When the last attempt ended, in success or failure (ISO 8601, UTC).",
-            "duration_ms": "Wall time of the last attempt in milliseconds, engine call plus saving the image.",
+            "duration_ms": "Wall time of the last attempt, in milliseconds.",
             "image_id": "The image this job produced (images.id), once it succeeded.",
         },
     },
     "recipe_jobs": {
-        "description": "Which jobs each recipe expands to, in order: the recipe's gallery. A job shared by two recipes has a row for each.",
+        "description": "Which jobs each recipe expands to, in order: the recipe's gallery. A job shared "
+        "by two recipes has a row for each.",
         "facets": ["recipe"],
         "columns": {
             "recipe": "The recipe (recipes.name).",
             "job_key": "The job (jobs.key).",
             "position": "Position of the job in the recipe's expansion, from 0; the gallery order.",
-            "axes": "JSON object of the axis values that made this cell of the recipe's grid (axis name to value).",
+            "axes": "JSON object of the axis values (axis name to value) that made this cell of the "
+            "recipe's grid.",
         },
     },
     "images": {
-        "description": "One row per generated image: its file, full provenance, and culling state. Search matches prompts and notes with SQLite FTS5 syntax: fox OR cat, \"red fox\", fox*, prompt:fox NOT cat.",
+        "description": "One row per generated image: its file, full provenance, and culling state. "
+        'Search matches prompts and notes with SQLite FTS5 syntax: fox OR cat, "red fox", fox*, '
+        "prompt:fox NOT cat.",
         "label_column": "prompt",
         "facets": ["model", "recipe", "rating", "status"],
         "sort_desc": "created_at",
@@ -124,14 +134,15 @@ _TABLES: dict[str, dict[str, Any]] = {
         "fts_pk": "rowid",
         "searchmode": "raw",
         "columns": {
-            "id": "Content id: the first 16 hex digits of the SHA-256 of the original file. Files are named after it in every art/<stage>/ folder.",
+            "id": "Content id: the first 16 hex digits of the SHA-256 of the original file. Its files "
+            "are named after it in every art/<stage>/ folder.",
             "path": "The original image file, relative to the art folder (original/<id>.<format>).",
             "width": "Width of the original in pixels.",
             "height": "Height of the original in pixels.",
             "bytes": "Size of the original file in bytes.",
             "sha256": "Full SHA-256 of the original file's bytes (hex).",
             "format": "File format of the original (e.g. png).",
-            "job_key": "The job that generated it (jobs.key); empty for images that came from outside a job.",
+            "job_key": "The job that generated it (jobs.key); empty for images from outside a job.",
             "recipe": "The recipe whose job generated it.",
             "prompt": "The fully expanded prompt sent to the engine (searchable).",
             "negative_prompt": "The negative prompt sent to the engine; empty if none.",
@@ -142,18 +153,19 @@ _TABLES: dict[str, dict[str, Any]] = {
             "guidance": "Guidance (CFG) scale.",
             "sampler": "Sampler name, where the engine takes one.",
             "params": "Extra engine parameters from the job spec, as a JSON object.",
-            "response_id": "The engine's own id for the generation (e.g. an API request id), when it returns one.",
+            "response_id": "The engine's own id for the generation (e.g. an API request id), if any.",
             "timings": "How long each phase of the generation took, as a JSON object of milliseconds.",
             "created_at": "When the image was recorded (ISO 8601, UTC).",
             "rating": "Culling rating from 1 to 5 stars; 0 means not rated yet.",
             "status": "Culling decision: selected, rejected, or empty for undecided.",
             "tags": "Tags as a JSON array of strings.",
             "notes": "Free-text notes (searchable).",
-            "blurhash": "4x3-component blurhash of the image, used as its placeholder in the static gallery.",
+            "blurhash": "4x3-component blurhash of the image: its placeholder in the static gallery.",
         },
     },
     "derivatives": {
-        "description": "Files made from each image by a stage (thumb: 400 px square thumbnail, web: long edge at most 1600 px), one row per image and stage.",
+        "description": "Files made from each image by a stage (thumb: 400 px square thumbnail, web: "
+        "long edge at most 1600 px), one row per image and stage.",
         "facets": ["stage", "format"],
         "sort_desc": "created_at",
         "columns": {
@@ -175,7 +187,8 @@ _TABLES: dict[str, dict[str, Any]] = {
 _QUERIES: dict[str, dict[str, Any]] = {
     "images_by_recipe_and_model": {
         "title": "Images per recipe and model",
-        "description": "How many images each recipe made with each model, their average rating (rated images only) and how many were selected or rejected.",
+        "description": "How many images each recipe made with each model, their average rating "
+        "(rated images only) and how many were selected or rejected.",
         "sql": """
 select
   recipe,
@@ -202,7 +215,8 @@ order by rating desc, created_at desc
     },
     "search_prompts": {
         "title": "Search prompts and notes",
-        "description": "Full-text search with SQLite FTS5 syntax: fox OR cat, \"red fox\", fox*, notes:keeper. Best matches first.",
+        "description": 'Full-text search with SQLite FTS5 syntax: fox OR cat, "red fox", fox*, '
+        "notes:keeper. Best matches first.",
         "sql": """
 select images.id, images.path, images.prompt, images.model, images.recipe,
   images.rating, images.status
@@ -213,7 +227,8 @@ order by images_fts.rank
     },
     "failed_jobs": {
         "title": "Failed jobs",
-        "description": "Jobs whose last attempt failed, newest first, with their errors. kiln run retries them.",
+        "description": "Jobs whose last attempt failed, newest first, with their errors; "
+        "the next kiln run retries them.",
         "sql": """
 select key, recipe, engine, model, attempts, error_code, error, finished_at, run_id
 from jobs
@@ -244,7 +259,8 @@ limit 50
     },
     "engine_stats": {
         "title": "Success rate and speed per engine and model",
-        "description": "Finished jobs per engine and model: success rate and average and slowest duration of successful generations.",
+        "description": "Finished jobs per engine and model: success rate, and the average and "
+        "slowest duration of successful generations.",
         "sql": """
 select
   engine,
@@ -273,8 +289,8 @@ def metadata(project: Project) -> dict[str, Any]:
         or "The kiln store: recipes, the jobs they expand to, runs, and the images they produced.",
         "databases": {
             project.db_path.stem: {
-                "description": f"{project.relative(project.db_path)}, read live: rows written by a running"
-                " kiln run appear on the next page load.",
+                "description": f"{project.relative(project.db_path)}, read live: rows a running "
+                "kiln run writes appear on the next page load.",
                 "tables": tables,
                 "queries": copy.deepcopy(_QUERIES),
             }
@@ -350,16 +366,6 @@ def app(project: Project) -> Datasette:
         plugins_dir=str(files.plugins_dir),
         static_mounts=[(THUMB_MOUNT, str(files.thumb_dir))],
     )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(

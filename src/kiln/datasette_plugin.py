@@ -12,34 +12,38 @@ single-column primary key (``id``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
 
 from datasette import hookimpl
 from markupsafe import Markup
 
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+
 DATABASE = "kiln"
 THUMB_MOUNT = "thumb"
 THUMB_EXTENSION = "webp"
+_ID = re.compile(r"[0-9A-Za-z_-]+")
 
 
 @hookimpl
 def render_cell(
-    row: Any, value: Any, column: str, table: str | None, database: str, datasette: Any
+    row: Any, value: Any, column: str, table: str | None, database: str, datasette: Datasette
 ) -> Markup | None:
     if database != DATABASE or column != "path" or table not in ("images", None):
         return None
     if not isinstance(value, str) or "id" not in row.keys():
         return None
     image_id = row["id"]
-    # The id becomes a file name: refuse anything that could name a file outside the mount.
-    if not isinstance(image_id, str) or not image_id or "/" in image_id or "\\" in image_id or image_id[0] == ".":
+    # The id becomes a file name and a URL: content ids are hex, so refuse anything else.
+    if not isinstance(image_id, str) or not _ID.fullmatch(image_id):
         return None
     thumb_dir = dict(datasette.static_mounts).get(THUMB_MOUNT)
     name = f"{image_id}.{THUMB_EXTENSION}"
     if thumb_dir is None or not (Path(thumb_dir) / name).is_file():
         return None
-    src = datasette.urls.path(f"/{THUMB_MOUNT}/{quote(name)}")
+    src = datasette.urls.path(f"/{THUMB_MOUNT}/{name}")
     # Markup.format escapes every argument, so ids and paths cannot inject markup.
     return Markup('<img src="{}" alt="" loading="lazy" width="100"><br>{}').format(src, value)

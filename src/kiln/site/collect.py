@@ -7,10 +7,10 @@ rendering never goes back to SQLite.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from kiln.errors import Problem
@@ -138,11 +138,11 @@ class Recipe:
     def count(self) -> int:
         return len(self.entries)
 
-    @property
+    @functools.cached_property
     def selected(self) -> int:
         return sum(1 for e in self.entries if e.image.status == "selected")
 
-    @property
+    @functools.cached_property
     def rejected(self) -> int:
         return sum(1 for e in self.entries if e.image.status == "rejected")
 
@@ -157,15 +157,15 @@ class Recipe:
         start = (number - 1) * self.page_size
         return self.entries[start : start + self.page_size]
 
-    @property
+    @functools.cached_property
     def sizes(self) -> list[str]:
         return _distinct(f"{e.image.width}×{e.image.height}" for e in self.entries)
 
-    @property
+    @functools.cached_property
     def seeds(self) -> int:
         return len({e.image.seed for e in self.entries if e.image.seed is not None})
 
-    @property
+    @functools.cached_property
     def axes(self) -> list[tuple[str, int]]:
         """Each parameter that varies across the recipe's jobs, with how many values it takes."""
         values: dict[str, set[str]] = {}
@@ -335,12 +335,11 @@ def _page_size(gallery: dict[str, Any], default: int, problems: list[Problem], w
 
 
 def _art_path(value: str | None, problems: list[Problem], where: str, key: str) -> str | None:
-    """``value`` if it is a plain relative path inside the art folder."""
-    path = PurePosixPath(value or "")
-    if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
+    """``value`` if it is a plain relative posix path inside the art folder."""
+    if not value or value.startswith("/") or "\\" in value or ".." in value.split("/"):
         problems.append(Problem(where, None, key, f"not a path inside the art folder: {value!r}"))
         return None
-    return path.as_posix()
+    return value
 
 
 def _json(text: str | None, default: Any, problems: list[Problem], where: str, key: str) -> Any:

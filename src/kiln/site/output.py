@@ -1,8 +1,10 @@
 """Writing build/: only what changed, and cleaning up only what kiln wrote.
 
-Every file the build produces is recorded in a manifest. The next build removes the files the
-manifest lists that it no longer produces (a deleted recipe, a removed image), and nothing
-else, so files a user put in the build folder are never touched.
+Every file the build produces is recorded in a manifest with its size and modification time.
+The next build removes the files the manifest lists that it no longer produces (a deleted
+recipe, a removed image), and nothing else, so files a user put in the build folder are never
+touched. The manifest also keeps the digest of the previous build's inputs, so a rebuild can
+tell that its pages are still exactly what it would render.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from kiln.errors import Problem
@@ -18,32 +21,34 @@ from kiln.site.layout import STATIC
 
 MANIFEST = ".kiln-manifest.json"
 
+Stamp = tuple[int, int]  # size, modification time in ns
+
 
 class Output:
     """The build folder, with counts of files written and left as they were."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, problems: list[Problem]):
         self.root = root
-        self.produced: set[str] = set()
         self.written = 0
         self.skipped = 0
+        self.files: dict[str, Stamp] = {}
+        self._previous_digest, self._previous = _read_manifest(root / MANIFEST, problems)
         self._dirs: set[Path] = set()
 
     def write(self, name: str, data: bytes) -> None:
         """Put ``data`` at ``name`` (posix, relative to the root) unless it is already there."""
-        self.produced.add(name)
         path = self.root / name
         try:
-            if path.stat().st_size == len(data) and path.read_bytes() == data:
-                self.skipped += 1
+            stat = path.stat()
+            if stat.st_size == len(data) and path.read_bytes() == data:
+                self._keep(name, stat)
                 return
         except FileNotFoundError:
-            pass
-        self._mkdir(path.parent)
+            self._mkdir(path.parent)
         temporary = path.with_name(f".{path.name}.kiln-tmp")
         temporary.write_bytes(data)
         os.replace(temporary, path)
-        self.written += 1
+        self._wrote(name, path)
 
     def link(self, name: str, source: Path) -> bool:
         """Hard-link (or, across devices, copy) ``source`` to ``name``; False if it is missing.
@@ -55,11 +60,11 @@ class Output:
             size = source.stat().st_size
         except FileNotFoundError:
             return False
-        self.produced.add(name)
         path = self.root / name
         try:
-            if path.stat().st_size == size:
-                self.skipped += 1
+            stat = path.stat()
+            if stat.st_size == size:
+                self._keep(name, stat)
                 return True
             path.unlink()
         except FileNotFoundError:
@@ -68,26 +73,56 @@ class Output:
             os.link(source, path)
         except OSError:
             shutil.copyfile(source, path)
-        self.written += 1
+        self._wrote(name, path)
         return True
 
-    def finish(self, problems: list[Problem]) -> int:
+    def unchanged(self, names: Iterable[str], digest: str) -> bool:
+        """Whether the previous build had the same inputs and left each of ``names`` exactly
+        as it wrote them; if so they are counted as skipped."""
+        if digest != self._previous_digest:
+            return False
+        kept = {}
+        for name in names:
+            try:
+                stat = (self.root / name).stat()
+            except FileNotFoundError:
+                return False
+            if self._previous.get(name) != (stat.st_size, stat.st_mtime_ns):
+                return False
+            kept[name] = stat
+        for name, stat in kept.items():
+            self._keep(name, stat)
+        return True
+
+    def finish(self, digest: str) -> int:
         """Remove what the previous build produced and this one did not, record what this one
         produced, and return how many files were removed."""
-        manifest = self.root / MANIFEST
-        previous = _read_manifest(manifest, problems)
         removed = 0
-        for name in sorted(previous - self.produced):
+        for name in sorted(self._previous.keys() - self.files.keys()):
             path = self.root / name
             if path.is_file() or path.is_symlink():
                 path.unlink()
                 removed += 1
                 self._prune(path.parent)
-        data = json.dumps({"files": sorted(self.produced)}, indent=0).encode()
-        if not manifest.is_file() or manifest.read_bytes() != data:
+        manifest = self.root / MANIFEST
+        data = json.dumps({"digest": digest, "files": dict(sorted(self.files.items()))}, separators=(",", ":")).encode()
+        try:
+            same = manifest.read_bytes() == data
+        except FileNotFoundError:
+            same = False
+        if not same:
             self._mkdir(self.root)
             manifest.write_bytes(data)
         return removed
+
+    def _keep(self, name: str, stat: os.stat_result) -> None:
+        self.files[name] = (stat.st_size, stat.st_mtime_ns)
+        self.skipped += 1
+
+    def _wrote(self, name: str, path: Path) -> None:
+        stat = path.stat()
+        self.files[name] = (stat.st_size, stat.st_mtime_ns)
+        self.written += 1
 
     def _mkdir(self, folder: Path) -> None:
         if folder not in self._dirs:
@@ -104,22 +139,22 @@ class Output:
             folder = folder.parent
 
 
-def _read_manifest(path: Path, problems: list[Problem]) -> set[str]:
-    """The files a previous build recorded; only plain relative names are trusted."""
+def _read_manifest(path: Path, problems: list[Problem]) -> tuple[str | None, dict[str, Stamp]]:
+    """The previous build's digest and files; only plain relative names are trusted."""
     try:
-        files = json.loads(path.read_text("utf-8"))["files"]
+        data = json.loads(path.read_text("utf-8"))
+        digest, files = data.get("digest"), data["files"]
+        entries = files.items()
     except FileNotFoundError:
-        return set()
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None, {}
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         problems.append(Problem(path.name, None, None, "unreadable build manifest; no old files removed"))
-        return set()
-    safe = set()
-    for name in files:
-        if isinstance(name, str) and name and name != MANIFEST:
-            pure = PurePosixPath(name)
-            if not pure.is_absolute() and ".." not in pure.parts:
-                safe.add(pure.as_posix())
-    return safe
+        return None, {}
+    safe: dict[str, Stamp] = {}
+    for name, stamp in entries:
+        if name and name != MANIFEST and not name.startswith("/") and ".." not in name.split("/") and "\\" not in name:
+            safe[name] = tuple(stamp) if isinstance(stamp, list) and len(stamp) == 2 else (-1, -1)
+    return digest if isinstance(digest, str) else None, safe
 
 
 def publish_static(output: Output, sources: dict[str, Path]) -> dict[str, str]:
@@ -134,4 +169,3 @@ def publish_static(output: Output, sources: dict[str, Path]) -> dict[str, str]:
         output.write(f"{STATIC}/{hashed}", data)
         published[name] = f"{STATIC}/{hashed}"
     return published
-
