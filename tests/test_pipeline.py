@@ -118,7 +118,7 @@ def test_engine_failures_are_recorded_and_summarised(project_dir: Path, write_re
     code, output = kiln(project_dir, "run")
     assert code == 1
     assert "Generated 1, skipped 0 (already made), failed 1 in" in output
-    assert "  1 × GENERATION_FAILED: GENERATION_FAILED: requested failure" in output
+    assert "  1 × GENERATION_FAILED: requested failure" in output
     assert db_rows(project_dir, "SELECT status, error_code, attempts FROM jobs WHERE status = 'failed'") == [
         ("failed", "GENERATION_FAILED", 1)
     ]

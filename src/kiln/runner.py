@@ -154,11 +154,16 @@ class Runner:
                 continue
             try:
                 result, elapsed = self._generate(plan, job)
-            except EngineError as error:
-                self.store.fail(job.key, error.code, str(error.args[0]), 0.0)
+            except Exception as error:
+                # A failing job is recorded and the run goes on; the summary reports it.
+                if isinstance(error, EngineError):
+                    code, message = error.code, str(error.args[0])
+                else:
+                    code, message = "ENGINE_EXCEPTION", f"{type(error).__name__}: {error}"
+                self.store.fail(job.key, code, message, 0.0)
                 with self._report_lock:
-                    report.note_failure(name, error.code, str(error))
-                self.observer.job_finished(plan, job, str(error))
+                    report.note_failure(name, code, message)
+                self.observer.job_finished(plan, job, message)
                 continue
             except BaseException:
                 self.store.release([job.key])
