@@ -155,6 +155,8 @@ def build(project_path: str | None) -> None:
 
     project = _project(project_path)
     report = build_site(project, open_store(project.db_path))
+    for problem in report.problems:
+        click.secho(f"warning: {problem}", fg="yellow", err=True)
     click.echo(str(report))
 
 

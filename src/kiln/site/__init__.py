@@ -1,8 +1,8 @@
 """The static gallery: ``kiln build`` renders the catalogue into plain HTML files.
 
-The site is rebuilt in full each time, but only files whose bytes changed are written, media
-are hard-linked rather than copied, and files an earlier build made that this one does not are
-removed, so a rebuild touches exactly what changed.
+Each build renders the whole site (unless nothing it depends on changed) but writes only the
+files whose bytes changed; media are hard-linked rather than copied, and files an earlier build
+made that this one does not are removed, so a rebuild touches exactly what changed.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from kiln.errors import Problem
 from kiln.project import Project
 from kiln.site.collect import collect
+from kiln.site.fingerprint import fingerprint, theme_digest
 from kiln.site.media import publish_media
 from kiln.site.output import Output, publish_static
 from kiln.site.pages import render_pages
@@ -26,11 +27,14 @@ def build_site(project: Project, store: Store) -> BuildReport:
     started = time.perf_counter()
     problems: list[Problem] = []
     site = collect(project, store, problems)
-    output = Output(project.build_dir)
+    output = Output(project.build_dir, problems)
     publish_media(project, site, output, problems)
     assets = publish_static(output, static_sources(project))
-    pages = render_pages(environment(tuple(theme_dirs(project))), site, assets, output, problems)
-    removed = output.finish(problems)
+    theme = theme_dirs(project)
+    theme_key = theme_digest(theme)
+    digest = fingerprint(site, theme_key)
+    pages = render_pages(environment(tuple(theme), theme_key), site, assets, output, digest, problems)
+    removed = output.finish(digest)
     return BuildReport(
         written=output.written,
         skipped=output.skipped,

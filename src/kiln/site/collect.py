@@ -10,8 +10,11 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import blurhash
 
 from kiln.errors import Problem
 from kiln.project import Project
@@ -20,9 +23,10 @@ from kiln.store.db import Store
 
 SORTS = ("created", "prompt", "seed", "rating")
 MAX_PAGE_SIZE = 1000
-# Both end up in file names under build/, so anything else is refused rather than escaped.
+# Both end up in file names under build/, so anything else is refused rather than escaped;
+# an image id must not take the name of a gallery page in its recipe's folder.
 RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
-IMAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+IMAGE_ID = re.compile(r"(?!index\Z|page-\d+\Z)[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 
 _RECIPES_SQL = "SELECT name, title, description, gallery FROM recipes ORDER BY name"
 _ENTRIES_SQL = """
@@ -203,6 +207,7 @@ def collect(project: Project, store: Store, problems: list[Problem]) -> Site:
 
     derivatives = _derivatives(store, problems, where)
     images: dict[str, Image] = {}
+    refused: set[str] = set()
     seen: set[tuple[str, str]] = set()
     for row in store.query(_ENTRIES_SQL):
         recipe = recipes.get(row["recipe"])
@@ -219,8 +224,11 @@ def collect(project: Project, store: Store, problems: list[Problem]) -> Site:
             continue
         image = images.get(row["id"])
         if image is None:
+            if row["id"] in refused:
+                continue
             image = _image(row, derivatives.get(row["id"], {}), problems, where)
             if image is None:
+                refused.add(row["id"])
                 continue
             images[image.id] = image
         if (recipe.name, image.id) in seen:
@@ -253,7 +261,7 @@ def _image(
         return None
     path = _art_path(row["path"], problems, where, f"{key}.path")
     hash_ = row["blurhash"]
-    if hash_ and blur_data_uri(hash_, row["width"], row["height"]) is None:
+    if hash_ and not blurhash.is_valid_blurhash(hash_):
         problems.append(Problem(where, None, f"{key}.blurhash", f"not a valid blurhash: {hash_!r}"))
         hash_ = None
     tags = _json(row["tags"], [], problems, where, f"{key}.tags")
@@ -289,6 +297,7 @@ def _image(
 def _arrange(recipe: Recipe, problems: list[Problem], where: str) -> None:
     """Put the entries in gallery order, number them, and choose the cover."""
     sort = recipe.gallery.get("sort")
+    # Oldest, alphabetical, lowest seed and best rated first; ties keep the recipe's order.
     keys = {
         "created": lambda e: (e.image.created_at, e.position),
         "prompt": lambda e: (e.image.prompt.casefold(), e.position),
@@ -364,5 +373,5 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _distinct(values: Any) -> list[str]:
+def _distinct(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, TemplateError
@@ -13,6 +15,7 @@ from kiln.site.collect import Entry, Recipe, Site
 from kiln.site.layout import INDEX, gallery_path, image_path, root_of
 from kiln.site.output import Output
 
+PAGE_TEMPLATES = ("index.html", "gallery.html", "image.html")
 # Pages shown around the current one in a long pager, beside the first and the last.
 PAGER_REACH = 2
 
@@ -48,10 +51,12 @@ class Pager:
             | set(range(max(1, self.number - PAGER_REACH), min(self.count, self.number + PAGER_REACH) + 1))
         )
         numbers: list[int | None] = []
+        last = 0
         for n in shown:
-            if numbers and n - numbers[-1] > 1:  # type: ignore[operator]
+            if n - last > 1:
                 numbers.append(None)
             numbers.append(n)
+            last = n
         return numbers
 
 
@@ -85,26 +90,54 @@ def plan(site: Site) -> Iterator[Page]:
             )
 
 
+def _template_line(template: str, error: Exception) -> tuple[str, int | None]:
+    """The template file and line an error arose in: a syntax error says so itself, a
+    runtime error through the innermost template frame of its traceback (Jinja maps those
+    frames to template lines)."""
+    if getattr(error, "lineno", None):
+        return getattr(error, "name", None) or template, error.lineno  # type: ignore[attr-defined]
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith(".html")]
+    if frames:
+        return Path(frames[-1].filename).name, frames[-1].lineno
+    return template, None
+
+
 def render_pages(
-    env: Environment, site: Site, assets: dict[str, str], output: Output, problems: list[Problem]
+    env: Environment, site: Site, assets: dict[str, str], output: Output, digest: str, problems: list[Problem]
 ) -> int:
     """Render every page into ``output``; returns how many pages there are.
 
-    A template error costs only the pages it breaks, reported once per distinct error.
+    When ``digest`` says nothing the pages depend on changed since the last build, and the
+    pages are as that build left them, nothing is rendered. A template error costs only the
+    pages it breaks (an override's mistake should not stop the build), reported once per
+    distinct error.
     """
-    templates = {name: env.get_template(name) for name in ("index.html", "gallery.html", "image.html")}
-    common = {"site": site, "assets": assets, "image_count": len(site.images)}
+    pages = list(plan(site))
+    if output.unchanged((page.path for page in pages), digest):
+        return len(pages)
     reported: set[str] = set()
-    count = 0
-    for page in plan(site):
-        count += 1
+
+    def report(template: str, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        if message not in reported:
+            reported.add(message)
+            problems.append(Problem(*_template_line(template, error), None, message))
+
+    templates = {}
+    for name in PAGE_TEMPLATES:
         try:
-            html = templates[page.template].render(common, root=root_of(page.path), **page.context)
-        except (TemplateError, LookupError) as error:
-            message = f"{type(error).__name__}: {error}"
-            if message not in reported:
-                reported.add(message)
-                problems.append(Problem(page.template, getattr(error, "lineno", None), None, message))
+            templates[name] = env.get_template(name)
+        except TemplateError as error:
+            report(name, error)
+    common = {"site": site, "assets": assets, "image_count": len(site.images)}
+    for page in pages:
+        template = templates.get(page.template)
+        if template is None:
+            continue
+        try:
+            html = template.render(common, root=root_of(page.path), **page.context)
+        except (TemplateError, LookupError, TypeError, ValueError, ArithmeticError) as error:
+            report(page.template, error)
             continue
         output.write(page.path, html.encode("utf-8"))
-    return count
+    return len(pages)

@@ -21,15 +21,17 @@ from kiln.site.layout import gallery_path, image_path, media_path
 from kiln.site.markdown import render_markdown, render_summary
 
 
-@functools.lru_cache(maxsize=8)
-def environment(dirs: tuple[Path, ...]) -> Environment:
+@functools.lru_cache(maxsize=4)
+def environment(dirs: tuple[Path, ...], theme_digest: str) -> Environment:
     """The environment for a theme looked up in ``dirs``, first match winning.
 
-    Cached, so a process that builds repeatedly (watch mode) compiles each template once;
-    Jinja's auto-reload still notices an edited template.
+    ``theme_digest`` is not read: it keys the cache, so a process that builds repeatedly
+    (watch mode) compiles each template once, and any edit, or a new override that shadows a
+    packaged template, gets a fresh environment.
     """
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(folder) for folder in dirs]),
+        auto_reload=False,
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -102,7 +104,8 @@ def when(stamp: str) -> str:
         moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         return str(stamp)
-    zone = "UTC" if moment.utcoffset() is not None and not moment.utcoffset() else moment.strftime("%z")
+    offset = moment.utcoffset()
+    zone = "" if offset is None else "UTC" if not offset else moment.strftime("UTC%z")
     return f"{moment:%Y-%m-%d %H:%M} {zone}".rstrip()
 
 

@@ -1,0 +1,114 @@
+"""kiln's benchmarks: ``just bench`` (or ``python bench/run.py``).
+
+Each benchmark works in a fresh temporary project and prints its figures; nothing here is a
+test, and nothing asserts a time. The figures go into docs/benchmarks.md by hand.
+
+1. Run + stages at 1024×1024 with the placeholder engine: seconds per image for the whole
+   pipeline, next to the engine's own seconds per image, so the cost the runner adds on top
+   of the engine (encoding, hashing, derivatives, blurhash, SQLite) is visible.
+2. ``kiln build`` over 1,000 images: a full build into an empty build/, then a no-op rebuild.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from kiln.engines import GenerateRequest, create_engine
+from kiln.plan import make_plan
+from kiln.project import load_project
+from kiln.recipe import load_all
+from kiln.runner import Runner
+from kiln.site import build_site
+from kiln.store import open_store
+
+
+def make_project(folder: Path, recipe: str) -> None:
+    (folder / "kiln.toml").write_text('[project]\ntitle = "bench"\n')
+    (folder / "recipes").mkdir()
+    (folder / "recipes" / "bench.toml").write_text(textwrap.dedent(recipe))
+
+
+def run_project(folder: Path) -> tuple[float, int]:
+    project = load_project(folder)
+    store = open_store(project.db_path)
+    plans = make_plan(load_all(project), project, store)
+    started = time.perf_counter()
+    report = Runner(project, store).run(plans)
+    elapsed = time.perf_counter() - started
+    store.close()
+    return elapsed, report.generated
+
+
+def bench_run(images: int) -> None:
+    recipe = f"""
+        prompt = "a {{red|arctic}} fox in {{a snowstorm|an autumn forest}}, oil painting"
+        size = "1024x1024"
+        seeds = {max(1, images // 4)}
+        steps = 20
+    """
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp)
+        make_project(folder, recipe)
+        project = load_project(folder)
+        jobs = [job for plan in make_plan(load_all(project), project, open_store(project.db_path)) for job in plan.jobs]
+
+        engine = create_engine(project.engine("placeholder"))
+        engine.load(jobs[0].spec["model"])
+        engine_times = []
+        for job in jobs:
+            spec = job.spec
+            request = GenerateRequest(
+                model=spec["model"], prompt=spec["prompt"], negative_prompt=spec["negative_prompt"],
+                width=spec["width"], height=spec["height"], seed=spec["seed"], steps=spec["steps"],
+                guidance=spec["guidance"],
+            )
+            started = time.perf_counter()
+            engine.generate(request)
+            engine_times.append(time.perf_counter() - started)
+
+        elapsed, generated = run_project(folder)
+    engine_only = sum(engine_times) / len(engine_times)
+    pipeline = elapsed / generated
+    print(f"run + stages, {generated} images at 1024x1024, 20 steps, placeholder engine")
+    print(f"  engine alone        {engine_only:.3f} s/image (median {statistics.median(engine_times):.3f})")
+    print(f"  whole pipeline      {pipeline:.3f} s/image ({elapsed:.1f} s in all)")
+    print(f"  pipeline / engine   {pipeline / engine_only:.2f}x")
+
+
+def bench_build(images: int) -> None:
+    recipe = f"""
+        prompt = "{{lavender field|koi pond|neon city|quiet ocean|autumn forest}} at {{dawn|noon|dusk|night}}"
+        size = "256x256"
+        seeds = {images // 20}
+        steps = 2
+    """
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp)
+        make_project(folder, recipe)
+        run_seconds, generated = run_project(folder)
+        project = load_project(folder)
+        store = open_store(project.db_path)
+        full = build_site(project, store)
+        noop = build_site(project, store)
+        store.close()
+    print(f"kiln build, {generated} images (made in {run_seconds:.1f} s at 256x256)")
+    print(f"  full build          {full.seconds:.2f} s ({full.written} files written)")
+    print(f"  no-op rebuild       {noop.seconds:.2f} s ({noop.written} written, {noop.skipped} unchanged)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-images", type=int, default=16, help="images for the run benchmark")
+    parser.add_argument("--build-images", type=int, default=1000, help="images for the build benchmark")
+    args = parser.parse_args()
+    bench_run(args.run_images)
+    bench_build(args.build_images)
+
+
+if __name__ == "__main__":
+    main()
