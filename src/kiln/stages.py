@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import blurhash
-from PIL import Image, ImageOps
+from PIL import Image
 
 from kiln.art import stage_path, write_atomic
 
@@ -26,7 +26,11 @@ BLURHASH_SAMPLE = 32
 def thumbnail(image: Image.Image) -> Image.Image:
     """A square, centre-cropped 400 px thumbnail (smaller originals are not upscaled)."""
     side = min(THUMB_SIZE, image.width, image.height)
-    return ImageOps.fit(image, (side, side), Image.Resampling.LANCZOS)
+    crop = min(image.size)
+    left, top = (image.width - crop) // 2, (image.height - crop) // 2
+    box = (left, top, left + crop, top + crop)
+    # reducing_gap lets Pillow shrink by whole factors first: same look, a fraction of the time.
+    return image.resize((side, side), Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
 
 
 def web_copy(image: Image.Image) -> Image.Image:
@@ -35,7 +39,7 @@ def web_copy(image: Image.Image) -> Image.Image:
     if scale >= 1:
         return image
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,8 @@ STAGES = (Stage("thumb", thumbnail, 80), Stage("web", web_copy, 85))
 
 def encode_webp(image: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, "WEBP", quality=quality, method=4)
+    # method 2 of 6: half the encoding time of the default for files a few percent larger.
+    image.save(buffer, "WEBP", quality=quality, method=2)
     return buffer.getvalue()
 
 

@@ -5,35 +5,41 @@ the pipeline can be tried without weights or a GPU. The pictures are meant to lo
 small, varied art gallery rather than test patterns, so the prompt's words drive them:
 
 * colour and mood words (``crimson``, ``arctic``, ``sunset``, ``neon``, ``pastel``, ``noir``,
-  ``dark``, ...) pick the palette; words it does not know still give a palette of their own,
-  derived from their hash with a harmonious hue scheme;
+  ``dark``, ...) pick the palette; a prompt that names none still gets a palette of its own,
+  derived from its hash with a harmonious hue scheme;
 * scene words pick the composition: landscapes (mountains, hills, dunes, fields, lakes, sea,
-  forests, cities, a synthwave grid), space, abstract geometry, flowing marble, flowers, a koi
-  pond; subject words (``portrait``, ``sailor``, ``fox``, ``owl``, ...) add a figure;
-* style words (``oil``, ``watercolor``, ``ink``, ``chalk``, ``pixel``, ``film``, ``noir``,
-  ``vaporwave``, ``minimal``, ``halftone``, ``mosaic``, ...) change how it is rendered;
+  forests, cities, a synthwave grid), space, abstract geometry, marbling and silk, flowers,
+  a koi pond; subject words (``portrait``, ``sailor``, ``fox``, ``cat``, ``owl``, ...) add a
+  figure;
+* style words (``oil``, ``watercolor``, ``ink``, ``etching``, ``chalk``, ``pixel``,
+  ``film``, ``noir``, ``vaporwave``, ``minimal``, ``halftone``, ``mosaic``,
+  ``illustration``) change how it is rendered;
 * the negative prompt takes things away: a colour word steers the palette off that hue,
-  ``blurry`` sharpens, ``dark`` lightens, ``fog``/``stars``/``sun``/... drop that motif;
+  ``blurry`` sharpens, ``dark`` lightens, ``fog``/``stars``/``sun``/``clouds``/... drop that
+  motif, a style word drops that style;
 * the seed moves everything that is not named: positions, ridge shapes, counts, tints;
-  ``guidance`` scales contrast and saturation, ``steps`` adds detail (more noise octaves,
-  more stars, a crisper finish) and the model name nudges hue and grain.
+  ``guidance`` scales contrast and saturation (5 is neutral), ``steps`` adds detail (more
+  noise octaves, more stars, a crisper finish; very few steps give a soft picture), the
+  model name nudges hue and grain, and the sampler changes the grain.
 
 Rendering is plain numpy and Pillow. Every random choice comes from a
-``numpy.random.Generator(PCG64(...))`` seeded with a SHA-256 of the request, one stream per
-purpose, so the same request gives the same pixels (on the same numpy and Pillow) and adding
-detail to one part of the picture never reshuffles another. Pictures are painted at a
+``numpy.random.Generator(PCG64(...))`` seeded with a SHA-256 of the request (never
+``hash()``, which varies with PYTHONHASHSEED), one stream per purpose, so the same request
+gives the same pixels and adding detail to one part of the picture never reshuffles another.
+"The same pixels" holds for one installation: a different numpy or Pillow version, or a CPU
+with different SIMD paths, may round a few values differently. Pictures are painted at a
 reduced internal resolution (about 0.45 megapixels) and resampled to exactly the requested
 size.
 
 Progress is reported like a diffusion engine: ``conditioning`` (reading the prompt and
 planning the picture), then ``sampling`` once per step 1..steps (each step paints the next
-layers, back to front, and the last steps refine the image band by band), then ``saving``
-(resampling to the output size and adding grain).
+layers, back to front; the steps left over refine the picture, one band of rows each), then
+``saving`` (resampling to the output size, pixelating for pixel art, adding grain).
 
-Requests are checked: width and height must be 64..4096 and steps 1..200, otherwise
-:class:`EngineError` with code ``INVALID_REQUEST``. A prompt containing the word
-``__fail__`` fails on purpose with code ``GENERATION_FAILED`` (not retryable), so tests of
-the runner can simulate an engine failure.
+Requests are checked: width and height must be 64..4096, steps 1..200 and guidance a finite
+number, otherwise :class:`EngineError` with code ``INVALID_REQUEST``. A prompt containing the
+word ``__fail__`` fails on purpose with code ``GENERATION_FAILED`` (not retryable), so tests
+of the runner can simulate an engine failure.
 """
 
 from __future__ import annotations
@@ -103,40 +109,41 @@ _PALETTES: dict[str, tuple[str, ...]] = {
     "fog": ("#8f9aa0", "#e2e5e1", "#b1b8b6", "#48534f", "#e8d9b5", "#fbf8ef"),
 }
 
-_PALETTE_WORDS: dict[str, str] = {
-    **dict.fromkeys(["sunset", "sundown"], "sunset"),
-    **dict.fromkeys(["sunrise", "dawn", "morning"], "sunrise"),
-    **dict.fromkeys(["dusk", "twilight", "evening"], "dusk"),
-    **dict.fromkeys(["night", "midnight", "nocturne", "moonlit", "moonlight", "nighttime"], "night"),
-    **dict.fromkeys(["noon", "day", "midday", "daylight", "sunny", "summer"], "day"),
-    **dict.fromkeys(
-        ["arctic", "polar", "ice", "icy", "glacier", "glacial", "frozen", "frost", "winter", "snow",
-         "snowy", "snowstorm", "blizzard", "tundra"],
-        "arctic",
-    ),
-    **dict.fromkeys(["ocean", "sea", "marine", "coastal", "seaside", "beach", "harbour", "harbor"], "ocean"),
-    **dict.fromkeys(["forest", "woodland", "woods", "jungle", "moss"], "forest"),
-    **dict.fromkeys(["autumn", "fall", "autumnal", "harvest"], "autumn"),
-    **dict.fromkeys(["desert", "dune", "sahara", "sand", "arid", "canyon", "mesa"], "desert"),
-    **dict.fromkeys(["neon", "cyberpunk", "cyber"], "neon"),
-    **dict.fromkeys(["vaporwave", "synthwave", "retrowave", "outrun"], "vapor"),
-    **dict.fromkeys(["pastel", "dreamy", "candy"], "pastel"),
-    **dict.fromkeys(["noir", "monochrome", "grayscale", "greyscale"], "noir"),
-    **dict.fromkeys(["storm", "stormy", "thunder", "tempest", "thunderstorm"], "storm"),
-    **dict.fromkeys(["tropical", "paradise", "lagoon"], "tropical"),
-    **dict.fromkeys(["volcano", "volcanic", "lava", "fire", "inferno", "molten", "ember"], "volcanic"),
-    **dict.fromkeys(["sepia", "vintage", "antique"], "sepia"),
-    **dict.fromkeys(["spring", "blossom", "sakura", "cherry", "meadow"], "spring"),
-    **dict.fromkeys(["aurora", "boreal", "borealis"], "aurora"),
-    **dict.fromkeys(
-        ["space", "nebula", "galaxy", "cosmic", "cosmos", "universe", "starfield", "interstellar"], "cosmic"
-    ),
-    **dict.fromkeys(["underwater", "abyss"], "underwater"),
-    **dict.fromkeys(["earthy", "terracotta", "clay", "rustic"], "earth"),
-    **dict.fromkeys(["bauhaus", "mondrian", "primary"], "bauhaus"),
-    **dict.fromkeys(["fog", "foggy", "mist", "misty", "haze", "hazy"], "fog"),
-}
 
+def _vocabulary(**meanings: str) -> dict[str, str]:
+    """A word -> meaning table, written as one space-separated list of words per meaning."""
+    return {word: meaning for meaning, words in meanings.items() for word in words.split()}
+
+
+_PALETTE_WORDS = _vocabulary(
+    sunset="sunset sundown",
+    sunrise="sunrise dawn morning",
+    dusk="dusk twilight evening",
+    night="night midnight nocturne moonlit moonlight nighttime",
+    day="noon day midday daylight sunny summer",
+    arctic="arctic polar ice icy glacier glacial frozen frost winter snow snowy snowstorm blizzard tundra",
+    ocean="ocean sea marine coastal seaside beach harbour harbor",
+    forest="forest woodland woods jungle moss",
+    autumn="autumn fall autumnal harvest",
+    desert="desert dune sahara sand arid canyon mesa",
+    neon="neon cyberpunk cyber",
+    vapor="vaporwave synthwave retrowave outrun",
+    pastel="pastel dreamy candy",
+    noir="noir monochrome grayscale greyscale",
+    storm="storm stormy thunder tempest thunderstorm",
+    tropical="tropical paradise lagoon",
+    volcanic="volcano volcanic lava fire inferno molten ember",
+    sepia="sepia vintage antique",
+    spring="spring blossom sakura cherry meadow",
+    aurora="aurora boreal borealis",
+    cosmic="space nebula galaxy cosmic cosmos universe starfield interstellar",
+    underwater="underwater abyss",
+    earth="earthy terracotta clay rustic",
+    bauhaus="bauhaus mondrian primary",
+    fog="fog foggy mist misty haze hazy",
+)
+
+# fmt: off
 _COLOURS: dict[str, str] = {
     "red": "#d62f3a", "crimson": "#b0173a", "scarlet": "#e8342a", "ruby": "#a3123a",
     "orange": "#f2862b", "amber": "#f0a22e", "gold": "#e8b53a", "golden": "#e8b53a",
@@ -153,133 +160,112 @@ _COLOURS: dict[str, str] = {
     "white": "#f3efe6", "ivory": "#f4edd8", "silver": "#c5ccd6", "pearl": "#ece6dc",
     "black": "#17161c", "obsidian": "#14121a", "grey": "#8a9099", "gray": "#8a9099",
     "slate": "#5f6b7a", "brown": "#7a4e32", "copper": "#c26a3a", "bronze": "#a8753a",
-    "rust": "#a4462a", "chocolate": "#5a3525",
-}  # fmt: skip
+    "rust": "#a4462a", "chocolate": "#5a3525", "sunflower": "#f2c12e", "orchid": "#c45fb0",
+}
+# fmt: on
 
 # Words that give the ground of a landscape.
-_GROUND_WORDS: dict[str, str] = {
-    **dict.fromkeys(
-        ["mountain", "peak", "alps", "alpine", "summit", "range", "ridge", "cliff", "highland", "volcano"],
-        "mountains",
+_GROUND_WORDS = _vocabulary(
+    mountains="mountain peak alps alpine summit range ridge cliff highland volcano",
+    hills="hill valley countryside landscape plain meadow prairie tundra arctic snowfield steppe moor",
+    dunes="dune desert sahara sand",
+    field="field wheat farm farmland vineyard crop",
+    lake="lake river reflection fjord loch",
+    sea="ocean sea wave beach coast shore seaside bay lagoon island",
+    city=(
+        "city skyline cityscape metropolis downtown street urban skyscraper tower town rooftop harbour "
+        "harbor cyberpunk alley building architecture"
     ),
-    **dict.fromkeys(
-        ["hill", "valley", "countryside", "landscape", "plain", "meadow", "prairie", "tundra", "arctic",
-         "snowfield", "steppe", "moor"],
-        "hills",
-    ),
-    **dict.fromkeys(["dune", "desert", "sahara", "sand"], "dunes"),
-    **dict.fromkeys(["field", "wheat", "farm", "farmland", "tulip", "vineyard", "crop"], "field"),
-    **dict.fromkeys(["lake", "river", "reflection", "fjord", "loch"], "lake"),
-    **dict.fromkeys(
-        ["ocean", "sea", "wave", "beach", "coast", "shore", "seaside", "bay", "lagoon", "island"], "sea"
-    ),
-    **dict.fromkeys(
-        ["city", "skyline", "cityscape", "metropolis", "downtown", "street", "urban", "skyscraper", "tower",
-         "town", "rooftop", "harbour", "harbor"],
-        "city",
-    ),
-    **dict.fromkeys(["forest", "wood", "woodland", "tree", "grove", "taiga", "pine", "jungle"], "forest"),
-    **dict.fromkeys(["synthwave", "vaporwave", "retrowave", "outrun", "grid"], "grid"),
-}
+    forest="forest wood woodland tree grove taiga pine jungle",
+    grid="synthwave vaporwave retrowave outrun grid",
+)
 
 # Words that call for a whole-frame composition of their own.
-_SCENE_WORDS: dict[str, str] = {
-    **dict.fromkeys(
-        ["space", "nebula", "galaxy", "cosmos", "cosmic", "universe", "starfield", "planet", "interstellar"],
-        "space",
+_SCENE_WORDS = _vocabulary(
+    space="space nebula galaxy cosmos cosmic universe starfield planet interstellar",
+    abstract=(
+        "abstract geometric bauhaus shape mondrian composition constructivist suprematism cubist "
+        "modernist pattern geometry"
     ),
-    **dict.fromkeys(
-        ["abstract", "geometric", "bauhaus", "shape", "mondrian", "composition", "constructivist", "suprematism",
-         "cubist", "modernist", "pattern", "geometry"],
-        "abstract",
+    flow="flow fluid marble marbling swirl liquid silk smoke organic psychedelic wind current",
+    botanical=(
+        "flower floral botanical bloom petal bouquet lotus orchid daisy peony rose garden poppy "
+        "wildflower sunflower vase tulip iris"
     ),
-    **dict.fromkeys(
-        ["flow", "fluid", "marble", "marbling", "swirl", "liquid", "silk", "smoke", "organic", "psychedelic",
-         "wind", "current"],
-        "flow",
-    ),
-    **dict.fromkeys(
-        ["flower", "floral", "botanical", "bloom", "petal", "bouquet", "lotus", "orchid", "daisy", "peony",
-         "rose", "garden", "poppy", "wildflower"],
-        "botanical",
-    ),
-    **dict.fromkeys(["koi", "pond", "lily", "lilies", "goldfish", "aquarium", "fish"], "pond"),
-}
+    pond="koi pond lily lilies lilypad goldfish aquarium fish",
+)
 
-_PORTRAIT_WORDS = {"portrait", "face", "bust", "profile", "headshot"}
-_PERSON_WORDS = {
-    "man", "woman", "person", "sailor", "girl", "boy", "figure", "wanderer", "traveler", "traveller", "king",
-    "queen", "knight", "monk", "child", "lady", "captain", "fisherman", "wizard", "witch", "stranger", "hiker",
-}  # fmt: skip
-_ANIMAL_WORDS: dict[str, str] = {
-    **dict.fromkeys(["fox", "creature", "animal", "beast", "lynx", "deer"], "fox"),
-    **dict.fromkeys(["wolf", "dog", "puppy", "hound", "coyote"], "wolf"),
-    **dict.fromkeys(["cat", "kitten", "tiger", "lion", "leopard", "panther"], "cat"),
-    **dict.fromkeys(["rabbit", "hare", "bunny"], "hare"),
-    **dict.fromkeys(["owl", "bird", "raven", "crow", "eagle", "hawk"], "owl"),
-}
+_PORTRAIT_WORDS = set("portrait face bust profile headshot".split())
+_PERSON_WORDS = set(
+    (
+        "man woman person sailor girl boy figure wanderer traveler traveller king queen knight monk child "
+        "lady captain fisherman wizard witch stranger hiker"
+    ).split()
+)
 
-_STYLE_WORDS: dict[str, str] = {
-    **dict.fromkeys(["oil", "painting", "painted", "impasto", "acrylic", "impressionist", "gouache"], "oil"),
-    **dict.fromkeys(["watercolor", "watercolour", "aquarelle", "wash"], "watercolor"),
-    **dict.fromkeys(
-        ["ink", "sketch", "pen", "drawing", "etching", "engraving", "woodcut", "linocut", "hatching", "lithograph"],
-        "ink",
-    ),
-    **dict.fromkeys(["chalk", "crayon", "charcoal", "pastels", "chalkboard"], "chalk"),
-    **dict.fromkeys(["pixel", "pixelart", "8bit", "16bit", "sprite", "pixelated"], "pixel"),
-    **dict.fromkeys(
-        ["film", "photo", "photograph", "photography", "analog", "35mm", "kodak", "polaroid", "cinematic",
-         "grainy", "realistic", "photorealistic"],
-        "film",
-    ),
-    **dict.fromkeys(["noir", "monochrome", "grayscale", "greyscale"], "noir"),
-    **dict.fromkeys(["vaporwave", "synthwave", "retrowave", "outrun", "vhs", "glitch"], "vaporwave"),
-    **dict.fromkeys(["minimal", "minimalist", "minimalism", "flat", "simple", "clean"], "minimal"),
-    **dict.fromkeys(["halftone", "comic", "pop", "popart", "risograph", "riso", "screenprint", "print"], "halftone"),
-    **dict.fromkeys(["mosaic", "stained", "tiles", "tile", "stainedglass"], "mosaic"),
-    **dict.fromkeys(["illustration", "illustrated", "poster", "storybook", "lineart"], "illustration"),
-}
+# Words that change what a portrait wears (see _bust_extras).
+_PERSON_DETAILS = set("sailor captain fisherman old bearded woman girl queen lady king wizard witch".split())
+_ANIMAL_WORDS = _vocabulary(
+    fox="fox creature animal beast lynx deer",
+    wolf="wolf dog puppy hound coyote",
+    cat="cat kitten tiger lion leopard panther",
+    hare="rabbit hare bunny",
+    owl="owl bird raven crow eagle hawk",
+)
 
-_MOOD_WORDS: dict[str, str] = {
-    **dict.fromkeys(["dark", "gloomy", "moody", "somber", "sombre", "sinister", "ominous", "shadowy"], "dark"),
-    **dict.fromkeys(["bright", "cheerful", "vivid", "vibrant", "radiant", "luminous", "colorful"], "bright"),
-    **dict.fromkeys(["muted", "faded", "dusty", "washed", "desaturated", "subdued"], "muted"),
-    **dict.fromkeys(["quiet", "calm", "serene", "still", "peaceful", "tranquil", "silent", "lonely"], "calm"),
-    **dict.fromkeys(["epic", "dramatic", "majestic", "towering", "vast", "grand"], "epic"),
-}
+_STYLE_WORDS = _vocabulary(
+    oil="oil painting painted impasto acrylic impressionist gouache",
+    watercolor="watercolor watercolour aquarelle wash",
+    ink="ink sumi brush calligraphy inkwash",
+    etching="sketch pen drawing etching engraving woodcut linocut hatching lithograph",
+    chalk="chalk crayon charcoal pastels chalkboard",
+    pixel="pixel pixelart 8bit 16bit sprite pixelated",
+    film=("film photo photograph photography analog 35mm kodak polaroid cinematic grainy realistic photorealistic"),
+    noir="noir monochrome grayscale greyscale",
+    vaporwave="vaporwave synthwave retrowave outrun vhs glitch",
+    minimal="minimal minimalist minimalism flat simple clean",
+    halftone="halftone comic pop popart risograph riso screenprint print",
+    mosaic="mosaic stained tiles tile stainedglass",
+    illustration="illustration illustrated poster storybook lineart",
+)
 
-_WEATHER_WORDS: dict[str, str] = {
-    **dict.fromkeys(["fog", "foggy", "mist", "misty", "haze", "hazy"], "fog"),
-    **dict.fromkeys(["rain", "rainy", "raining", "drizzle", "downpour"], "rain"),
-    **dict.fromkeys(["snow", "snowy", "snowfall", "snowstorm", "blizzard", "snowing"], "snow"),
-    **dict.fromkeys(["storm", "stormy", "thunder", "tempest", "thunderstorm", "snowstorm", "blizzard"], "storm"),
-}
+_MOOD_WORDS = _vocabulary(
+    dark="dark gloomy moody somber sombre sinister ominous shadowy",
+    bright="bright cheerful vivid vibrant radiant luminous colorful",
+    muted="muted faded dusty washed desaturated subdued",
+    calm="quiet calm serene still peaceful tranquil silent lonely",
+    epic="epic dramatic majestic towering vast grand",
+)
+
+_WEATHER_WORDS = _vocabulary(
+    fog="fog foggy mist misty haze hazy",
+    rain="rain rainy raining drizzle downpour",
+    snow="snow snowy snowfall snowing",
+    storm="snowstorm blizzard storm stormy thunder tempest thunderstorm",
+)
 
 # Negative-prompt words that take a motif out of the picture.
-_MOTIF_WORDS: dict[str, str] = {
-    **dict.fromkeys(["sun", "sunlight"], "sun"),
-    **dict.fromkeys(["moon"], "moon"),
-    **dict.fromkeys(["star", "stars"], "stars"),
-    **dict.fromkeys(["cloud", "clouds", "cloudy"], "clouds"),
-    **dict.fromkeys(["water", "reflection", "lake", "sea", "ocean"], "water"),
-    **dict.fromkeys(["fog", "foggy", "mist", "misty", "haze"], "fog"),
-    **dict.fromkeys(["rain", "snow", "weather", "storm"], "weather"),
-    **dict.fromkeys(["tree", "trees", "forest"], "trees"),
-    **dict.fromkeys(["people", "person", "human", "figure", "animal", "animals", "creature"], "subject"),
-    **dict.fromkeys(["grain", "noise", "noisy", "grainy"], "grain"),
-    **dict.fromkeys(["vignette"], "vignette"),
-}
+_MOTIF_WORDS = _vocabulary(
+    sun="sun sunlight",
+    moon="moon",
+    stars="star stars",
+    clouds="cloud clouds cloudy",
+    water="water reflection lake sea ocean",
+    fog="fog foggy mist misty haze",
+    weather="rain snow weather storm",
+    trees="tree trees forest",
+    subject="people person human figure animal animals creature",
+    grain="grain noise noisy grainy",
+    vignette="vignette",
+)
 
-_SKY_WORDS: dict[str, str] = {
-    **dict.fromkeys(["nebula", "galaxy", "cosmic", "cosmos", "space", "starfield", "interstellar"], "nebula"),
-    **dict.fromkeys(["aurora", "borealis", "boreal"], "aurora"),
-    **dict.fromkeys(["night", "midnight", "moon", "moonlit", "moonlight", "starry", "stars", "nighttime"], "night"),
-    **dict.fromkeys(["sunset", "sundown", "dusk", "sunrise", "dawn", "twilight", "golden", "evening"], "golden"),
-    **dict.fromkeys(["noon", "midday", "day", "daylight", "sunny", "summer"], "day"),
-}
-
-_GROUNDS = ("mountains", "hills", "dunes", "field", "lake", "sea", "forest", "city")
+_SKY_WORDS = _vocabulary(
+    nebula="nebula galaxy cosmic cosmos space starfield interstellar",
+    aurora="aurora borealis boreal",
+    night="night midnight moon moonlit moonlight starry stars nighttime",
+    golden="sunset sundown dusk sunrise dawn twilight golden evening",
+    day="noon midday day daylight sunny summer",
+)
 
 
 def _words(text: str) -> list[str]:
@@ -342,13 +328,14 @@ def _to_hls(c: Color) -> tuple[float, float, float]:
     return colorsys.rgb_to_hls(*(float(v) for v in np.clip(c, 0, 1)))
 
 
-def _from_hls(h: float, l: float, s: float) -> Color:  # noqa: E741 - the usual name
-    return np.array(colorsys.hls_to_rgb(h % 1.0, min(max(l, 0.0), 1.0), min(max(s, 0.0), 1.0)), np.float32)
+def _from_hls(h: float, lightness: float, s: float) -> Color:
+    return np.array(colorsys.hls_to_rgb(h % 1.0, min(max(lightness, 0.0), 1.0), min(max(s, 0.0), 1.0)), np.float32)
 
 
 def _adjust(c: Color, *, hue: float = 0.0, light: float = 1.0, sat: float = 1.0, lift: float = 0.0) -> Color:
-    h, l, s = _to_hls(c)
-    return _from_hls(h + hue, l * light + (1 - l * light) * lift, s * sat)
+    h, lightness, s = _to_hls(c)
+    lightness *= light
+    return _from_hls(h + hue, lightness + (1 - lightness) * lift, s * sat)
 
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
@@ -384,10 +371,6 @@ class _Palette:
     def is_dark(self) -> bool:
         return float(_luma(self.horizon)) < 0.35
 
-    def ramp(self) -> np.ndarray:
-        """The palette as a dark-to-light colour ramp, for mapping scalar fields to colour."""
-        return np.stack([self.near, self.sky, self.far, self.accent, self.horizon, self.glow])
-
 
 def _harmonic_palette(hue: float, rng: np.random.Generator) -> _Palette:
     """A palette around ``hue`` for prompts that name no palette: an analogous,
@@ -400,7 +383,9 @@ def _harmonic_palette(hue: float, rng: np.random.Generator) -> _Palette:
     glow_hue = sky_hue + glow_turn
     return _Palette(
         sky=_from_hls(sky_hue, 0.12 if dark else float(rng.uniform(0.32, 0.45)), sat),
-        horizon=_from_hls(glow_hue, 0.35 if dark else float(rng.uniform(0.76, 0.85)), sat * 0.8 if dark else sat + 0.15),
+        horizon=_from_hls(
+            glow_hue, 0.35 if dark else float(rng.uniform(0.76, 0.85)), sat * 0.8 if dark else sat + 0.15
+        ),
         far=_from_hls(sky_hue + glow_turn * 0.4, 0.3 if dark else 0.52, sat * 0.5),
         near=_from_hls(sky_hue, 0.07 if dark else 0.13, sat * 0.6),
         accent=_from_hls(hue + accent_turn, float(rng.uniform(0.5, 0.6)), float(rng.uniform(0.6, 0.78))),
@@ -417,7 +402,7 @@ class _Reading:
 
     words: set[str]
     palettes: list[str]
-    colours: list[str]
+    colours: list[Color]
     scene: str
     ground: str | None
     sky: str | None
@@ -435,9 +420,10 @@ class _Reading:
 def _subject_adjective(words: list[str], index: int) -> Color | None:
     """The colour named right before the subject ("red fox", "arctic fox"), if any."""
     for word in words[max(0, index - 2) : index]:
-        if word in _COLOURS:
-            return _hex(_COLOURS[word])
-        if _lookup(word, _PALETTE_WORDS) in {"arctic"}:
+        code = _lookup(word, _COLOURS)
+        if code:
+            return _hex(code)
+        if _lookup(word, _PALETTE_WORDS) == "arctic":
             return _hex("#eef2f5")
     return None
 
@@ -455,33 +441,30 @@ def _read(prompt: str, negative: str) -> _Reading:
             subject = animal or ("portrait" if word in _PORTRAIT_WORDS else "person")
             subject_colour, subject_at = _subject_adjective(words, i), i
             break
-    if subject in {"portrait", "person"}:
-        person_kind = set(words) & {"sailor", "captain", "fisherman", "old", "bearded", "woman", "girl", "queen",
-                                    "lady", "king", "wizard", "witch"}  # fmt: skip
-        if subject == "person" and not (set(words) & (set(_GROUND_WORDS) | {"standing", "lone"})):
-            subject = "portrait"
     # An adjective used for the subject ("arctic fox") does not also set the scene's palette.
-    palette_words = [w for i, w in enumerate(words) if not (subject_colour is not None and subject_at - 2 <= i < subject_at)]
-
+    palette_words = [
+        w for i, w in enumerate(words) if not (subject_colour is not None and subject_at - 2 <= i < subject_at)
+    ]
     grounds = _found(palette_words, _GROUND_WORDS)
     scenes = _found(words, _SCENE_WORDS)
-    if grounds and scenes and scenes[0] == "space":
-        scene = "vista"
-    elif scenes:
+    if subject in {"portrait", "person"}:
+        person_kind = set(words) & _PERSON_DETAILS
+        # A person with somewhere to be is a figure in a landscape; otherwise, a portrait.
+        subject = "person" if grounds or set(words) & {"standing", "lone", "walking"} else "portrait"
+    if scenes and not (grounds and scenes[0] == "space"):
         scene = scenes[0]
-    elif grounds or subject not in {"portrait", None}:
-        scene = "vista"
     elif subject == "portrait":
         scene = "portrait"
     else:
         scene = "vista"
 
-    avoid = [_to_hls(_hex(_COLOURS[w]))[0] for w in neg if w in _COLOURS and w not in {"white", "black", "grey", "gray"}]
+    neutral = {"white", "black", "grey", "gray", "silver", "ivory", "pearl"}
+    avoid = [_to_hls(_hex(code))[0] for code in (_lookup(w, _COLOURS) for w in neg if w not in neutral) if code]
     suppress = {m for m in (_lookup(w, _MOTIF_WORDS) for w in neg) if m}
     return _Reading(
         words=set(words),
         palettes=[p for p in _found(palette_words, _PALETTE_WORDS) if p not in set(_found(neg, _PALETTE_WORDS))],
-        colours=[w for w in palette_words if w in _COLOURS],
+        colours=[_hex(code) for code in (_lookup(w, _COLOURS) for w in palette_words) if code],
         scene=scene,
         ground=grounds[0] if grounds else None,
         sky=(_found(words, _SKY_WORDS) or [None])[0],
@@ -490,38 +473,58 @@ def _read(prompt: str, negative: str) -> _Reading:
         person_kind=person_kind,
         styles=styles,
         moods=set(_found(words, _MOOD_WORDS)),
-        weather=set(_found(words, _WEATHER_WORDS)) - ({"fog"} if "fog" in suppress else set()) - (
-            {"rain", "snow", "storm"} if "weather" in suppress else set()
-        ),
+        weather=set(_found(words, _WEATHER_WORDS))
+        - ({"fog"} if "fog" in suppress else set())
+        - ({"rain", "snow", "storm"} if "weather" in suppress else set()),
         suppress=suppress,
         avoid_hues=avoid,
-        negative_moods=set(_found(list(neg_set), _MOOD_WORDS)) | ({"blurry"} if neg_set & {"blurry", "blur", "soft", "out", "lowres"} else set()),
+        negative_moods=set(_found(neg, _MOOD_WORDS))
+        | ({"blurry"} if neg_set & {"blurry", "blur", "soft", "unfocused", "lowres"} else set()),
     )
 
 
-# Weather palettes only lead when nothing else names the colours: "misty mountains at
-# sunset" is a sunset seen through mist.
-_WEAK_PALETTES = ("fog", "storm")
+# Style palettes set the whole look ("neon", "noir"); time-of-day palettes colour the sky
+# and places colour the land, so "desert dunes at noon" gets a noon sky over desert sand;
+# weather only leads when nothing else names the colours ("misty mountains at sunset" is a
+# sunset seen through mist).
+_STYLE_PALETTES = {"neon", "vapor", "pastel", "noir", "sepia", "bauhaus", "cosmic"}
+_TIME_PALETTES = {"sunset", "sunrise", "dusk", "night", "day", "aurora"}
+_WEAK_PALETTES = {"fog", "storm"}
 
 
 def _palette_order(names: list[str]) -> list[str]:
-    return sorted(names, key=lambda name: name in _WEAK_PALETTES)
+    return sorted(names, key=lambda name: (name not in _STYLE_PALETTES, name in _WEAK_PALETTES))
+
+
+def _named_palette(names: list[str]) -> _Palette:
+    """The palette for the palette words of a prompt, most telling first."""
+    names = _palette_order(names)
+    times = [n for n in names if n in _TIME_PALETTES]
+    places = [n for n in names if n not in _TIME_PALETTES | _WEAK_PALETTES | _STYLE_PALETTES]
+    if names[0] not in _STYLE_PALETTES and times and places:
+        sky, land = _Palette.named(times[0]), _Palette.named(places[0])
+        pal = replace(sky, far=_mix(land.far, sky.far, 0.35), near=_mix(land.near, sky.near, 0.35), accent=land.accent)
+        rest = [n for n in names if n not in (times[0], places[0])]
+    else:
+        pal, rest = _Palette.named(names[0]), names[1:]
+    for weight, name in zip((0.3, 0.15), rest[:2], strict=False):
+        pal = pal.blend(_Palette.named(name), weight)
+    return pal
 
 
 def _build_palette(r: _Reading, prompt_key: _Streams, seed_key: _Streams, model: str) -> _Palette:
     if r.palettes:
-        names = _palette_order(r.palettes)
-        pal = _Palette.named(names[0])
-        for weight, name in zip((0.3, 0.15), names[1:]):
-            pal = pal.blend(_Palette.named(name), weight)
+        pal = _named_palette(r.palettes)
     else:
         rng = prompt_key("palette")
-        hue = _to_hls(_hex(_COLOURS[r.colours[0]]))[0] if r.colours else float(rng.random())
+        hue = _to_hls(r.colours[0])[0] if r.colours else float(rng.random())
         pal = _harmonic_palette(hue, rng)
     if r.colours:
-        pal = replace(pal, accent=_hex(_COLOURS[r.colours[0]]))
+        pal = replace(pal, accent=r.colours[0])
     if len(r.colours) > 1:
-        pal = replace(pal, glow=_mix(pal.glow, _hex(_COLOURS[r.colours[1]]), 0.7))
+        pal = replace(pal, glow=_mix(pal.glow, r.colours[1], 0.7))
+    if "storm" in r.weather:
+        pal = pal.blend(_Palette.named("storm"), 0.45)
     pal = _apply_moods(pal, r.moods, r.negative_moods)
     for avoided in r.avoid_hues:
         pal = pal.map(partial(_steer_off_hue, avoided=avoided))
@@ -544,11 +547,11 @@ def _apply_moods(pal: _Palette, moods: set[str], negative: set[str]) -> _Palette
 
 
 def _steer_off_hue(c: Color, avoided: float) -> Color:
-    h, l, s = _to_hls(c)
+    h, lightness, s = _to_hls(c)
     gap = (h - avoided + 0.5) % 1.0 - 0.5
     if s < 0.12 or abs(gap) > 0.1:
         return c
-    return _from_hls(avoided + math.copysign(0.19, gap or 1.0), l, s * 0.85)
+    return _from_hls(avoided + math.copysign(0.19, gap or 1.0), lightness, s * 0.85)
 
 
 # --- Noise ------------------------------------------------------------------------------
@@ -559,7 +562,13 @@ def _resize(field: np.ndarray, w: int, h: int, resample: int = Image.BICUBIC) ->
 
 
 def _fbm(
-    rng: np.random.Generator, w: int, h: int, cells: float, octaves: int, *, gain: float = 0.5,
+    rng: np.random.Generator,
+    w: int,
+    h: int,
+    cells: float,
+    octaves: int,
+    *,
+    gain: float = 0.5,
     stretch: tuple[float, float] = (1.0, 1.0),
 ) -> np.ndarray:
     """Fractal value noise in 0..1 (mean 0.5). ``cells`` is the number of coarsest cells
@@ -585,13 +594,15 @@ def _contrast(n: np.ndarray, k: float) -> np.ndarray:
     return np.clip((n - 0.5) * k + 0.5, 0.0, 1.0)
 
 
-def _noise1d(rng: np.random.Generator, n: int, cells: float, octaves: int, *, gain: float = 0.5, ridged: bool = False) -> np.ndarray:
+def _noise1d(
+    rng: np.random.Generator, n: int, cells: float, octaves: int, *, gain: float = 0.5, ridged: bool = False
+) -> np.ndarray:
     """Smooth 1-D fractal noise in 0..1 over ``n`` samples; ``ridged`` folds each octave
     into sharp crests, which is what mountain ridges look like."""
     x = np.linspace(0.0, 1.0, n, dtype=np.float64)
     total, norm, amp = np.zeros(n), 0.0, 1.0
     for octave in range(octaves):
-        k = max(1, int(round(cells * 2**octave)))
+        k = max(1, round(cells * 2**octave))
         # Catmull-Rom overshoots a little; keep each octave inside 0..1.
         values = np.clip(_catmull_rom(rng.random(k + 3), x * k), 0.0, 1.0)
         if ridged:
@@ -617,9 +628,30 @@ def _sample(field: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     ys = np.clip(ys, 0, h - 1.001)
     x0, y0 = xs.astype(np.int32), ys.astype(np.int32)
     fx, fy = (xs - x0).astype(np.float32), (ys - y0).astype(np.float32)
-    top = field[..., y0, x0] * (1 - fx) + field[..., y0, x0 + 1] * fx
-    bottom = field[..., y0 + 1, x0] * (1 - fx) + field[..., y0 + 1, x0 + 1] * fx
+    # Gathering from the flattened field along its last axis is much faster than
+    # fancy-indexing two axes of a channel-first array.
+    flat = field.reshape(*field.shape[:-2], h * w)
+    corner = y0 * w + x0
+    top = np.take(flat, corner, axis=-1) * (1 - fx) + np.take(flat, corner + 1, axis=-1) * fx
+    bottom = np.take(flat, corner + w, axis=-1) * (1 - fx) + np.take(flat, corner + w + 1, axis=-1) * fx
     return top * (1 - fy) + bottom * fy
+
+
+def _warped_noise(
+    rng: np.random.Generator, w: int, h: int, cells: float, octaves: int, warp: float, folds: int = 1
+) -> np.ndarray:
+    """Noise pushed around by noise (domain warping), ``folds`` times over, which turns
+    blobs into filaments and swirls. ``warp`` is the push as a fraction of the shorter
+    side. Worked at half size: the result is smooth, so enlarging it loses nothing."""
+    hw, hh = max(2, (w + 1) // 2), max(2, (h + 1) // 2)
+    ys, xs = np.arange(hh, dtype=np.float32)[:, None], np.arange(hw, dtype=np.float32)[None, :]
+    shift = min(hw, hh) * warp
+    warp_x, warp_y = _fbm(rng, hw, hh, cells * 0.7, 3), _fbm(rng, hw, hh, cells * 0.7, 3)
+    base = _fbm(rng, hw, hh, cells, octaves, gain=0.55)
+    field = _sample(base, ys + (warp_y - 0.5) * shift, xs + (warp_x - 0.5) * shift)
+    for _ in range(folds - 1):
+        field = _sample(base, ys + (field - 0.5) * shift * 1.5 + hh * 0.3, xs + (field - 0.5) * shift)
+    return _resize(field, w, h)
 
 
 def _blur(field: np.ndarray, radius: float) -> np.ndarray:
@@ -686,7 +718,7 @@ class _Canvas:
 
     def octaves(self, base: int) -> int:
         """More octaves of noise as the step count (``detail``) grows."""
-        return base + int(round(3 * self.detail))
+        return base + round(3 * self.detail)
 
     def texture(self) -> np.ndarray:
         """A fine noise shared by the layers that want surface texture."""
@@ -730,6 +762,18 @@ def _polygon_drawer(*polygons: list[tuple[float, float]]) -> Callable[[ImageDraw
             d.polygon([(x * ss, y * ss) for x, y in points], fill=255)
 
     return draw
+
+
+def _shape_mask(c: _Canvas, *polygons: list[tuple[float, float]], pad: int = 2) -> tuple[np.ndarray, int, int]:
+    """Coverage of polygons within their bounding box (plus ``pad``), clipped to the
+    canvas: (mask, top, left). Small shapes cost only their own area."""
+    points = np.concatenate([np.asarray(p, np.float64) for p in polygons])
+    left, top = max(0, int(points[:, 0].min()) - pad), max(0, int(points[:, 1].min()) - pad)
+    right, bottom = min(c.w, int(points[:, 0].max()) + pad + 2), min(c.h, int(points[:, 1].max()) + pad + 2)
+    if right <= left or bottom <= top:
+        return np.zeros((0, 0), np.float32), 0, 0
+    moved = [[(x - left, y - top) for x, y in p] for p in polygons]
+    return _mask(right - left, bottom - top, _polygon_drawer(*moved)), top, left
 
 
 def _closed_spline(points: list[tuple[float, float]], per_segment: int = 6) -> list[tuple[float, float]]:
@@ -782,7 +826,7 @@ def _paint_sun(c: _Canvas, pal: _Palette, x: float, height: float, size: float, 
         c.blend(disc, _mix(pal.glow, _WHITE, 0.5))
 
 
-def _paint_clouds(c: _Canvas, pal: _Palette, cover: float, lit: Color, seed: int) -> None:
+def _paint_clouds(c: _Canvas, pal: _Palette, cover: float, body: Color, lit: Color, seed: int) -> None:
     rows = max(2, int(c.horizon))
     n = _contrast(_fbm(c.streams("clouds", seed), c.w, rows, 2.2, c.octaves(3), stretch=(3.5, 0.8)), 2.2)
     y = c.y[:rows] / rows
@@ -791,8 +835,8 @@ def _paint_clouds(c: _Canvas, pal: _Palette, cover: float, lit: Color, seed: int
     # lower, and where the cloud thins downwards, it is lit.
     shift = max(1, int(c.unit * 0.015))
     underside = np.clip((n - np.roll(n, -shift, axis=0)) * 8.0, 0.0, 1.0)
-    body = _field(_mix(pal.sky, pal.far, 0.5), pal.horizon, 0.35 + 0.3 * y)
-    c.blend(density * 0.92, body + (_col(lit) - body) * (underside * 0.8))
+    shade = _field(body, pal.horizon, 0.35 + 0.3 * y)
+    c.blend(density * 0.92, shade + (_col(lit) - shade) * (underside * 0.8))
 
 
 def _paint_stars(c: _Canvas, pal: _Palette, density: float, bottom: float) -> None:
@@ -810,13 +854,10 @@ def _paint_nebula(c: _Canvas, pal: _Palette, bottom: float) -> None:
     """Glowing gas: domain-warped noise through the palette, cut by dark dust lanes."""
     rows = max(2, int(bottom * c.h))
     rng = c.streams("nebula")
-    warp_x, warp_y = _fbm(rng, c.w, rows, 1.5, 3), _fbm(rng, c.w, rows, 1.5, 3)
-    base = _fbm(rng, c.w, rows, 2.0, c.octaves(4), gain=0.55)
-    shift = c.unit * 0.3
-    gas = _contrast(_sample(base, c.y[:rows] + (warp_y - 0.5) * shift, c.x + (warp_x - 0.5) * shift), 2.6)
+    gas = _contrast(_warped_noise(rng, c.w, rows, 2.0, c.octaves(4), 0.3 * c.unit / min(c.w, rows)), 2.6)
     dust = _smoothstep(0.5, 0.72, _contrast(_fbm(rng, c.w, rows, 3.0, c.octaves(3)), 2.0))
     veil = _smoothstep(0.2, 0.9, gas) * (1.0 - 0.7 * dust) * _smoothstep(1.0, 0.5, c.y[:rows] / rows)
-    colour = _ramp(np.stack([pal.far, pal.accent, pal.horizon, pal.glow]), gas)
+    colour = _ramp(np.stack([pal.horizon, pal.far, pal.accent, pal.glow]), gas**1.4)
     c.screen(_blur(veil, c.unit * 0.05) * 0.45, pal.far)
     c.screen(veil, colour)
 
@@ -922,10 +963,18 @@ def _conifer(x: float, base: float, height: float, width: float, tiers: int) -> 
         left += [(x - half, y), (x - half * 0.45, y - height * 0.05)]
         right += [(x + half, y), (x + half * 0.45, y - height * 0.05)]
     trunk = width * 0.08
-    return [(x, base - height), *right, (x + trunk, base + height * 0.2), (x - trunk, base + height * 0.2), *reversed(left)]
+    return [
+        (x, base - height),
+        *right,
+        (x + trunk, base + height * 0.2),
+        (x - trunk, base + height * 0.2),
+        *reversed(left),
+    ]
 
 
-def _tree_mask(c: _Canvas, rng: np.random.Generator, top: np.ndarray, spacing: float, height: float, kind: str) -> np.ndarray:
+def _tree_mask(
+    c: _Canvas, rng: np.random.Generator, top: np.ndarray, spacing: float, height: float, kind: str
+) -> np.ndarray:
     def draw(d: ImageDraw.ImageDraw, ss: int) -> None:
         x = float(rng.uniform(0, spacing))
         while x < c.w + spacing:
@@ -942,14 +991,14 @@ def _tree_mask(c: _Canvas, rng: np.random.Generator, top: np.ndarray, spacing: f
 
 
 def _draw_broadleaf(d: ImageDraw.ImageDraw, ss: int, rng: np.random.Generator, x: float, base: float, h: float) -> None:
-    """A leafy tree: a trunk and a lumpy crown of overlapping blobs."""
-    d.line([(x * ss, base * ss), (x * ss, (base - h * 0.55) * ss)], fill=255, width=max(1, int(h * 0.05 * ss)))
-    crown_y, crown_r = base - h * 0.62, h * 0.34
-    for _ in range(9):
+    """A leafy tree: a short trunk under a lumpy crown of overlapping blobs."""
+    d.line([(x * ss, base * ss), (x * ss, (base - h * 0.45) * ss)], fill=255, width=max(1, int(h * 0.06 * ss)))
+    crown_y, crown_r = base - h * 0.6, h * 0.4
+    for _ in range(10):
         angle = float(rng.uniform(0, 2 * math.pi))
-        dist = crown_r * float(rng.uniform(0.0, 0.75))
-        r = crown_r * float(rng.uniform(0.35, 0.6))
-        cx, cy = x + math.cos(angle) * dist * 1.1, crown_y + math.sin(angle) * dist * 0.8
+        dist = crown_r * float(rng.uniform(0.0, 0.7))
+        r = crown_r * float(rng.uniform(0.3, 0.55))
+        cx, cy = x + math.cos(angle) * dist * 1.15, crown_y + math.sin(angle) * dist * 0.75
         d.ellipse([(cx - r) * ss, (cy - r) * ss, (cx + r) * ss, (cy + r) * ss], fill=255)
 
 
@@ -965,31 +1014,43 @@ def _paint_water(c: _Canvas, pal: _Palette, line: float, calm: float, sun_x: flo
     ripples = _fbm(c.streams("water"), c.w, rows, 3.0, c.octaves(3), stretch=(5.0, 0.22))
     amp = (1.0 - calm) * (1.5 + c.unit * 0.06 * dist) + 0.6
     src_y = np.clip(2.0 * top - ys - 1.0 + (ripples - 0.5) * amp * 0.6, 0, top - 1)
-    reflection = _sample(c.rgb, src_y, c.x + (ripples - 0.5) * amp * 2.0)
+    # A reflection is never as sharp as what it reflects.
+    reflection = _blur(_sample(c.rgb, src_y, c.x + (ripples - 0.5) * amp * 2.0), c.unit * 0.006)
     strength = (0.88 - 0.45 * dist) * (0.75 + 0.25 * calm)
     deep = _col(_mix(pal.near, pal.sky, 0.35))
     c.rgb[:, top:] = deep + (reflection * 0.92 - deep) * strength
-    sparkle = _smoothstep(0.6, 0.72, _contrast(ripples, 2.0)) * (0.12 + 0.2 * (1 - calm))
+    crest = _contrast(_fbm(c.streams("crests"), c.w, rows, 4.0, c.octaves(2), stretch=(10.0, 0.12)), 2.0)
+    sparkle = (_smoothstep(0.64, 0.68, crest) - _smoothstep(0.7, 0.76, crest)) * (0.08 + 0.25 * (1 - calm))
     if sun_x is not None:
         spread = c.w * (0.03 + 0.1 * dist)
         path = np.exp(-(((c.x - sun_x * c.w) / spread) ** 2))
-        sparkle = sparkle + _smoothstep(0.55, 0.64, _contrast(ripples, 2.5)) * path * 0.9
+        sparkle = sparkle + _smoothstep(0.55, 0.64, crest) * path * 0.9
     c.screen(sparkle, _mix(pal.glow, pal.horizon, 0.3), top)
     c.ground = np.full(c.w, float(c.h), np.float32)
 
 
 def _paint_waves(c: _Canvas, pal: _Palette, seed: int) -> None:
-    """Rolling swells near the viewer, each with a crest of foam."""
+    """Swells rolling in towards the viewer: sharp crests capped with foam, dark troughs."""
     rng = c.streams("waves", seed)
-    for i in range(3):
-        depth = 0.55 + 0.2 * i
-        base = c.horizon + (c.h - c.horizon) * (0.35 + 0.25 * i)
-        top = base - c.unit * (0.03 + 0.03 * i) * _noise1d(rng, c.w, 2.5 * c.w / c.unit, c.octaves(2))
+    foam_colour = _mix(pal.glow, _WHITE, 0.6)
+    for i in range(5):
+        t = i / 4
+        base = c.horizon + (c.h - c.horizon) * (0.12 + 0.85 * t**1.3)
+        height = c.unit * (0.01 + 0.07 * t**1.2)
+        crest = _noise1d(rng, c.w, (5.0 - 2.5 * t) * c.w / c.unit, c.octaves(2), gain=0.4, ridged=True)
+        top = base - height * crest
         y0 = max(0, int(top.min()) - 2)
         below = c.y[y0:] - top[None, :]
-        body = _field(_mix(pal.sky, pal.near, depth), _mix(pal.near, pal.sky, 0.2), np.clip(below / (c.unit * 0.1), 0, 1))
-        foam = np.exp(-np.maximum(below, 0.0) / (c.unit * 0.006)) * _contrast(c.texture()[y0:], 1.5)
-        c.blend(np.clip(below + 0.5, 0.0, 1.0), body + (_col(_mix(pal.glow, _WHITE, 0.6)) - body) * foam, y0)
+        body = _field(
+            _mix(pal.sky, pal.near, 0.35 + 0.4 * t),
+            _mix(pal.near, pal.sky, 0.1),
+            np.clip(below / (height * 2.5 + 1), 0, 1),
+        )
+        foam = np.exp(-np.maximum(below, 0.0) / (c.unit * (0.004 + 0.01 * t))) * _smoothstep(0.3, 0.8, crest)[None, :]
+        foam = foam * (0.6 + 0.6 * c.texture()[y0:])
+        # Far swells are only a ruffle on the reflecting water; near ones are solid.
+        cover = np.clip(below + 0.5, 0.0, 1.0) * (0.3 + 0.7 * t)
+        c.blend(cover, body + (_col(foam_colour) - body) * np.clip(foam, 0.0, 1.0), y0)
 
 
 def _skyline(rng: np.random.Generator, c: _Canvas, base: float, scale: float) -> list[tuple[float, float, float]]:
@@ -1004,7 +1065,9 @@ def _skyline(rng: np.random.Generator, c: _Canvas, base: float, scale: float) ->
     return buildings
 
 
-def _paint_city(c: _Canvas, pal: _Palette, base: float, depth: float, lights: float, neon: bool, fog: bool, seed: int) -> None:
+def _paint_city(
+    c: _Canvas, pal: _Palette, base: float, depth: float, lights: float, neon: bool, fog: bool, seed: int
+) -> None:
     rng = c.streams("city", seed)
     scale = c.unit * (0.45 + 0.75 * depth)
     base_y = base * c.h
@@ -1013,7 +1076,7 @@ def _paint_city(c: _Canvas, pal: _Palette, base: float, depth: float, lights: fl
 
     def draw(d: ImageDraw.ImageDraw, ss: int) -> None:
         d.rectangle([0, base_y * ss, c.w * ss, c.h * ss], fill=255)
-        for (x0, x1, roof), (kind, where) in zip(buildings, roofs):
+        for (x0, x1, roof), (kind, where) in zip(buildings, roofs, strict=True):
             d.rectangle([x0 * ss, roof * ss, x1 * ss, c.h * ss], fill=255)
             w = x1 - x0
             if kind < 0.3:  # a setback tower
@@ -1022,7 +1085,9 @@ def _paint_city(c: _Canvas, pal: _Palette, base: float, depth: float, lights: fl
                 ax = x0 + w * (0.3 + 0.4 * where)
                 d.line([ax * ss, roof * ss, ax * ss, (roof - scale * 0.08) * ss], fill=255, width=max(1, ss))
             elif kind < 0.55:  # a spire
-                d.polygon([(x0 * ss, roof * ss), ((x0 + w / 2) * ss, (roof - w * 0.9) * ss), (x1 * ss, roof * ss)], fill=255)
+                d.polygon(
+                    [(x0 * ss, roof * ss), ((x0 + w / 2) * ss, (roof - w * 0.9) * ss), (x1 * ss, roof * ss)], fill=255
+                )
 
     colour, mist_colour, mist = _land_colours(pal, depth, fog)
     mistiness = np.clip((c.y - (base_y - scale * 0.35)) / (scale * 0.5), 0.0, 1.0) * mist * 0.8
@@ -1032,23 +1097,41 @@ def _paint_city(c: _Canvas, pal: _Palette, base: float, depth: float, lights: fl
     c.ground = np.full(c.w, base_y, np.float32)
 
 
-def _paint_windows(c: _Canvas, rng: np.random.Generator, buildings: list[tuple[float, float, float]], base_y: float,
-                   scale: float, lights: float, pal: _Palette, neon: bool) -> None:  # fmt: skip
+def _paint_windows(
+    c: _Canvas,
+    rng: np.random.Generator,
+    buildings: list[tuple[float, float, float]],
+    base_y: float,
+    scale: float,
+    lights: float,
+    pal: _Palette,
+    neon: bool,
+) -> None:
     emission = np.zeros((c.h, c.w), np.float32)
     pitch = max(3.0, scale * 0.016)
     for x0, x1, roof in buildings:
-        l, r, t, b = max(0, int(x0 + pitch)), min(c.w, int(x1 - pitch * 0.5)), max(0, int(roof + pitch)), min(c.h, int(base_y))
-        if r - l < 2 or b - t < 2:
+        left, r, t, b = (
+            max(0, int(x0 + pitch)),
+            min(c.w, int(x1 - pitch * 0.5)),
+            max(0, int(roof + pitch)),
+            min(c.h, int(base_y)),
+        )
+        if r - left < 2 or b - t < 2:
             continue
-        lx = np.arange(r - l, dtype=np.float32)[None, :]
+        lx = np.arange(r - left, dtype=np.float32)[None, :]
         ly = np.arange(b - t, dtype=np.float32)[:, None]
-        cells = rng.random((int((b - t) / pitch) + 2, int((r - l) / pitch) + 2)) < lights * float(rng.uniform(0.3, 1.0))
+        cells = rng.random((int((b - t) / pitch) + 2, int((r - left) / pitch) + 2)) < lights * float(
+            rng.uniform(0.3, 1.0)
+        )
         window = ((lx % pitch) < pitch * 0.55) & ((ly % (pitch * 1.3)) < pitch * 0.7)
         lit = cells[(ly / (pitch * 1.3)).astype(np.int32), (lx / pitch).astype(np.int32)]
-        emission[t:b, l:r] = np.maximum(emission[t:b, l:r], (window & lit) * 0.85)
+        emission[t:b, left:r] = np.maximum(emission[t:b, left:r], (window & lit) * 0.85)
         if neon and rng.random() < 0.25:  # a vertical sign
-            sx = int(l + (r - l) * float(rng.uniform(0.1, 0.8)))
-            emission[t + int((b - t) * 0.1) : t + int((b - t) * float(rng.uniform(0.3, 0.6))), sx : sx + max(2, int(pitch * 0.6))] = 1.0
+            sx = int(left + (r - left) * float(rng.uniform(0.1, 0.8)))
+            emission[
+                t + int((b - t) * 0.1) : t + int((b - t) * float(rng.uniform(0.3, 0.6))),
+                sx : sx + max(2, int(pitch * 0.6)),
+            ] = 1.0
     colour = pal.accent if neon else _mix(pal.glow, _hex("#ffc46b"), 0.5)
     c.screen(emission, colour)
     c.screen(_blur(emission, c.unit * 0.012) * (1.6 if neon else 0.9), colour)
@@ -1063,18 +1146,44 @@ def _paint_field(c: _Canvas, pal: _Palette, start: float, vanish_x: float) -> No
     frequency = 9.0 * (c.h - c.horizon) / c.w
     across = (c.x - vanish_x * c.w) / depth * frequency
     distance = (c.h - c.horizon) / depth
-    clumps = _fbm(c.streams("field"), 256, 256, 12.0, 3)
+    clumps = _fbm(c.streams("field"), 256, 256, 12.0, c.octaves(2))
     tufts = _sample(clumps, (distance * 40.0) % 255, (across * 25.0) % 255)
     nearness = np.clip((c.y[top:] - top) / rows, 0.0, 1.0)
+    # Rows thinner than a few pixels would alias into moire: fade them into their average.
+    pixels_per_row = depth / frequency / np.sqrt(1.0 + ((c.x - vanish_x * c.w) / depth) ** 2)
+    resolved = np.clip((pixels_per_row - 4.0) / 10.0, 0.0, 1.0)
     ridge = np.abs((across % 1.0) - 0.5) * 2.0
-    row = _smoothstep(0.85, 0.35, ridge + (tufts - 0.5) * 0.8)
-    row = 0.65 + (row - 0.65) * np.clip(nearness * 4.0, 0.0, 1.0)
-    soil = _mix(pal.near, _hex("#2f4a2a"), 0.4)
-    colour = _field(soil, pal.accent, row)
-    colour = colour * (0.75 + 0.45 * tufts) + _col(pal.glow - pal.accent) * (0.25 * row * _smoothstep(0.5, 0.8, tufts))
-    colour = colour + (_col(pal.horizon) - colour) * (0.6 * (1.0 - nearness) ** 5)
+    tufts = 0.5 + (tufts - 0.5) * resolved
+    bush = _smoothstep(0.9, 0.25, ridge + (tufts - 0.5) * 0.9)
+    bush = 0.6 + (bush - 0.6) * resolved
+    soil = _mix(_adjust(pal.accent, light=0.35), _hex("#2f4a2a"), 0.4)
+    colour = _field(soil, _adjust(pal.accent, light=0.75), np.clip(bush * 1.4, 0.0, 1.0))
+    lit = np.clip((bush - 0.5) * 2.0, 0.0, 1.0) * (0.5 + 0.5 * tufts)
+    colour = colour + (_col(_mix(pal.accent, pal.glow, 0.4)) - colour) * (lit * 0.6)
+    haze = _mix(pal.horizon, pal.accent, 0.35)
+    colour = colour + (_col(haze) - colour) * (0.75 * (1.0 - nearness) ** 4)
     c.blend(np.clip(c.y[top:] - top + 0.5, 0.0, 1.0) * np.ones((1, c.w), np.float32), colour, top)
     c.ground = np.full(c.w, float(c.h) * 0.97, np.float32)
+
+
+def _paint_meadow(c: _Canvas, pal: _Palette) -> None:
+    """Wildflowers dotted over the slopes, larger towards the viewer."""
+    rng = c.streams("meadow")
+    count = int(c.w * c.h / c.unit**2 * 1500)
+    xs = rng.random(count) * c.w
+    nearness = rng.random(count) ** 0.7
+    ys = c.horizon + 0.05 * c.h + (0.95 * c.h - c.horizon) * nearness
+    sizes = 0.6 + nearness**2 * c.unit * 0.01 * rng.uniform(0.5, 1.5, count)
+    inks = [_rgb255(k) for k in (pal.accent, _hex("#f2d14b"), _mix(pal.glow, _WHITE, 0.7), _hex("#e889b0"))]
+    picks = rng.integers(len(inks), size=count)
+    colours = Image.new("RGB", (c.w, c.h))
+    cover = Image.new("L", (c.w, c.h))
+    paint, mark = ImageDraw.Draw(colours), ImageDraw.Draw(cover)
+    for x, y, r, pick in zip(xs, ys, sizes, picks, strict=True):
+        box = [x - r, y - r * 0.8, x + r, y + r * 0.8]
+        paint.ellipse(box, fill=inks[pick])
+        mark.ellipse(box, fill=230)
+    c.blend(np.asarray(cover, np.float32) / 255.0, np.asarray(colours, np.float32).transpose(2, 0, 1) / 255.0)
 
 
 def _paint_grid(c: _Canvas, pal: _Palette) -> None:
@@ -1087,7 +1196,9 @@ def _paint_grid(c: _Canvas, pal: _Palette) -> None:
     du = (c.h * 0.5) / spacing / depth
     v = c.h * 0.5 / depth
     dv = c.h * 0.5 / depth**2
-    lines = np.maximum(np.clip(1.2 - np.abs(u - np.round(u)) / du, 0, 1), np.clip(1.2 - np.abs(v - np.round(v)) / dv, 0, 1))
+    lines = np.maximum(
+        np.clip(1.2 - np.abs(u - np.round(u)) / du, 0, 1), np.clip(1.2 - np.abs(v - np.round(v)) / dv, 0, 1)
+    )
     lines = lines * np.clip(depth / (c.h * 0.12), 0.0, 1.0)
     c.screen(lines, pal.accent, top)
     c.screen(_blur(lines, c.unit * 0.01) * 1.5, pal.accent, top)
@@ -1102,7 +1213,7 @@ def _paint_precipitation(c: _Canvas, pal: _Palette, snow: bool) -> None:
     xs, ys = rng.random(count) * c.w, rng.random(count) * c.h
     sizes = rng.random(count) ** 3 * c.unit * (0.008 if snow else 0.04) + 1.0
     levels = (rng.uniform(0.35, 1.0, count) * 255).astype(int)
-    for x, y, s, v in zip(xs, ys, sizes, levels):
+    for x, y, s, v in zip(xs, ys, sizes, levels, strict=True):
         if snow:
             d.ellipse([x - s / 2, y - s / 2, x + s / 2, y + s / 2], fill=int(v))
         else:
@@ -1115,6 +1226,7 @@ def _paint_precipitation(c: _Canvas, pal: _Palette, snow: bool) -> None:
 
 # --- Figures ------------------------------------------------------------------------------
 
+# fmt: off
 # Outlines in figure units (0 = top, 1 = the ground), facing right; a repeated point keeps a
 # sharp corner (ear tips, nose) when the outline is smoothed.
 _FOX = [
@@ -1123,24 +1235,24 @@ _FOX = [
     (0.235, 1.0), (0.235, 1.0), (-0.2, 1.0), (-0.45, 1.0), (-0.68, 0.955), (-0.72, 0.9), (-0.72, 0.9),
     (-0.56, 0.85), (-0.4, 0.865), (-0.3, 0.8), (-0.31, 0.66), (-0.22, 0.5), (-0.1, 0.35), (0.0, 0.26),
     (0.03, 0.15), (0.05, 0.0), (0.05, 0.0), (0.09, 0.08),
-]  # fmt: skip
+]
 _CAT = [
     (0.16, 0.0), (0.16, 0.0), (0.22, 0.1), (0.26, 0.14), (0.3, 0.2), (0.27, 0.235), (0.22, 0.26),
     (0.2, 0.4), (0.19, 0.6), (0.17, 0.93), (0.22, 1.0), (0.22, 1.0), (-0.18, 1.0), (-0.3, 0.95),
     (-0.42, 0.93), (-0.5, 0.8), (-0.52, 0.62), (-0.52, 0.62), (-0.46, 0.62), (-0.45, 0.78), (-0.38, 0.86),
     (-0.33, 0.72), (-0.24, 0.5), (-0.1, 0.32), (0.02, 0.22), (0.04, 0.12), (0.06, 0.0), (0.06, 0.0),
     (0.11, 0.08),
-]  # fmt: skip
+]
 _OWL = [
     (-0.25, 0.0), (-0.25, 0.0), (-0.15, 0.12), (0.0, 0.1), (0.15, 0.12), (0.25, 0.0), (0.25, 0.0),
     (0.3, 0.2), (0.33, 0.4), (0.32, 0.65), (0.25, 0.85), (0.12, 0.97), (0.0, 1.0), (-0.12, 0.97),
     (-0.25, 0.85), (-0.32, 0.65), (-0.33, 0.4), (-0.3, 0.2),
-]  # fmt: skip
+]
 _WALKER = [
     (-0.05, 0.15), (0.05, 0.15), (0.15, 0.21), (0.17, 0.55), (0.14, 0.62), (0.09, 0.62), (0.1, 1.0),
     (0.1, 1.0), (0.02, 1.0), (0.0, 0.68), (-0.02, 1.0), (-0.1, 1.0), (-0.1, 1.0), (-0.09, 0.62),
     (-0.14, 0.62), (-0.17, 0.55), (-0.15, 0.21),
-]  # fmt: skip
+]
 # A head-and-shoulders profile (head height = 1), facing right, cut off below the frame.
 _PROFILE = [
     (0.0, 0.0), (0.17, 0.03), (0.29, 0.12), (0.35, 0.24), (0.365, 0.36), (0.345, 0.4), (0.38, 0.47),
@@ -1148,12 +1260,15 @@ _PROFILE = [
     (0.335, 0.765), (0.345, 0.83), (0.28, 0.9), (0.16, 0.93), (0.15, 1.1), (0.35, 1.28), (0.8, 1.5),
     (0.95, 2.2), (0.95, 2.2), (-1.0, 2.2), (-1.0, 2.2), (-0.8, 1.45), (-0.45, 1.22), (-0.22, 1.06),
     (-0.24, 0.85), (-0.33, 0.64), (-0.37, 0.38), (-0.3, 0.14), (-0.16, 0.03),
-]  # fmt: skip
+]
 _BEARD = [(-0.05, 0.56), (0.15, 0.66), (0.36, 0.67), (0.42, 0.76), (0.4, 0.9), (0.3, 1.02), (0.12, 1.05), (-0.08, 0.9)]
 _CAP = [(-0.39, 0.27), (-0.37, 0.06), (-0.2, -0.07), (0.05, -0.1), (0.26, -0.05), (0.37, 0.1), (0.39, 0.24)]
-_LONG_HAIR = [(-0.05, -0.03), (-0.32, 0.06), (-0.44, 0.4), (-0.5, 0.8), (-0.58, 1.25), (-0.3, 1.3), (-0.2, 0.95), (-0.1, 0.5)]
+_LONG_HAIR = [
+    (-0.05, -0.03), (-0.32, 0.06), (-0.44, 0.4), (-0.5, 0.8), (-0.58, 1.25), (-0.3, 1.3), (-0.2, 0.95), (-0.1, 0.5),
+]
 _CROWN = [(-0.3, 0.05), (-0.32, -0.22), (-0.18, -0.08), (0.0, -0.28), (0.14, -0.08), (0.3, -0.24), (0.3, 0.05)]
 _POINTED_HAT = [(-0.55, 0.16), (-0.2, 0.02), (0.1, -0.7), (0.1, -0.7), (0.3, 0.02), (0.6, 0.12), (0.0, 0.2)]
+# fmt: on
 
 # Per animal: outline, where the eye is, and how the ears are stretched (a hare's are long).
 _ANIMALS: dict[str, tuple[list[tuple[float, float]], tuple[float, float], float]] = {
@@ -1171,20 +1286,41 @@ def _stretch_ears(outline: list[tuple[float, float]], factor: float) -> list[tup
     return [(x, line - (line - y) * factor if y < line else y) for x, y in outline]
 
 
-def _place(outline: list[tuple[float, float]], cx: float, top: float, size: float, facing: float) -> list[tuple[float, float]]:
+def _place(
+    outline: list[tuple[float, float]], cx: float, top: float, size: float, facing: float
+) -> list[tuple[float, float]]:
     return [(cx + facing * x * size, top + y * size) for x, y in _closed_spline(outline)]
 
 
-def _shade_shape(c: _Canvas, mask: np.ndarray, body: Color, rim: Color, light_x: float) -> None:
+def _shade_shape(c: _Canvas, shape: tuple[np.ndarray, int, int], body: Color, rim: Color, light_x: float) -> None:
     """Model a flat silhouette: lighter in its thick middle, with a rim of light on the
     edge facing the light, found from the slope of the blurred mask."""
-    soft = _blur(mask, c.unit * 0.012)
+    mask, top, left = shape
+    if not mask.size:
+        return
+    # Blurring twice keeps the slope free of the blur's own blockiness.
+    soft = _blur(_blur(mask, c.unit * 0.008), c.unit * 0.008)
     gy, gx = np.gradient(soft)
     cols = np.flatnonzero(mask.max(axis=0) > 0)
-    side = 1.0 if cols.size == 0 or light_x * c.w > cols.mean() else -1.0
+    side = 1.0 if cols.size == 0 or light_x * c.w > left + cols.mean() else -1.0
     edge = np.clip((-gx * side + gy * 0.5) * c.unit * 0.06, 0.0, 1.0) * mask
-    c.blend(mask, _col(body) * (0.72 + 0.4 * soft))
-    c.screen(edge * 0.9, rim)
+    c.blend(mask, _col(body) * (0.72 + 0.4 * soft), top, left)
+    c.screen(edge * 0.9, rim, top, left)
+
+
+def _light_shape(c: _Canvas, shape: tuple[np.ndarray, int, int], shadow: Color, lit: Color, light_x: float) -> None:
+    """A figure lit from one side, chiaroscuro: light falls off across the form into shadow."""
+    mask, top, left = shape
+    if not mask.size:
+        return
+    soft = _blur(_blur(mask, c.unit * 0.015), c.unit * 0.015)
+    gx = np.gradient(soft, axis=1)
+    cols = np.flatnonzero(mask.max(axis=0) > 0)
+    centre = left + (cols.mean() if cols.size else mask.shape[1] / 2)
+    side = 1.0 if light_x * c.w > centre else -1.0
+    across = np.clip(0.5 + (c.x[:, left : left + mask.shape[1]] - centre) * side / (c.unit * 0.35), 0.0, 1.0)
+    facing = np.clip(0.55 * across - gx * side * c.unit * 0.08 + 0.15 * soft, 0.0, 1.0)
+    c.blend(mask, _field(shadow, lit, facing**1.2), top, left)
 
 
 def _ground_at(c: _Canvas, x: float, lowest: float) -> float:
@@ -1194,20 +1330,22 @@ def _ground_at(c: _Canvas, x: float, lowest: float) -> float:
     return min(max(y, c.horizon + lowest * c.h), c.h * 0.99)
 
 
-def _paint_animal(c: _Canvas, pal: _Palette, species: str, colour: Color | None, x: float, facing: float, size: float, light_x: float) -> None:
+def _paint_animal(
+    c: _Canvas, pal: _Palette, species: str, colour: Color | None, x: float, facing: float, size: float, light_x: float
+) -> None:
     outline, eye, ears = _ANIMALS[species]
     body = colour if colour is not None else _mix(pal.near, pal.far, 0.15)
     scale = size * c.unit
     cx = x * c.w
     top = _ground_at(c, cx, 0.12) + scale * 0.02 - scale
-    points = _place(_stretch_ears(outline, ears), cx, top, scale, facing)
-    _shade_shape(c, _mask(c.w, c.h, _polygon_drawer(points)), body, _mix(pal.glow, pal.horizon, 0.3), light_x)
+    shape = _shape_mask(c, _place(_stretch_ears(outline, ears), cx, top, scale, facing), pad=int(c.unit * 0.04))
+    _shade_shape(c, shape, body, _mix(pal.glow, pal.horizon, 0.3), light_x)
     eyes = [eye, (-eye[0], eye[1])] if species == "owl" else [eye]
     for ex, ey in eyes:
         ex, ey = cx + facing * ex * scale, top + ey * scale
-        t, b, l, r = c.box(ex, ey, scale * 0.1)
-        glint = np.exp(-c.radius(ex, ey)[t:b, l:r] / (scale * (0.025 if species == "owl" else 0.01)))
-        c.screen(glint * 0.9, pal.glow, t, l)
+        t, b, left, r = c.box(ex, ey, scale * 0.1)
+        glint = np.exp(-c.radius(ex, ey)[t:b, left:r] / (scale * (0.025 if species == "owl" else 0.01)))
+        c.screen(glint * 0.9, pal.glow, t, left)
 
 
 def _paint_walker(c: _Canvas, pal: _Palette, x: float, size: float, light_x: float) -> None:
@@ -1215,9 +1353,12 @@ def _paint_walker(c: _Canvas, pal: _Palette, x: float, size: float, light_x: flo
     cx = x * c.w
     top = _ground_at(c, cx, 0.0) + scale * 0.03 - scale
     body = _mix(pal.near, pal.sky, 0.1)
-    head = [(cx + scale * 0.075 * math.cos(a), top + scale * (0.08 + 0.075 * math.sin(a))) for a in np.linspace(0, 2 * math.pi, 16, endpoint=False)]
-    mask = _mask(c.w, c.h, _polygon_drawer(_place(_WALKER, cx, top, scale, 1.0), head))
-    _shade_shape(c, mask, body, pal.glow, light_x)
+    head = [
+        (cx + scale * 0.075 * math.cos(a), top + scale * (0.08 + 0.075 * math.sin(a)))
+        for a in np.linspace(0, 2 * math.pi, 16, endpoint=False)
+    ]
+    shape = _shape_mask(c, _place(_WALKER, cx, top, scale, 1.0), head, pad=int(c.unit * 0.04))
+    _shade_shape(c, shape, body, pal.glow, light_x)
 
 
 def _paint_backdrop(c: _Canvas, pal: _Palette, light_x: float, light_y: float, dark: bool) -> None:
@@ -1236,9 +1377,9 @@ def _paint_bokeh(c: _Canvas, pal: _Palette, count: int) -> None:
     for _ in range(count):
         cx, cy = float(rng.random()) * c.w, float(rng.random()) * c.h
         r = c.unit * float(rng.uniform(0.02, 0.08))
-        t, b, l, rr = c.box(cx, cy, r + 2)
-        disc = np.clip((r - c.radius(cx, cy)[t:b, l:rr]) / 2.0 + 0.5, 0.0, 1.0)
-        light[int(rng.integers(2)), t:b, l:rr] += disc * float(rng.uniform(0.08, 0.4)) * (0.8 + 0.2 * disc)
+        t, b, left, rr = c.box(cx, cy, r + 2)
+        disc = np.clip((r - c.radius(cx, cy)[t:b, left:rr]) / 2.0 + 0.5, 0.0, 1.0)
+        light[int(rng.integers(2)), t:b, left:rr] += disc * float(rng.uniform(0.08, 0.4)) * (0.8 + 0.2 * disc)
     c.screen(_blur(light[0], 2.0), pal.glow)
     c.screen(_blur(light[1], 2.0), pal.accent)
 
@@ -1259,19 +1400,27 @@ def _bust_extras(kinds: set[str]) -> list[tuple[list[tuple[float, float]], bool]
     return extras
 
 
-def _paint_bust(c: _Canvas, pal: _Palette, cx: float, facing: float, kinds: set[str], lit: bool, light_x: float) -> None:
+def _paint_bust(
+    c: _Canvas, pal: _Palette, cx: float, facing: float, kinds: set[str], lit: bool, light_x: float
+) -> None:
     """A head-and-shoulders profile, like a cameo or a lit studio portrait."""
     head = c.h * 0.4 if c.h <= c.w * 1.2 else c.w * 0.55
     top = c.h * 0.26 if c.h <= c.w * 1.2 else c.h * 0.28
     x = cx * c.w
     outlines = [_place(_PROFILE, x, top, head, facing)]
     outlines += [_place(shape, x, top, head, facing) for shape, accent in _bust_extras(kinds) if not accent]
-    body = _mix(pal.far, pal.accent, 0.25) if lit else _mix(pal.near, pal.sky, 0.15)
-    _shade_shape(c, _mask(c.w, c.h, _polygon_drawer(*outlines)), body, _mix(pal.glow, _WHITE, 0.3), light_x)
+    pad = int(c.unit * 0.04)
+    shape = _shape_mask(c, *outlines, pad=pad)
+    if lit:
+        _light_shape(
+            c, shape, _mix(pal.near, pal.sky, 0.3), _mix(_mix(pal.accent, pal.glow, 0.5), _WHITE, 0.2), light_x
+        )
+    else:
+        _shade_shape(c, shape, _mix(pal.near, pal.sky, 0.15), _mix(pal.glow, _WHITE, 0.3), light_x)
     for shape, accent in _bust_extras(kinds):
         if accent:
-            mask = _mask(c.w, c.h, _polygon_drawer(_place(shape, x, top, head, facing)))
-            _shade_shape(c, mask, _mix(pal.accent, pal.near, 0.35), pal.glow, light_x)
+            colour = _hex("#d9a93a") if shape is _CROWN else _mix(pal.accent, pal.near, 0.35)
+            _shade_shape(c, _shape_mask(c, _place(shape, x, top, head, facing), pad=pad), colour, pal.glow, light_x)
 
 
 # --- Space --------------------------------------------------------------------------------
@@ -1282,58 +1431,61 @@ def _paint_void(c: _Canvas, pal: _Palette) -> None:
     c.rgb[:] = _field(_mix(pal.sky, pal.far, 0.3), pal.sky * 0.6, np.clip(d, 0.0, 1.0))
 
 
-def _paint_planet(c: _Canvas, pal: _Palette, x: float, y: float, size: float, light: tuple[float, float], rings: bool) -> None:
+def _paint_planet(
+    c: _Canvas, pal: _Palette, x: float, y: float, size: float, light: tuple[float, float], rings: bool
+) -> None:
     """A lit sphere with banded clouds, a thin atmosphere and, sometimes, rings."""
     cx, cy, r = x * c.w, y * c.h, size * c.unit
     rng = c.streams("planet")
     tilt = float(rng.uniform(-0.35, 0.35))
     if rings:
         _paint_rings(c, pal, cx, cy, r, tilt, front=False)
-    t, b, l, rr = c.box(cx, cy, r * 1.15)
-    if b <= t or rr <= l:
+    t, b, left, rr = c.box(cx, cy, r * 1.15)
+    if b <= t or rr <= left:
         return
-    dx, dy = (c.x[:, l:rr] - cx) / r, (c.y[t:b] - cy) / r
+    dx, dy = (c.x[:, left:rr] - cx) / r, (c.y[t:b] - cy) / r
     d2 = dx * dx + dy * dy
     nz = np.sqrt(np.clip(1.0 - d2, 0.0, 1.0))
     lx, ly = light
     lz = math.sqrt(max(0.0, 1.0 - lx * lx - ly * ly))
     lambert = np.clip(dx * lx + dy * ly + nz * lz, 0.0, 1.0)
     latitude = dy * math.cos(tilt) - dx * math.sin(tilt)
-    swirl = _fbm(rng, rr - l, b - t, 3.0, c.octaves(2))
+    swirl = _fbm(rng, rr - left, b - t, 3.0, c.octaves(2))
     bands = _noise1d(rng, 256, 6.0, 3)[np.clip(((latitude + 1) * 127.5 + (swirl - 0.5) * 30).astype(np.int32), 0, 255)]
     surface = _ramp(np.stack([pal.near, pal.far, pal.accent, pal.glow]), _contrast(bands, 1.6))
     disc = np.clip((1.0 - np.sqrt(d2)) * r / 1.2 + 0.5, 0.0, 1.0)
-    c.blend(disc, surface * (0.08 + 0.92 * lambert), t, l)
+    c.blend(disc, surface * (0.08 + 0.92 * lambert), t, left)
     atmosphere = np.exp(-np.abs(np.sqrt(d2) - 1.0) * r / (r * 0.04)) * np.clip(dx * lx + dy * ly + 0.3, 0.0, 1.0)
-    c.screen(atmosphere * 0.8, _mix(pal.glow, pal.accent, 0.3), t, l)
+    c.screen(atmosphere * 0.8, _mix(pal.glow, pal.accent, 0.3), t, left)
     if rings:
         _paint_rings(c, pal, cx, cy, r, tilt, front=True)
 
 
 def _paint_rings(c: _Canvas, pal: _Palette, cx: float, cy: float, r: float, tilt: float, front: bool) -> None:
-    t, b, l, rr = c.box(cx, cy, r * 2.3)
-    dx, dy = c.x[:, l:rr] - cx, c.y[t:b] - cy
+    t, b, left, rr = c.box(cx, cy, r * 2.3)
+    dx, dy = c.x[:, left:rr] - cx, c.y[t:b] - cy
     u = (dx * math.cos(tilt) + dy * math.sin(tilt)) / (r * 2.2)
     v = (-dx * math.sin(tilt) + dy * math.cos(tilt)) / (r * 0.45)
     q = np.sqrt(u * u + v * v)
     grooves = _noise1d(c.streams("rings"), 512, 40.0, 2)[np.clip((q * 255).astype(np.int32), 0, 511)]
     band = _smoothstep(0.55, 0.6, q) * _smoothstep(1.0, 0.95, q) * (0.4 + 0.6 * grooves)
     side = (v > 0) if front else (v <= 0)
-    c.blend(band * side * 0.85, _mix(pal.glow, pal.horizon, 0.4), t, l)
+    c.blend(band * side * 0.85, _mix(pal.glow, pal.horizon, 0.4), t, left)
 
 
 def _paint_galaxy(c: _Canvas, pal: _Palette, x: float, y: float, size: float, arms: int) -> None:
     """A spiral galaxy seen at a slant: logarithmic arms of gas round a bright core."""
     cx, cy, r = x * c.w, y * c.h, size * c.unit
-    t, b, l, rr = c.box(cx, cy, r * 1.3)
+    t, b, left, rr = c.box(cx, cy, r * 1.6)
     rng = c.streams("galaxy")
-    dx, dy = (c.x[:, l:rr] - cx) / r, (c.y[t:b] - cy) / (r * 0.55)
+    dx, dy = (c.x[:, left:rr] - cx) / r, (c.y[t:b] - cy) / (r * 0.55)
     dist = np.sqrt(dx * dx + dy * dy) + 1e-4
     angle = np.arctan2(dy, dx)
     spiral = 0.5 + 0.5 * np.cos(arms * (angle - 2.8 * np.log(dist)))
-    clumps = _contrast(_fbm(rng, rr - l, b - t, 6.0, c.octaves(3)), 2.0)
-    light = spiral**1.5 * np.exp(-dist * 1.6) * (0.5 + 1.1 * clumps) * 1.4 + np.exp(-dist * 7.0) * 1.5
-    c.screen(light, _field(_mix(pal.glow, _WHITE, 0.4), pal.accent, np.clip(dist * 1.4, 0.0, 1.0)), t, l)
+    clumps = _contrast(_fbm(rng, rr - left, b - t, 6.0, c.octaves(3)), 2.0)
+    light = spiral**1.5 * np.exp(-dist * 1.2) * (0.5 + 1.1 * clumps) * 1.3 + np.exp(-dist * 6.0) * 1.5
+    light = light * np.clip(1.0 - dist / 1.55, 0.0, 1.0) ** 2
+    c.screen(light, _field(_mix(pal.glow, _WHITE, 0.4), pal.accent, np.clip(dist * 1.4, 0.0, 1.0)), t, left)
 
 
 # --- Abstract -----------------------------------------------------------------------------
@@ -1392,7 +1544,7 @@ def _draw_block(d: ImageDraw.ImageDraw, box: _Box, ink: tuple[int, ...], rng: np
 
 
 def _draw_dots(d: ImageDraw.ImageDraw, box: _Box, ink: tuple[int, ...], rng: np.random.Generator) -> None:
-    x0, y0, x1, y1 = box
+    x0, y0, x1, _ = box
     s = (x1 - x0) / 3
     for i in range(3):
         for j in range(3):
@@ -1405,7 +1557,7 @@ _MOTIF_WEIGHTS = np.array([3, 4, 4, 2, 2, 2, 1, 1], np.float64)
 
 
 def _rgb255(c: Color) -> tuple[int, int, int]:
-    r, g, b = (int(round(float(v) * 255)) for v in np.clip(c, 0, 1))
+    r, g, b = (round(float(v) * 255) for v in np.clip(c, 0, 1))
     return r, g, b
 
 
@@ -1415,7 +1567,11 @@ def _paint_bauhaus(c: _Canvas, pal: _Palette) -> None:
     rng = c.streams("bauhaus")
     ss = 2
     paper = _mix(pal.horizon, _WHITE, 0.5) if not pal.is_dark else _mix(pal.near, pal.sky, 0.5)
-    inks = [_rgb255(k) for k in (pal.accent, pal.sky, pal.glow, pal.near, pal.far) if abs(float(_luma(k) - _luma(paper))) > 0.12]
+    inks = [
+        _rgb255(k)
+        for k in (pal.accent, pal.sky, pal.glow, pal.near, pal.far)
+        if abs(float(_luma(k) - _luma(paper))) > 0.12
+    ]
     inks = inks or [_rgb255(pal.near), _rgb255(pal.accent)]
     image = Image.new("RGB", (c.w * ss, c.h * ss), _rgb255(paper))
     d = ImageDraw.Draw(image)
@@ -1431,7 +1587,7 @@ def _paint_bauhaus(c: _Canvas, pal: _Palette) -> None:
     d.ellipse([bx - big, by - big, bx + big, by + big], fill=ink())
     for i in range(cols):
         for j in range(rows):
-            if rng.random() < 0.22:
+            if rng.random() < 0.12:
                 continue
             box = (ox + i * cell, oy + j * cell, ox + (i + 1) * cell, oy + (j + 1) * cell)
             motif = _MOTIFS[int(rng.choice(len(_MOTIFS), p=_MOTIF_WEIGHTS / _MOTIF_WEIGHTS.sum()))]
@@ -1450,13 +1606,9 @@ def _paint_marble(c: _Canvas, pal: _Palette) -> None:
     """Marbled paper: bands of the palette combed through a twice-folded noise, with fine
     light veins where the bands meet."""
     rng = c.streams("marble")
-    warp_x, warp_y = _fbm(rng, c.w, c.h, 1.0, 3), _fbm(rng, c.w, c.h, 1.0, 3)
-    base = _fbm(rng, c.w, c.h, 1.6, c.octaves(3), gain=0.5)
-    s = c.unit * 0.5
-    first = _sample(base, c.y + (warp_y - 0.5) * s, c.x + (warp_x - 0.5) * s)
-    second = _sample(base, c.y + (first - 0.5) * s * 1.5 + c.h * 0.3, c.x + (first - 0.5) * s)
-    t = _contrast(second, 2.0) * 3.0 + (c.x + c.y) / c.unit * 0.8
+    t = _contrast(_warped_noise(rng, c.w, c.h, 1.6, c.octaves(3), 0.5, folds=2), 2.0) * 3.0 + (c.x + c.y) / c.unit * 0.8
     stops = np.stack([pal.near, pal.sky, pal.accent, pal.horizon, pal.far, pal.glow])
+    stops = stops + (np.array([0.95, 0.93, 0.88], np.float32) - stops) * 0.2
     band = np.floor(t).astype(np.int32)
     f = t - band
     columns = stops.T.astype(np.float32)
@@ -1508,6 +1660,7 @@ class _Flower:
     roundness: float
     turn: float
     tint: float
+    colour: Color | None = None
 
 
 def _paint_paper(c: _Canvas, pal: _Palette, dark: bool) -> None:
@@ -1539,13 +1692,17 @@ def _paint_stems(c: _Canvas, pal: _Palette, flowers: list[_Flower]) -> None:
         for f in flowers:
             x0, y0 = f.x * c.w, f.y * c.h
             bend = float(rng.uniform(-0.25, 0.25)) * c.unit
-            points = [(x0 + bend * math.sin(t * math.pi * 0.8), y0 + (c.h * 1.05 - y0) * t) for t in np.linspace(0, 1, 12)]
+            points = [
+                (x0 + bend * math.sin(t * math.pi * 0.8), y0 + (c.h * 1.05 - y0) * t) for t in np.linspace(0, 1, 12)
+            ]
             d.line([(x * ss, y * ss) for x, y in points], fill=255, width=width * ss)
             for _ in range(int(rng.integers(1, 4))):
                 bx, by = points[int(rng.integers(3, 10))]
                 side = 1 if rng.random() < 0.5 else -1
                 angle = -math.pi / 2 + side * float(rng.uniform(0.5, 1.2))
-                leaves.append(_leaf((bx, by), angle, c.unit * f.size * float(rng.uniform(0.8, 1.4)), c.unit * f.size * 0.22))
+                leaves.append(
+                    _leaf((bx, by), angle, c.unit * f.size * float(rng.uniform(0.8, 1.4)), c.unit * f.size * 0.22)
+                )
         for leaf in leaves:
             d.polygon([(x * ss, y * ss) for x, y in leaf], fill=255)
 
@@ -1557,13 +1714,13 @@ def _paint_flower(c: _Canvas, pal: _Palette, f: _Flower, outline: bool) -> None:
     """A bloom in polar form: layers of petals, darker at the base and veined, round a
     stippled heart."""
     cx, cy, radius = f.x * c.w, f.y * c.h, f.size * c.unit
-    t, b, l, r = c.box(cx, cy, radius * 1.05)
-    if b <= t or r <= l:
+    t, b, left, r = c.box(cx, cy, radius * 1.05)
+    if b <= t or r <= left:
         return
-    dx, dy = c.x[:, l:r] - cx, c.y[t:b] - cy
+    dx, dy = c.x[:, left:r] - cx, c.y[t:b] - cy
     dist = np.sqrt(dx * dx + dy * dy)
     theta = np.arctan2(dy, dx)
-    petal = _adjust(pal.accent, hue=f.tint)
+    petal = _adjust(pal.accent if f.colour is None else f.colour, hue=f.tint)
     ink = _mix(pal.near, np.zeros(3, np.float32), 0.5)
     for layer in range(f.layers):
         scale = radius * (1.0 - 0.3 * layer)
@@ -1574,13 +1731,13 @@ def _paint_flower(c: _Canvas, pal: _Palette, f: _Flower, outline: bool) -> None:
         tip_colour = _mix(_adjust(petal, lift=0.12 * layer), pal.glow, 0.3)
         colour = _field(base_colour, tip_colour, np.clip(dist / scale, 0.0, 1.0) ** 0.7)
         colour = colour * (0.88 + 0.18 * wave**6)
-        c.blend(cover, colour, t, l)
+        c.blend(cover, colour, t, left)
         if outline:
-            c.blend(np.exp(-np.abs(edge - dist) / 0.9) * 0.55 * (dist < edge + 2), ink, t, l)
+            c.blend(np.exp(-np.abs(edge - dist) / 0.9) * 0.55 * (dist < edge + 2), ink, t, left)
     heart = radius * 0.16
-    stipple = _smoothstep(0.45, 0.6, c.texture()[t:b, l:r])
+    stipple = _smoothstep(0.45, 0.6, c.texture()[t:b, left:r])
     centre = _field(_mix(pal.glow, _hex("#f2c14e"), 0.5), _mix(pal.near, _hex("#5a3a1a"), 0.5), stipple)
-    c.blend(np.clip(heart - dist + 0.5, 0.0, 1.0), centre, t, l)
+    c.blend(np.clip(heart - dist + 0.5, 0.0, 1.0), centre, t, left)
 
 
 def _plan_flowers(rng: np.random.Generator, aspect: float, count: int) -> list[_Flower]:
@@ -1591,66 +1748,86 @@ def _plan_flowers(rng: np.random.Generator, aspect: float, count: int) -> list[_
             break
         size = float(rng.uniform(0.1, 0.24))
         x, y = float(rng.uniform(0.12, 0.88)), float(rng.uniform(0.12, 0.75))
-        if all(math.hypot((x - f.x) * aspect, y - f.y) > (size + f.size) * 0.75 * min(1.0, 1.0 / aspect) for f in flowers):
+        if all(
+            math.hypot((x - f.x) * aspect, y - f.y) > (size + f.size) * 0.75 * min(1.0, 1.0 / aspect) for f in flowers
+        ):
             petals = int(rng.choice([5, 5, 6, 8, 12, 16]))
-            flowers.append(_Flower(
-                x=x, y=y, size=size, petals=petals, layers=int(rng.integers(1, 4)),
-                roundness=float(rng.uniform(0.4, 1.2)) if petals < 10 else float(rng.uniform(1.5, 3.0)),
-                turn=float(rng.uniform(0, math.pi)), tint=float(rng.uniform(-0.04, 0.04)),
-            ))  # fmt: skip
+            flowers.append(
+                _Flower(
+                    x=x,
+                    y=y,
+                    size=size,
+                    petals=petals,
+                    layers=int(rng.integers(1, 4)),
+                    roundness=float(rng.uniform(0.4, 1.2)) if petals < 10 else float(rng.uniform(1.5, 3.0)),
+                    turn=float(rng.uniform(0, math.pi)),
+                    tint=float(rng.uniform(-0.04, 0.04)),
+                )
+            )
     return sorted(flowers, key=lambda f: -f.size)
 
 
 def _paint_pond_water(c: _Canvas, pal: _Palette) -> None:
-    """Deep green water, lighter where it is shallow, with a web of caustic light."""
+    """Deep green water, lighter where it is shallow, with glints of the sky on its surface."""
     rng = c.streams("pond")
     depth = _fbm(rng, c.w, c.h, 1.5, 3)
     water_deep = _mix(pal.near, _hex("#0d2b2a"), 0.5)
     water_light = _mix(_mix(pal.sky, pal.far, 0.5), _hex("#3f7f73"), 0.5)
     c.rgb[:] = _field(water_deep, water_light, _contrast(depth, 1.6))
-    web = (1.0 - np.abs(2.0 * _fbm(rng, c.w, c.h, 4.0, c.octaves(2)) - 1.0)) ** 16
-    c.screen(_blur(web, 1.5) * 0.2, _mix(pal.horizon, pal.glow, 0.5))
+    glints = _smoothstep(0.62, 0.8, _contrast(_fbm(rng, c.w, c.h, 3.0, c.octaves(2), stretch=(2.0, 0.6)), 1.8))
+    c.screen(glints * 0.25, _mix(pal.horizon, pal.glow, 0.5))
 
 
-def _shadow(c: _Canvas, mask: np.ndarray, strength: float) -> None:
+def _shadow(c: _Canvas, shape: tuple[np.ndarray, int, int], strength: float) -> None:
     """Darken the water under a floating or swimming shape, offset down and to the right."""
+    mask, top, left = shape
     shift = max(1, int(c.unit * 0.025))
     soft = _blur(mask, c.unit * 0.015)
-    moved = np.zeros_like(soft)
-    moved[shift:, shift:] = soft[:-shift, :-shift]
-    c.rgb *= 1.0 - strength * moved
+    y0, x0 = top + shift, left + shift
+    y1, x1 = min(c.h, y0 + soft.shape[0]), min(c.w, x0 + soft.shape[1])
+    if y1 > y0 and x1 > x0:
+        c.rgb[:, y0:y1, x0:x1] *= 1.0 - strength * soft[: y1 - y0, : x1 - x0]
 
 
 def _paint_koi(c: _Canvas, pal: _Palette, fish: list[tuple[float, float, float, float, float]]) -> None:
-    """Koi: tapering bodies along a gentle curve, fan tails, white with orange and black
-    patches."""
+    """Koi: round-headed bodies tapering along a swimming curve, veil tails, white with
+    orange and black patches."""
     rng = c.streams("koi")
     patches = _fbm(rng, c.w, c.h, 14.0, c.octaves(2))
     spots = _fbm(rng, c.w, c.h, 22.0, c.octaves(1))
+    base = _mix(_hex("#f4eee4"), pal.glow, 0.15)
+    orange = _mix(_hex("#ef6a1f"), pal.accent, 0.2)
+    pad = int(c.unit * 0.05)
     for x, y, heading, bend, length in fish:
         body, fins = _koi_outline(x * c.w, y * c.h, heading, bend, length * c.unit)
-        body_mask = _mask(c.w, c.h, _polygon_drawer(body))
-        fin_mask = _mask(c.w, c.h, _polygon_drawer(*fins))
-        _shadow(c, np.maximum(body_mask, fin_mask), 0.35)
-        base = _mix(_hex("#f4eee4"), pal.glow, 0.15)
-        orange = _mix(_hex("#ef6a1f"), pal.accent, 0.2)
+        whole = _shape_mask(c, body, *fins, pad=pad)
+        _shadow(c, whole, 0.35)
+        fin_mask, top, left = _shape_mask(c, *fins, pad=pad)
+        c.blend(fin_mask * 0.55, _mix(base, orange, 0.35), top, left)
+        mask, top, left = _shape_mask(c, body, pad=pad)
+        if not mask.size:
+            continue
+        rows, cols = slice(top, top + mask.shape[0]), slice(left, left + mask.shape[1])
         threshold = float(rng.uniform(0.35, 0.62))
-        colour = _field(base, orange, _smoothstep(threshold, threshold + 0.04, patches))
-        colour = colour + (_col(_hex("#1b1a1f")) - colour) * _smoothstep(0.68, 0.7, spots)
-        c.blend(fin_mask * 0.65, _mix(base, orange, 0.4))
-        soft = _blur(body_mask, c.unit * 0.006)
-        c.blend(body_mask, colour * (0.7 + 0.35 * soft))
+        colour = _field(base, orange, _smoothstep(threshold, threshold + 0.04, patches[rows, cols]))
+        colour = colour + (_col(_hex("#1b1a1f")) - colour) * _smoothstep(0.68, 0.7, spots[rows, cols])
+        c.blend(mask, colour * (0.68 + 0.38 * _blur(mask, c.unit * 0.008)), top, left)
 
 
-def _koi_outline(x: float, y: float, heading: float, bend: float, length: float) -> tuple[list[tuple[float, float]], list[list[tuple[float, float]]]]:
+def _koi_outline(
+    x: float, y: float, heading: float, bend: float, length: float
+) -> tuple[list[tuple[float, float]], list[list[tuple[float, float]]]]:
     """Body and fins of a koi whose head is at (x, y), swimming along ``heading``."""
-    s = np.linspace(0.0, 1.0, 16)
-    angle = heading + bend * s
+    s = np.linspace(0.0, 1.0, 18)
+    angle = heading + bend * np.sin(s * math.pi * 0.9)
     step = length / (len(s) - 1)
     spine = np.stack([x - np.cumsum(np.cos(angle)) * step, y - np.cumsum(np.sin(angle)) * step], axis=1)
     spine = np.vstack([[x, y], spine[:-1]])
     normal = np.stack([-np.sin(angle), np.cos(angle)], axis=1)
-    width = (length * 0.14 * np.sin(np.pi * np.clip(0.12 + 0.88 * s, 0.0, 1.0)) ** 0.7 * (1.0 - 0.55 * s) + length * 0.012)[:, None]
+    # Round at the head, widest a fifth of the way back, tapering to a narrow tail.
+    width = (
+        length * 0.15 * np.clip((s + 0.03) / 0.22, 0.0, 1.0) ** 0.5 * (1.0 - 0.82 * np.clip((s - 0.2) / 0.8, 0, 1))
+    )[:, None]
     body = np.concatenate([spine + normal * width, (spine - normal * width)[::-1]])
     back = -np.array([math.cos(angle[-1]), math.sin(angle[-1])])
     end = spine[-1]
@@ -1658,34 +1835,45 @@ def _koi_outline(x: float, y: float, heading: float, bend: float, length: float)
     def turned(v: np.ndarray, a: float) -> np.ndarray:
         return np.array([v[0] * math.cos(a) - v[1] * math.sin(a), v[0] * math.sin(a) + v[1] * math.cos(a)])
 
-    tail = [end + normal[-1] * width[-1], end + turned(back, 0.55) * length * 0.3, end + back * length * 0.14,
-            end + turned(back, -0.55) * length * 0.3, end - normal[-1] * width[-1]]  # fmt: skip
+    tail = [
+        end + normal[-1] * width[-1],
+        end + turned(back, 0.5) * length * 0.32,
+        end + turned(back, 0.25) * length * 0.26,
+        end + back * length * 0.16,
+        end + turned(back, -0.25) * length * 0.26,
+        end + turned(back, -0.5) * length * 0.32,
+        end - normal[-1] * width[-1],
+    ]
     fins = [tail]
     for side in (1.0, -1.0):
-        root = spine[4] + normal[4] * width[4] * side * 0.8
-        fins.append([spine[3], root + normal[4] * side * length * 0.14 + back * length * 0.1, spine[5]])
-    as_points = lambda pts: [(float(px), float(py)) for px, py in pts]  # noqa: E731
+        root = spine[5] + normal[5] * width[5] * side * 0.7
+        sweep = turned(normal[5] * side, -0.6 * side)
+        fins.append([spine[4], root + sweep * length * 0.16, root + (sweep + back) * length * 0.1, spine[7]])
+
+    def as_points(pts: list[np.ndarray] | np.ndarray) -> list[tuple[float, float]]:
+        return [(float(px), float(py)) for px, py in pts]
+
     return as_points(body), [as_points(f) for f in fins]
 
 
-def _paint_pads(c: _Canvas, pal: _Palette, pads: list[tuple[float, float, float, float]], blooms: list[_Flower]) -> None:
-    """Lily pads (discs with a notch and veins) and, on some, a water lily."""
+def _paint_pads(
+    c: _Canvas, pal: _Palette, pads: list[tuple[float, float, float, float]], blooms: list[_Flower]
+) -> None:
+    """Lily pads (discs with a notch and faint veins) and, on some, a water lily."""
     green = _mix(_hex("#4c8a3f"), pal.far, 0.25)
     for x, y, size, notch in pads:
         cx, cy, r = x * c.w, y * c.h, size * c.unit
-        start = math.degrees(notch) + 12
-
-        def draw(d: ImageDraw.ImageDraw, ss: int, cx: float = cx, cy: float = cy, r: float = r, start: float = start) -> None:
-            d.pieslice([(cx - r) * ss, (cy - r) * ss, (cx + r) * ss, (cy + r) * ss], start, start + 336, fill=255)
-
-        mask = _mask(c.w, c.h, draw)
-        _shadow(c, mask, 0.4)
-        t, b, l, rr = c.box(cx, cy, r + 2)
-        dx, dy = c.x[:, l:rr] - cx, c.y[t:b] - cy
+        t, b, left, rr = c.box(cx, cy, r + 2)
+        if b <= t or rr <= left:
+            continue
+        dx, dy = c.x[:, left:rr] - cx, c.y[t:b] - cy
+        d = np.sqrt(dx * dx + dy * dy)
+        off_notch = np.abs((np.arctan2(dy, dx) - notch + math.pi) % (2 * math.pi) - math.pi)
+        mask = np.clip(r - d + 0.5, 0.0, 1.0) * np.clip(d * np.sin(np.clip(off_notch - 0.2, -1.0, 1.0)) + 0.5, 0.0, 1.0)
+        _shadow(c, (mask, t, left), 0.4)
         veins = np.abs(np.cos(np.arctan2(dy, dx) * 9.0)) ** 40 * 0.1
-        rim = np.clip(np.sqrt(dx * dx + dy * dy) / r, 0.0, 1.0) ** 6 * 0.2
-        colour = _col(green) * (0.85 + 0.3 * c.texture()[t:b, l:rr] * 0.5 + veins + rim)
-        c.blend(mask[t:b, l:rr], colour, t, l)
+        rim = np.clip(d / r, 0.0, 1.0) ** 6 * 0.2
+        c.blend(mask, _col(green) * (0.85 + 0.15 * c.texture()[t:b, left:rr] + veins + rim), t, left)
     for bloom in blooms:
         _paint_flower(c, pal, bloom, outline=False)
 
@@ -1693,10 +1881,10 @@ def _paint_pads(c: _Canvas, pal: _Palette, pads: list[tuple[float, float, float,
 def _paint_ripples(c: _Canvas, pal: _Palette, rings: list[tuple[float, float, float]]) -> None:
     for x, y, size in rings:
         cx, cy, r = x * c.w, y * c.h, size * c.unit
-        t, b, l, rr = c.box(cx, cy, r)
-        d = c.radius(cx, cy)[t:b, l:rr]
+        t, b, left, rr = c.box(cx, cy, r)
+        d = c.radius(cx, cy)[t:b, left:rr]
         wave = np.maximum(np.sin(d / (c.unit * 0.012)), 0.0) ** 6 * np.clip(1.0 - d / r, 0.0, 1.0)
-        c.screen(wave * 0.35, pal.horizon, t, l)
+        c.screen(wave * 0.35, pal.horizon, t, left)
 
 
 # --- Styles -------------------------------------------------------------------------------
@@ -1706,35 +1894,36 @@ _INK = np.array([0.1, 0.09, 0.1], np.float32)
 
 
 def _paint_oil(c: _Canvas, pal: _Palette) -> None:
-    """Oil paint: detail simplified into flat dabs (a Kuwahara filter), their edges
-    catching a raking light, on canvas weave."""
-    c.rgb[:] = _kuwahara(c.rgb, max(2, int(c.unit * 0.007)))
-    lum = _luma(c.rgb)
-    gy, gx = np.gradient(_blur(lum, 1.5))
-    relief = np.clip((gx - gy) * c.unit * 0.12, -1.0, 1.0)
-    c.rgb *= 1.0 + 0.18 * np.minimum(relief, 0.0)
-    c.screen(np.maximum(relief, 0.0) * 0.3, _mix(pal.glow, _WHITE, 0.6))
+    """Oil paint: detail simplified into dabs of colour (a Kuwahara filter) that vary a
+    little in tone, on the weave of the canvas."""
+    rng = c.streams("oil")
+    c.rgb[:] = _kuwahara(c.rgb, max(2, int(c.unit * 0.008)))
+    c.rgb *= 0.96 + 0.08 * _kuwahara(_fbm(rng, c.w, c.h, 40.0, 2)[None].repeat(3, axis=0), 2)[0]
     weave = max(2.0, c.unit * 0.004)
     c.rgb *= 0.97 + 0.03 * np.sin(c.x * (math.pi / weave)) * np.sin(c.y * (math.pi / weave))
 
 
 def _kuwahara(rgb: np.ndarray, k: int) -> np.ndarray:
-    """Each pixel takes the mean colour of whichever of its four k x k neighbourhoods is
-    most uniform: edges stay, texture turns into flat dabs of paint."""
+    """Each pixel takes the mean colour of its four k x k neighbourhoods, the most uniform
+    counting most: edges stay, texture turns into flat dabs of paint."""
     lum = _luma(rgb)
     stack = np.concatenate([rgb, lum[None], (lum * lum)[None]])
     padded = np.pad(stack, ((0, 0), (k, k), (k, k)), mode="edge")
     sums = np.pad(padded.cumsum(axis=1).cumsum(axis=2), ((0, 0), (1, 0), (1, 0)))
     # window[:, y, x] is the mean of padded[:, y:y+k+1, x:x+k+1].
-    window = (sums[:, k + 1 :, k + 1 :] - sums[:, : -k - 1, k + 1 :] - sums[:, k + 1 :, : -k - 1] + sums[:, : -k - 1, : -k - 1]) / (k + 1) ** 2
+    window = (
+        sums[:, k + 1 :, k + 1 :]
+        - sums[:, : -k - 1, k + 1 :]
+        - sums[:, k + 1 :, : -k - 1]
+        + sums[:, : -k - 1, : -k - 1]
+    ) / (k + 1) ** 2
     h, w = rgb.shape[1:]
     quadrants = [window[:, dy : dy + h, dx : dx + w] for dy in (0, k) for dx in (0, k)]
-    variance = np.stack([q[4] - q[3] * q[3] for q in quadrants])
-    pick = np.argmin(variance, axis=0)
-    out = quadrants[0][:3].copy()
-    for i in range(1, 4):
-        np.copyto(out, quadrants[i][:3], where=pick == i)
-    return out
+    # Weighting the quadrants by how uniform they are, rather than picking the most uniform
+    # one, avoids the blocky steps of the classic filter along smooth edges.
+    weights = [1.0 / (np.maximum(q[4] - q[3] * q[3], 0.0) + 4e-3) for q in quadrants]
+    total = sum(weights)
+    return sum(q[:3] * (wt / total) for q, wt in zip(quadrants, weights, strict=True))
 
 
 def _paint_watercolor(c: _Canvas, pal: _Palette) -> None:
@@ -1752,45 +1941,75 @@ def _paint_watercolor(c: _Canvas, pal: _Palette) -> None:
 
 
 def _paint_ink(c: _Canvas, pal: _Palette) -> None:
-    """Pen and ink: tone becomes cross-hatching over a faint wash, with outlines."""
+    """Ink wash (sumi-e): the picture's tones laid in as a few grey washes on paper, each
+    with a wobbly wet edge where the pigment pools, and a hint of the original colour."""
     rng = c.streams("ink")
-    tone = np.clip((1.0 - _luma(c.rgb) - 0.08) * 1.25, 0.0, 1.0)
+    tone = 1.0 - _levels(_blur(_luma(c.rgb), c.unit * 0.004))
+    wobble = (_fbm(rng, c.w, c.h, 8.0, c.octaves(2)) - 0.5) * 0.12
+    amount = np.zeros((c.h, c.w), np.float32)
+    for threshold, strength in ((0.22, 0.28), (0.5, 0.3), (0.78, 0.32)):
+        wash = _smoothstep(threshold - 0.03, threshold + 0.03, tone + wobble)
+        pooled = np.clip((wash - _blur(wash, c.unit * 0.008)) * 2.0, 0.0, 1.0)
+        amount += strength * wash + 0.3 * pooled
+    amount *= 0.85 + 0.3 * c.texture()
+    tint = _col(_PAPER) * (1.0 - 0.25 * (1.0 - _blur(c.rgb, c.unit * 0.01)))
+    c.rgb[:] = tint + (_col(_INK) - tint) * np.clip(amount, 0.0, 1.0)
+
+
+def _paint_etching(c: _Canvas, pal: _Palette) -> None:
+    """Pen and ink: the picture's broad tones become cross-hatching over a pale wash of its
+    colours, with outlines where tones meet."""
+    rng = c.streams("etching")
+    tone = np.clip((1.0 - _levels(_blur(_luma(c.rgb), c.unit * 0.006))) * 0.95 - 0.1, 0.0, 1.0)
     period = max(3.0, c.unit * 0.009)
     wobble = (_fbm(rng, c.w, c.h, 10.0, 2) - 0.5) * period
     ink = np.zeros((c.h, c.w), np.float32)
-    for direction, start in (((1.0, 1.0), 0.05), ((1.0, -1.0), 0.4), ((0.0, 1.0), 0.7)):
+    for direction, start in (((1.0, 1.0), 0.1), ((1.0, -1.0), 0.45), ((0.0, 1.0), 0.75)):
         coord = (c.x * direction[0] + c.y * direction[1]) / math.hypot(*direction) + wobble
         distance = np.abs((coord / period) % 1.0 - 0.5) * period
         width = np.clip((tone - start) / (1.0 - start), 0.0, 1.0) * period * 0.45
         ink = np.maximum(ink, np.clip(width - distance + 0.5, 0.0, 1.0) * (tone > start))
-    ink = np.maximum(ink, _edges(c, 0.12))
-    wash = _col(_PAPER) * (1.0 - 0.35 * (1.0 - c.rgb))
+    ink = np.maximum(ink, _edges(c, 0.25, softness=0.008))
+    wash = _col(_PAPER) * (1.0 - 0.45 * (1.0 - _blur(c.rgb, c.unit * 0.01)))
     c.rgb[:] = wash + (_col(_INK) - wash) * ink
 
 
-def _edges(c: _Canvas, threshold: float) -> np.ndarray:
-    """Outlines where the picture's luminance changes sharply."""
-    lum = _blur(_luma(c.rgb), 1.5)
+def _edges(c: _Canvas, threshold: float, softness: float = 0.004) -> np.ndarray:
+    """Outlines where the picture's luminance changes sharply; ``softness`` (of the
+    shorter side) sets how small a feature still gets one."""
+    lum = _blur(_luma(c.rgb), max(1.5, c.unit * softness))
     gy, gx = np.gradient(lum)
     return np.clip((np.hypot(gx, gy) * c.unit * 0.05 - threshold) * 3.0, 0.0, 1.0)
 
 
 def _paint_chalk(c: _Canvas, pal: _Palette) -> None:
-    """Chalk on a dark board: light laid down in streaky strokes where the grain lets it."""
+    """Chalk on a dark board: pastel colour laid down in strokes that change direction
+    from patch to patch, broken up by the grain of the board."""
     rng = c.streams("chalk")
-    board = np.array([0.13, 0.15, 0.15], np.float32) * 0.6 + pal.near * 0.4
-    lum = _luma(c.rgb)
-    low, high = np.percentile(lum[:: 4, :: 4], [5, 98])
-    level = np.clip((lum - low) / max(float(high - low), 0.05), 0.0, 1.0)
-    wobble = _fbm(rng, c.w, c.h, 6.0, 2) * 8.0
-    period = max(3.0, c.unit * 0.012)
-    streaks = 0.5 + 0.5 * np.sin((c.x * 0.8 + c.y * 0.6) / period * 2.0 * math.pi + wobble)
-    grain = 0.55 * streaks + 0.45 * c.texture()
-    cover = _smoothstep(0.0, 0.3, level * 1.1 - grain * 0.55 + 0.05)
-    chalk = np.clip(0.22 + (c.rgb - float(low)) / max(float(high - low), 0.05) * 0.85, 0.0, 1.0)
-    chalk = _luma(chalk) + (chalk - _luma(chalk)) * 1.2
+    board = np.array([0.16, 0.18, 0.18], np.float32) * 0.7 + pal.near * 0.3
+    level = _levels(_luma(c.rgb)) ** 0.7
+    wobble = _fbm(rng, c.w, c.h, 5.0, 2) * 6.0
+    period = max(3.0, c.unit * 0.011)
+    one = np.sin((c.x * 0.8 + c.y * 0.6) / period * 2.0 * math.pi + wobble)
+    other = np.sin((c.x * 0.3 - c.y * 0.95) / period * 2.0 * math.pi + wobble)
+    which = _smoothstep(0.45, 0.55, _fbm(rng, c.w, c.h, 3.0, 2))
+    streaks = 0.5 + 0.5 * (one + (other - one) * which)
+    grain = 0.4 * streaks + 0.6 * c.texture()
+    cover = _smoothstep(0.0, 0.25, level * 1.15 - grain * 0.6 + 0.08)
+    chalk = np.clip(0.3 + c.rgb * 0.9, 0.0, 1.0)
+    chalk = _luma(chalk) + (chalk - _luma(chalk)) * 1.3
     c.rgb[:] = _col(board) + (chalk - _col(board)) * cover
-    c.screen(_blur(cover, c.unit * 0.015) * 0.1, _WHITE)
+    c.screen(_blur(cover, c.unit * 0.015) * 0.12, _WHITE)
+
+
+def _levels(lum: np.ndarray) -> np.ndarray:
+    """Luminance stretched to fill 0..1 (ignoring the extreme few percent) with its median
+    moved to mid-grey, so a style that works from tone reads as well on a night scene as
+    on a bright one."""
+    low, median, high = np.percentile(lum[::4, ::4], [3, 50, 98])
+    level = np.clip((lum - float(low)) / max(float(high - low), 0.05), 0.0, 1.0)
+    middle = min(max((float(median) - float(low)) / max(float(high - low), 0.05), 0.05), 0.95)
+    return level ** (math.log(0.5) / math.log(middle))
 
 
 def _paint_noir(c: _Canvas, pal: _Palette) -> None:
@@ -1822,38 +2041,44 @@ def _paint_halftone(c: _Canvas, pal: _Palette) -> None:
 
 
 def _paint_mosaic(c: _Canvas, pal: _Palette) -> None:
-    """Tiles: each Voronoi cell takes the colour at its seed, set in grout."""
+    """Tiles: each Voronoi cell takes the colour at its seed, set in dark grout. Cells are
+    found at half resolution; the grout hides the softer edges."""
     rng = c.streams("mosaic")
-    cell = c.unit / 36.0
-    cols, rows = int(c.w / cell) + 3, int(c.h / cell) + 3
-    jitter = rng.random((rows, cols, 2)).astype(np.float32)
-    gx, gy = c.x / cell, c.y / cell
-    ix, iy = np.floor(gx).astype(np.int32), np.floor(gy).astype(np.int32)
-    best = np.full((c.h, c.w), np.inf, np.float32)
-    second = np.full((c.h, c.w), np.inf, np.float32)
-    seed_x = np.zeros((c.h, c.w), np.float32)
-    seed_y = np.zeros((c.h, c.w), np.float32)
+    hw, hh = max(2, c.w // 2), max(2, c.h // 2)
+    cell = c.unit / 2 / 36.0
+    cols, rows = int(hw / cell) + 3, int(hh / cell) + 3
+    jitter = rng.random((2, rows, cols)).astype(np.float32)
+    gx = np.arange(hw, dtype=np.float32)[None, :] / cell
+    gy = np.arange(hh, dtype=np.float32)[:, None] / cell
+    ix, iy = gx.astype(np.int32), gy.astype(np.int32)
+    seeds_x, seeds_y, dists = [], [], []
     for oy in (-1, 0, 1):
+        cy = np.clip(iy + oy, 0, rows - 1)
         for ox in (-1, 0, 1):
-            cy, cx = np.clip(iy + oy, 0, rows - 1), np.clip(ix + ox, 0, cols - 1)
-            px, py = cx + jitter[cy, cx, 0], cy + jitter[cy, cx, 1]
-            d = (gx - px) ** 2 + (gy - py) ** 2
-            closer = d < best
-            second = np.where(closer, best, np.minimum(second, d))
-            best = np.where(closer, d, best)
-            seed_x, seed_y = np.where(closer, px, seed_x), np.where(closer, py, seed_y)
-    tiles = _sample(c.rgb, seed_y * cell, seed_x * cell)
+            cx = np.clip(ix + ox, 0, cols - 1)
+            px, py = cx + jitter[0][cy, cx], cy + jitter[1][cy, cx]
+            seeds_x.append(px)
+            seeds_y.append(py)
+            dists.append((gx - px) ** 2 + (gy - py) ** 2)
+    d = np.stack(dists)
+    nearest = np.argmin(d, axis=0)[None]
+    best, second = np.partition(d, 1, axis=0)[:2]
+    seed_x = np.take_along_axis(np.stack(seeds_x), nearest, axis=0)[0] * cell * 2
+    seed_y = np.take_along_axis(np.stack(seeds_y), nearest, axis=0)[0] * cell * 2
+    at = np.clip(seed_y.astype(np.int32), 0, c.h - 1) * c.w + np.clip(seed_x.astype(np.int32), 0, c.w - 1)
+    tiles = np.take(c.rgb.reshape(3, -1), at, axis=-1) * (0.92 + 0.16 * np.take(c.texture().reshape(-1), at))
+    tiles = np.stack([_resize(channel, c.w, c.h, Image.NEAREST) for channel in tiles])
     tiles = np.clip(_luma(tiles) + (tiles - _luma(tiles)) * 1.3, 0.0, 1.0)
-    grout = _smoothstep(0.0, 0.12, np.sqrt(second) - np.sqrt(best))
-    sheen = 0.92 + 0.16 * _sample(c.texture(), seed_y * cell, seed_x * cell)
-    c.rgb[:] = _col(_mix(pal.near, _INK, 0.5)) + (tiles * sheen - _col(_mix(pal.near, _INK, 0.5))) * grout
+    grout = _smoothstep(0.0, 0.12, _resize(np.sqrt(second) - np.sqrt(best), c.w, c.h, Image.BILINEAR))
+    dark = _col(_mix(pal.near, _INK, 0.5))
+    c.rgb[:] = dark + (tiles - dark) * grout
 
 
 def _paint_illustration(c: _Canvas, pal: _Palette) -> None:
     """A printed illustration: slightly flattened colour, inked outlines, paper grain."""
     flat = np.round(c.rgb * 6.0) / 6.0
     c.rgb[:] = c.rgb * 0.5 + flat * 0.5
-    c.blend(_edges(c, 0.15) * 0.85, _mix(pal.near, _INK, 0.6))
+    c.blend(_edges(c, 0.35) * 0.85, _mix(pal.near, _INK, 0.6))
     c.rgb *= 0.95 + 0.07 * c.texture()
 
 
@@ -1866,12 +2091,18 @@ def _paint_film(c: _Canvas, pal: _Palette) -> None:
 
 
 _STYLE_PAINTERS: dict[str, Callable[[_Canvas, _Palette], None]] = {
-    "mosaic": _paint_mosaic, "oil": _paint_oil, "watercolor": _paint_watercolor, "chalk": _paint_chalk,
-    "ink": _paint_ink, "halftone": _paint_halftone, "illustration": _paint_illustration, "noir": _paint_noir,
-    "film": _paint_film, "vaporwave": _paint_vaporwave,
-}  # fmt: skip
-
-
+    "mosaic": _paint_mosaic,
+    "oil": _paint_oil,
+    "watercolor": _paint_watercolor,
+    "chalk": _paint_chalk,
+    "ink": _paint_ink,
+    "etching": _paint_etching,
+    "halftone": _paint_halftone,
+    "illustration": _paint_illustration,
+    "noir": _paint_noir,
+    "film": _paint_film,
+    "vaporwave": _paint_vaporwave,
+}
 
 
 def _paint_grade(c: _Canvas, saturation: float, contrast: float, vignette: float) -> None:
@@ -1892,9 +2123,16 @@ _Planner = Callable[["_Reading", _Palette, str, np.random.Generator, float], tup
 _GOLDEN_PALETTES = {"sunset", "sunrise", "dusk", "volcanic"}
 _NIGHT_PALETTES = {"night", "neon", "vapor", "cosmic", "aurora", "underwater"}
 _HORIZONS = {
-    "mountains": (0.56, 0.68), "hills": (0.55, 0.66), "dunes": (0.48, 0.6), "field": (0.42, 0.52),
-    "lake": (0.44, 0.54), "sea": (0.5, 0.62), "forest": (0.5, 0.62), "city": (0.6, 0.7), "grid": (0.52, 0.58),
-}  # fmt: skip
+    "mountains": (0.56, 0.68),
+    "hills": (0.55, 0.66),
+    "dunes": (0.48, 0.6),
+    "field": (0.42, 0.52),
+    "lake": (0.44, 0.54),
+    "sea": (0.5, 0.62),
+    "forest": (0.5, 0.62),
+    "city": (0.6, 0.7),
+    "grid": (0.52, 0.58),
+}
 
 
 @dataclass
@@ -1927,21 +2165,38 @@ def _sky_kind(r: _Reading, palette_name: str, pal: _Palette, rng: np.random.Gene
     return "day" if rng.random() < 0.55 else "golden"
 
 
-def _plan_vista(r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float) -> tuple[float, list[Layer]]:
-    ground = r.ground or ("grid" if "vaporwave" in r.styles else _GROUNDS[int(rng.integers(len(_GROUNDS)))])
+def _plan_vista(
+    r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float
+) -> tuple[float, list[Layer]]:
+    ground = r.ground or _fallback_ground(r, palette_name, rng)
     low, high = _HORIZONS[ground]
     horizon = float(rng.uniform(low, high))
     st = _Setting(
-        pal=pal, sky=_sky_kind(r, palette_name, pal, rng), light_x=float(rng.uniform(0.22, 0.78)),
-        fog="fog" in r.weather, calm="calm" in r.moods, minimal="minimal" in r.styles, epic="epic" in r.moods,
+        pal=pal,
+        sky=_sky_kind(r, palette_name, pal, rng),
+        light_x=float(rng.uniform(0.22, 0.78)),
+        fog="fog" in r.weather,
+        calm="calm" in r.moods,
+        minimal="minimal" in r.styles,
+        epic="epic" in r.moods,
         snow="arctic" in r.palettes or "snow" in r.weather,
-    )  # fmt: skip
+    )
     _plan_sky(st, r, rng, horizon, ground)
     _GROUND_PLANNERS[ground](st, r, rng, horizon)
     _plan_subject(st, r, rng)
     if {"snow", "rain", "storm"} & r.weather:
         st.add("weather", _paint_precipitation, pal=pal, snow=st.snow)
     return horizon, st.layers
+
+
+def _fallback_ground(r: _Reading, palette_name: str, rng: np.random.Generator) -> str:
+    """A ground for prompts that name none, in keeping with the palette."""
+    if "vaporwave" in r.styles:
+        return "grid"
+    if palette_name == "desert":
+        return "dunes"
+    choices = ("mountains", "hills", "lake", "forest", "sea")
+    return choices[int(rng.integers(len(choices)))]
 
 
 def _plan_sky(st: _Setting, r: _Reading, rng: np.random.Generator, horizon: float, ground: str) -> None:
@@ -1968,12 +2223,24 @@ def _plan_sky(st: _Setting, r: _Reading, rng: np.random.Generator, horizon: floa
     cover = {"day": (0.3, 0.55), "golden": (0.25, 0.5), "storm": (0.85, 0.95), "night": (0.0, 0.25)}.get(st.sky)
     if cover and not st.minimal and "clouds" not in r.suppress:
         lit = {"golden": _mix(pal.glow, pal.accent, 0.35), "day": _mix(pal.glow, _WHITE, 0.7)}.get(st.sky, pal.horizon)
-        st.add("clouds", _paint_clouds, pal=pal, cover=float(rng.uniform(*cover)), lit=lit, seed=0)
+        body = _mix(pal.near, pal.far, 0.45) if st.sky == "storm" else _mix(pal.sky, pal.far, 0.5)
+        st.add("clouds", _paint_clouds, pal=pal, cover=float(rng.uniform(*cover)), body=body, lit=lit, seed=0)
 
 
-def _plan_ridges(st: _Setting, rng: np.random.Generator, kind: str, count: int, start: float, end: float,
-                 depths: tuple[float, float] = (0.0, 1.0), trees: str | None = None) -> None:  # fmt: skip
-    """Layers of land from the horizon forwards, with fog between them if the air is thick."""
+def _plan_ridges(
+    st: _Setting,
+    rng: np.random.Generator,
+    kind: str,
+    count: int,
+    start: float,
+    end: float,
+    depths: tuple[float, float] = (0.0, 1.0),
+    trees: str | None = None,
+    sparse: bool = False,
+    foliage: Color | None = None,
+) -> None:
+    """Layers of land from the horizon forwards, with fog between them if the air is thick.
+    ``foliage`` tints the middle distance (autumn leaves, green pines)."""
     amps = {"mountains": (0.36, 0.14), "hills": (0.11, 0.06), "dunes": (0.14, 0.07)}[kind]
     for i in range(count):
         t = i / max(1, count - 1)
@@ -1981,25 +2248,53 @@ def _plan_ridges(st: _Setting, rng: np.random.Generator, kind: str, count: int, 
         base = start + (end - start) * t**1.4
         amp = (amps[0] + (amps[1] - amps[0]) * t) * float(rng.uniform(0.75, 1.2)) * (1.3 if st.epic else 1.0)
         colour, mist_colour, mist = _land_colours(st.pal, depth, st.fog)
+        if foliage is not None:
+            colour = _mix(colour, foliage, 0.6 * (1.0 - depth) ** 0.7 * (1.0 - 0.5 * depth))
         land = _Land(
-            colour=colour, mist_colour=mist_colour, mist=mist,
+            colour=colour,
+            mist_colour=mist_colour,
+            mist=mist,
             shade=0.0 if st.minimal else {"mountains": 0.25, "dunes": 0.4}.get(kind, 0.12),
-            sun_side=1.0 if st.light_x > 0.5 else -1.0, texture=0.0 if st.minimal else 0.06 + 0.1 * depth,
+            sun_side=1.0 if st.light_x > 0.5 else -1.0,
+            texture=0.0 if st.minimal else 0.06 + 0.1 * depth,
             glow=_mix(st.pal.glow, st.pal.accent, 0.3) if st.sky == "golden" and depth < 0.6 else None,
             snow=_mix(st.pal.glow, _WHITE, 0.6) if st.snow and kind == "mountains" and depth < 0.7 else None,
-        )  # fmt: skip
-        st.add(f"{kind}-{i}", _paint_land, kind=kind, index=i, base=base, amp=amp, depth=depth, land=land, trees=trees)
+        )
+        # Each layer draws from its own random stream, named by its place in the picture.
+        st.add(
+            f"{kind}-{i}",
+            _paint_land,
+            kind=kind,
+            index=len(st.layers),
+            base=base,
+            amp=amp,
+            depth=depth,
+            land=land,
+            trees=trees,
+            sparse=sparse,
+        )
         if st.fog and i < count - 1:
             next_base = start + (end - start) * ((i + 1) / max(1, count - 1)) ** 1.4
-            st.add(f"fog-{i}", _paint_fog, pal=st.pal, level=next_base - 0.02, thickness=0.1, density=0.75, seed=i)
+            level = next_base - 0.02
+            st.add(f"fog-{i}", _paint_fog, pal=st.pal, level=level, thickness=0.1, density=0.75, seed=len(st.layers))
 
 
-def _paint_land(c: _Canvas, kind: str, index: int, base: float, amp: float, depth: float, land: _Land, trees: str | None) -> None:
+def _paint_land(
+    c: _Canvas,
+    kind: str,
+    index: int,
+    base: float,
+    amp: float,
+    depth: float,
+    land: _Land,
+    trees: str | None,
+    sparse: bool,
+) -> None:
     top = _ridge_profile(c.streams("ridge", index), c, kind, base * c.h, amp * c.unit)
     extra = None
     if trees:
         height = c.unit * (0.05 + 0.17 * depth**1.3)
-        spacing = height * (0.32 if trees == "pine" else 0.5)
+        spacing = height * (0.32 if trees == "pine" else 0.38) * (12.0 if sparse else 1.0)
         extra = _tree_mask(c, c.streams("trees", index), top, spacing, height, trees)
     _paint_ridge(c, top, land, extra)
 
@@ -2010,6 +2305,8 @@ def _plan_mountains(st: _Setting, r: _Reading, rng: np.random.Generator, horizon
 
 def _plan_hills(st: _Setting, r: _Reading, rng: np.random.Generator, horizon: float) -> None:
     _plan_ridges(st, rng, "hills", 2 if st.minimal else int(rng.integers(3, 5)), horizon + 0.01, 0.93)
+    if r.words & {"meadow", "meadows", "wildflower", "wildflowers", "flowers", "flowery", "blooming", "spring"}:
+        st.add("wildflowers", _paint_meadow, pal=st.pal)
 
 
 def _plan_dunes(st: _Setting, r: _Reading, rng: np.random.Generator, horizon: float) -> None:
@@ -2039,11 +2336,16 @@ def _plan_sea(st: _Setting, r: _Reading, rng: np.random.Generator, horizon: floa
 def _plan_forest(st: _Setting, r: _Reading, rng: np.random.Generator, horizon: float) -> None:
     round_trees = bool(set(r.palettes) & {"autumn", "spring", "tropical"}) or rng.random() < 0.3
     trees = None if "trees" in r.suppress else ("round" if round_trees else "pine")
-    _plan_ridges(st, rng, "hills", 3 if st.minimal else int(rng.integers(4, 6)), horizon + 0.02, 0.95, trees=trees)
+    foliage = st.pal.accent if round_trees else _mix(st.pal.far, _hex("#2f5a3a"), 0.5)
+    count = 3 if st.minimal else int(rng.integers(4, 6))
+    _plan_ridges(st, rng, "hills", count, horizon + 0.02, 0.95, trees=trees, foliage=foliage)
 
 
 def _plan_field(st: _Setting, r: _Reading, rng: np.random.Generator, horizon: float) -> None:
-    _plan_ridges(st, rng, "hills", 1 if st.minimal else 2, horizon, horizon + 0.01, depths=(0.0, 0.3))
+    trees = None if "trees" in r.suppress or st.minimal else "round"
+    _plan_ridges(
+        st, rng, "hills", 1 if st.minimal else 2, horizon, horizon + 0.01, depths=(0.1, 0.45), trees=trees, sparse=True
+    )
     st.add("field", _paint_field, pal=st.pal, start=horizon + 0.012, vanish_x=float(rng.uniform(0.3, 0.7)))
 
 
@@ -2054,10 +2356,21 @@ def _plan_city(st: _Setting, r: _Reading, rng: np.random.Generator, horizon: flo
     base = horizon if water else horizon + 0.15
     for i, depth in enumerate((0.1, 0.45, 0.85)):
         lights = (0.15 + 0.25 * depth) if night else 0.0
-        st.add(f"city-{i}", _paint_city, pal=st.pal, base=base + 0.03 * i, depth=depth, lights=lights,
-               neon=neon and i > 0, fog=st.fog, seed=i)  # fmt: skip
+        st.add(
+            f"city-{i}",
+            _paint_city,
+            pal=st.pal,
+            base=base + 0.03 * i,
+            depth=depth,
+            lights=lights,
+            neon=neon and i > 0,
+            fog=st.fog,
+            seed=i,
+        )
         if st.fog and i < 2:
-            st.add(f"fog-{i}", _paint_fog, pal=st.pal, level=base + 0.03 * i - 0.04, thickness=0.12, density=0.6, seed=i)
+            st.add(
+                f"fog-{i}", _paint_fog, pal=st.pal, level=base + 0.03 * i - 0.04, thickness=0.12, density=0.6, seed=i
+            )
     if water:
         st.add("harbour", _paint_water, pal=st.pal, line=base + 0.06, calm=0.7, sun_x=None)
 
@@ -2068,9 +2381,16 @@ def _plan_grid(st: _Setting, r: _Reading, rng: np.random.Generator, horizon: flo
 
 
 _GROUND_PLANNERS: dict[str, Callable[[_Setting, _Reading, np.random.Generator, float], None]] = {
-    "mountains": _plan_mountains, "hills": _plan_hills, "dunes": _plan_dunes, "lake": _plan_lake,
-    "sea": _plan_sea, "forest": _plan_forest, "field": _plan_field, "city": _plan_city, "grid": _plan_grid,
-}  # fmt: skip
+    "mountains": _plan_mountains,
+    "hills": _plan_hills,
+    "dunes": _plan_dunes,
+    "lake": _plan_lake,
+    "sea": _plan_sea,
+    "forest": _plan_forest,
+    "field": _plan_field,
+    "city": _plan_city,
+    "grid": _plan_grid,
+}
 
 
 def _plan_subject(st: _Setting, r: _Reading, rng: np.random.Generator) -> None:
@@ -2079,77 +2399,150 @@ def _plan_subject(st: _Setting, r: _Reading, rng: np.random.Generator) -> None:
     x = float(rng.uniform(0.3, 0.7))
     if r.subject in _ANIMALS:
         size = float(rng.uniform(0.3, 0.4)) * (0.85 if r.subject == "owl" else 1.0)
-        st.add("subject", _paint_animal, pal=st.pal, species=r.subject, colour=r.subject_colour, x=x,
-               facing=1.0 if x < 0.5 else -1.0, size=size, light_x=st.light_x)  # fmt: skip
+        st.add(
+            "subject",
+            _paint_animal,
+            pal=st.pal,
+            species=r.subject,
+            colour=r.subject_colour,
+            x=x,
+            facing=1.0 if x < 0.5 else -1.0,
+            size=size,
+            light_x=st.light_x,
+        )
     else:
         st.add("subject", _paint_walker, pal=st.pal, x=x, size=float(rng.uniform(0.1, 0.15)), light_x=st.light_x)
 
 
-def _plan_portrait(r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float) -> tuple[float, list[Layer]]:
+def _plan_portrait(
+    r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float
+) -> tuple[float, list[Layer]]:
     facing = 1.0 if rng.random() < 0.5 else -1.0
     cx = 0.5 - facing * (0.1 if aspect < 1.2 else 0.18)
     light_x = cx + facing * 0.35
     lit = rng.random() < 0.4
-    layers: list[Layer] = [("backdrop", partial(_paint_backdrop, pal=pal, light_x=light_x, light_y=0.35, dark=lit or pal.is_dark))]
+    layers: list[Layer] = [
+        ("backdrop", partial(_paint_backdrop, pal=pal, light_x=light_x, light_y=0.35, dark=lit or pal.is_dark))
+    ]
     if "minimal" not in r.styles and rng.random() < 0.6:
         layers.append(("bokeh", partial(_paint_bokeh, pal=pal, count=int(rng.integers(10, 26)))))
-    layers.append(("figure", partial(_paint_bust, pal=pal, cx=cx, facing=facing, kinds=r.person_kind, lit=lit, light_x=light_x)))
+    layers.append(
+        ("figure", partial(_paint_bust, pal=pal, cx=cx, facing=facing, kinds=r.person_kind, lit=lit, light_x=light_x))
+    )
     return 0.6, layers
 
 
-def _plan_space(r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float) -> tuple[float, list[Layer]]:
-    layers: list[Layer] = [("void", partial(_paint_void, pal=pal)), ("nebula", partial(_paint_nebula, pal=pal, bottom=1.0))]
+def _plan_space(
+    r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float
+) -> tuple[float, list[Layer]]:
+    galaxy = "galaxy" in r.words or rng.random() < 0.2
+    layers: list[Layer] = [("void", partial(_paint_void, pal=pal))]
+    if not galaxy or rng.random() < 0.5:
+        layers.append(("nebula", partial(_paint_nebula, pal=pal, bottom=1.0)))
     if "stars" not in r.suppress:
         layers.append(("stars", partial(_paint_stars, pal=pal, density=1.4, bottom=1.0)))
-    if "galaxy" in r.words or rng.random() < 0.2:
-        layers.append(("galaxy", partial(_paint_galaxy, pal=pal, x=float(rng.uniform(0.3, 0.7)), y=float(rng.uniform(0.3, 0.7)),
-                                          size=float(rng.uniform(0.25, 0.4)), arms=int(rng.integers(2, 4)))))  # fmt: skip
-    if r.words & {"planet", "moon", "world", "saturn", "jupiter"} or rng.random() < 0.45:
+    if galaxy:
+        layers.append(
+            (
+                "galaxy",
+                partial(
+                    _paint_galaxy,
+                    pal=pal,
+                    x=float(rng.uniform(0.35, 0.65)),
+                    y=float(rng.uniform(0.35, 0.65)),
+                    size=float(rng.uniform(0.35, 0.5)),
+                    arms=int(rng.integers(2, 4)),
+                ),
+            )
+        )
+    if r.words & {"planet", "moon", "world", "saturn", "jupiter"} or (not galaxy and rng.random() < 0.45):
         angle = float(rng.uniform(0, 2 * math.pi))
-        layers.append(("planet", partial(
-            _paint_planet, pal=pal, x=float(rng.uniform(0.25, 0.75)), y=float(rng.uniform(0.35, 0.75)),
-            size=float(rng.uniform(0.12, 0.28)), light=(0.8 * math.cos(angle), 0.8 * math.sin(angle)),
-            rings=rng.random() < 0.4,
-        )))  # fmt: skip
+        layers.append(
+            (
+                "planet",
+                partial(
+                    _paint_planet,
+                    pal=pal,
+                    x=float(rng.uniform(0.25, 0.75)),
+                    y=float(rng.uniform(0.35, 0.75)),
+                    size=float(rng.uniform(0.12, 0.28)),
+                    light=(0.8 * math.cos(angle), 0.8 * math.sin(angle)),
+                    rings=bool(r.words & {"ring", "ringed", "rings", "saturn"}) or rng.random() < 0.4,
+                ),
+            )
+        )
     return 0.5, layers
 
 
-def _plan_abstract(r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float) -> tuple[float, list[Layer]]:
+def _plan_abstract(
+    r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float
+) -> tuple[float, list[Layer]]:
     return 0.5, [("shapes", partial(_paint_bauhaus, pal=pal))]
 
 
-def _plan_flow(r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float) -> tuple[float, list[Layer]]:
+def _plan_flow(
+    r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float
+) -> tuple[float, list[Layer]]:
     marble = bool(r.words & {"marble", "marbling", "fluid", "liquid", "psychedelic"}) or (
         not r.words & {"silk", "wind", "flow", "current", "smoke"} and rng.random() < 0.5
     )
-    return 0.5, [("marble", partial(_paint_marble, pal=pal)) if marble else ("threads", partial(_paint_streamlines, pal=pal))]
+    return 0.5, [
+        ("marble", partial(_paint_marble, pal=pal)) if marble else ("threads", partial(_paint_streamlines, pal=pal))
+    ]
 
 
-def _plan_botanical(r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float) -> tuple[float, list[Layer]]:
+def _plan_botanical(
+    r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float
+) -> tuple[float, list[Layer]]:
     dark = pal.is_dark or rng.random() < 0.3
     flowers = _plan_flowers(rng, aspect, int(rng.integers(3, 7)))
     outline = bool(r.styles & {"illustration", "ink"}) or "botanical" in r.words
-    layers: list[Layer] = [("paper", partial(_paint_paper, pal=pal, dark=dark)), ("stems", partial(_paint_stems, pal=pal, flowers=flowers))]
+    layers: list[Layer] = [
+        ("paper", partial(_paint_paper, pal=pal, dark=dark)),
+        ("stems", partial(_paint_stems, pal=pal, flowers=flowers)),
+    ]
     layers += [(f"flower-{i}", partial(_paint_flower, pal=pal, f=f, outline=outline)) for i, f in enumerate(flowers)]
     return 0.5, layers
 
 
-def _plan_pond(r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float) -> tuple[float, list[Layer]]:
+def _plan_pond(
+    r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Generator, aspect: float
+) -> tuple[float, list[Layer]]:
     fish = [
-        (float(rng.uniform(0.15, 0.85)), float(rng.uniform(0.15, 0.85)), float(rng.uniform(0, 2 * math.pi)),
-         float(rng.uniform(-0.9, 0.9)), float(rng.uniform(0.3, 0.45)))
+        (
+            float(rng.uniform(0.15, 0.85)),
+            float(rng.uniform(0.15, 0.85)),
+            float(rng.uniform(0, 2 * math.pi)),
+            float(rng.uniform(-0.9, 0.9)),
+            float(rng.uniform(0.3, 0.45)),
+        )
         for _ in range(int(rng.integers(3, 7)))
-    ]  # fmt: skip
+    ]
     pads = [
-        (float(rng.uniform(0.0, 1.0)), float(rng.uniform(0.0, 1.0)), float(rng.uniform(0.06, 0.13)), float(rng.uniform(0, 2 * math.pi)))
+        (
+            float(rng.uniform(0.0, 1.0)),
+            float(rng.uniform(0.0, 1.0)),
+            float(rng.uniform(0.06, 0.13)),
+            float(rng.uniform(0, 2 * math.pi)),
+        )
         for _ in range(int(rng.integers(4, 9)))
-    ]  # fmt: skip
+    ]
     blooms = [
-        _Flower(x=x + 0.01, y=y - 0.01, size=s * 0.6, petals=int(rng.choice([8, 12])), layers=3, roundness=1.6,
-                turn=float(rng.uniform(0, math.pi)), tint=float(rng.uniform(-0.03, 0.03)))
-        for x, y, s, _ in pads if rng.random() < 0.35
-    ]  # fmt: skip
-    rings = [(x, y, l * 0.8) for x, y, _, _, l in fish[:2]]
+        _Flower(
+            x=x + 0.01,
+            y=y - 0.01,
+            size=s * 0.6,
+            petals=int(rng.choice([8, 12])),
+            layers=3,
+            roundness=1.6,
+            turn=float(rng.uniform(0, math.pi)),
+            tint=float(rng.uniform(-0.03, 0.03)),
+            colour=_mix(_hex("#f4a6c0"), pal.glow, 0.25),
+        )
+        for x, y, s, _ in pads
+        if rng.random() < 0.35
+    ]
+    rings = [(x, y, length * 0.8) for x, y, _, _, length in fish[:2]]
     return 0.5, [
         ("water", partial(_paint_pond_water, pal=pal)),
         ("koi", partial(_paint_koi, pal=pal, fish=fish)),
@@ -2159,18 +2552,27 @@ def _plan_pond(r: _Reading, pal: _Palette, palette_name: str, rng: np.random.Gen
 
 
 _SCENES: dict[str, _Planner] = {
-    "vista": _plan_vista, "portrait": _plan_portrait, "space": _plan_space, "abstract": _plan_abstract,
-    "flow": _plan_flow, "botanical": _plan_botanical, "pond": _plan_pond,
-}  # fmt: skip
-_STYLE_ORDER = ("mosaic", "oil", "watercolor", "chalk", "ink", "halftone", "illustration", "noir", "film", "vaporwave")
+    "vista": _plan_vista,
+    "portrait": _plan_portrait,
+    "space": _plan_space,
+    "abstract": _plan_abstract,
+    "flow": _plan_flow,
+    "botanical": _plan_botanical,
+    "pond": _plan_pond,
+}
+# Styles that rebuild the picture (tiles, paint, washes, lines) go first, colour grades last.
+_STYLE_ORDER = tuple("mosaic oil watercolor chalk ink etching halftone illustration noir film vaporwave".split())
 
 
 @dataclass
 class _Plan:
+    """Everything decided before painting starts."""
+
     scene: str
     palette: str
     horizon: float
     layers: list[Layer]
+    streams: _Streams
     sharpen: float
     grain: float
     pixel: bool
@@ -2191,14 +2593,21 @@ def _plan(request: GenerateRequest) -> _Plan:
     palette_name = _palette_order(r.palettes)[0] if r.palettes else ("colour" if r.colours else "harmonic")
     horizon, layers = _SCENES[r.scene](r, pal, palette_name, seed_key("layout"), request.width / request.height)
     layers = layers + _plan_styles(r, pal, request.guidance)
-    sharpen = (_detail(request.steps) - 0.45) * 1.6 + (0.4 if "blurry" in r.negative_moods else 0.0)
+    sharpen = (_detail(request.steps) - 0.45) * 1.6 + (0.3 if "blurry" in r.negative_moods else 0.0)
     if r.styles & {"watercolor", "chalk"}:
         sharpen = min(sharpen, 0.2)
     grain = 0.0 if "grain" in r.suppress or "pixel" in r.styles else _grain_amount(r.styles, request.model)
     return _Plan(
-        scene="landscape" if r.scene == "vista" else r.scene, palette=palette_name, horizon=horizon, layers=layers,
-        sharpen=sharpen, grain=grain, pixel="pixel" in r.styles, styles=sorted(r.styles),
-    )  # fmt: skip
+        scene="landscape" if r.scene == "vista" else r.scene,
+        palette=palette_name,
+        horizon=horizon,
+        layers=layers,
+        streams=seed_key,
+        sharpen=sharpen,
+        grain=grain,
+        pixel="pixel" in r.styles,
+        styles=sorted(r.styles),
+    )
 
 
 def _grain_amount(styles: set[str], model: str) -> float:
@@ -2210,8 +2619,12 @@ def _plan_styles(r: _Reading, pal: _Palette, guidance: float) -> list[Layer]:
     g = min(max(guidance, 0.0), 30.0)
     saturation = min(max(1.0 + (g - 5.0) * 0.045, 0.55), 1.5)
     contrast = min(max(1.0 + (g - 5.0) * 0.025, 0.75), 1.3)
-    vignette = 0.0 if "vignette" in r.suppress or "minimal" in r.styles else (0.4 if r.styles & {"film", "noir"} else 0.22)
-    layers: list[Layer] = [(style, partial(_STYLE_PAINTERS[style], pal=pal)) for style in _STYLE_ORDER if style in r.styles]
+    vignette = (
+        0.0 if "vignette" in r.suppress or "minimal" in r.styles else (0.4 if r.styles & {"film", "noir"} else 0.22)
+    )
+    layers: list[Layer] = [
+        (style, partial(_STYLE_PAINTERS[style], pal=pal)) for style in _STYLE_ORDER if style in r.styles
+    ]
     layers.append(("grade", partial(_paint_grade, saturation=saturation, contrast=contrast, vignette=vignette)))
     return layers
 
@@ -2227,7 +2640,7 @@ class _Refiner:
         self.bands = bands
         self.filter: ImageFilter.Filter | None = None
         if amount > 0.02:
-            self.filter = ImageFilter.UnsharpMask(radius=1.4, percent=int(amount * 120), threshold=1)
+            self.filter = ImageFilter.UnsharpMask(radius=1.2, percent=int(amount * 70), threshold=2)
         elif amount < -0.02:
             self.filter = ImageFilter.GaussianBlur(-amount * 2.2)
         self.source: np.ndarray | None = None
@@ -2264,6 +2677,18 @@ def _add_grain(image: Image.Image, rng: np.random.Generator, amount: float) -> I
     return Image.fromarray(np.clip(pixels + noise[..., None], 0, 255).astype(np.uint8))
 
 
+def _save(pixels: np.ndarray, plan: _Plan, request: GenerateRequest) -> Image.Image:
+    """The painted pixels at exactly the requested size, pixelated or grained as asked."""
+    image = Image.fromarray(pixels)
+    if plan.pixel:
+        image = _pixelate(image, request.width, request.height)
+    elif image.size != (request.width, request.height):
+        image = image.resize((request.width, request.height), Image.LANCZOS)
+    if plan.grain:
+        image = _add_grain(image, plan.streams("grain", request.sampler, request.model), plan.grain)
+    return image
+
+
 def _internal_size(w: int, h: int) -> tuple[int, int]:
     scale = min(1.0, math.sqrt(_INTERNAL_PIXELS / (w * h)))
     return max(16, round(w * scale)), max(16, round(h * scale))
@@ -2279,9 +2704,13 @@ def _validate(request: GenerateRequest) -> None:
     for name in ("width", "height"):
         value = getattr(request, name)
         if not isinstance(value, int) or not MIN_SIDE <= value <= MAX_SIDE:
-            raise EngineError(f"{name} must be an integer from {MIN_SIDE} to {MAX_SIDE}, got {value!r}", code="INVALID_REQUEST")
+            raise EngineError(
+                f"{name} must be an integer from {MIN_SIDE} to {MAX_SIDE}, got {value!r}", code="INVALID_REQUEST"
+            )
     if not isinstance(request.steps, int) or not 1 <= request.steps <= MAX_STEPS:
-        raise EngineError(f"steps must be an integer from 1 to {MAX_STEPS}, got {request.steps!r}", code="INVALID_REQUEST")
+        raise EngineError(
+            f"steps must be an integer from 1 to {MAX_STEPS}, got {request.steps!r}", code="INVALID_REQUEST"
+        )
     if not math.isfinite(request.guidance):
         raise EngineError(f"guidance must be a finite number, got {request.guidance!r}", code="INVALID_REQUEST")
     if FAIL_WORD in _words(request.prompt):
@@ -2308,8 +2737,7 @@ class PlaceholderEngine(Engine):
         progress(Progress("conditioning", message="reading the prompt and planning the picture"))
         plan = _plan(request)
         iw, ih = _internal_size(request.width, request.height)
-        prompt_words = " ".join(_words(request.prompt))
-        canvas = _Canvas(iw, ih, plan.horizon, _Streams("seed", request.seed, prompt_words), _detail(request.steps))
+        canvas = _Canvas(iw, ih, plan.horizon, plan.streams, _detail(request.steps))
         refiner = _Refiner(plan.sharpen, max(1, request.steps - len(plan.layers)))
         units = [fn for _, fn in plan.layers] + [refiner.unit(i) for i in range(refiner.bands)]
         conditioned = time.perf_counter()
@@ -2322,14 +2750,7 @@ class PlaceholderEngine(Engine):
 
         progress(Progress("saving", message=f"resampling to {request.width}x{request.height}"))
         assert refiner.result is not None
-        image = Image.fromarray(refiner.result)
-        if plan.pixel:
-            image = _pixelate(image, request.width, request.height)
-        elif image.size != (request.width, request.height):
-            image = image.resize((request.width, request.height), Image.LANCZOS)
-        if plan.grain:
-            grain = _Streams("grain", request.seed, prompt_words, request.sampler, request.model)("grain")
-            image = _add_grain(image, grain, plan.grain)
+        image = _save(refiner.result, plan, request)
         end = time.perf_counter()
         return GenerateResult(
             image=image,
