@@ -503,7 +503,14 @@ def _named_palette(names: list[str]) -> _Palette:
     places = [n for n in names if n not in _TIME_PALETTES | _WEAK_PALETTES | _STYLE_PALETTES]
     if names[0] not in _STYLE_PALETTES and times and places:
         sky, land = _Palette.named(times[0]), _Palette.named(places[0])
-        pal = replace(sky, far=_mix(land.far, sky.far, 0.35), near=_mix(land.near, sky.near, 0.35), accent=land.accent)
+        # The land's own light tints the haze too, or distant sand would turn sky-blue.
+        pal = replace(
+            sky,
+            horizon=_mix(sky.horizon, land.horizon, 0.45),
+            far=_mix(land.far, sky.far, 0.25),
+            near=_mix(land.near, sky.near, 0.35),
+            accent=land.accent,
+        )
         rest = [n for n in names if n not in (times[0], places[0])]
     else:
         pal, rest = _Palette.named(names[0]), names[1:]

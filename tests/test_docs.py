@@ -1,0 +1,31 @@
+"""The README documents what the code accepts: every recipe key, setting and command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from kiln.cli import cli
+from kiln.recipe.parse import GALLERY_KEYS, KEYS
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def section(title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", README, re.S | re.M)
+    assert match, title
+    return match.group(1)
+
+
+def test_every_recipe_key_is_in_the_recipe_reference():
+    reference = section("Recipe reference")
+    documented = set(re.findall(r"^\| `\[?([a-z_]+)\]?` \|", reference, re.M))
+    assert documented == set(KEYS)
+    for key in GALLERY_KEYS:
+        assert f"`{key}`" in reference, key
+
+
+def test_every_command_is_in_the_cli_reference():
+    reference = section("CLI reference")
+    documented = set(re.findall(r"^\| `kiln ([a-z-]+)", reference, re.M))
+    assert documented == set(cli.commands)
