@@ -114,7 +114,7 @@ def test_editing_a_recipe_runs_only_new_jobs(project_dir: Path, write_recipe):
 
 
 def test_engine_failures_are_recorded_and_summarised(project_dir: Path, write_recipe):
-    write_recipe("mixed", 'prompt = ["a fox", "__fail__ please"]\nsize = "128x128"\nsteps = 2\n')
+    write_recipe("mixed", 'prompt = ["a fox", "_fail_ please"]\nsize = "128x128"\nsteps = 2\n')
     code, output = kiln(project_dir, "run")
     assert code == 1
     assert "Generated 1, skipped 0 (already made), failed 1 in" in output

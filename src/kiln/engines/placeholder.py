@@ -38,7 +38,7 @@ layers, back to front; the steps left over refine the picture, one band of rows 
 
 Requests are checked: width and height must be 64..4096, steps 1..200 and guidance a finite
 number, otherwise :class:`EngineError` with code ``INVALID_REQUEST``. A prompt containing the
-word ``__fail__`` fails on purpose with code ``GENERATION_FAILED`` (not retryable), so tests
+word ``_fail_`` fails on purpose with code ``GENERATION_FAILED`` (not retryable), so tests
 of the runner can simulate an engine failure.
 """
 
@@ -68,7 +68,7 @@ from kiln.engines.base import (
 
 MIN_SIDE, MAX_SIDE = 64, 4096
 MAX_STEPS = 200
-FAIL_WORD = "__fail__"
+FAIL_WORD = "_fail_"
 # Internal canvas budget: big enough that hard edges survive the final resample, small
 # enough that a 1024x1024 picture takes a few tenths of a second.
 _INTERNAL_PIXELS = 450_000
