@@ -99,3 +99,9 @@ def test_blurhash_is_4x3_and_keeps_the_image_open():
     assert len(value) == 28
     assert value[0] == "L"  # the size flag for 4×3 components: (4 - 1) + (3 - 1) * 9 = 21
     image.load()  # the encoder closes what it is given; it must not be the caller's image
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    target = tmp_path / "web" / "x.webp"
+    art.write_atomic(target, b"data")
+    assert target.stat().st_mode & 0o777 == 0o644

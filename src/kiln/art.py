@@ -14,6 +14,7 @@ from pathlib import Path
 
 ID_LENGTH = 16
 TEMP_PREFIX = ".tmp-"
+FILE_MODE = 0o644
 
 
 def content_id(data: bytes) -> tuple[str, str]:
@@ -31,6 +32,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
     try:
+        # mkstemp makes owner-only files; images are meant to be served and shared.
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
