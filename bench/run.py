@@ -6,7 +6,10 @@ test, and nothing asserts a time. The figures go into docs/benchmarks.md by hand
 1. Run + stages at 1024×1024 with the placeholder engine: seconds per image for the whole
    pipeline, next to the engine's own seconds per image, so the cost the runner adds on top
    of the engine (encoding, hashing, derivatives, blurhash, SQLite) is visible.
-2. ``kiln build`` over 1,000 images: a full build into an empty build/, then a no-op rebuild.
+2. Engine utilisation: an engine that takes a fixed time per image (bench/fixed_time.py);
+   images per second as a share of 1 / that time. The runner's bookkeeping (PNG, derivatives,
+   blurhash, SQLite) overlaps the next generation, so this should stay near 100 %.
+3. ``kiln build`` over 1,000 images: a full build into an empty build/, then a no-op rebuild.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from kiln.site import build_site
 from kiln.store import open_store
 
 
-def make_project(folder: Path, recipe: str) -> None:
-    (folder / "kiln.toml").write_text('[project]\ntitle = "bench"\n')
+def make_project(folder: Path, recipe: str, settings: str = "") -> None:
+    (folder / "kiln.toml").write_text('[project]\ntitle = "bench"\n' + textwrap.dedent(settings))
     (folder / "recipes").mkdir()
     (folder / "recipes" / "bench.toml").write_text(textwrap.dedent(recipe))
 
@@ -80,6 +83,29 @@ def bench_run(images: int) -> None:
     print(f"  pipeline / engine   {pipeline / engine_only:.2f}x")
 
 
+def bench_utilisation(images: int, seconds: float) -> None:
+    recipe = f"""
+        engine = "fixed"
+        model = "none"
+        prompt = "utilisation"
+        size = "1024x1024"
+        seeds = {images}
+    """
+    settings = f"""
+        [engines.fixed]
+        type = "fixed_time:FixedTimeEngine"
+        seconds = {seconds}
+    """
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp)
+        make_project(folder, recipe, settings)
+        elapsed, generated = run_project(folder)
+    rate = generated / elapsed
+    print(f"engine utilisation, {generated} images at 1024x1024, engine fixed at {seconds:.3f} s/image")
+    print(f"  throughput          {rate:.2f} images/s against an ideal {1 / seconds:.2f}")
+    print(f"  utilisation         {rate * seconds:.1%}")
+
+
 def bench_build(images: int) -> None:
     recipe = f"""
         prompt = "{{lavender field|koi pond|neon city|quiet ocean|autumn forest}} at {{dawn|noon|dusk|night}}"
@@ -105,8 +131,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-images", type=int, default=16, help="images for the run benchmark")
     parser.add_argument("--build-images", type=int, default=1000, help="images for the build benchmark")
+    parser.add_argument("--fixed-images", type=int, default=40, help="images for the utilisation benchmark")
+    parser.add_argument("--fixed-seconds", type=float, default=0.25, help="the fixed engine's time per image")
     args = parser.parse_args()
     bench_run(args.run_images)
+    bench_utilisation(args.fixed_images, args.fixed_seconds)
     bench_build(args.build_images)
 
 

@@ -34,7 +34,7 @@ def test_check_reports_every_problem_and_fails(project_dir, write_recipe):
     assert result.exit_code == 1
     assert result.output == (
         'error: recipes/a.toml:2: steps: expected an integer from 1 to 200, got "many"\n'
-        "error: recipes/b.toml:1: prompt: expected a string, got 3\n"
+        'error: recipes/b.toml:1: prompt: expected a string or { library = "name" }, got 3\n'
         "2 problems found; nothing was run.\n"
     )
 
@@ -52,11 +52,17 @@ def test_plan_table_and_json(project_dir, write_recipe):
     write_recipe("foxes", 'prompt = "a {red|blue} fox"\nseeds = [1, 2]\nsize = "512x512"\nsteps = 8\n')
     result = invoke(project_dir, "plan", "foxes")
     assert result.exit_code == 0
-    lines = result.output.splitlines()
-    assert len(lines) == 5
-    assert lines[0].startswith("new   ")
-    assert lines[0].endswith("512x512  seed 1           steps 8    a red fox")
-    assert lines[-1] == "foxes: 4 jobs, 0 already made, 4 to run"
+    assert result.output == (
+        "foxes (recipes/foxes.toml): 4 jobs\n"
+        "  prompt       2 values  a red fox | a blue fox\n"
+        "  seed         2 values  1 | 2\n"
+        "     key               seed  prompt\n"
+        "new  8603941cb848ab1b  1     a red fox\n"
+        "new  1efb67313267155d  2     a red fox\n"
+        "new  f5120170786aa0e3  1     a blue fox\n"
+        "new  4f5dac8ea29d227e  2     a blue fox\n"
+        "foxes: 4 jobs, 0 already made, 4 to run\n"
+    )
 
     result = invoke(project_dir, "plan", "foxes", "--json")
     records = [json.loads(line) for line in result.output.splitlines()]
@@ -73,8 +79,8 @@ def test_plan_marks_existing_jobs(project_dir, write_recipe):
     write_recipe("one", 'prompt = "a fox"\nseeds = [1]\nsize = "64x64"\nsteps = 1\n')
     assert invoke(project_dir, "run").exit_code == 0
     result = invoke(project_dir, "plan", "one")
-    assert result.output.splitlines()[0].startswith("done  ")
-    assert result.output.splitlines()[-1] == "one: 1 jobs, 1 already made, 0 to run"
+    assert result.output.splitlines()[-2].startswith("done  9fae47bd07a97dcb  1     a fox")
+    assert result.output.splitlines()[-1] == "one: 1 job, 1 already made, 0 to run"
 
 
 def test_plan_unknown_recipe(project_dir):
@@ -118,3 +124,73 @@ def test_init_then_check(tmp_path):
     again = CliRunner().invoke(cli, ["init", str(tmp_path / "new")])
     assert again.exit_code == 1
     assert "already exists" in again.output
+
+
+def test_check_prints_warnings_and_passes(project_dir, write_recipe):
+    write_recipe("a", 'prompt = "{x|y|z}"\nmax_prompts = 2\nsize = "1000x1000"\n')
+    result = invoke(project_dir, "check")
+    assert result.exit_code == 0
+    assert result.output == (
+        "recipes/a.toml: ok, 2 jobs\n"
+        "warning: recipes/a.toml:1: prompt: the template has more than 2 variants; max_prompts keeps the first 2\n"
+        "warning: recipes/a.toml:3: size: 1000x1000 is not a multiple of 16, the engine's size_multiple; the engine may round it\n"
+        "1 recipe checked, no problems, 2 warnings.\n"
+    )
+
+
+def test_check_reports_expansion_problems_of_every_recipe(project_dir, write_recipe):
+    write_recipe("a", 'prompt = "a __nowhere__ fox"\n')
+    write_recipe("b", 'prompt = "{a|b|c}"\nseeds = 4\nmax_jobs = 10\n')
+    write_recipe("c", 'prompt = "fine"\n')
+    result = invoke(project_dir, "check")
+    assert result.exit_code == 1
+    assert result.output == (
+        "recipes/c.toml: ok, 1 job\n"
+        "error: recipes/a.toml:1: prompt: no wildcard file for __nowhere__ in wildcards/\n"
+        "error: recipes/b.toml:3: max_jobs: the recipe expands to 12 jobs, more than the limit of 10 (raise max_jobs or shrink an axis)\n"
+        "2 problems found; nothing was run.\n"
+    )
+
+
+def test_check_shows_batches_and_targets(project_dir, write_recipe):
+    write_recipe("city", 'steps = 4\n[[batch]]\nname = "night"\nprompt = "x"\n[[batch]]\nprompt = "y"\ntarget = 30\n')
+    result = invoke(project_dir, "check")
+    assert result.output == (
+        "recipes/city.toml [night]: ok, 1 job\n"
+        "recipes/city.toml [2]: ok, target 30 (±3)\n"
+        "2 recipes checked, no problems.\n"
+    )
+
+
+def test_plan_of_a_target_recipe(project_dir, write_recipe):
+    write_recipe("t", 'prompt = "{a|b}"\nseeds = [1]\ntarget = 3\ntolerance = 1\n')
+    result = invoke(project_dir, "plan", "t")
+    lines = result.output.splitlines()
+    assert lines[0] == "t (recipes/t.toml): target 3 (±1), 3 jobs planned"
+    assert lines[-1] == "t: target 3 (±1), 3 jobs planned, 0 already made, 3 to run"
+
+
+def test_new_writes_a_starter_that_passes_check(project_dir):
+    result = invoke(project_dir, "new", "harbour")
+    assert result.exit_code == 0
+    assert result.output == f"created {project_dir / 'recipes' / 'harbour.toml'}; 'kiln plan harbour' shows its jobs\n"
+    assert invoke(project_dir, "check").output == "recipes/harbour.toml: ok, 4 jobs\n1 recipe checked, no problems.\n"
+    again = invoke(project_dir, "new", "harbour")
+    assert again.exit_code == 1
+    assert again.output == "error: recipes/harbour.toml already exists\n"
+    bad = invoke(project_dir, "new", "Big Harbour")
+    assert bad.output == "error: 'Big Harbour': recipe names use lowercase letters, digits, '-' and '_', starting with a letter or digit\n"
+
+
+def test_prompts_lists_the_library(project_dir, write_recipe):
+    (project_dir / "prompts").mkdir()
+    (project_dir / "prompts" / "portrait_v1.txt").write_text("portrait of a {young|old} sailor\n")
+    (project_dir / "prompts" / "harbour.md").write_text("a quiet harbour at dawn, fog\n")
+    write_recipe("p", 'prompt = { library = "portrait_v1" }\nsize = "64x64"\nsteps = 1\n')
+    assert invoke(project_dir, "run").exit_code == 0
+    result = invoke(project_dir, "prompts")
+    lines = result.output.splitlines()
+    assert lines[0] == "name         words  wildcards  uses  last used"
+    assert lines[1] == "harbour          6  no            0  never"
+    assert lines[2].startswith("portrait_v1      5  yes           1  20")
+    assert lines[3] == "2 library prompts in prompts/"

@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from kiln.cli import cli
-from kiln.recipe.parse import GALLERY_KEYS, KEYS
+from kiln.project import _PATH_KEYS
+from kiln.recipe.parse import KEYS, NESTED_KEYS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -19,10 +20,16 @@ def section(title: str) -> str:
 
 def test_every_recipe_key_is_in_the_recipe_reference():
     reference = section("Recipe reference")
-    documented = set(re.findall(r"^\| `\[?([a-z_]+)\]?` \|", reference, re.M))
+    documented = set(re.findall(r"^\| `\[{0,2}([a-z_]+)\]{0,2}` \|", reference, re.M))
     assert documented == set(KEYS)
-    for key in GALLERY_KEYS:
-        assert f"`{key}`" in reference, key
+    nested = set(re.findall(r"^\| `([a-z_]+(?:\.[a-z_]+)+)` \|", reference, re.M))
+    assert nested == {f"{table}.{key}" for table, keys in NESTED_KEYS.items() for key in keys}
+
+
+def test_every_project_setting_is_in_the_kiln_toml_example():
+    example = section("A project")
+    for key in [*_PATH_KEYS, "size_multiple", "[styles.", "[reference_groups]", "negative"]:
+        assert key in example, key
 
 
 def test_every_command_is_in_the_cli_reference():

@@ -61,6 +61,7 @@ def assert_store_consistent(project: Path) -> None:
 def demo(tmp_path: Path) -> Path:
     shutil.copy(REPO / "kiln.toml", tmp_path / "kiln.toml")
     shutil.copytree(REPO / "recipes", tmp_path / "recipes")
+    shutil.copytree(REPO / "wildcards", tmp_path / "wildcards")
     return tmp_path
 
 

@@ -31,14 +31,15 @@ def image_row(image_id="img1", key="k1", prompt="a red fox in snow"):
 
 def test_fresh_store_is_migrated_and_in_wal_mode(store):
     assert store.db.journal_mode == "wal"
-    assert [m.name for m in migrations.applied(store.db)] == ["0001_initial"]
+    assert [m.name for m in migrations.applied(store.db)][0] == "0001_initial"
+    assert migrations.pending(store.db) == []
     assert {"recipes", "runs", "jobs", "recipe_jobs", "images", "derivatives", "images_fts"} <= set(store.db.table_names())
 
 
 def test_reopening_applies_nothing_twice(project):
     open_store(project.db_path).close()
     store = open_store(project.db_path)
-    assert len(migrations.applied(store.db)) == 1
+    assert [m.name for m in migrations.applied(store.db)] == [m.name for m in migrations._migrations]
     assert migrations.pending(store.db) == []
 
 
@@ -64,7 +65,18 @@ def test_claim_is_exclusive(store):
     run = store.start_run(["r"])
     assert store.claim("k1", run) is True
     assert store.claim("k1", run) is False
-    assert store.db["jobs"].get("k1")["attempts"] == 1
+    assert store.db["jobs"].get("k1")["status"] == "running"
+
+
+def test_attempts_are_recorded_and_counted(store):
+    save_one(store)
+    run = store.start_run(["r"])
+    store.claim("k1", run)
+    store.record_attempt("k1", run, "api", 1, "2026-01-01T00:00:00.000Z", 12.0, "retried", "HTTP_429", "slow down")
+    store.record_attempt("k1", run, "api", 2, "2026-01-01T00:00:01.000Z", 10.0, "succeeded", None, None, "resp-1")
+    assert store.db["jobs"].get("k1")["attempts"] == 2
+    rows = store.query("SELECT attempt, outcome, error_code, response_id FROM attempts ORDER BY id")
+    assert [tuple(r.values()) for r in rows] == [(1, "retried", "HTTP_429", None), (2, "succeeded", None, "resp-1")]
 
 
 def test_record_image_marks_job_and_indexes_prompt(store):

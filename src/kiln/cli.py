@@ -64,15 +64,19 @@ def cli() -> None:
 @project_option
 @reports_errors
 def check(project_path: str | None) -> None:
-    """Validate every recipe (and kiln.toml) without running anything."""
-    from kiln.recipe import expand, load_all
+    """Validate kiln.toml and every recipe (expanding each) without running anything."""
+    from kiln.recipe.lint import check_project
 
-    project = _project(project_path)
-    recipes = load_all(project)
-    for recipe in recipes:
-        jobs = expand(recipe, project)
-        click.echo(f"{recipe.display}: ok, {len(jobs)} job{'s' if len(jobs) != 1 else ''}")
-    click.echo(f"{len(recipes)} recipe{'s' if len(recipes) != 1 else ''} checked, no problems.")
+    report = check_project(_project(project_path))
+    for checked in report.checked:
+        click.echo(f"{checked.label}: ok, {checked.summary}")
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    if report.problems:
+        raise InputError(report.problems)
+    count, warned = len(report.checked), len(report.warnings)
+    notes = f", {warned} warning{'s' if warned != 1 else ''}" if warned else ""
+    click.echo(f"{count} recipe{'s' if count != 1 else ''} checked, no problems{notes}.")
 
 
 @cli.command()
@@ -81,28 +85,23 @@ def check(project_path: str | None) -> None:
 @project_option
 @reports_errors
 def plan(recipe: str, as_json: bool, project_path: str | None) -> None:
-    """Show the jobs RECIPE expands to and how many already have an image."""
-    from kiln.plan import make_plan
+    """Show the axes and jobs RECIPE expands to and how many already have an image.
+
+    RECIPE is a file's name (every batch in it) or a batch's recipe name (FILE-BATCH).
+    """
+    from kiln.plan import make_plan, table
     from kiln.recipe import load_all
 
     project = _project(project_path)
     store = open_store(project.db_path)
-    (recipe_plan,) = make_plan(load_all(project, [recipe]), project, store)
-    if as_json:
-        for job in recipe_plan.jobs:
-            record = {"key": job.key, **job.spec, "template": job.template, "axes": job.axes,
-                      "exists": job.key in recipe_plan.done}
-            click.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
-        return
-    for job in recipe_plan.jobs:
-        mark = "done" if job.key in recipe_plan.done else "new "
-        spec = job.spec
-        click.echo(
-            f"{mark}  {job.key}  {spec['width']}x{spec['height']}  seed {spec['seed']:<10}  "
-            f"steps {spec['steps']:<3}  {spec['prompt']}"
-        )
-    total, done = len(recipe_plan.jobs), len(recipe_plan.done)
-    click.echo(f"{recipe_plan.recipe.name}: {total} jobs, {done} already made, {total - done} to run")
+    for recipe_plan in make_plan(load_all(project, [recipe]), project, store):
+        if as_json:
+            for job in recipe_plan.jobs:
+                record = {"key": job.key, **job.spec, "template": job.template, "axes": job.axes,
+                          "exists": job.key in recipe_plan.done}
+                click.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
+        else:
+            click.echo("\n".join(table(recipe_plan)))
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -137,8 +136,18 @@ def run(recipes: tuple[str, ...], project_path: str | None) -> None:
     )
     for code, count in report.error_counts.most_common():
         click.echo(f"  {count} × {code}: {report.first_errors[code]}")
+    if report.retries:
+        click.echo(f"  {report.retries} engine call{'s' if report.retries != 1 else ''} retried")
+    for warning in report.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     if report.failed:
         click.echo("Failed jobs are retried by the next 'kiln run'; 'kiln jobs --failed' lists them.")
+    if report.paused:
+        click.echo(
+            f"Paused: {report.paused}. Unstarted jobs stay queued; fix the cause and run 'kiln run' again.",
+            err=True,
+        )
+        sys.exit(1)
     if report.interrupted:
         click.echo("Interrupted: finished images are kept. Run 'kiln run' again to resume.", err=True)
         sys.exit(130)
@@ -232,25 +241,83 @@ def datasette(host: str, port: int, open_browser: bool, print_command: bool, pro
 @reports_errors
 def jobs(failed: bool, recipe: str | None, limit: int, project_path: str | None) -> None:
     """List jobs and their state, newest first."""
-    project = _project(project_path)
-    store = _store(project)
-    where, params = [], []
-    if failed:
-        where.append("status = 'failed'")
-    if recipe:
-        where.append("key IN (SELECT job_key FROM recipe_jobs WHERE recipe = ?)")
-        params.append(recipe)
-    sql = "SELECT key, recipe, status, attempts, error_code, error FROM jobs"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY coalesce(finished_at, started_at, queued_at) DESC LIMIT ?"
-    rows = store.query(sql, [*params, limit])
+    from kiln.store.queries import list_jobs
+
+    rows = list_jobs(_store(_project(project_path)), failed=failed, recipe=recipe, limit=limit)
     for row in rows:
         line = f"{row['key']}  {row['status']:<9}  {row['recipe']:<16}  attempts {row['attempts']}"
         if row["error"]:
             line += f"  {row['error_code']}: {row['error']}"
         click.echo(line)
     click.echo(f"{len(rows)} job{'s' if len(rows) != 1 else ''}")
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, help="At most this many runs.")
+@project_option
+@reports_errors
+def runs(limit: int, project_path: str | None) -> None:
+    """List runs, newest first, with their counts."""
+    from kiln.store.queries import list_runs
+
+    rows = list_runs(_store(_project(project_path)), limit=limit)
+    for row in rows:
+        line = (
+            f"#{row['id']:<4} {row['started_at']}  {row['status']:<11}  {row['generated']} generated,"
+            f" {row['skipped']} skipped, {row['failed']} failed, {row['retries']} retried"
+        )
+        if row["stop_reason"]:
+            line += f"  ({row['stop_reason']})"
+        click.echo(line)
+    click.echo(f"{len(rows)} run{'s' if len(rows) != 1 else ''}")
+
+
+@cli.group()
+def engine() -> None:
+    """Engines: list the configured ones, test one, or serve the built-in one."""
+
+
+@engine.command("list")
+@project_option
+@reports_errors
+def engine_list(project_path: str | None) -> None:
+    """Show the engines kiln.toml configures (and the built-in placeholder)."""
+    from kiln.engines import engine_class
+
+    project = _project(project_path)
+    for name in sorted({"placeholder", *project.engines}):
+        config = project.engine(name)
+        try:
+            kind = engine_class(config)
+        except KilnError as error:
+            click.echo(f"{name:<16} {config.type:<12} {error}")
+            continue
+        workers = config.options.get("concurrency", kind.concurrency)
+        mode = "local, one job at a time" if kind.local else f"remote, up to {workers} at once"
+        click.echo(f"{name:<16} {config.type:<12} {mode}")
+
+
+@engine.command("test")
+@click.argument("name")
+@click.option("--model", help="Model to load (default: the engine's placeholder model or the first configured).")
+@click.option("--size", default="256x256", show_default=True, help="Size of the test image.")
+@project_option
+@reports_errors
+def engine_test(name: str, model: str | None, size: str, project_path: str | None) -> None:
+    """Start engine NAME, load a model and make one small image, timing each phase."""
+    from kiln.engine_check import check_engine
+
+    project = _project(project_path)
+    for phase, seconds, detail in check_engine(project, name, model=model, size=size):
+        click.echo(f"{phase:<10} {seconds * 1000:8.0f} ms  {detail}")
+
+
+@engine.command("serve")
+def engine_serve() -> None:
+    """Speak the NDJSON engine protocol on stdin/stdout, backed by the placeholder engine."""
+    from kiln.engines.server import main
+
+    sys.exit(main([]))
 
 
 @cli.command()
@@ -263,3 +330,50 @@ def init(folder: str, title: str) -> None:
 
     for path in create_project(Path(folder), title):
         click.echo(f"created {path}")
+
+
+@cli.command("new")
+@click.argument("name")
+@project_option
+@reports_errors
+def new_recipe(name: str, project_path: str | None) -> None:
+    """Write recipes/NAME.toml: a commented starter recipe that passes kiln check."""
+    from kiln.recipe.starter import write_starter
+
+    path = write_starter(_project(project_path), name)
+    click.echo(f"created {path}; 'kiln plan {name}' shows its jobs")
+
+
+@cli.command()
+@project_option
+@reports_errors
+def prompts(project_path: str | None) -> None:
+    """List the prompt library (prompts/*.txt, *.md) with words, wildcards and uses."""
+    from kiln.plan import prompt_library
+
+    project = _project(project_path)
+    rows = prompt_library(project, _store(project))
+    if rows:
+        width = max(len("name"), *(len(row["name"]) for row in rows))
+        click.echo(f"{'name':<{width}}  words  wildcards  uses  last used")
+    for row in rows:
+        used = row["last_used_at"][:16].replace("T", " ") if row["last_used_at"] else "never"
+        wildcards = "yes" if row["has_wildcards"] else "no"
+        click.echo(f"{row['name']:<{width}}  {row['words']:>5}  {wildcards:<9}  {row['use_count']:>4}  {used}")
+    folder = project.relative(project.prompts_dir)
+    click.echo(f"{len(rows)} library prompt{'s' if len(rows) != 1 else ''} in {folder}/")
+
+
+@cli.command("import-queue")
+@click.argument("queue_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--engine", "engine_name", default="placeholder", show_default=True,
+              help="The engine (from kiln.toml) the imported recipes use.")
+@click.option("--force", is_flag=True, help="Overwrite recipe files that already exist.")
+@project_option
+@reports_errors
+def import_queue(queue_file: str, engine_name: str, force: bool, project_path: str | None) -> None:
+    """Convert a legacy JSON generation queue into recipe files, one per group."""
+    from kiln.recipe.legacy_queue import import_queue as convert
+
+    report = convert(_project(project_path), Path(queue_file), engine=engine_name, force=force)
+    click.echo("\n".join(report.lines()))

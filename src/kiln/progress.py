@@ -6,6 +6,9 @@ per recipe when it finishes, so logs stay readable.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -54,26 +57,27 @@ class BarObserver:
 
 
 class LineObserver:
-    """One line per recipe, for output that is not a terminal."""
+    """One line per recipe when it is done, for output that is not a terminal."""
 
     def __init__(self) -> None:
-        self.made = 0
-        self.failed = 0
+        self.lock = threading.Lock()
+        self.counts: dict[str, Counter[str]] = {}
 
     def recipe_started(self, plan: RecipePlan) -> None:
-        self.made = self.failed = 0
+        with self.lock:
+            self.counts[plan.recipe.name] = Counter()
 
     def job_progress(self, plan: RecipePlan, job: Job, progress: EngineProgress) -> None: ...
 
     def job_finished(self, plan: RecipePlan, job: Job, error: str | None) -> None:
-        if error:
-            self.failed += 1
-        else:
-            self.made += 1
+        with self.lock:
+            self.counts[plan.recipe.name]["failed" if error else "generated"] += 1
 
     def recipe_finished(self, plan: RecipePlan) -> None:
+        with self.lock:
+            counts = self.counts[plan.recipe.name]
         click.echo(
-            f"{plan.recipe.name}: {len(plan.jobs)} jobs, {len(plan.done)} existing,"
-            f" {self.made} generated, {self.failed} failed",
+            f"{plan.recipe.name}: {len(plan.jobs)} jobs, {len(plan.jobs) - counts['generated'] - counts['failed']}"
+            f" existing, {counts['generated']} generated, {counts['failed']} failed",
             err=True,
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln import tomlfile
+from kiln.policy import Policy, split_policy
 from kiln.tomlfile import show
 from kiln.errors import InputError, Problem, ProjectNotFound
 
@@ -21,8 +22,14 @@ _PATH_KEYS = {
     "art": "art",
     "build": "build",
     "templates": "site_templates",
+    "wildcards": "wildcards",
+    "prompts": "prompts",
+    "references": "references",
 }
-_SECTIONS = {"project", "paths", "site", "engines"}
+_SECTIONS = {"project", "paths", "site", "engines", "styles", "reference_groups"}
+STYLES_FILE = "styles.toml"
+_STYLE_KEYS = {"prompt", "negative"}
+DEFAULT_SIZE_MULTIPLE = 16
 _SITE_KEYS = {"title": str, "description": str, "page_size": int}
 _PROJECT_KEYS = {"title": str, "description": str}
 _TYPE_NAMES = {str: "a string", int: "an integer"}
@@ -35,6 +42,29 @@ class EngineConfig:
     name: str
     type: str
     options: dict[str, Any] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
+    # Sides of sizes given as ``long_edge`` + ``aspect`` are rounded to this.
+    size_multiple: int = DEFAULT_SIZE_MULTIPLE
+
+
+@dataclass(frozen=True)
+class Style:
+    """A named prompt template: ``prompt`` holds a ``{prompt}`` slot for the recipe's prompt."""
+
+    name: str
+    prompt: str
+    negative: str
+    where: str  # "kiln.toml:12", for messages
+
+
+@dataclass(frozen=True)
+class ReferenceGroup:
+    """A named list of reference patterns, used in recipes as ``"@name"``."""
+
+    name: str
+    patterns: tuple[str, ...]
+    display: str
+    line: int | None
 
 
 @dataclass
@@ -45,6 +75,8 @@ class Project:
     page_size: int = 48
     paths: dict[str, Path] = field(default_factory=dict)
     engines: dict[str, EngineConfig] = field(default_factory=dict)
+    styles: dict[str, Style] = field(default_factory=dict)
+    reference_groups: dict[str, ReferenceGroup] = field(default_factory=dict)
 
     @property
     def recipes_dir(self) -> Path:
@@ -61,6 +93,18 @@ class Project:
     @property
     def templates_dir(self) -> Path:
         return self.paths["templates"]
+
+    @property
+    def wildcards_dir(self) -> Path:
+        return self.paths["wildcards"]
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.paths["prompts"]
+
+    @property
+    def references_dir(self) -> Path:
+        return self.paths["references"]
 
     @property
     def db_path(self) -> Path:
@@ -163,9 +207,73 @@ def load_project(start: Path | None = None) -> Project:
         if not isinstance(kind, str):
             problems.append(doc.problem(f"engines.{name}.type", f"expected a string, got {show(kind)}"))
             continue
-        options = {k: v for k, v in table.items() if k != "type"}
-        project.engines[name] = EngineConfig(name, kind, options)
+        options = {k: v for k, v in table.items() if k not in ("type", "size_multiple")}
+        multiple = table.get("size_multiple", DEFAULT_SIZE_MULTIPLE)
+        if isinstance(multiple, bool) or not isinstance(multiple, int) or not 1 <= multiple <= 256:
+            problems.append(doc.problem(f"engines.{name}.size_multiple", f"expected an integer from 1 to 256, got {show(multiple)}"))
+            continue
+
+        def policy_problem(key: str, message: str, name: str = name) -> None:
+            problems.append(doc.problem(f"engines.{name}.{key}", message))
+
+        policy, options = split_policy(options, policy_problem)
+        project.engines[name] = EngineConfig(name, kind, options, policy, multiple)
+
+    project.styles = _styles(doc, data.get("styles", {}), problems)
+    styles_path = root / STYLES_FILE
+    if styles_path.is_file():
+        if not inside(root, styles_path):
+            problems.append(Problem(STYLES_FILE, None, None, "is a link to a file outside the project"))
+        else:
+            extra = tomlfile.load(styles_path, STYLES_FILE)
+            for name, style in _styles(extra, extra.data, problems, prefix="").items():
+                if name in project.styles:
+                    problems.append(extra.problem(name, f"style {show(name)} is also defined at {project.styles[name].where}"))
+                else:
+                    project.styles[name] = style
+    project.reference_groups = _reference_groups(doc, data.get("reference_groups", {}), problems)
 
     if problems:
         raise InputError(problems)
     return project
+
+
+def _styles(doc: tomlfile.TomlDocument, tables: Any, problems: list[Problem], prefix: str = "styles.") -> dict[str, Style]:
+    """``[styles.NAME]`` tables of kiln.toml, or the ``[NAME]`` tables of styles.toml."""
+    styles: dict[str, Style] = {}
+    if not isinstance(tables, dict):
+        problems.append(doc.problem(prefix.rstrip("."), "expected a table of styles"))
+        return styles
+    for name, table in tables.items():
+        where = f"{prefix}{name}"
+        if not isinstance(table, dict):
+            problems.append(doc.problem(where, 'expected a table such as { prompt = "{prompt}, 35mm film", negative = "cgi" }'))
+            continue
+        found = len(problems)
+        for key in sorted(set(table) - _STYLE_KEYS):
+            problems.append(doc.problem(f"{where}.{key}", "unknown key; expected prompt and negative"))
+        prompt, negative = table.get("prompt", "{prompt}"), table.get("negative", "")
+        for key, value in (("prompt", prompt), ("negative", negative)):
+            if not isinstance(value, str):
+                problems.append(doc.problem(f"{where}.{key}", f"expected a string, got {show(value)}"))
+        if isinstance(prompt, str) and "{prompt}" not in prompt:
+            problems.append(doc.problem(f"{where}.prompt", "must contain {prompt}, where the recipe's prompt goes"))
+        if len(problems) == found:
+            styles[name] = Style(name, prompt, negative, f"{doc.display}:{doc.line_of(where) or 1}")
+    return styles
+
+
+def _reference_groups(doc: tomlfile.TomlDocument, table: Any, problems: list[Problem]) -> dict[str, ReferenceGroup]:
+    groups: dict[str, ReferenceGroup] = {}
+    if not isinstance(table, dict):
+        problems.append(doc.problem("reference_groups", "expected a table of name = [patterns]"))
+        return groups
+    for name, patterns in table.items():
+        key = f"reference_groups.{name}"
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p.strip() for p in patterns):
+            problems.append(doc.problem(key, f"expected a non-empty list of reference patterns, got {show(patterns)}"))
+            continue
+        groups[name] = ReferenceGroup(name, tuple(patterns), doc.display, doc.line_of(key))
+    return groups

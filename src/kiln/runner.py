@@ -1,11 +1,18 @@
 """Running plans: claim each new job, generate it, and finish it off the engine's path.
 
-The engine works on the calling thread, one job at a time. Each result is handed to a small
-pool of finishing threads that encode the PNG with its provenance, write it and its
-derivatives atomically, compute the blurhash and commit the rows, while the engine is
-already on the next job. A bounded number of results may wait, so memory stays flat.
+Each engine gets a *lane*. A local engine's lane runs one job at a time on the calling
+thread (one accelerator, kept busy). A remote engine's lane runs up to its ``concurrency``
+jobs on worker threads, each start passing the engine's token bucket. Either way a result is
+handed to a small pool of finishing threads that encode the PNG with its provenance, write it
+and its derivatives atomically, compute the blurhash and commit the rows while the engine is
+already on the next job. At most a few results wait, so memory stays flat.
 
-Interrupts (Ctrl-C, SIGTERM) stop after the current job: finished images are kept, claimed
+Failures follow the engine's policy (:mod:`kiln.policy`): retryable errors are tried again
+with exponential backoff (longer if the server says ``Retry-After``), fatal ones are not, and
+after ``auto_pause_after`` failures in a row the run stops with every unstarted job still
+queued. Every engine call is recorded in the ``attempts`` table.
+
+Interrupts (Ctrl-C, SIGTERM) stop after the jobs in hand: finished images are kept, claimed
 jobs go back to the queue, and the next ``kiln run`` resumes.
 """
 
@@ -13,21 +20,23 @@ from __future__ import annotations
 
 import io
 import json
+import queue
 import threading
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from PIL import Image
-
 from kiln.art import content_id, stage_path, sweep_temporaries, write_atomic
-from kiln.engines import Engine, EngineError, GenerateRequest, GenerateResult, Progress, create_engine
+from kiln.engines import Engine, EngineError, GenerateRequest, GenerateResult, Progress, open_engine
 from kiln.plan import RecipePlan, record_plan
 from kiln.pngmeta import png_info
+from kiln.policy import Policy, TokenBucket
 from kiln.project import Project
 from kiln.recipe import Job
+from kiln.reference_images import ReferencePreparer
 from kiln.stages import blurhash_of, run_stages
 from kiln.store import Store
 from kiln.store.db import now
@@ -59,18 +68,114 @@ class RunReport:
     generated: int = 0
     skipped: int = 0
     failed: int = 0
+    retries: int = 0
     interrupted: bool = False
+    paused: str | None = None
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
     # The first message seen for each error code, so a summary names every kind once.
     first_errors: dict[str, str] = field(default_factory=dict)
     error_counts: Counter[str] = field(default_factory=Counter)
     per_recipe: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def note_failure(self, recipe: str, code: str, message: str) -> None:
-        self.failed += 1
-        self.error_counts[code] += 1
-        self.first_errors.setdefault(code, message)
-        self.per_recipe[recipe]["failed"] += 1
+    @property
+    def status(self) -> str:
+        if self.paused:
+            return "paused"
+        return "interrupted" if self.interrupted else "finished"
+
+
+@dataclass
+class _Outcome:
+    """What a failed engine call means for its job."""
+
+    code: str
+    message: str
+    retry: bool
+    retry_after_s: float | None
+
+
+def _outcome(error: Exception, policy: Policy) -> _Outcome:
+    if isinstance(error, EngineError):
+        code, message = error.code, str(error.args[0])
+    else:
+        code, message = "ENGINE_EXCEPTION", f"{type(error).__name__}: {error}"
+    return _Outcome(code, message, policy.should_retry(error), getattr(error, "retry_after_s", None))
+
+
+class _Lane:
+    """One engine's queue of jobs and the threads that work through it.
+
+    A local engine gets one thread (one accelerator, one job at a time); a remote one gets
+    ``concurrency`` threads. Queues are per lane, so a slow engine never holds up a fast one.
+    """
+
+    def __init__(self, engine: Engine, policy: Policy, work: Callable[[_Lane, Any], None], stop: threading.Event):
+        self.engine = engine
+        self.policy = policy
+        self.bucket = TokenBucket(policy.rate_limit)
+        self.failures_in_a_row = 0
+        self.lock = threading.Lock()
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.stop = stop
+        self.error: BaseException | None = None
+        self.closed = False
+        width = 1 if engine.local else max(1, engine.concurrency)
+        self.threads = [
+            threading.Thread(target=self._work, args=(work,), name=f"kiln-{engine.name}-{i}", daemon=True)
+            for i in range(width)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self, work: Callable[[_Lane, Any], None]) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.stop.is_set():
+                continue  # not claimed yet: it simply stays queued in the store
+            try:
+                work(self, item)
+            except BaseException as error:  # a bug, not a job failure: stop the run and say so
+                self.error = self.error or error
+                self.stop.set()
+
+    def close(self) -> None:
+        """Let the threads finish what they hold, then release the engine (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
+        self.engine.close()
+
+
+class _Tracker:
+    """Counts each plan's jobs in flight, to tell when a recipe is done and to top up targets."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open: dict[str, int] = {}
+        self.failures: dict[str, int] = {}
+        self.all_done = threading.Condition(self.lock)
+
+    def add(self, plan: RecipePlan, count: int) -> None:
+        with self.lock:
+            self.open[plan.recipe.name] = self.open.get(plan.recipe.name, 0) + count
+
+    def settle(self, plan: RecipePlan) -> bool:
+        """One job of ``plan`` is over; True if it was the plan's last."""
+        with self.lock:
+            self.open[plan.recipe.name] -= 1
+            last = self.open[plan.recipe.name] == 0
+            self.all_done.notify_all()
+            return last
+
+    def wait_all(self, stop: threading.Event) -> None:
+        """Until every job is over, or the run is stopping (the lanes then finish what they hold)."""
+        with self.lock:
+            while any(self.open.values()) and not stop.is_set():
+                self.all_done.wait(0.2)
 
 
 class Runner:
@@ -78,111 +183,231 @@ class Runner:
         self.project = project
         self.store = store
         self.observer = observer or SilentObserver()
-        self.engines: dict[str, Engine] = {}
+        self.lanes: dict[str, _Lane] = {}
+        self.run_id = 0
+        self.stop = threading.Event()
+        self.references = ReferencePreparer(project)
+        self.tracker = _Tracker()
         self._report_lock = threading.Lock()
+        self._finishing: list[Future[None]] = []
+        self._finish_slots = threading.BoundedSemaphore(MAX_WAITING_RESULTS)
+        self._finishers: ThreadPoolExecutor | None = None
+        self._report = RunReport()
+
+    # the run ------------------------------------------------------------------------------
 
     def run(self, plans: list[RecipePlan]) -> RunReport:
         started = time.perf_counter()
         sweep_temporaries(self.project.art_dir)
         self.store.release_stale_claims()
-        report = RunReport()
+        report = self._report
         scheduled: set[str] = set()
+        queued: list[tuple[RecipePlan, list[Job]]] = []
         for plan in plans:
             record_plan(plan, self.store)
             todo = [job for job in plan.todo if job.key not in scheduled]
             scheduled.update(job.key for job in todo)
+            queued.append((plan, todo))
             report.planned += len(plan.jobs)
             report.skipped += len(plan.jobs) - len(todo)
             report.per_recipe[plan.recipe.name] = {
                 "planned": len(plan.jobs), "existing": len(plan.jobs) - len(todo), "generated": 0, "failed": 0,
             }
-        report.run_id = self.store.start_run([plan.recipe.name for plan in plans])
+        report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
 
-        pending: list[Future[None]] = []
-        slots = threading.BoundedSemaphore(MAX_WAITING_RESULTS)
-        status = "finished"
         try:
-            with ThreadPoolExecutor(FINISHING_THREADS, thread_name_prefix="kiln-finish") as pool:
+            with ThreadPoolExecutor(FINISHING_THREADS, thread_name_prefix="kiln-finish") as finishers:
+                self._finishers = finishers
                 try:
-                    for plan in plans:
-                        self._run_plan(plan, scheduled, report, pool, slots, pending)
+                    for plan, todo in queued:
+                        self.observer.recipe_started(plan)
+                        self._dispatch(plan, todo)
+                    self.tracker.wait_all(self.stop)
                 except KeyboardInterrupt:
                     report.interrupted = True
-                    status = "interrupted"
-                # Waiting here, not in the pool's exit, so a second Ctrl-C during the wait is
+                    self.stop.set()
+                # Waiting here, not in the pools' exits, so a second Ctrl-C during the wait is
                 # caught below instead of abandoning half-finished rows.
-                for future in pending:
-                    future.result()
+                self._close_lanes()
+                self._drain_finishing()
         except KeyboardInterrupt:
             report.interrupted = True
-            status = "interrupted"
+            self.stop.set()
         finally:
-            for engine in self.engines.values():
-                engine.close()
+            self._close_lanes()
+            for plan in plans:
+                if plan.target is not None:
+                    record_plan(plan, self.store)  # it may hold replacements for failed jobs
             report.seconds = time.perf_counter() - started
+            report.warnings.extend(self.references.warnings)
             self.store.finish_run(
                 report.run_id,
-                status,
+                report.status,
                 {"planned": report.planned, "generated": report.generated,
                  "skipped": report.skipped, "failed": report.failed},
+                stop_reason=report.paused,
             )
+        errors = [lane.error for lane in self.lanes.values() if lane.error is not None]
+        if errors:
+            raise errors[0]
         return report
 
-    def _engine(self, name: str) -> Engine:
-        if name not in self.engines:
-            self.engines[name] = create_engine(self.project.engine(name))
-        return self.engines[name]
+    def _dispatch(self, plan: RecipePlan, jobs: list[Job]) -> None:
+        if not jobs:
+            self.tracker.add(plan, 1)
+            self._settle(plan)
+            return
+        self.tracker.add(plan, len(jobs))
+        for job in jobs:
+            self._lane(job.spec["engine"]).queue.put((plan, job))
 
-    def _run_plan(
-        self,
-        plan: RecipePlan,
-        scheduled: set[str],
-        report: RunReport,
-        pool: ThreadPoolExecutor,
-        slots: threading.BoundedSemaphore,
-        pending: list[Future[None]],
-    ) -> None:
-        self.observer.recipe_started(plan)
-        name = plan.recipe.name
-        for job in plan.todo:
-            if job.key not in scheduled:
-                continue
-            scheduled.discard(job.key)
-            if not self.store.claim(job.key, report.run_id):
-                with self._report_lock:
-                    report.skipped += 1
-                continue
-            try:
-                result, elapsed = self._generate(plan, job)
-            except Exception as error:
-                # A failing job is recorded and the run goes on; the summary reports it.
-                if isinstance(error, EngineError):
-                    code, message = error.code, str(error.args[0])
-                else:
-                    code, message = "ENGINE_EXCEPTION", f"{type(error).__name__}: {error}"
-                self.store.fail(job.key, code, message, 0.0)
-                with self._report_lock:
-                    report.note_failure(name, code, message)
-                self.observer.job_finished(plan, job, message)
-                continue
-            except BaseException:
-                self.store.release([job.key])
-                raise
-            slots.acquire()
-            future = pool.submit(self._finish, plan, job, result, elapsed, report, slots)
-            pending.append(future)
-        for future in [f for f in pending if not f.done()]:
+    def _settle(self, plan: RecipePlan) -> None:
+        if self.tracker.settle(plan):
+            self.observer.recipe_finished(plan)
+
+    def _lane(self, name: str) -> _Lane:
+        if name not in self.lanes:
+            config = self.project.engine(name)
+            engine = open_engine(self.project, name, log_name=f"run-{self.run_id}-{name}")
+            self.lanes[name] = _Lane(engine, config.policy, self._work, self.stop)
+        return self.lanes[name]
+
+    def _close_lanes(self) -> None:
+        for lane in self.lanes.values():
+            lane.close()
+
+    def _drain_finishing(self) -> None:
+        futures, self._finishing = self._finishing, []
+        for future in futures:
             future.result()
-        self.observer.recipe_finished(plan)
 
-    def _generate(self, plan: RecipePlan, job: Job) -> tuple[GenerateResult, dict[str, float]]:
+    def _work(self, lane: _Lane, item: tuple[RecipePlan, Job]) -> None:
+        plan, job = item
+        handed_on = False
+        try:
+            handed_on = self._run_job(plan, job, lane)
+        finally:
+            # A job handed to the finishers settles there, once its image is recorded.
+            if not handed_on:
+                self._settle(plan)
+
+    def _top_up(self, plan: RecipePlan) -> None:
+        """Target mode: replace a failed job with the next one, while failures allow."""
+        target = plan.target
+        if target is None or self.stop.is_set():
+            return
+        with self.tracker.lock:
+            name = plan.recipe.name
+            self.tracker.failures[name] = failures = self.tracker.failures.get(name, 0) + 1
+            in_flight = self.tracker.open[name] - 1  # the failed job has not settled yet
+            if failures >= target.max_failures or plan.remaining - in_flight <= 0:
+                return
+            jobs = plan.more(1)
+            self.tracker.open[name] += len(jobs)
+        for job in jobs:
+            self._lane(job.spec["engine"]).queue.put((plan, job))
+
+    # one job ------------------------------------------------------------------------------
+
+    def _run_job(self, plan: RecipePlan, job: Job, lane: _Lane) -> bool:
+        """Claim and generate ``job``; True if its result went on to the finishers."""
+        report = self._report
+        if not self.store.claim(job.key, report.run_id):
+            with self._report_lock:
+                report.skipped += 1
+            return False
+        try:
+            result, timings = self._generate_with_retries(plan, job, lane)
+        except BaseException:
+            self.store.release([job.key])
+            raise
+        if result is None:
+            return False
+        assert self._finishers is not None
+        self._finish_slots.acquire()
+        future = self._finishers.submit(self._finish, plan, job, result, timings)
+        with self._report_lock:
+            self._finishing.append(future)
+        return True
+
+    def _generate_with_retries(
+        self, plan: RecipePlan, job: Job, lane: _Lane
+    ) -> tuple[GenerateResult | None, dict[str, float]]:
+        """Call the engine until it succeeds, fails for good, or the run stops.
+
+        Returns ``(None, {})`` when the job failed (recorded) or was put back (stopping).
+        """
+        report = self._report
+        policy = lane.policy
+        attempt = 0
+        while True:
+            attempt += 1
+            if not lane.bucket.acquire(self.stop):
+                self.store.release([job.key])
+                return None, {}
+            started_at, started = now(), time.perf_counter()
+            try:
+                result, timings = self._generate(plan, job, lane.engine)
+            except Exception as error:
+                outcome = _outcome(error, policy)
+                elapsed = (time.perf_counter() - started) * 1000
+                retry = outcome.retry and attempt <= policy.retry.max_retries and not self.stop.is_set()
+                self.store.record_attempt(
+                    job.key, report.run_id, lane.engine.name, attempt, started_at, elapsed,
+                    "retried" if retry else "failed", outcome.code, outcome.message,
+                )
+                if retry:
+                    with self._report_lock:
+                        report.retries += 1
+                    if self.stop.wait(policy.retry.delay_s(attempt, outcome.retry_after_s)):
+                        self.store.release([job.key])
+                        return None, {}
+                    continue
+                self._fail(plan, job, outcome.code, outcome.message, elapsed)
+                self._count_failure(lane, outcome)
+                return None, {}
+            self.store.record_attempt(
+                job.key, report.run_id, lane.engine.name, attempt, started_at,
+                timings["generate_ms"], "succeeded", None, None, result.response_id,
+            )
+            with lane.lock:
+                lane.failures_in_a_row = 0
+            return result, timings
+
+    def _fail(self, plan: RecipePlan, job: Job, code: str, message: str, elapsed: float) -> None:
+        """Record a job's failure, report it, and replace it if its recipe has a target."""
+        report = self._report
+        self.store.fail(job.key, code, message, elapsed)
+        with self._report_lock:
+            report.failed += 1
+            report.error_counts[code] += 1
+            report.first_errors.setdefault(code, message)
+            report.per_recipe[plan.recipe.name]["failed"] += 1
+        self.observer.job_finished(plan, job, message)
+        self._top_up(plan)
+
+    def _count_failure(self, lane: _Lane, outcome: _Outcome) -> None:
+        """Pause the run when an engine has failed too many jobs in a row."""
+        threshold = lane.policy.auto_pause_after
+        with lane.lock:
+            lane.failures_in_a_row += 1
+            count = lane.failures_in_a_row
+        if threshold and count >= threshold and not self.stop.is_set():
+            with self._report_lock:
+                self._report.paused = (
+                    f"engine {lane.engine.name!r} failed {count} jobs in a row"
+                    f" (last: {outcome.code}: {outcome.message})"
+                )
+            self.stop.set()
+
+    def _generate(self, plan: RecipePlan, job: Job, engine: Engine) -> tuple[GenerateResult, dict[str, float]]:
         spec = job.spec
-        engine = self._engine(spec["engine"])
 
         def report_progress(progress: Progress) -> None:
             self.observer.job_progress(plan, job, progress)
 
         load_ms = engine.load(spec["model"], report_progress)
+        references = self.references.for_engine(spec["references"], engine, self.project.engine(spec["engine"]).policy)
         request = GenerateRequest(
             model=spec["model"],
             prompt=spec["prompt"],
@@ -193,7 +418,8 @@ class Runner:
             steps=spec["steps"],
             guidance=spec["guidance"],
             sampler=spec["sampler"],
-            references=tuple(spec["references"]),
+            references=tuple(str(path) for path in references),
+            params=spec.get("params", {}),
         )
         started = time.perf_counter()
         result = engine.generate(request, report_progress)
@@ -205,45 +431,39 @@ class Runner:
         timings = {"load_ms": round(load_ms, 1), "generate_ms": round((time.perf_counter() - started) * 1000, 1)}
         return result, timings
 
-    def _finish(
-        self,
-        plan: RecipePlan,
-        job: Job,
-        result: GenerateResult,
-        timings: dict[str, float],
-        report: RunReport,
-        slots: threading.BoundedSemaphore,
-    ) -> None:
-        name = plan.recipe.name
+    # finishing ----------------------------------------------------------------------------
+
+    def _finish(self, plan: RecipePlan, job: Job, result: GenerateResult, timings: dict[str, float]) -> None:
+        report = self._report
         try:
             started = time.perf_counter()
-            image_row, derivatives = self._save(plan, job, result, timings)
+            image_row, derivatives, references = self._save(plan, job, result)
             timings["stages_ms"] = round((time.perf_counter() - started) * 1000, 1)
             image_row["timings"] = json.dumps({**result.timings_ms, **timings}, sort_keys=True)
-            self.store.record_image(job.key, image_row, derivatives, timings["generate_ms"])
+            self.store.record_image(job.key, image_row, derivatives, timings["generate_ms"], references)
         except Exception as error:  # a disk or encoder failure fails this job, not the run
-            message = f"{type(error).__name__}: {error}"
-            self.store.fail(job.key, "STAGE_FAILED", message, timings["generate_ms"])
-            with self._report_lock:
-                report.note_failure(name, "STAGE_FAILED", message)
-            self.observer.job_finished(plan, job, message)
+            self._fail(plan, job, "STAGE_FAILED", f"{type(error).__name__}: {error}", timings["generate_ms"])
         else:
+            with self.tracker.lock:
+                plan.done.add(job.key)
             with self._report_lock:
                 report.generated += 1
-                report.per_recipe[name]["generated"] += 1
+                report.per_recipe[plan.recipe.name]["generated"] += 1
             self.observer.job_finished(plan, job, None)
         finally:
-            slots.release()
+            self._finish_slots.release()
+            self._settle(plan)
 
     def _save(
-        self, plan: RecipePlan, job: Job, result: GenerateResult, timings: dict[str, float]
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        self, plan: RecipePlan, job: Job, result: GenerateResult
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
         """Write the original and its derivatives; return the rows to commit."""
         spec = job.spec
         image = result.image
         provenance = {
             "engine_type": spec["engine_type"],
-            "procedural": spec["engine_type"] == "placeholder",
+            # The placeholder may also answer through a protocol engine (kiln engine serve).
+            "procedural": spec["engine_type"] == "placeholder" or result.info.get("procedural") is True,
             "template": job.template,
             "axes": job.axes,
             "engine_info": result.info,
@@ -260,6 +480,11 @@ class Runner:
             write_atomic(original, data)
         created = now()
         derivatives = run_stages(image, image_id, art, created)
+        references = [
+            {"image_id": image_id, "position": i, "source_path": ref["path"], "sha256": ref["sha256"],
+             "thumb_path": self.references.thumbnail(ref)}
+            for i, ref in enumerate(spec["references"])
+        ]
         row = {
             "id": image_id,
             "path": original.relative_to(art).as_posix(),
@@ -283,5 +508,5 @@ class Runner:
             "created_at": created,
             "blurhash": blurhash_of(image),
         }
-        return row, derivatives
+        return row, derivatives, references
 

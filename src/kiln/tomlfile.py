@@ -60,9 +60,15 @@ class TomlDocument:
 
 
 def index_lines(text: str) -> dict[str, int]:
-    """Map each dotted key (and table header) to the first line it appears on."""
+    """Map each dotted key (and table header) to the first line it appears on.
+
+    Keys inside the *n*-th ``[[name]]`` table are also indexed as ``name.n.key`` (from 0), so
+    each element of an array of tables has lines of its own.
+    """
     lines: dict[str, int] = {}
     table: list[str] = []
+    positional: list[str] = []
+    arrays: dict[tuple[str, ...], int] = {}
     in_multiline: str | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         if in_multiline:
@@ -72,17 +78,36 @@ def index_lines(text: str) -> dict[str, int]:
         header = _HEADER.match(raw)
         if header and not _KEY.match(raw):
             table = _split_dotted(header.group(1))
+            positional = _positional(table, arrays, raw.lstrip().startswith("[["))
             lines.setdefault(".".join(table), number)
+            lines.setdefault(".".join(positional), number)
             continue
         key = _KEY.match(raw)
         if key:
             dotted = ".".join(table + _split_dotted(key.group(1)))
             lines.setdefault(dotted, number)
+            lines.setdefault(".".join(positional + _split_dotted(key.group(1))), number)
             rest = raw[key.end():]
             for quote in ('"""', "'''"):
                 if rest.count(quote) == 1:
                     in_multiline = quote
     return lines
+
+
+def _positional(table: list[str], arrays: dict[tuple[str, ...], int], is_array: bool) -> list[str]:
+    """``table`` with the current index inserted after each part that names an array of tables."""
+    if is_array:
+        path = tuple(table)
+        arrays[path] = arrays.get(path, -1) + 1
+        for nested in [p for p in arrays if len(p) > len(path) and p[: len(path)] == path]:
+            del arrays[nested]  # a new element starts its own nested arrays afresh
+    parts: list[str] = []
+    for i, part in enumerate(table):
+        parts.append(part)
+        index = arrays.get(tuple(table[: i + 1]))
+        if index is not None:
+            parts.append(str(index))
+    return parts
 
 
 def load(path: Path, display: str | None = None) -> TomlDocument:

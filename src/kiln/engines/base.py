@@ -11,9 +11,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+from kiln.errors import ProjectNotFound
+from kiln.project import find_root
 
 
 @dataclass(frozen=True)
@@ -75,15 +79,32 @@ class EngineError(Exception):
 
 
 class Engine(ABC):
-    """An image engine. Subclasses set ``type`` and ``description``."""
+    """An image engine. Subclasses set ``type`` and ``description``.
+
+    ``local`` engines own the machine's accelerator and run one job at a time; the others
+    (remote APIs) take up to ``concurrency`` jobs at once, from several threads.
+    """
 
     type: str = ""
     description: str = ""
+    local: bool = True
+    concurrency: int = 1
 
-    def __init__(self, name: str, options: dict[str, Any] | None = None):
+    def __init__(self, name: str, options: dict[str, Any] | None = None, *, root: Path | None = None):
         self.name = name
         self.options = dict(options or {})
         self.loaded_model: str | None = None
+        self._root = root
+
+    @property
+    def root(self) -> Path:
+        """The folder relative paths in the engine's options are read from: the project's root."""
+        if self._root is None:
+            try:
+                self._root = find_root()
+            except ProjectNotFound:
+                self._root = Path.cwd()
+        return self._root
 
     def load(self, model: str, progress: ProgressFn = no_progress) -> float:
         """Make ``model`` ready; returns the milliseconds it took (0 if it was loaded)."""

@@ -1,7 +1,7 @@
-"""Recipes: TOML files that describe a batch, validated and expanded into job specs."""
+"""Recipes: TOML files that describe batches, validated and expanded into job specs."""
 
-from kiln.recipe.expand import Job, expand
+from kiln.recipe.expand import Expansion, Job, expand, expand_target
 from kiln.recipe.model import Recipe
-from kiln.recipe.parse import load_all, load_recipe
+from kiln.recipe.parse import load_all, load_file, load_recipe
 
-__all__ = ["Job", "Recipe", "expand", "load_all", "load_recipe"]
+__all__ = ["Expansion", "Job", "Recipe", "expand", "expand_target", "load_all", "load_file", "load_recipe"]

@@ -1,7 +1,7 @@
 """From the store to the plain view-model the templates render.
 
-Three queries whatever the size of the catalogue: the recipes, every recipe's jobs joined to
-their images, and every image's derivatives. Templates then only read attributes, so
+Four queries whatever the size of the catalogue: the recipes, every recipe's jobs joined to
+their images, every image's derivatives, and the references images were made from. Templates then only read attributes, so
 rendering never goes back to SQLite.
 """
 
@@ -40,6 +40,8 @@ LEFT JOIN images i ON i.id = j.image_id
 ORDER BY rj.recipe, rj.position
 """
 _DERIVATIVES_SQL = "SELECT image_id, stage, path, width, height FROM derivatives WHERE stage IN ('thumb', 'web')"
+_REFERENCES_SQL = "SELECT image_id, source_path, thumb_path FROM image_references ORDER BY image_id, position"
+REFERENCE_THUMB = 400  # reference thumbnails are square crops of at most this side
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class Image:
     job_key: str | None
     thumb: Media | None = None
     web: Media | None = None
+    # The reference images it was made from: (their path when used, a kept thumbnail).
+    references: list[tuple[str, Media]] = field(default_factory=list)
 
     @property
     def procedural(self) -> bool:
@@ -100,7 +104,8 @@ class Image:
         return blur_data_uri(self.blurhash, self.width, self.height) if self.blurhash else None
 
     def media(self) -> list[Media]:
-        return [m for m in (self.original, self.thumb, self.web) if m is not None]
+        own = [m for m in (self.original, self.thumb, self.web) if m is not None]
+        return own + [thumb for _, thumb in self.references]
 
     def drop(self, missing: set[str]) -> None:
         """Forget files that turned out not to exist, so pages fall back to what does."""
@@ -110,6 +115,7 @@ class Image:
             self.thumb = None
         if self.web and self.web.path in missing:
             self.web = None
+        self.references = [(source, thumb) for source, thumb in self.references if thumb.path not in missing]
 
 
 @dataclass
@@ -237,6 +243,7 @@ def collect(project: Project, store: Store, problems: list[Problem]) -> Site:
         axes = _json_object(row["axes"], problems, where, f"recipe_jobs.{recipe.name}.{row['job_key']}.axes")
         recipe.entries.append(Entry(recipe.name, image, row["job_key"], row["position"], axes))
 
+    _attach_references(store, images, problems, where)
     for recipe in recipes.values():
         _arrange(recipe, problems, where)
     return Site(project.title, project.description, list(recipes.values()), images)
@@ -249,6 +256,14 @@ def _derivatives(store: Store, problems: list[Problem], where: str) -> dict[str,
         if path is not None:
             by_image.setdefault(row["image_id"], {})[row["stage"]] = Media(path, row["width"], row["height"])
     return by_image
+
+
+def _attach_references(store: Store, images: dict[str, Image], problems: list[Problem], where: str) -> None:
+    for row in store.query(_REFERENCES_SQL):
+        image = images.get(row["image_id"])
+        path = _art_path(row["thumb_path"], problems, where, f"image_references.{row['image_id']}.thumb_path")
+        if image is not None and path is not None:
+            image.references.append((row["source_path"], Media(path, REFERENCE_THUMB, REFERENCE_THUMB)))
 
 
 def _image(

@@ -142,3 +142,88 @@ def initial(db: Database) -> None:
     ):
         db.execute(sql)
     db["images"].enable_fts(["prompt", "notes"], fts_version="FTS5", create_triggers=True)
+
+
+@migrations(name="0002_prompt_library")
+def prompt_library(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE prompts (
+            name TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            words INTEGER NOT NULL,
+            has_wildcards INTEGER NOT NULL DEFAULT 0 CHECK (has_wildcards IN (0, 1)),
+            sha256 TEXT NOT NULL,
+            use_count INTEGER NOT NULL DEFAULT 0,
+            last_used_at TEXT,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_prompts_use_count ON prompts(use_count DESC)")
+
+
+@migrations(name="0003_runner_attempts")
+def runner_attempts(db: Database) -> None:
+    """Every engine call recorded; runs may end paused; references kept with their images."""
+    db.execute(
+        """
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            job_key TEXT NOT NULL REFERENCES jobs(key),
+            run_id INTEGER REFERENCES runs(id),
+            engine TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            started_at TEXT NOT NULL,
+            duration_ms REAL NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('succeeded', 'failed', 'retried')),
+            error_code TEXT,
+            error TEXT,
+            response_id TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_attempts_job ON attempts(job_key)")
+    db.execute("CREATE INDEX idx_attempts_run ON attempts(run_id)")
+    # SQLite cannot alter a CHECK constraint, so the runs table is rebuilt to allow 'paused'.
+    db.execute(
+        """
+        CREATE TABLE runs_new (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'finished', 'interrupted', 'paused', 'failed')),
+            recipes TEXT NOT NULL DEFAULT '[]',
+            planned INTEGER NOT NULL DEFAULT 0,
+            generated INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            pid INTEGER,
+            host TEXT,
+            kiln_version TEXT,
+            stop_reason TEXT
+        )
+        """
+    )
+    db.execute(
+        "INSERT INTO runs_new (id, started_at, finished_at, status, recipes, planned, generated, skipped,"
+        " failed, pid, host, kiln_version) SELECT id, started_at, finished_at, status, recipes, planned,"
+        " generated, skipped, failed, pid, host, kiln_version FROM runs"
+    )
+    db.execute("DROP TABLE runs")
+    db.execute("ALTER TABLE runs_new RENAME TO runs")
+    db.execute(
+        """
+        CREATE TABLE image_references (
+            image_id TEXT NOT NULL REFERENCES images(id),
+            position INTEGER NOT NULL,
+            source_path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            thumb_path TEXT NOT NULL,
+            PRIMARY KEY (image_id, position)
+        )
+        """
+    )
+

@@ -1,0 +1,188 @@
+"""How the runner treats an engine: rate limit, retries, auto-pause, reference budgets.
+
+Settings live in the engine's ``[engines.NAME]`` table next to the adapter's own options;
+:func:`split_policy` takes them out (so adapters never see them) and checks them, naming
+the kiln.toml line and key of anything wrong. Defaults follow the common practice of image
+APIs: retry 429 and 5xx with exponential backoff, never 400, 401 or 413.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from kiln.tomlfile import show
+
+PolicyProblem = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: ``max_tokens`` starts per ``window_ms``, at least ``min_delay_ms`` apart."""
+
+    max_tokens: int = 0  # 0: no limit
+    window_ms: int = 1000
+    min_delay_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Retry:
+    max_retries: int = 3
+    backoff_ms: int = 1000
+    backoff_multiplier: float = 2.0
+    max_backoff_ms: int = 30_000
+
+    def delay_s(self, retry: int, retry_after_s: float | None) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based); a server's word wins if longer."""
+        delay = min(self.max_backoff_ms, self.backoff_ms * self.backoff_multiplier ** (retry - 1)) / 1000
+        return max(delay, retry_after_s or 0.0)
+
+
+@dataclass(frozen=True)
+class Compression:
+    """How reference images are squeezed into an API's payload (JPEG, stepping quality down)."""
+
+    max_dimension: int = 1440
+    initial_quality: int = 87
+    min_quality: int = 50
+    quality_step: int = 10
+    emergency_dimension_factor: float = 0.8
+    max_attempts: int = 5
+    heavy_compression_threshold: int = 60
+
+
+@dataclass(frozen=True)
+class Payload:
+    max_payload_bytes: int = 4 * 1024 * 1024
+    max_reference_images: int = 10
+    prompt_reserve_bytes: int = 51_200
+    metadata_reserve_bytes: int = 20_480
+    safety_margin_percent: int = 10
+    min_per_image_bytes: int = 102_400
+    max_per_image_bytes: int = 819_200
+
+    def per_image_budget(self, count: int) -> int:
+        """Bytes each of ``count`` references may take, base64 overhead included."""
+        usable = self.max_payload_bytes * (100 - self.safety_margin_percent) / 100
+        usable -= self.prompt_reserve_bytes + self.metadata_reserve_bytes
+        share = int(usable / max(1, count) * 3 / 4)  # base64 makes 3 bytes into 4
+        return max(self.min_per_image_bytes, min(self.max_per_image_bytes, share))
+
+
+@dataclass(frozen=True)
+class Policy:
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    retry: Retry = field(default_factory=Retry)
+    retryable_errors: tuple[int, ...] = (429, 500, 502, 503, 504)
+    fatal_errors: tuple[int, ...] = (400, 401, 413)
+    auto_pause_after: int = 5
+    compression: Compression = field(default_factory=Compression)
+    payload: Payload = field(default_factory=Payload)
+
+    def should_retry(self, error: Exception) -> bool:
+        """Whether trying ``error``'s job again may help: the status lists first, then the engine's word."""
+        status = http_status(error)
+        if status is not None:
+            if status in self.fatal_errors:
+                return False
+            if status in self.retryable_errors:
+                return True
+        return bool(getattr(error, "retryable", False))
+
+
+def http_status(error: Exception) -> int | None:
+    status = getattr(error, "status", None)
+    if isinstance(status, int):
+        return status
+    match = re.fullmatch(r"HTTP_(\d{3})", str(getattr(error, "code", "")))
+    return int(match.group(1)) if match else None
+
+
+_TABLES: dict[str, type] = {"rate_limit": RateLimit, "retry": Retry, "compression": Compression, "payload": Payload}
+_LISTS = ("retryable_errors", "fatal_errors")
+POLICY_KEYS = (*_TABLES, *_LISTS, "auto_pause_after")
+
+
+def _table(cls: type, value: Any, key: str, problem: PolicyProblem) -> Any:
+    if not isinstance(value, dict):
+        problem(key, f"expected a table, got {show(value)}")
+        return cls()
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for name, item in value.items():
+        spec = known.get(name)
+        if spec is None:
+            problem(f"{key}.{name}", f"unknown key; expected one of {', '.join(known)}")
+            continue
+        number_ok = isinstance(item, int | float) and not isinstance(item, bool)
+        if not number_ok or item < 0 or (spec.type == "int" and not isinstance(item, int)):
+            kind = "an integer" if spec.type == "int" else "a number"
+            problem(f"{key}.{name}", f"expected {kind} ≥ 0, got {show(item)}")
+            continue
+        values[name] = item
+    return cls(**values)
+
+
+def split_policy(options: dict[str, Any], problem: PolicyProblem) -> tuple[Policy, dict[str, Any]]:
+    """Take the policy keys out of an engine's options: ``(policy, the adapter's options)``."""
+    settings: dict[str, Any] = {}
+    for key, cls in _TABLES.items():
+        if key in options:
+            settings[key] = _table(cls, options[key], key, problem)
+    for key in _LISTS:
+        if key in options:
+            value = options[key]
+            if not isinstance(value, list) or not all(isinstance(v, int) and 100 <= v <= 599 for v in value):
+                problem(key, f"expected a list of HTTP status codes, got {show(value)}")
+            else:
+                settings[key] = tuple(value)
+    if "auto_pause_after" in options:
+        value = options["auto_pause_after"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            problem("auto_pause_after", f"expected an integer ≥ 0 (0: never pause), got {show(value)}")
+        else:
+            settings["auto_pause_after"] = value
+    rest = {k: v for k, v in options.items() if k not in POLICY_KEYS}
+    return Policy(**settings), rest
+
+
+class TokenBucket:
+    """Thread-safe rate limiting for one engine's request starts."""
+
+    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self.clock = clock
+        self.tokens = float(limit.max_tokens)
+        self.updated = clock()
+        self.last_start = float("-inf")
+        self.lock = threading.Lock()
+
+    def _wait_needed(self) -> float:
+        now = self.clock()
+        limit = self.limit
+        if limit.max_tokens:
+            rate = limit.max_tokens / (limit.window_ms / 1000) if limit.window_ms else float("inf")
+            self.tokens = min(limit.max_tokens, self.tokens + (now - self.updated) * rate)
+            self.updated = now
+            token_wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / rate
+        else:
+            token_wait = 0.0
+        gap_wait = self.last_start + limit.min_delay_ms / 1000 - now
+        return max(token_wait, gap_wait, 0.0)
+
+    def acquire(self, stop: threading.Event) -> bool:
+        """Wait for a start slot; False if ``stop`` was set while waiting."""
+        while True:
+            with self.lock:
+                wait = self._wait_needed()
+                if wait <= 0:
+                    if self.limit.max_tokens:
+                        self.tokens -= 1
+                    self.last_start = self.clock()
+                    return True
+            if stop.wait(wait):
+                return False
