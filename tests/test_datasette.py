@@ -114,23 +114,6 @@ def test_command_creates_store_and_files(project: Project) -> None:
     assert files.metadata.stat().st_mtime_ns == stamp  # unchanged content, untouched file
 
 
-@pytest.mark.parametrize(
-    ("host", "loopback"),
-    [
-        ("127.0.0.1", True),
-        ("127.0.0.2", True),
-        ("::1", True),
-        ("localhost", True),
-        ("0.0.0.0", False),
-        ("::", False),
-        ("192.168.1.5", False),
-        ("example.com", False),
-    ],
-)
-def test_is_loopback(host: str, loopback: bool) -> None:
-    assert datasette_app.is_loopback(host) is loopback
-
-
 class FakeProcess:
     argv: list[str] = []
     returncode = 0

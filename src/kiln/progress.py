@@ -65,7 +65,7 @@ class LineObserver:
 
     def recipe_started(self, plan: RecipePlan) -> None:
         with self.lock:
-            self.counts[plan.recipe.name] = Counter()
+            self.counts[plan.recipe.name] = Counter(existing=len(plan.done))
 
     def job_progress(self, plan: RecipePlan, job: Job, progress: EngineProgress) -> None: ...
 
@@ -77,7 +77,7 @@ class LineObserver:
         with self.lock:
             counts = self.counts[plan.recipe.name]
         click.echo(
-            f"{plan.recipe.name}: {len(plan.jobs)} jobs, {len(plan.jobs) - counts['generated'] - counts['failed']}"
-            f" existing, {counts['generated']} generated, {counts['failed']} failed",
+            f"{plan.recipe.name}: {len(plan.jobs)} jobs, {counts['existing']} existing,"
+            f" {counts['generated']} generated, {counts['failed']} failed",
             err=True,
         )

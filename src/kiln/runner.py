@@ -157,6 +157,7 @@ class _Tracker:
         self.lock = threading.Lock()
         self.open: dict[str, int] = {}
         self.failures: dict[str, int] = {}
+        self.given_up: set[str] = set()  # target recipes that reached max_failures
         self.all_done = threading.Condition(self.lock)
 
     def add(self, plan: RecipePlan, count: int) -> None:
@@ -285,7 +286,8 @@ class Runner:
         plan, job = item
         handed_on = False
         try:
-            handed_on = self._run_job(plan, job, lane)
+            if plan.recipe.name not in self.tracker.given_up:
+                handed_on = self._run_job(plan, job, lane)
         finally:
             # A job handed to the finishers settles there, once its image is recorded.
             if not handed_on:
@@ -299,11 +301,17 @@ class Runner:
         with self.tracker.lock:
             name = plan.recipe.name
             self.tracker.failures[name] = failures = self.tracker.failures.get(name, 0) + 1
-            in_flight = self.tracker.open[name] - 1  # the failed job has not settled yet
-            if failures >= target.max_failures or plan.remaining - in_flight <= 0:
+            if failures >= target.max_failures:
+                self.tracker.given_up.add(name)  # its queued jobs are passed over
                 return
+            in_flight = self.tracker.open[name] - 1  # the failed job has not settled yet
+            if plan.remaining - in_flight <= 0:
+                return
+            position = len(plan.jobs)
             jobs = plan.more(1)
             self.tracker.open[name] += len(jobs)
+        # more() may also pass over jobs an earlier run made; only the new ones are stored here.
+        self.store.add_jobs(name, [(job.key, job.spec, job.axes) for job in jobs], position)
         for job in jobs:
             self._lane(job.spec["engine"]).queue.put((plan, job))
 

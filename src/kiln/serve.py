@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from kiln.project import Project
+from kiln.project import STYLES_FILE, Project
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -37,17 +37,26 @@ def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000) -> T
 
 
 def watched_paths(project: Project) -> list[Path]:
-    """What a rebuild depends on: recipes, templates, settings and the store."""
-    paths = [project.recipes_dir, project.templates_dir, project.root / "kiln.toml", project.art_dir]
+    """What a rebuild depends on: recipes and what they read, templates, settings, the store."""
+    paths = [
+        project.recipes_dir, project.wildcards_dir, project.prompts_dir, project.references_dir,
+        project.templates_dir, project.root / "kiln.toml", project.root / STYLES_FILE, project.art_dir,
+    ]
     return [p for p in paths if p.exists()]
 
 
 def _relevant(changes: Iterable[tuple[object, str]], project: Project) -> tuple[bool, bool]:
-    """Whether the changes touch recipes (need a run) and anything at all (need a build)."""
-    recipes = any(Path(path).suffix == ".toml" for _, path in changes)
-    store = any(Path(path).name in ("kiln.db", "kiln.db-wal") for _, path in changes)
-    others = any(not Path(path).is_relative_to(project.art_dir) for _, path in changes)
-    return recipes, recipes or store or others
+    """Whether the changes need a run (inputs changed) and a build (anything that shows changed)."""
+    inputs = templates = store = False
+    for _, changed in changes:
+        path = Path(changed)
+        if path.is_relative_to(project.art_dir):
+            store = store or path.name in ("kiln.db", "kiln.db-wal")
+        elif path.is_relative_to(project.templates_dir):
+            templates = True
+        else:
+            inputs = True
+    return inputs, inputs or templates or store
 
 
 def watch(project: Project, rebuild: Callable[[bool], None], stop: threading.Event) -> None:

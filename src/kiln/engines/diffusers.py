@@ -59,7 +59,7 @@ library versions. A request field the pipeline does not take (FLUX has no negati
 is left out and listed in the image's ``info`` as ``ignored``. The recipe's ``sampler``
 picks the scheduler: ``euler``, ``euler_a``, ``heun``, ``dpm2``, ``dpm2_a``, ``dpm++2m``,
 ``dpm++2m_karras``, ``dpm++2m_sde``, ``dpm++2m_sde_karras``, ``ddim``, ``ddpm``, ``pndm``,
-``lms``, ``unipc``, ``deis``, ``lcm`` (case, spaces, ``-`` and ``_`` do not matter, so
+``unipc``, ``deis``, ``lcm`` (case, spaces, ``-`` and ``_`` do not matter, so
 A1111's ``"DPM++ 2M Karras"`` works), or a diffusers scheduler class name; a scheduler the
 model's own does not list as compatible fails with ``INVALID_REQUEST``. Without a sampler
 the model's own scheduler runs.
@@ -132,8 +132,8 @@ SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "dpm++2msdekarras": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True}),
     "ddim": ("DDIMScheduler", {}),
     "ddpm": ("DDPMScheduler", {}),
-    "pndm": ("PNDMScheduler", {}),
-    "lms": ("LMSDiscreteScheduler", {}),
+    # Stable Diffusion's own PNDM setting; the Runge-Kutta warm-up fails below about 10 steps.
+    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
     "unipc": ("UniPCMultistepScheduler", {}),
     "deis": ("DEISMultistepScheduler", {}),
     "lcm": ("LCMScheduler", {}),
@@ -572,7 +572,10 @@ class DiffusersEngine(Engine):
                 f"it takes {', '.join(sorted(compatible))}",
                 code="INVALID_REQUEST",
             )
-        return cls.from_config(own.config, **changes)
+        try:
+            return cls.from_config(own.config, **changes)
+        except Exception as error:  # e.g. LMSDiscreteScheduler without scipy
+            raise EngineError(f"sampler {sampler!r}: {type(error).__name__}: {error}", code="INVALID_REQUEST") from error
 
     def close(self) -> None:
         """Release the model (and the GPU memory it held) and the log."""

@@ -108,19 +108,26 @@ class Store:
                 },
                 pk="name",
             )
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO jobs (key, spec, recipe, engine, model, status, queued_at)"
-                " VALUES (?, ?, ?, ?, ?, 'queued', ?)",
-                [
-                    (key, json.dumps(spec, sort_keys=True), name, spec["engine"], spec["model"], stamp)
-                    for key, spec, _ in jobs
-                ],
-            )
             self.conn.execute("DELETE FROM recipe_jobs WHERE recipe = ?", [name])
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO recipe_jobs (recipe, job_key, position, axes) VALUES (?, ?, ?, ?)",
-                [(name, key, i, json.dumps(axes, sort_keys=True)) for i, (key, _, axes) in enumerate(jobs)],
-            )
+            self._insert_jobs(name, jobs, 0, stamp)
+
+    def add_jobs(self, recipe: str, jobs: Sequence[tuple[str, dict[str, Any], dict[str, Any]]], position: int) -> None:
+        """Append jobs to a recipe from ``position`` on (target mode's replacements)."""
+        with self.transaction():
+            self._insert_jobs(recipe, jobs, position, now())
+
+    def _insert_jobs(
+        self, recipe: str, jobs: Sequence[tuple[str, dict[str, Any], dict[str, Any]]], position: int, stamp: str
+    ) -> None:
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO jobs (key, spec, recipe, engine, model, status, queued_at)"
+            " VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+            [(key, json.dumps(spec, sort_keys=True), recipe, spec["engine"], spec["model"], stamp) for key, spec, _ in jobs],
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO recipe_jobs (recipe, job_key, position, axes) VALUES (?, ?, ?, ?)",
+            [(recipe, key, position + i, json.dumps(axes, sort_keys=True)) for i, (key, _, axes) in enumerate(jobs)],
+        )
 
     def done_keys(self, keys: Sequence[str]) -> set[str]:
         """The subset of ``keys`` that already have an image."""
