@@ -26,7 +26,7 @@ MAX_PAGE_SIZE = 1000
 # Both end up in file names under build/, so anything else is refused rather than escaped;
 # an image id must not take the name of a gallery page in its recipe's folder.
 RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
-IMAGE_ID = re.compile(r"(?!index\Z|page-\d+\Z)[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+IMAGE_ID = re.compile(r"(?!index\Z|grid\Z|page-\d+\Z)[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 
 _RECIPES_SQL = "SELECT name, title, description, gallery FROM recipes ORDER BY name"
 _ENTRIES_SQL = """
@@ -131,6 +131,35 @@ class Entry:
 
 
 @dataclass
+class Grid:
+    """A recipe's images laid out by two axes: ``x`` across, ``y`` down (one row without y)."""
+
+    recipe: str
+    x: str
+    y: str | None
+    columns: list[Any]
+    rows: list[Any]
+    cells: dict[tuple[int, int], list[Entry]]
+
+    def cell(self, row: int, column: int) -> list[Entry]:
+        return self.cells.get((row, column), [])
+
+
+def make_grid(recipe: str, entries: list[Entry], x: str, y: str | None) -> Grid:
+    """Columns and rows in the order their values first appear in the recipe."""
+    columns: dict[str, Any] = {}
+    rows: dict[str, Any] = {}
+    cells: dict[tuple[int, int], list[Entry]] = {}
+    for entry in sorted(entries, key=lambda e: e.position):
+        x_value = entry.axes.get(x)
+        y_value = entry.axes.get(y) if y else None
+        column = columns.setdefault(json.dumps(x_value, sort_keys=True), (len(columns), x_value))[0]
+        row = rows.setdefault(json.dumps(y_value, sort_keys=True), (len(rows), y_value))[0]
+        cells.setdefault((row, column), []).append(entry)
+    return Grid(recipe, x, y, [v for _, v in columns.values()], [v for _, v in rows.values()], cells)
+
+
+@dataclass
 class Recipe:
     name: str
     title: str
@@ -174,6 +203,18 @@ class Recipe:
     @functools.cached_property
     def seeds(self) -> int:
         return len({e.image.seed for e in self.entries if e.image.seed is not None})
+
+    @functools.cached_property
+    def grid(self) -> Grid | None:
+        """The layout ``gallery.grid`` asks for, if the axes it names vary in this recipe."""
+        wanted = self.gallery.get("grid")
+        if not isinstance(wanted, dict) or not self.entries:
+            return None
+        varying = {key for key, _ in self.axes}
+        x, y = wanted.get("x"), wanted.get("y")
+        if x not in varying or (y is not None and y not in varying):
+            return None
+        return make_grid(self.name, self.entries, x, y)
 
     @functools.cached_property
     def axes(self) -> list[tuple[str, int]]:

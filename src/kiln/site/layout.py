@@ -16,6 +16,10 @@ def gallery_path(recipe: str, page: int = 1) -> str:
     return f"{recipe}/{INDEX}" if page == 1 else f"{recipe}/page-{page}.html"
 
 
+def grid_path(recipe: str) -> str:
+    return f"{recipe}/grid.html"
+
+
 def image_path(recipe: str, image_id: str) -> str:
     return f"{recipe}/{image_id}.html"
 

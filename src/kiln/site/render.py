@@ -16,8 +16,8 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from jinja2.runtime import Context
 
 import kiln
-from kiln.site.collect import Entry, Media, Recipe
-from kiln.site.layout import gallery_path, image_path, media_path
+from kiln.site.collect import Entry, Grid, Media, Recipe
+from kiln.site.layout import gallery_path, grid_path, image_path, media_path
 from kiln.site.markdown import render_markdown, render_summary
 
 
@@ -58,9 +58,11 @@ def environment(dirs: tuple[Path, ...], theme_digest: str) -> Environment:
 @pass_context
 def url(context: Context, target: Any, page: int = 1) -> str:
     """The relative link from the page being rendered to a recipe's gallery (page ``page``),
-    an image's page, a media file, or a path given relative to the build folder."""
+    its grid, an image's page, a media file, or a path given relative to the build folder."""
     if isinstance(target, Recipe):
         path = gallery_path(target.name, page)
+    elif isinstance(target, Grid):
+        path = grid_path(target.recipe)
     elif isinstance(target, Entry):
         path = image_path(target.recipe, target.image.id)
     elif isinstance(target, Media):
