@@ -1,3 +1,5 @@
 from kiln.cli import cli
 
-cli()
+# The guard matters: worker processes started with "spawn" import the main module again.
+if __name__ == "__main__":
+    cli()

@@ -18,31 +18,31 @@ jobs go back to the queue, and the next ``kiln run`` resumes.
 
 from __future__ import annotations
 
-import io
 import json
 import queue
 import threading
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kiln.art import content_id, stage_path, sweep_temporaries, write_atomic
+from kiln.art import sweep_temporaries
 from kiln.engines import Engine, EngineError, GenerateRequest, GenerateResult, Progress, open_engine
+from kiln.finishing import WORKERS, worker_pool, write_image_files
 from kiln.plan import RecipePlan, record_plan
-from kiln.pngmeta import png_info
 from kiln.policy import Policy, TokenBucket
 from kiln.project import Project
 from kiln.recipe import Job
 from kiln.reference_images import ReferencePreparer
-from kiln.stages import blurhash_of, run_stages
 from kiln.store import Store
 from kiln.store.db import now
 
-FINISHING_THREADS = 2
-MAX_WAITING_RESULTS = 3
+# A thread per worker process hands it images and commits their rows; one more result may
+# wait, so the workers never idle and memory stays flat when the engine outpaces them.
+FINISHING_THREADS = WORKERS
+MAX_WAITING_RESULTS = WORKERS + 1
 
 
 class RunObserver(Protocol):
@@ -193,6 +193,7 @@ class Runner:
         self._finishing: list[Future[None]] = []
         self._finish_slots = threading.BoundedSemaphore(MAX_WAITING_RESULTS)
         self._finishers: ThreadPoolExecutor | None = None
+        self._workers: ProcessPoolExecutor | None = None
         self._report = RunReport()
 
     # the run ------------------------------------------------------------------------------
@@ -217,7 +218,8 @@ class Runner:
         report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
 
         try:
-            with ThreadPoolExecutor(FINISHING_THREADS, thread_name_prefix="kiln-finish") as finishers:
+            with worker_pool() as workers, ThreadPoolExecutor(FINISHING_THREADS, thread_name_prefix="kiln-finish") as finishers:
+                self._workers = workers
                 self._finishers = finishers
                 try:
                     for plan, todo in queued:
@@ -465,9 +467,8 @@ class Runner:
     def _save(
         self, plan: RecipePlan, job: Job, result: GenerateResult
     ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-        """Write the original and its derivatives; return the rows to commit."""
+        """Write the original and its derivatives (in a worker process); return the rows to commit."""
         spec = job.spec
-        image = result.image
         provenance = {
             "engine_type": spec["engine_type"],
             # The placeholder may also answer through a protocol engine (kiln engine serve).
@@ -476,31 +477,19 @@ class Runner:
             "axes": job.axes,
             "engine_info": result.info,
         }
-        buffer = io.BytesIO()
-        # zlib level 1: measured as fast as any and no larger than level 4 on engine output.
-        image.save(buffer, "PNG", pnginfo=png_info(job.key, plan.recipe.name, spec, job.template, provenance),
-                   compress_level=1)
-        data = buffer.getvalue()
-        image_id, sha256 = content_id(data)
-        art = self.project.art_dir
-        original = stage_path(art, "original", image_id, "png")
-        if not (original.exists() and original.stat().st_size == len(data)):
-            write_atomic(original, data)
         created = now()
-        derivatives = run_stages(image, image_id, art, created)
+        assert self._workers is not None
+        files, derivatives = self._workers.submit(
+            write_image_files, result.image, self.project.art_dir, created, job.key, plan.recipe.name, spec,
+            job.template, provenance,
+        ).result()
         references = [
-            {"image_id": image_id, "position": i, "source_path": ref["path"], "sha256": ref["sha256"],
+            {"image_id": files["id"], "position": i, "source_path": ref["path"], "sha256": ref["sha256"],
              "thumb_path": self.references.thumbnail(ref)}
             for i, ref in enumerate(spec["references"])
         ]
         row = {
-            "id": image_id,
-            "path": original.relative_to(art).as_posix(),
-            "width": image.width,
-            "height": image.height,
-            "bytes": len(data),
-            "sha256": sha256,
-            "format": "png",
+            **files,
             "job_key": job.key,
             "recipe": plan.recipe.name,
             "prompt": spec["prompt"],
@@ -514,7 +503,6 @@ class Runner:
             "params": json.dumps(provenance, sort_keys=True),
             "response_id": result.response_id,
             "created_at": created,
-            "blurhash": blurhash_of(image),
         }
         return row, derivatives, references
 

@@ -52,11 +52,13 @@ Options:
     win over them, and both must be arguments the pipeline takes (``INVALID_REQUEST``).
 
 Each job calls the pipeline with ``prompt``, ``negative_prompt``, ``width``, ``height``,
-``num_inference_steps`` (steps), ``guidance_scale`` (guidance) and a ``torch.Generator``
-seeded with the job's seed, on the engine's device (the CPU's generator for ``mps``, whose
-own does not repeat). The same seed gives the same pixels on the same device, dtype and
-library versions. A request field the pipeline does not take (FLUX has no negative prompt)
-is left out and listed in the image's ``info`` as ``ignored``. The recipe's ``sampler``
+``num_inference_steps`` (steps), ``guidance_scale`` (guidance) and a CPU ``torch.Generator``
+seeded with the job's seed, whatever the device: diffusers then draws the starting noise on
+the CPU, so a seed starts from the same noise on every machine (diffusers' advice for
+reproducible pipelines). The same seed gives the same pixels on the same device, dtype and
+library versions, and close ones elsewhere. A request field the pipeline does not take (a
+model trained without a negative prompt, say) is left out and listed in the image's
+``info`` as ``ignored``. The recipe's ``sampler``
 picks the scheduler: ``euler``, ``euler_a``, ``heun``, ``dpm2``, ``dpm2_a``, ``dpm++2m``,
 ``dpm++2m_karras``, ``dpm++2m_sde``, ``dpm++2m_sde_karras``, ``ddim``, ``ddpm``, ``pndm``,
 ``unipc``, ``deis``, ``lcm`` (case, spaces, ``-`` and ``_`` do not matter, so
@@ -116,6 +118,7 @@ from kiln.project import CONFIG_NAME, inside
 from kiln.tomlfile import show
 
 INSTALL_HINT = "pip install 'kiln[diffusers]'"
+EXTRA_MODULES = ("torch", "diffusers", "transformers")
 DEVICES = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 SWITCHES = ("attention_slicing", "vae_tiling", "cpu_offload")
@@ -129,7 +132,9 @@ SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "dpm++2m": ("DPMSolverMultistepScheduler", {}),
     "dpm++2mkarras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
     "dpm++2msde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}),
-    "dpm++2msdekarras": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True}),
+    "dpm++2msdekarras": (
+        "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True}
+    ),
     "ddim": ("DDIMScheduler", {}),
     "ddpm": ("DDPMScheduler", {}),
     # Stable Diffusion's own PNDM setting; the Runge-Kutta warm-up fails below about 10 steps.
@@ -171,10 +176,13 @@ class _Settings:
 
         self.pipeline = self._string(options, "pipeline")
         if self.pipeline is not None and not self.pipeline.isidentifier():
-            self._problem("pipeline", f'expected a diffusers class name such as "StableDiffusionPipeline", got {show(self.pipeline)}')
+            example = '"StableDiffusionPipeline"'
+            self._problem("pipeline", f"expected a diffusers class name such as {example}, got {show(self.pipeline)}")
         self.device = self._string(options, "device") or "auto"
         if not DEVICES.fullmatch(self.device):
-            self._problem("device", f'expected "auto", "cpu", "cuda", "cuda:N", "mps", "xpu" or "xpu:N", got {show(self.device)}')
+            self._problem(
+                "device", f'expected "auto", "cpu", "cuda", "cuda:N", "mps", "xpu" or "xpu:N", got {show(self.device)}'
+            )
         self.dtype = self._string(options, "dtype") or "auto"
         if self.dtype not in DTYPES:
             self._problem("dtype", f"expected one of {', '.join(map(show, DTYPES))}, got {show(self.dtype)}")
@@ -254,7 +262,7 @@ class DiffusersEngine(Engine):
     def __init__(self, name: str, options: dict[str, Any] | None = None, *, root: Path | None = None):
         super().__init__(name, options, root=root)
         self.settings = _Settings(name, self.options, self.root)
-        missing = [module for module in ("torch", "diffusers", "transformers") if importlib.util.find_spec(module) is None]
+        missing = [module for module in EXTRA_MODULES if importlib.util.find_spec(module) is None]
         if missing:
             raise KilnError(
                 f"{CONFIG_NAME}: engines.{name}: the diffusers engine needs the optional extra "
@@ -302,7 +310,8 @@ class DiffusersEngine(Engine):
         dtype = self._pick_dtype(torch, device)
         load = self._loader(diffusers, dtype)
         self._unload()
-        progress(Progress("loading", message=f"{self.name}: loading {folder} on {device} ({str(dtype).removeprefix('torch.')})"))
+        dtype_name = str(dtype).removeprefix("torch.")
+        progress(Progress("loading", message=f"{self.name}: loading {folder} on {device} ({dtype_name})"))
         try:
             pipe = load(where)
             pipe.set_progress_bar_config(disable=True)
@@ -318,7 +327,9 @@ class DiffusersEngine(Engine):
             gc.collect()
             if _is_out_of_memory(torch, error):
                 self._empty_cache(torch, device)
-                raise EngineError(f"out of memory loading {folder} on {device}: {error}", code="OUT_OF_MEMORY") from error
+                raise EngineError(
+                    f"out of memory loading {folder} on {device}: {error}", code="OUT_OF_MEMORY"
+                ) from error
             raise EngineError(f"cannot load {folder}: {type(error).__name__}: {error}", code="LOAD_FAILED") from error
         self._pipe, self._folder, self._device, self._dtype = pipe, folder, device, dtype
         self._scheduler = pipe.scheduler
@@ -338,7 +349,9 @@ class DiffusersEngine(Engine):
             "xpu": lambda: hasattr(torch, "xpu") and torch.xpu.is_available(),
         }[kind]()
         if not available:
-            raise EngineError(f"engines.{self.name}.device: this machine has no {kind} device", code="DEVICE_UNAVAILABLE")
+            raise EngineError(
+                f"engines.{self.name}.device: this machine has no {kind} device", code="DEVICE_UNAVAILABLE"
+            )
         return device
 
     def _pick_dtype(self, torch: Any, device: str) -> Any:
@@ -389,6 +402,8 @@ class DiffusersEngine(Engine):
             torch.cuda.empty_cache()
         elif device == "mps":
             torch.mps.empty_cache()
+        elif device.startswith("xpu"):
+            torch.xpu.empty_cache()
 
     # --- Logging ---------------------------------------------------------------------------
 
@@ -433,8 +448,8 @@ class DiffusersEngine(Engine):
         pipe.scheduler = self._scheduler_for(request.sampler, diffusers)
         accepted = _parameters(pipe.__call__)
 
-        # The CPU generator for mps: diffusers documents that mps's own does not repeat.
-        generator = torch.Generator(device="cpu" if self._device == "mps" else self._device).manual_seed(request.seed)
+        # On the CPU whatever the device: the same seed then starts from the same noise everywhere.
+        generator = torch.Generator(device="cpu").manual_seed(request.seed)
         wanted: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt or None,
@@ -456,7 +471,9 @@ class DiffusersEngine(Engine):
                 f"(from engines.{self.name}.generate or the recipe's params)",
                 code="INVALID_REQUEST",
             )
-        call = {key: value for key, value in wanted.items() if value is not None and (accepted is None or key in accepted)}
+        call = {
+            key: value for key, value in wanted.items() if value is not None and (accepted is None or key in accepted)
+        }
         ignored = sorted(key for key, value in wanted.items() if value is not None and key not in call)
         call.update(extra, generator=generator, output_type="pil")
 
@@ -472,13 +489,16 @@ class DiffusersEngine(Engine):
                 gc.collect()
                 self._empty_cache(torch, self._device)
                 raise EngineError(
-                    f"out of memory on {self._device} at {request.width}x{request.height}: {error}", code="OUT_OF_MEMORY"
+                    f"out of memory on {self._device} at {request.width}x{request.height}: {error}",
+                    code="OUT_OF_MEMORY",
                 ) from error
             raise EngineError(f"{type(error).__name__}: {error}", code="GENERATION_FAILED") from error
         done = time.perf_counter()
         image = output.images[0]
         if not isinstance(image, Image.Image):
-            raise EngineError(f"{type(pipe).__name__} returned {type(image).__name__}, not a picture", code="GENERATION_FAILED")
+            raise EngineError(
+                f"{type(pipe).__name__} returned {type(image).__name__}, not a picture", code="GENERATION_FAILED"
+            )
 
         sampled = marks.get("sampled", done)
         info: dict[str, Any] = {
@@ -508,7 +528,7 @@ class DiffusersEngine(Engine):
         )
 
     @staticmethod
-    def _step_reporter(progress: ProgressFn, steps: int, marks: dict[str, float]) -> Any:
+    def _step_reporter(progress: ProgressFn, steps: int, marks: dict[str, float]) -> Callable[..., dict[str, Any]]:
         def on_step_end(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             # num_timesteps is what the pipeline really runs: fewer than steps in image-to-image.
             total = getattr(pipe, "num_timesteps", None) or steps
@@ -575,7 +595,9 @@ class DiffusersEngine(Engine):
         try:
             return cls.from_config(own.config, **changes)
         except Exception as error:  # e.g. LMSDiscreteScheduler without scipy
-            raise EngineError(f"sampler {sampler!r}: {type(error).__name__}: {error}", code="INVALID_REQUEST") from error
+            raise EngineError(
+                f"sampler {sampler!r}: {type(error).__name__}: {error}", code="INVALID_REQUEST"
+            ) from error
 
     def close(self) -> None:
         """Release the model (and the GPU memory it held) and the log."""
