@@ -69,14 +69,12 @@ def _ready() -> None:
     return None
 
 
-WORKERS = max(1, min(4, os.cpu_count() or 1))
+WORKERS = max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
 def worker_pool() -> ProcessPoolExecutor:
-    """Worker processes for :func:`write_image_files`, one per core (up to four), started now.
-
-    A local engine mostly keeps a GPU, not the CPU, busy, so the cores are the finishing's.
-    """
+    """Worker processes for :func:`write_image_files`, started now: one per core but one (the
+    engine's thread keeps that one), at least one and at most four."""
     # spawn, not fork: the runner has threads, and forking a threaded process is unsafe.
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(WORKERS, mp_context=context, initializer=_ignore_interrupts)
