@@ -30,8 +30,9 @@ datasette:
 test *ARGS:
     pytest {{ARGS}}
 
-# Run the benchmarks and print their figures
+# Run the benchmarks and print their figures (installs sigal, the peer they compare with)
 bench:
+    python -m pip install -q -e '.[bench]'
     python bench/run.py
 
 # Remove the rendered gallery (the images in art/ are kept)

@@ -15,7 +15,11 @@ test, and nothing asserts a time. The figures go into docs/benchmarks.md by hand
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -130,9 +134,41 @@ def bench_build(images: int) -> None:
         full = build_site(project, store)
         noop = build_site(project, store)
         store.close()
+        peer = bench_sigal(project.art_dir / "original", folder / "sigal")
     print(f"kiln build, {generated} images (made in {run_seconds:.1f} s at 256x256)")
     print(f"  full build          {full.seconds:.2f} s ({full.written} files written)")
     print(f"  no-op rebuild       {noop.seconds:.2f} s ({noop.written} written, {noop.skipped} unchanged)")
+    if peer is None:
+        print("  (sigal is not installed: `pip install -e '.[bench]'` adds the side-by-side figures)")
+        return
+    sigal_full, sigal_noop = peer
+    print(f"sigal build of the same {generated} originals (it makes its thumbnails during the build)")
+    print(f"  full build          {sigal_full:.2f} s, {sigal_full / full.seconds:.1f}x kiln's")
+    print(f"  no-op rebuild       {sigal_noop:.2f} s, {sigal_noop / noop.seconds:.1f}x kiln's")
+
+
+SIGAL_CONF = """
+source = {source!r}
+destination = {destination!r}
+theme = "colorbox"
+"""
+
+
+def bench_sigal(originals: Path, folder: Path) -> tuple[float, float] | None:
+    """sigal (a static gallery generator) over the same files: a full build, then a no-op one."""
+    sigal = shutil.which("sigal", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if sigal is None:
+        return None
+    folder.mkdir()
+    source = folder / "source"
+    shutil.copytree(originals, source)
+    (folder / "sigal.conf.py").write_text(SIGAL_CONF.format(source=str(source), destination=str(folder / "out")))
+    times = []
+    for _ in range(2):
+        started = time.perf_counter()
+        subprocess.run([sigal, "build", "-q", "-c", str(folder / "sigal.conf.py")], check=True, cwd=folder)
+        times.append(time.perf_counter() - started)
+    return times[0], times[1]
 
 
 def main() -> None:
