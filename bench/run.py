@@ -68,12 +68,7 @@ def bench_run(images: int) -> None:
         engine.load(jobs[0].spec["model"])
         engine_times = []
         for job in jobs:
-            spec = job.spec
-            request = GenerateRequest(
-                model=spec["model"], prompt=spec["prompt"], negative_prompt=spec["negative_prompt"],
-                width=spec["width"], height=spec["height"], seed=spec["seed"], steps=spec["steps"],
-                guidance=spec["guidance"],
-            )
+            request = GenerateRequest.from_spec(job.spec)
             started = time.perf_counter()
             engine.generate(request)
             engine_times.append(time.perf_counter() - started)

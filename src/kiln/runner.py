@@ -418,19 +418,7 @@ class Runner:
 
         load_ms = engine.load(spec["model"], report_progress)
         references = self.references.for_engine(spec["references"], engine, self.project.engine(spec["engine"]).policy)
-        request = GenerateRequest(
-            model=spec["model"],
-            prompt=spec["prompt"],
-            negative_prompt=spec["negative_prompt"],
-            width=spec["width"],
-            height=spec["height"],
-            seed=spec["seed"],
-            steps=spec["steps"],
-            guidance=spec["guidance"],
-            sampler=spec["sampler"],
-            references=tuple(str(path) for path in references),
-            params=spec.get("params", {}),
-        )
+        request = GenerateRequest.from_spec(spec, tuple(str(path) for path in references))
         started = time.perf_counter()
         result = engine.generate(request, report_progress)
         if result.image.size != (spec["width"], spec["height"]):

@@ -54,6 +54,23 @@ class GenerateRequest:
     references: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], references: tuple[str, ...] = ()) -> GenerateRequest:
+        """The request for a job spec; ``references`` are the prepared files' paths."""
+        return cls(
+            model=spec["model"],
+            prompt=spec["prompt"],
+            negative_prompt=spec["negative_prompt"],
+            width=spec["width"],
+            height=spec["height"],
+            seed=spec["seed"],
+            steps=spec["steps"],
+            guidance=spec["guidance"],
+            sampler=spec.get("sampler"),
+            references=references,
+            params=spec.get("params", {}),
+        )
+
 
 @dataclass
 class GenerateResult:
