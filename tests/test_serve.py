@@ -42,15 +42,35 @@ def test_server_serves_build_and_refuses_writes(tmp_path):
         server.server_close()
 
 
-def test_watch_sorts_changes_into_run_and_build(project_dir):
+def test_watch_sorts_changes_into_inputs_templates_and_store(project_dir):
     (project_dir / "wildcards").mkdir()
     (project_dir / "site_templates").mkdir()
     (project_dir / "art").mkdir()
     project = load_project(project_dir)
     assert set(watched_paths(project)) >= {project.recipes_dir, project.wildcards_dir, project.art_dir}
     art = project.art_dir
-    assert _relevant([(1, str(project.recipes_dir / "a.toml"))], project) == (True, True)
-    assert _relevant([(1, str(project.wildcards_dir / "colours.txt"))], project) == (True, True)
-    assert _relevant([(1, str(project.templates_dir / "base.html"))], project) == (False, True)
-    assert _relevant([(1, str(art / "kiln.db-wal"))], project) == (False, True)
-    assert _relevant([(1, str(art / "thumb" / "x.webp")), (1, str(art / "kiln.db-shm"))], project) == (False, False)
+    assert _relevant([(1, str(project.recipes_dir / "a.toml"))], project) == (True, False, False)
+    assert _relevant([(1, str(project.wildcards_dir / "colours.txt"))], project) == (True, False, False)
+    assert _relevant([(1, str(project.templates_dir / "base.html"))], project) == (False, True, False)
+    assert _relevant([(1, str(art / "kiln.db-wal"))], project) == (False, False, True)
+    assert _relevant([(1, str(art / "thumb" / "x.webp")), (1, str(art / "kiln.db-shm"))], project) == (False, False, False)
+
+
+def test_store_version_ignores_readers_and_sees_commits(project):
+    from kiln.serve import StoreVersion
+    from kiln.store import open_store
+
+    version = StoreVersion(project.db_path)  # no store yet
+    assert version.changed() is False
+    open_store(project.db_path).close()
+    assert version.changed() is True  # the store appeared
+    for _ in range(3):
+        reader = open_store(project.db_path)  # what a build does: open, read, close
+        reader.query("SELECT count(*) FROM images")
+        reader.close()
+    assert version.changed() is False
+    writer = open_store(project.db_path)
+    writer.start_run(["r"])
+    writer.close()
+    assert version.changed() is True
+    assert version.changed() is False

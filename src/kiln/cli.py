@@ -114,34 +114,21 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 @reports_errors
 def run(recipes: tuple[str, ...], project_path: str | None) -> None:
     """Generate every job of RECIPES (default: all) that has no image yet."""
-    from kiln.plan import make_plan
-    from kiln.progress import BarObserver, LineObserver
-    from kiln.recipe import load_all
-    from kiln.runner import Runner
+    from kiln.progress import BarObserver, LineObserver, summary
+    from kiln.runner import run_recipes
 
     project = _project(project_path)
-    loaded = load_all(project, list(recipes) or None)
-    store = open_store(project.db_path)
-    plans = make_plan(loaded, project, store)
     # SIGTERM stops the run the way Ctrl-C does: finish what is in hand, then exit.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if sys.stderr.isatty():
         with BarObserver() as observer:
-            report = Runner(project, store, observer).run(plans)
+            report = run_recipes(project, list(recipes), observer)
     else:
-        report = Runner(project, store, LineObserver()).run(plans)
-    click.echo(
-        f"Generated {report.generated}, skipped {report.skipped} (already made),"
-        f" failed {report.failed} in {report.seconds:.1f} s."
-    )
-    for code, count in report.error_counts.most_common():
-        click.echo(f"  {count} × {code}: {report.first_errors[code]}")
-    if report.retries:
-        click.echo(f"  {report.retries} engine call{'s' if report.retries != 1 else ''} retried")
+        report = run_recipes(project, list(recipes), LineObserver())
+    for line in summary(report):
+        click.echo(line)
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
-    if report.failed:
-        click.echo("Failed jobs are retried by the next 'kiln run'; 'kiln jobs --failed' lists them.")
     if report.paused:
         click.echo(
             f"Paused: {report.paused}. Unstarted jobs stay queued; fix the cause and run 'kiln run' again.",
@@ -183,7 +170,7 @@ def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
     """Serve the built gallery over HTTP (read-only)."""
     import threading
 
-    from kiln.serve import is_loopback, make_server
+    from kiln.serve import is_loopback, make_server, rebuilder
     from kiln.serve import watch as watch_changes
 
     project = _project(project_path)
@@ -192,17 +179,7 @@ def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
     server = make_server(project.build_dir, host, port)
     stop = threading.Event()
     if watch:
-        def rebuild(run_recipes: bool) -> None:
-            args = ["-C", str(project.root)]
-            for command in ([run] if run_recipes else []) + [build]:
-                try:
-                    command.main(args, standalone_mode=False)
-                except SystemExit:
-                    pass
-                except Exception as error:  # keep serving; the next save may fix it
-                    click.secho(f"error: {error}", fg="red", err=True)
-
-        threading.Thread(target=watch_changes, args=(project, rebuild, stop), daemon=True).start()
+        threading.Thread(target=watch_changes, args=(project, rebuilder(project), stop), daemon=True).start()
     click.echo(f"Serving {project.relative(project.build_dir)}/ at http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
     try:
         server.serve_forever()

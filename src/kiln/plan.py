@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiln.project import Project
-from kiln.recipe import Expansion, Job, Recipe
-from kiln.recipe import library
+from kiln.recipe import Expansion, Job, Recipe, library
 from kiln.recipe.model import Target
 from kiln.store import Store
 from kiln.store import prompts as stored_prompts

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from kiln.engines import Progress as EngineProgress
 from kiln.plan import RecipePlan
 from kiln.recipe import Job
+from kiln.runner import RunReport
 
 
 class BarObserver:
@@ -81,3 +82,17 @@ class LineObserver:
             f" {counts['generated']} generated, {counts['failed']} failed",
             err=True,
         )
+
+
+def summary(report: RunReport) -> list[str]:
+    """The lines that end a run: counts, the first error of each kind, retries."""
+    lines = [
+        f"Generated {report.generated}, skipped {report.skipped} (already made),"
+        f" failed {report.failed} in {report.seconds:.1f} s."
+    ]
+    lines += [f"  {count} × {code}: {report.first_errors[code]}" for code, count in report.error_counts.most_common()]
+    if report.retries:
+        lines.append(f"  {report.retries} engine call{'s' if report.retries != 1 else ''} retried")
+    if report.failed:
+        lines.append("Failed jobs are retried by the next 'kiln run'; 'kiln jobs --failed' lists them.")
+    return lines

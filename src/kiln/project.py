@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from kiln import tomlfile
+from kiln.errors import InputError, Problem, ProjectNotFound
 from kiln.policy import Policy, split_policy
 from kiln.tomlfile import show
-from kiln.errors import InputError, Problem, ProjectNotFound
 
 CONFIG_NAME = "kiln.toml"
 

@@ -494,3 +494,16 @@ class Runner:
         }
         return row, derivatives, references
 
+
+def run_recipes(project: Project, names: list[str] | None = None, observer: RunObserver | None = None) -> RunReport:
+    """Load, plan and run the named recipes (default: every enabled one) of ``project``."""
+    from kiln.plan import make_plan
+    from kiln.recipe import load_all
+    from kiln.store import open_store
+
+    recipes = load_all(project, names or None)
+    store = open_store(project.db_path)
+    try:
+        return Runner(project, store, observer).run(make_plan(recipes, project, store))
+    finally:
+        store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -45,8 +46,8 @@ def watched_paths(project: Project) -> list[Path]:
     return [p for p in paths if p.exists()]
 
 
-def _relevant(changes: Iterable[tuple[object, str]], project: Project) -> tuple[bool, bool]:
-    """Whether the changes need a run (inputs changed) and a build (anything that shows changed)."""
+def _relevant(changes: Iterable[tuple[object, str]], project: Project) -> tuple[bool, bool, bool]:
+    """Whether the changes touch the inputs (a run is due), the templates, or the store's files."""
     inputs = templates = store = False
     for _, changed in changes:
         path = Path(changed)
@@ -56,14 +57,72 @@ def _relevant(changes: Iterable[tuple[object, str]], project: Project) -> tuple[
             templates = True
         else:
             inputs = True
-    return inputs, inputs or templates or store
+    return inputs, templates, store
+
+
+class StoreVersion:
+    """Tells a real change to the store from its files being touched by a mere reader.
+
+    Every open and close of a WAL database touches ``kiln.db-wal``, so file events alone would
+    have each rebuild trigger the next. SQLite's ``data_version`` changes only when another
+    connection commits.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.conn: sqlite3.Connection | None = None
+        self.version = self._read()
+
+    def _read(self) -> int | None:
+        if self.conn is None:
+            if not self.path.exists():
+                return None
+            self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def changed(self) -> bool:
+        version = self._read()
+        changed, self.version = version != self.version, version
+        return changed
 
 
 def watch(project: Project, rebuild: Callable[[bool], None], stop: threading.Event) -> None:
     """Call ``rebuild(run_recipes)`` after each batch of relevant changes until ``stop``."""
     from watchfiles import watch as watch_files
 
+    store = StoreVersion(project.db_path)
     for changes in watch_files(*watched_paths(project), stop_event=stop, debounce=400):
-        needs_run, needs_build = _relevant(changes, project)
-        if needs_build:
-            rebuild(needs_run)
+        inputs, templates, store_files = _relevant(changes, project)
+        if inputs or templates or (store_files and store.changed()):
+            rebuild(inputs)
+            store.changed()  # what the rebuild itself committed is not news
+
+
+def rebuilder(project: Project) -> Callable[[bool], None]:
+    """What ``kiln serve --watch`` does on a change: run the recipes if inputs changed, then
+    build; problems are printed and the server keeps going, since the next save may fix them."""
+    import click
+
+    from kiln.errors import InputError, KilnError
+    from kiln.progress import LineObserver, summary
+    from kiln.runner import run_recipes
+    from kiln.site import build_site
+    from kiln.store import open_store
+
+    def rebuild(run_inputs: bool) -> None:
+        try:
+            if run_inputs:
+                for line in summary(run_recipes(project, observer=LineObserver())):
+                    click.echo(line)
+            store = open_store(project.db_path)
+            try:
+                click.echo(str(build_site(project, store)))
+            finally:
+                store.close()
+        except InputError as error:
+            for problem in error.problems:
+                click.secho(f"error: {problem}", fg="red", err=True)
+        except KilnError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+
+    return rebuild

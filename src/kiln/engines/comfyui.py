@@ -65,11 +65,11 @@ from typing import Any
 
 from kiln.engines.base import GenerateRequest, GenerateResult, Progress, ProgressFn
 from kiln.engines.http import (
+    REQUIRED,
     EncodedImage,
     ErrorDetail,
     HTTPEngine,
     HTTPEngineError,
-    REQUIRED,
     Option,
     common_options,
     decode_image,

@@ -22,9 +22,9 @@ from typing import Any
 from kiln.errors import KilnError
 from kiln.project import Project
 from kiln.recipe import library
+from kiln.recipe.checker import ASPECTS, MAX_SIDE, MIN_SIDE
 from kiln.recipe.prompts import is_dynamic
 from kiln.recipe.references import parse_pattern, resolve
-from kiln.recipe.checker import MAX_SIDE, MIN_SIDE, ASPECTS
 
 PRESETS = {"1k": 1024, "2k": 2048, "4k": 4096, "8k": 8192}
 REFERENCE_KINDS = {"explicit": "{}", "random": "!{}", "random_recursive": "!!{}", "all": "!!{}!!"}

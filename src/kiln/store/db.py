@@ -54,6 +54,8 @@ class Store:
     def migrate(self) -> None:
         if self.db.journal_mode != "wal":
             self.db.enable_wal()
+        if not migrations.pending(self.db):
+            return  # nothing to write: opening a store for reading leaves it untouched
         # Under the write lock, so two processes opening a new store never both apply a migration.
         with self.transaction():
             migrations.apply(self.db)
