@@ -194,3 +194,23 @@ def test_prompts_lists_the_library(project_dir, write_recipe):
     assert lines[1] == "harbour          6  no            0  never"
     assert lines[2].startswith("portrait_v1      5  yes           1  20")
     assert lines[3] == "2 library prompts in prompts/"
+
+
+def test_engine_list_and_test_through_the_protocol(project_dir):
+    import sys
+
+    (project_dir / "kiln.toml").write_text(
+        f'[engines.srv]\ntype = "ndjson"\ncommand = [{json.dumps(sys.executable)}, "-m", "kiln", "engine", "serve"]\n'
+        '[engines.api]\ntype = "openai"\nbase_url = "http://127.0.0.1:9"\nconcurrency = 3\n'
+    )
+    listed = invoke(project_dir, "engine", "list")
+    assert listed.output.splitlines() == [
+        "api              openai       remote, up to 3 at once",
+        "placeholder      placeholder  local, one job at a time",
+        "srv              ndjson       local, one job at a time",
+    ]
+    tested = invoke(project_dir, "engine", "test", "srv", "--size", "96x64")
+    assert tested.exit_code == 0, tested.output
+    assert [line.split()[0] for line in tested.output.splitlines()] == ["create", "ping", "load", "generate", "close"]
+    assert "96x64 image, seed 1" in tested.output
+    assert (project_dir / "art" / "logs" / "engine-test-srv.log").is_file()

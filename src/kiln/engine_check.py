@@ -13,7 +13,8 @@ from kiln.recipe.parse import PLACEHOLDER_MODEL
 
 
 def check_engine(project: Project, name: str, *, model: str | None = None, size: str = "256x256") -> Iterator[tuple[str, float, str]]:
-    """Yield ``(phase, seconds, detail)`` for create, load, generate and close.
+    """Yield ``(phase, seconds, detail)`` for create, ping (engines that run a process), load,
+    generate and close.
 
     An engine failure propagates as the engine's own error, after the phases that worked
     have been reported.
@@ -31,6 +32,11 @@ def check_engine(project: Project, name: str, *, model: str | None = None, size:
     engine = open_engine(project, name, log_name=f"engine-test-{name}")
     yield "create", time.perf_counter() - started, f"{config.type} engine {name!r}"
     try:
+        status = getattr(engine, "status", None)
+        if callable(status):  # engines with a process: start it, and check it answers
+            started = time.perf_counter()
+            answer = status()
+            yield "ping", time.perf_counter() - started, f"process answers: {answer}"
         started = time.perf_counter()
         engine.load(model)
         yield "load", time.perf_counter() - started, f"model {model!r}"
