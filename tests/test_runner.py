@@ -217,3 +217,48 @@ def test_two_runners_on_one_store_run_each_job_once(tmp_path):
     assert rows(project, "SELECT count(*) FROM runs WHERE status = 'finished'") == [(2,)]
     assert rows(project, "SELECT count(*) FROM attempts") == [(16,)]
     assert_each_job_once(project, 16)
+
+
+FAKE_ENGINE = Path(__file__).parent / "fake_engines" / "fake_engine.py"
+PROTOCOL_RECIPE = """
+    engine = "proc"
+    model = "klein"
+    prompt = "a {red|blue|green} kite"
+    seeds = 2
+    size = "64x64"
+"""
+
+
+def protocol_project(root: Path, *flags: str, timeout: str = "") -> Path:
+    (root / "recipes").mkdir(parents=True)
+    command = [sys.executable, str(FAKE_ENGINE), "--log", str(root / "requests.log"), *flags]
+    command_toml = "[" + ", ".join(f'"{part}"' for part in command) + "]"
+    (root / "kiln.toml").write_text(f'[engines.proc]\ntype = "ndjson"\ncommand = {command_toml}\n{timeout}')
+    (root / "recipes" / "kites.toml").write_text(textwrap.dedent(PROTOCOL_RECIPE))
+    return root
+
+
+def test_an_engine_process_killed_mid_job_is_restarted_and_loses_nothing(tmp_path):
+    project = protocol_project(tmp_path, "--crash-once", str(tmp_path / "crashed"))
+    code, output = run(project)
+    assert code == 0, output
+    assert (tmp_path / "crashed").exists()  # it really died once
+    loads = [line for line in (tmp_path / "requests.log").read_text().splitlines() if '"load"' in line]
+    assert len(loads) == 2  # and its model was loaded again in the new process
+    assert_each_job_once(project, 6)
+    assert "crash" in (project / "art" / "logs" / "run-1-proc.log").read_text().lower()
+
+
+def test_a_hung_engine_is_killed_and_the_job_retried(tmp_path):
+    marker = tmp_path / "hang"
+    marker.touch()
+    project = protocol_project(tmp_path, "--hang-once", str(marker),
+                               timeout="timeout_s = 1\nretry = { backoff_ms = 10 }\n")
+    code, output = run(project)
+    assert code == 0, output
+    assert "Generated 6, skipped 0 (already made), failed 0" in output
+    assert "  1 engine call retried" in output
+    assert rows(project, "SELECT outcome, error_code FROM attempts WHERE outcome != 'succeeded'") == [
+        ("retried", "TIMEOUT")
+    ]
+    assert_each_job_once(project, 6)
