@@ -212,6 +212,12 @@ def test_in_process(populated: Project) -> None:
         response = await ds.client.get("/thumb/aaaa000000000001.webp")
         assert response.status_code == 200 and response.content == THUMB_BYTES
 
+        # the column descriptions are laid out compactly by kiln's stylesheet
+        assert '<link rel="stylesheet" href="/-/kiln.css">' in (await ds.client.get("/kiln/images")).text
+        response = await ds.client.get("/-/kiln.css")
+        assert response.status_code == 200 and "dl.column-descriptions" in response.text
+        assert response.headers["content-type"].startswith("text/css")
+
     asyncio.run(run())
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datasette import hookimpl
+from datasette.utils.asgi import Response
 from markupsafe import Markup
 
 if TYPE_CHECKING:
@@ -47,3 +48,29 @@ def render_cell(
     src = datasette.urls.path(f"/{THUMB_MOUNT}/{name}")
     # Markup.format escapes every argument, so ids and paths cannot inject markup.
     return Markup('<img src="{}" alt="" loading="lazy" width="100"><br>{}').format(src, value)
+
+
+# Every column of kiln's tables is described, and Datasette 0.65 lists the descriptions above
+# the table: laid out in columns and capped in height, the rows stay in view.
+STYLESHEET = """
+dl.column-descriptions { display: grid; grid-template-columns: repeat(auto-fill, minmax(16rem, 1fr));
+  gap: 0.2rem 1.5rem; max-height: 9rem; overflow: auto; font-size: 0.8rem; padding: 0.5rem;
+  border: 1px solid #ddd; border-radius: 4px; }
+dl.column-descriptions dt { font-weight: bold; }
+dl.column-descriptions dd { margin: 0 0 0.3rem; color: #555; }
+"""
+STYLESHEET_PATH = "/-/kiln.css"
+
+
+async def _stylesheet() -> Response:
+    return Response(STYLESHEET, content_type="text/css; charset=utf-8")
+
+
+@hookimpl
+def register_routes() -> list[tuple[str, Any]]:
+    return [(r"^/-/kiln\.css$", _stylesheet)]
+
+
+@hookimpl
+def extra_css_urls(datasette: Datasette) -> list[str]:
+    return [datasette.urls.path(STYLESHEET_PATH)]
