@@ -214,3 +214,15 @@ def test_engine_list_and_test_through_the_protocol(project_dir):
     assert [line.split()[0] for line in tested.output.splitlines()] == ["create", "ping", "load", "generate", "close"]
     assert "96x64 image, seed 1" in tested.output
     assert (project_dir / "art" / "logs" / "engine-test-srv.log").is_file()
+
+
+def test_runs_lists_outcomes(project_dir, write_recipe):
+    write_recipe("one", 'prompt = ["a fox", "_fail_ x"]\nsize = "64x64"\nsteps = 1\nseeds = [1]\n')
+    invoke(project_dir, "run")
+    invoke(project_dir, "run")
+    lines = invoke(project_dir, "runs").output.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("#2   ")
+    assert lines[0].endswith("finished     0 generated, 1 skipped, 1 failed, 0 retried")
+    assert lines[1].endswith("finished     1 generated, 0 skipped, 1 failed, 0 retried")
+    assert lines[2] == "2 runs"
