@@ -62,6 +62,7 @@ def demo(tmp_path: Path) -> Path:
     shutil.copy(REPO / "kiln.toml", tmp_path / "kiln.toml")
     shutil.copytree(REPO / "recipes", tmp_path / "recipes")
     shutil.copytree(REPO / "wildcards", tmp_path / "wildcards")
+    shutil.copytree(REPO / "prompts", tmp_path / "prompts")
     return tmp_path
 
 
