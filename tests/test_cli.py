@@ -226,3 +226,26 @@ def test_runs_lists_outcomes(project_dir, write_recipe):
     assert lines[0].endswith("finished     0 generated, 1 skipped, 1 failed, 0 retried")
     assert lines[1].endswith("finished     1 generated, 0 skipped, 1 failed, 0 retried")
     assert lines[2] == "2 runs"
+
+
+def test_unknown_engine_type_is_caught_with_its_line(project_dir):
+    (project_dir / "kiln.toml").write_text('[project]\ntitle = "t"\n\n[engines.x]\ntype = "comfy"\n')
+    result = invoke(project_dir, "check")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == (
+        'error: kiln.toml:5: engines.x.type: unknown engine type "comfy"; expected one of a1111, comfyui,'
+        ' diffusers, gemini, ndjson, openai, placeholder or "module:Class"'
+    )
+
+
+def test_an_engine_that_cannot_be_loaded_fails_the_run_cleanly(project_dir, write_recipe):
+    (project_dir / "kiln.toml").write_text('[engines.x]\ntype = "no_such_module:Engine"\n')
+    write_recipe("one", 'engine = "x"\nmodel = "m"\nprompt = "p"\nsize = "64x64"\n')
+    result = invoke(project_dir, "run")
+    assert result.exit_code == 1
+    assert "error: kiln.toml: engines.x.type: cannot load 'no_such_module:Engine'" in result.output
+    import sqlite3
+
+    with sqlite3.connect(project_dir / "art" / "kiln.db") as conn:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("failed",)]
+        assert conn.execute("SELECT status FROM jobs").fetchall() == [("queued",)]

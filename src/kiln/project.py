@@ -131,6 +131,13 @@ class Project:
         raise KeyError(name)
 
 
+def engine_type_names() -> set[str]:
+    """The built-in engine types (importing the engines package, not the adapters)."""
+    from kiln.engines import BUILTIN_TYPES  # here, not at the top: kiln.engines imports this module
+
+    return set(BUILTIN_TYPES)
+
+
 def find_root(start: Path | None = None) -> Path:
     """The nearest folder at or above ``start`` holding ``kiln.toml``."""
     here = (start or Path.cwd()).resolve()
@@ -206,6 +213,10 @@ def load_project(start: Path | None = None) -> Project:
         kind = table.get("type", name)
         if not isinstance(kind, str):
             problems.append(doc.problem(f"engines.{name}.type", f"expected a string, got {show(kind)}"))
+            continue
+        if kind not in engine_type_names() and ":" not in kind:
+            known = ", ".join(sorted(engine_type_names()))
+            problems.append(doc.problem(f"engines.{name}.type", f'unknown engine type {show(kind)}; expected one of {known} or "module:Class"'))
             continue
         options = {k: v for k, v in table.items() if k not in ("type", "size_multiple")}
         multiple = table.get("size_multiple", DEFAULT_SIZE_MULTIPLE)

@@ -71,6 +71,7 @@ class RunReport:
     retries: int = 0
     interrupted: bool = False
     paused: str | None = None
+    crashed: bool = False  # stopped by an error of kiln's own, not a job's
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     # The first message seen for each error code, so a summary names every kind once.
@@ -80,6 +81,8 @@ class RunReport:
 
     @property
     def status(self) -> str:
+        if self.crashed:
+            return "failed"
         if self.paused:
             return "paused"
         return "interrupted" if self.interrupted else "finished"
@@ -236,8 +239,14 @@ class Runner:
         except KeyboardInterrupt:
             report.interrupted = True
             self.stop.set()
+        except BaseException:
+            report.crashed = True  # recorded as failed; the claimed jobs go back at the next start
+            self.stop.set()
+            raise
         finally:
             self._close_lanes()
+            if any(lane.error is not None for lane in self.lanes.values()):
+                report.crashed = True
             for plan in plans:
                 if plan.target is not None:
                     record_plan(plan, self.store)  # it may hold replacements for failed jobs
