@@ -26,6 +26,7 @@ from typing import Any
 
 from datasette.app import Datasette
 
+from kiln.art import write_atomic
 from kiln.datasette_plugin import THUMB_MOUNT
 from kiln.errors import KilnError
 from kiln.project import Project
@@ -377,8 +378,7 @@ def prepare(project: Project) -> Files:
 def _write_if_changed(path: Path, text: str) -> None:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text.encode("utf-8"))
 
 
 def command(project: Project, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> list[str]:

@@ -366,7 +366,7 @@ class Runner:
                 return None, {}
             started_at, started = now(), time.perf_counter()
             try:
-                result, timings = self._generate(plan, job, lane.engine)
+                result, timings = self._generate(plan, job, lane)
             except Exception as error:
                 outcome = _outcome(error, policy)
                 elapsed = (time.perf_counter() - started) * 1000
@@ -419,14 +419,14 @@ class Runner:
                 )
             self.stop.set()
 
-    def _generate(self, plan: RecipePlan, job: Job, engine: Engine) -> tuple[GenerateResult, dict[str, float]]:
-        spec = job.spec
+    def _generate(self, plan: RecipePlan, job: Job, lane: _Lane) -> tuple[GenerateResult, dict[str, float]]:
+        spec, engine = job.spec, lane.engine
 
         def report_progress(progress: Progress) -> None:
             self.observer.job_progress(plan, job, progress)
 
         load_ms = engine.load(spec["model"], report_progress)
-        references = self.references.for_engine(spec["references"], engine, self.project.engine(spec["engine"]).policy)
+        references = self.references.for_engine(spec["references"], engine, lane.policy)
         request = GenerateRequest.from_spec(spec, tuple(str(path) for path in references))
         started = time.perf_counter()
         result = engine.generate(request, report_progress)
