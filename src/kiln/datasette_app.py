@@ -104,6 +104,24 @@ _TABLES: dict[str, dict[str, Any]] = {
             "response_id": "The service's id for the response, where it gives one.",
         },
     },
+    "history": {
+        "description": "Every curation change (rating, pick or reject, tags, note), oldest first: what "
+        "kiln undo reverts and nothing else ever deletes.",
+        "sort_desc": "id",
+        "facets": ["field", "source"],
+        "columns": {
+            "id": "Change number, increasing.",
+            "batch": "The command or request the change belongs to; kiln undo reverts a whole batch.",
+            "at": "When the change was made (ISO 8601, UTC).",
+            "image_id": "The image changed (images.id).",
+            "job_key": "The job that made the image (jobs.key), so a rebuilt store can match it.",
+            "field": "rating, status, tags or notes.",
+            "old": "The value before, as JSON.",
+            "new": "The value after, as JSON.",
+            "source": "Where the change came from: cli, server, import or undo.",
+            "undone": "1 once kiln undo has reverted the change.",
+        },
+    },
     "image_references": {
         "description": "The reference images each image was made from, kept as thumbnails so they "
         "outlive their source files.",
@@ -128,7 +146,8 @@ _TABLES: dict[str, dict[str, Any]] = {
             "recipe": "The recipe that first queued this job (recipe_jobs lists every recipe using it).",
             "engine": "Engine name from kiln.toml that generates it (e.g. placeholder).",
             "model": "Model identifier passed to the engine.",
-            "status": "queued, running (claimed by a process), succeeded (has an image) or failed.",
+            "status": "queued, running (claimed by a process), succeeded (has an image), failed, or "
+            "deleted (its image was deleted on purpose; kiln run does not make it again unasked).",
             "attempts": "How many times a run has claimed the job, retries and re-runs included.",
             "error": "Message of the last failure; cleared when the job succeeds.",
             "error_code": "Machine-readable code of the last failure (the engine's own code where it "

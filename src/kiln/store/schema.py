@@ -227,3 +227,59 @@ def runner_attempts(db: Database) -> None:
         """
     )
 
+
+
+@migrations(name="0004_curation")
+def curation(db: Database) -> None:
+    """Curation history, and jobs whose image the user deleted (never made again unasked)."""
+    db.execute(
+        """
+        CREATE TABLE history (
+            id INTEGER PRIMARY KEY,
+            batch INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            image_id TEXT NOT NULL,
+            job_key TEXT,
+            field TEXT NOT NULL CHECK (field IN ('rating', 'status', 'tags', 'notes')),
+            old TEXT,
+            new TEXT,
+            source TEXT NOT NULL,
+            undone INTEGER NOT NULL DEFAULT 0 CHECK (undone IN (0, 1))
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_history_batch ON history(batch)")
+    db.execute("CREATE INDEX idx_history_image ON history(image_id)")
+    # SQLite cannot alter a CHECK constraint, so the jobs table is rebuilt to allow 'deleted'.
+    columns = (
+        "key, spec, recipe, engine, model, status, attempts, error, error_code, run_id, claimed_by,"
+        " queued_at, started_at, finished_at, duration_ms, image_id"
+    )
+    db.execute(
+        """
+        CREATE TABLE jobs_new (
+            key TEXT PRIMARY KEY,
+            spec TEXT NOT NULL,
+            recipe TEXT NOT NULL,
+            engine TEXT NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'deleted')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            error_code TEXT,
+            run_id INTEGER REFERENCES runs(id),
+            claimed_by TEXT,
+            queued_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            duration_ms REAL,
+            image_id TEXT
+        )
+        """
+    )
+    db.execute(f"INSERT INTO jobs_new ({columns}) SELECT {columns} FROM jobs")
+    db.execute("DROP TABLE jobs")
+    db.execute("ALTER TABLE jobs_new RENAME TO jobs")
+    db.execute("CREATE INDEX idx_jobs_status ON jobs(status)")
+    db.execute("CREATE INDEX idx_jobs_run ON jobs(run_id)")
