@@ -177,6 +177,17 @@ def test_a_note_is_searchable(three):
     assert select_ids(three, search="lighthouse") == []
 
 
+def test_ratings_leave_the_search_index_alone_and_notes_keep_it_in_step(three):
+    index = "SELECT * FROM images_fts_data ORDER BY id"
+    before = three.query(index)
+    apply_change(three, [A, B], Change(rating=3, status="selected", add_tags=("sky",)), "cli")
+    assert three.query(index) == before
+    apply_change(three, [A], Change(note="harbour"), "cli")
+    three.conn.execute("UPDATE images SET prompt = 'a grey heron' WHERE id = ?", [C])
+    three.conn.execute("INSERT INTO images_fts (images_fts) VALUES ('integrity-check')")
+    assert (select_ids(three, search="harbour"), select_ids(three, search="heron")) == ([A], [C])
+
+
 def test_unknown_ids_change_nothing(three):
     with pytest.raises(KilnError, match="no image with id dddd000000000004"):
         apply_change(three, [A, "dddd000000000004"], Change(rating=2), "cli")
