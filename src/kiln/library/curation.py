@@ -267,6 +267,13 @@ def _write(
 def apply_changes(store: Store, changes: Sequence[tuple[str, Change]], source: str) -> CurationResult:
     """Apply a change per image, all in one transaction and one history batch (what import
     does); ``apply_change`` is the common case of one change for many images."""
+    with store.transaction():
+        return apply_changes_within(store, changes, source)
+
+
+def apply_changes_within(store: Store, changes: Sequence[tuple[str, Change]], source: str) -> CurationResult:
+    """``apply_changes`` for a caller already inside ``store.transaction()``, which decided what
+    to change from what it read in the same transaction."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
     ids = [image_id for image_id, _ in changes]
@@ -274,15 +281,14 @@ def apply_changes(store: Store, changes: Sequence[tuple[str, Change]], source: s
         raise ValueError("each image may appear once")
     if not ids:
         raise KilnError("no images to change")
-    with store.transaction():
-        found = _read(store.conn, ids)
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise KilnError(f"no image with id {', '.join(missing[:3])}{', …' if len(missing) > 3 else ''}")
-        rows = [(i, found[i][1], found[i][0], change.applied_to(found[i][0])) for i, change in changes]
-        changed = sum(1 for _, _, before, after in rows if before != after)
-        batch = _next_batch(store.conn) if changed else None
-        diffs = _write(store.conn, batch, source, rows) if batch else []
+    found = _read(store.conn, ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise KilnError(f"no image with id {', '.join(missing[:3])}{', …' if len(missing) > 3 else ''}")
+    rows = [(i, found[i][1], found[i][0], change.applied_to(found[i][0])) for i, change in changes]
+    changed = sum(1 for _, _, before, after in rows if before != after)
+    batch = _next_batch(store.conn) if changed else None
+    diffs = _write(store.conn, batch, source, rows) if batch else []
     return CurationResult(changed=changed, images=[after for _, _, _, after in rows], batch=batch, diffs=diffs)
 
 
