@@ -148,7 +148,7 @@ class Conflict:
             for key, value in self.entry.values.items()
             if self.current[key] != value
         ]
-        return f"{self.image_id} ({self.entry.label()}): {'; '.join(differences)}"
+        return f"line {self.entry.line}, image {self.image_id}: {'; '.join(differences)}"
 
 
 @dataclass
@@ -185,8 +185,10 @@ class ImportReport:
             lines.append("nothing changed: --overwrite lets the file win")
             return lines
         what = ", ".join(summarize(self.diffs)) or "nothing to change"
-        if self.dry_run:
+        if self.dry_run and self.diffs:
             lines.append(f"dry run, nothing changed; the import would do: {what}")
+        elif self.dry_run:
+            lines.append("dry run: nothing to change")
         elif self.result is not None:
             lines.append(f"{what} (kiln undo reverts this import)")
         else:
