@@ -189,7 +189,8 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
-def _state(row: sqlite3.Row | tuple) -> dict[str, Any]:
+def row_state(row: Sequence[Any]) -> dict[str, Any]:
+    """The state of an image from its ``id, rating, status, tags, notes`` columns."""
     image_id, rating, status, tags, notes = row[:5]
     try:
         tag_list = json.loads(tags)
@@ -208,7 +209,7 @@ def _read(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, tuple[dict[
         for row in conn.execute(
             f"SELECT id, rating, status, tags, notes, job_key FROM images WHERE id IN ({marks})", list(chunk)
         ):
-            found[row[0]] = (_state(row), row[5])
+            found[row[0]] = (row_state(row), row[5])
     return found
 
 

@@ -25,6 +25,7 @@ from kiln.library.curation import (
     apply_changes_within,
     clean_tag,
     image_states,
+    row_state,
     summarize,
 )
 from kiln.store.db import Store
@@ -42,8 +43,9 @@ def export_lines(store: Store) -> Iterator[str]:
             "SELECT id, job_key, recipe, rating, status, tags, notes FROM images"
             " WHERE rating > 0 OR status IS NOT NULL OR tags != '[]' OR notes != '' ORDER BY id"
         )
-        for image_id, job_key, recipe, rating, status, tags, notes in rows:
-            record = dict(zip(KEYS, (image_id, job_key, recipe, rating, status or "", sorted(set(json.loads(tags))), notes)))
+        for image_id, job_key, recipe, *values in rows:
+            state = row_state([image_id, *values])
+            record = {"id": image_id, "job_key": job_key, "recipe": recipe, **{key: state[key] for key in VALUES}}
             yield json.dumps(record, ensure_ascii=False)
 
 

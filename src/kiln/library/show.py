@@ -54,7 +54,7 @@ def image_lines(store: Store, image_id: str, art: str = "art") -> list[str]:
     for row in memberships:
         axes = _axes(row["axes"])
         rows.append(("recipe", f"{row['recipe']} #{row['position'] + 1}" + (f": {axes}" if axes else "")))
-    if not memberships:
+    if not memberships and image["recipe"]:
         rows.append(("recipe", f"{image['recipe']} (no longer lists this image)"))
     for job in store.query("SELECT key, status FROM jobs WHERE image_id = ? ORDER BY key", [image_id]):
         rows.append(("job", f"{job['key']}  {job['status']}"))
