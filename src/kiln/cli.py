@@ -427,7 +427,7 @@ def _status_command(name: str, status: str, summary: str) -> None:
 
 
 _status_command("pick", "selected", "Pick images: the keepers (status selected).")
-_status_command("reject", "rejected", "Reject images (status rejected); kiln rm --rejected deletes them.")
+_status_command("reject", "rejected", "Reject images (status rejected): the ones not to keep.")
 _status_command("clear", "", "Clear the pick or reject of images (their rating, tags and notes stay).")
 
 
