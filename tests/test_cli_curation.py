@@ -195,7 +195,7 @@ def test_import_names_bad_lines_and_missing_files(shop, store, tmp_path):
     result = kiln(shop, "curation", "import", str(path))
     assert (result.exit_code, result.output) == (1, (
         f'error: {path}:3: rating: expected a whole number from 0 to 5, got "five"\n'
-        "1 problem found; nothing was run.\n"
+        "1 bad line; nothing was imported.\n"
     ))
     assert store.db["history"].count == 0
     missing = kiln(shop, "curation", "import", str(tmp_path / "nope.jsonl"))

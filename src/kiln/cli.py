@@ -538,7 +538,14 @@ def curation_import(file: str, overwrite: bool, dry_run: bool, project_path: str
         raise KilnError(f"{file}: {error.strerror}") from None
     except UnicodeDecodeError:
         raise KilnError(f"{file}: not UTF-8 text") from None
-    report = import_curation(store, text, "<stdin>" if file == "-" else file, overwrite=overwrite, dry_run=dry_run)
+    try:
+        report = import_curation(store, text, "<stdin>" if file == "-" else file, overwrite=overwrite, dry_run=dry_run)
+    except InputError as error:
+        for problem in error.problems:
+            click.secho(f"error: {problem}", fg="red", err=True)
+        count = len(error.problems)
+        click.echo(f"{count} bad line{'s' if count != 1 else ''}; nothing was imported.", err=True)
+        sys.exit(1)
     click.echo("\n".join(report.lines()))
     if report.refused:
         sys.exit(1)
