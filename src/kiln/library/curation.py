@@ -156,6 +156,8 @@ def summarize(diffs: Sequence[Diff]) -> list[str]:
 
 @dataclass
 class CurationResult:
+    """What a call changed: how many images, their state after (every id asked), its batch."""
+
     changed: int
     images: list[dict[str, Any]]
     batch: int | None
@@ -172,6 +174,9 @@ class CurationResult:
 
 @dataclass
 class UndoResult:
+    """What an undo said, the state of the images it restored, the batch it reverted and the
+    batch that records the revert (None when there was nothing to undo or to write)."""
+
     message: str
     images: list[dict[str, Any]]
     undone_batch: int | None

@@ -139,6 +139,8 @@ def read_entries(text: str, name: str) -> list[Entry]:
 
 @dataclass
 class Conflict:
+    """An image curated otherwise than its line in the file says."""
+
     entry: Entry
     image_id: str
     current: dict[str, Any]
@@ -155,6 +157,8 @@ class Conflict:
 
 @dataclass
 class ImportReport:
+    """What an import found (matches, lines not found, conflicts), planned and did."""
+
     matched: int = 0
     by_job_key: int = 0
     already: int = 0
