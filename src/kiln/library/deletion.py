@@ -126,10 +126,12 @@ def delete(project: Project, store: Store, plan: DeletionPlan) -> DeletionResult
     result = DeletionResult(images=len(ids), bytes=0, forgotten=plan.forget)
     # Files an image gained since the plan (a derivative made meanwhile) go too.
     files = _files_by_id(project, store, ids)
+    tried: set[Path] = set()
     for image_id in ids:
         for path in sorted(set(planned[image_id].files) | set(files.get(image_id, ()))):
             result.bytes += _remove(path, project, result.problems)
-    for path in leftovers(project, store):
+            tried.add(path)
+    for path in (path for path in leftovers(project, store) if path not in tried):
         before = len(result.problems)
         _remove(path, project, result.problems)
         result.leftovers += len(result.problems) == before
