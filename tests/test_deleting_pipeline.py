@@ -125,3 +125,18 @@ def test_a_removed_recipe_is_archived_until_deleted(project_dir: Path, write_rec
     assert rows(project_dir, "SELECT name FROM recipes") == [("foxes",)]
     code, output = kiln(project_dir, "status")
     assert "archived" not in output
+
+
+def test_a_recipe_whose_images_were_all_deleted_says_so(project_dir: Path, write_recipe):
+    write_recipe("harbours", HARBOURS)
+    assert kiln(project_dir, "run")[0] == 0
+    code, output = kiln(project_dir, "rm", "--recipe", "harbours", "--yes")
+    assert code == 0 and "Forgot" not in output  # its file is there: the recipe stays
+    kiln(project_dir, "build")
+    index = (project_dir / "build" / "index.html").read_text()
+    assert "2 images deleted · <code>kiln requeue --recipe harbours</code>" in index
+    gallery = (project_dir / "build" / "harbours" / "index.html").read_text()
+    assert "Every image of this recipe was deleted (2 images)." in gallery
+    code, output = kiln(project_dir, "requeue", "--recipe", "harbours")
+    assert output == "Requeued 2 jobs (2 deleted, 0 failed); 'kiln run' makes them.\n"
+    assert "Generated 2, skipped 0 (already made), failed 0 in" in kiln(project_dir, "run")[1]
