@@ -219,7 +219,8 @@ def test_a_live_recipe_keeps_its_row_and_lists_its_deleted_jobs(made):
 
 @pytest.mark.parametrize(
     ("size", "text"),
-    [(0, "0 bytes"), (1, "1 byte"), (999, "999 bytes"), (1000, "1.0 KB"), (34_500_000, "34.5 MB"), (2_345_000_000, "2.3 GB"),
+    [(0, "0 bytes"), (1, "1 byte"), (999, "999 bytes"), (1000, "1.0 KB"), (999_999, "1.0 MB"), (34_500_000, "34.5 MB"),
+     (2_345_000_000, "2.3 GB"),
      (5 * 10**12, "5000.0 GB")],
 )
 def test_sizes_read_as_people_write_them(size, text):

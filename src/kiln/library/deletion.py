@@ -160,10 +160,12 @@ def human_size(size: int) -> str:
     """Bytes as people read them: ``512 bytes``, ``1.2 KB``, ``34.5 MB``, ``1.2 GB``."""
     if size < 1000:
         return _count(size, "byte")
-    for unit, scale in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9)):
-        if size < scale * 1000 or unit == "GB":
-            return f"{size / scale:.1f} {unit}"
-    raise AssertionError("unreachable")
+    # Thresholds a little under 1000 of a unit, so 999,999 bytes reads 1.0 MB, not 1000.0 KB.
+    if size < 999_950:
+        return f"{size / 1e3:.1f} KB"
+    if size < 999_950_000:
+        return f"{size / 1e6:.1f} MB"
+    return f"{size / 1e9:.1f} GB"
 
 
 # The same rule as kiln.library.curation.resolve_ids (a unique prefix names an image); the two

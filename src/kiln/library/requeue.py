@@ -61,7 +61,8 @@ def resolve_jobs(store: Store, tokens: Sequence[str]) -> list[JobRef]:
         # One image made by two jobs (the same bytes) names both; anything else must be one job.
         if len(keys) + len(images) > 1 and not (len(images) == 1 and keys <= {row["key"] for row in by_image}):
             shown = [f"job {key}" for key in sorted(keys)] + [f"image {image}" for image in images]
-            problems.append(f"{token!r} starts more than one job key or image id ({', '.join(shown[:3])}{', …' if len(shown) > 3 else ''}); give more of it")
+            listed = ", ".join(shown[:3]) + (", …" if len(shown) > 3 else "")
+            problems.append(f"{token!r} starts more than one job key or image id ({listed}); give more of it")
             continue
         rows = by_key + by_image
         if not rows:
