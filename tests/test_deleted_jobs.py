@@ -63,13 +63,15 @@ def test_target_mode_passes_over_deleted_jobs_and_meets_the_target_with_new_ones
     assert [job.key for job in plan.jobs] == [sequence[i].key for i in (0, 1, 2, 3)]
     assert plan.deleted == {sequence[1].key}
     assert (plan.made, plan.remaining, [job.key for job in plan.todo]) == (2, 1, [sequence[3].key])
-    # a replacement for a failure passes over a deleted job too
+    # replacements for failures pass over a deleted job further along the sequence too
     record_plan(plan, store)
-    store.add_jobs("t", [(sequence[4].key, sequence[4].spec, sequence[4].axes)], 4)
-    mark(store, [sequence[4].key], "deleted")
+    store.add_jobs("t", [(sequence[9].key, sequence[9].spec, sequence[9].axes)], 4)
+    mark(store, [sequence[9].key], "deleted")
     again = plan_of(project, store)
-    assert again.more(1) == [sequence[5]]
-    assert again.deleted == {sequence[1].key, sequence[4].key}
+    assert again.deleted == {sequence[1].key}  # the window (6 jobs, one more for the deleted one) ends before it
+    assert again.more(6) == [sequence[i] for i in (4, 5, 6, 7, 8, 10)]
+    assert again.deleted == {sequence[1].key, sequence[9].key}
+    assert sequence[9] in again.jobs and sequence[9] not in again.todo
 
 
 def test_deleted_jobs_take_no_place_in_the_window_a_target_plan_looks_at(project, store, write_recipe):
