@@ -172,6 +172,11 @@ def open_project_store(project: Project) -> Store:
 def add_recipe(
     store: Store, name: str, *, title: str | None = None, description: str = "", gallery: dict | None = None
 ) -> None:
+    """Record a recipe, and write its file (default paths: art/kiln.db, recipes/), which a
+    recipe the gallery shows must have: without it, the recipe is archived."""
+    recipes = store.path.parent.parent / "recipes"
+    recipes.mkdir(exist_ok=True)
+    (recipes / f"{name}.toml").write_text(f'prompt = "{name}"\n')
     store.db["recipes"].insert(
         {
             "name": name,

@@ -98,7 +98,7 @@ def plan(recipe: str, as_json: bool, project_path: str | None) -> None:
         if as_json:
             for job in recipe_plan.jobs:
                 record = {"key": job.key, **job.spec, "template": job.template, "axes": job.axes,
-                          "exists": job.key in recipe_plan.done}
+                          "exists": job.key in recipe_plan.done, "deleted": job.key in recipe_plan.deleted}
                 click.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
         else:
             click.echo("\n".join(table(recipe_plan)))
@@ -110,21 +110,25 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 @cli.command()
 @click.argument("recipes", nargs=-1)
+@click.option("--redo", multiple=True, metavar="ID",
+              help="Make this job again on purpose (a job key or the id of the image it made, deleted or not), and only it.")
 @project_option
 @reports_errors
-def run(recipes: tuple[str, ...], project_path: str | None) -> None:
+def run(recipes: tuple[str, ...], redo: tuple[str, ...], project_path: str | None) -> None:
     """Generate every job of RECIPES (default: all) that has no image yet."""
     from kiln.progress import BarObserver, LineObserver, summary
     from kiln.runner import run_recipes
 
+    if redo and recipes:
+        raise KilnError("give recipe names or --redo, not both: a redo makes only the jobs it names")
     project = _project(project_path)
     # SIGTERM stops the run the way Ctrl-C does: finish what is in hand, then exit.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if sys.stderr.isatty():
         with BarObserver() as observer:
-            report = run_recipes(project, list(recipes), observer)
+            report = run_recipes(project, list(recipes), observer, redo=list(redo))
     else:
-        report = run_recipes(project, list(recipes), LineObserver())
+        report = run_recipes(project, list(recipes), LineObserver(), redo=list(redo))
     for line in summary(report):
         click.echo(line)
     for warning in report.warnings:
@@ -212,19 +216,22 @@ def datasette(host: str, port: int, open_browser: bool, print_command: bool, pro
 
 @cli.command()
 @click.option("--failed", is_flag=True, help="Only failed jobs, with their errors.")
+@click.option("--deleted", is_flag=True, help="Only jobs whose image was deleted (with --failed: both).")
 @click.option("--recipe", help="Only the jobs of this recipe.")
 @click.option("--limit", default=50, show_default=True, help="At most this many rows.")
 @project_option
 @reports_errors
-def jobs(failed: bool, recipe: str | None, limit: int, project_path: str | None) -> None:
+def jobs(failed: bool, deleted: bool, recipe: str | None, limit: int, project_path: str | None) -> None:
     """List jobs and their state, newest first."""
     from kiln.store.queries import list_jobs
 
-    rows = list_jobs(_store(_project(project_path)), failed=failed, recipe=recipe, limit=limit)
+    rows = list_jobs(_store(_project(project_path)), failed=failed, deleted=deleted, recipe=recipe, limit=limit)
     for row in rows:
         line = f"{row['key']}  {row['status']:<9}  {row['recipe']:<16}  attempts {row['attempts']}"
         if row["error"]:
             line += f"  {row['error_code']}: {row['error']}"
+        if row["status"] == "deleted" and row["image_id"]:
+            line += f"  was image {row['image_id']}"
         click.echo(line)
     click.echo(f"{len(rows)} job{'s' if len(rows) != 1 else ''}")
 
@@ -487,6 +494,87 @@ def show(prefix: str, project_path: str | None) -> None:
     store = _store(project)
     (image_id,) = resolve_ids(store, [prefix])
     click.echo("\n".join(image_lines(store, image_id, project.relative(project.art_dir))))
+def _stdin_is_interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+@cli.command("rm")
+@click.argument("ids", nargs=-1)
+@click.option("--rejected", is_flag=True, help="Every rejected image (of --recipe, if given).")
+@click.option("--recipe", help="Every image of this recipe (with --rejected, its rejected ones); an archived recipe is forgotten too.")
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+@click.option("--dry-run", is_flag=True, help="Only print what would be deleted.")
+@project_option
+@reports_errors
+def rm(ids: tuple[str, ...], rejected: bool, recipe: str | None, yes: bool, dry_run: bool, project_path: str | None) -> None:
+    """Delete images (IDS are unique prefixes of their ids): files and rows, for good.
+
+    Their jobs are marked deleted, so 'kiln run' does not make them again; 'kiln run --redo ID'
+    or 'kiln requeue' does, on purpose. The history of ratings and picks is kept.
+    """
+    from kiln.library.deletion import delete, human_size, plan_ids, plan_recipe, plan_rejected
+
+    if ids and (rejected or recipe):
+        raise KilnError("give image ids or a selection (--rejected, --recipe), not both")
+    if not (ids or rejected or recipe):
+        raise KilnError("name the images to delete: IDS, --rejected or --recipe NAME")
+    project = _project(project_path)
+    store = _store(project)
+    if ids:
+        plan = plan_ids(project, store, ids)
+    elif rejected:
+        plan = plan_rejected(project, store, recipe)
+    else:
+        assert recipe is not None
+        plan = plan_recipe(project, store, recipe)
+    if not plan.images and not plan.forget:
+        click.echo("Nothing to delete.")
+        return
+    for note in plan.notes():
+        click.echo(note)
+    if dry_run:
+        for image in plan.images:
+            click.echo(f"  {image.id}  {human_size(image.bytes):>10}  {', '.join(image.recipes) or '-'}")
+        click.echo(f"Would delete {plan.describe()}; nothing was deleted (--dry-run).")
+        return
+    if not yes:
+        if not _stdin_is_interactive():
+            raise KilnError(f"not asking to delete {plan.describe()}: the input is not a terminal; pass --yes to delete or --dry-run to list them")
+        if not click.confirm(f"Delete {plan.describe()}?", default=False, prompt_suffix=" "):
+            click.echo("Nothing deleted.")
+            return
+    result = delete(project, store, plan)
+    click.echo(f"Deleted {result.describe()}")
+    if result.forgotten:
+        click.echo(f"Forgot the archived recipe{'s' if len(result.forgotten) > 1 else ''} {', '.join(result.forgotten)}")
+    if result.leftovers:
+        click.echo(f"Removed {result.leftovers} file{'s' if result.leftovers != 1 else ''} an interrupted deletion left behind")
+    for problem in result.problems:
+        click.secho(f"warning: {problem}", fg="yellow", err=True)
+
+
+@cli.command()
+@click.argument("keys", nargs=-1)
+@click.option("--recipe", help="Every deleted and failed job of this recipe.")
+@project_option
+@reports_errors
+def requeue(keys: tuple[str, ...], recipe: str | None, project_path: str | None) -> None:
+    """Put deleted (and failed) jobs back in the queue, so the next 'kiln run' makes them.
+
+    KEYS are unique prefixes of job keys or of the ids their images had.
+    """
+    from kiln.library.requeue import recipe_jobs, requeue as put_back, resolve_jobs
+
+    if not (keys or recipe):
+        raise KilnError("name the jobs to requeue: KEYS or --recipe NAME")
+    store = _store(_project(project_path))
+    wanted = [ref.key for ref in resolve_jobs(store, keys)] if keys else []
+    if recipe:
+        wanted += [key for key in recipe_jobs(store, recipe) if key not in wanted]
+    result = put_back(store, wanted)
+    for ref in result.left:
+        click.echo(f"note: job {ref.key} is {ref.status}, not deleted or failed; left as it is")
+    click.echo(f"{result.describe()}; 'kiln run' makes them.")
 
 
 @cli.command()
@@ -549,3 +637,15 @@ def curation_import(file: str, overwrite: bool, dry_run: bool, project_path: str
     click.echo("\n".join(report.lines()))
     if report.refused:
         sys.exit(1)
+
+
+@cli.command()
+@project_option
+@reports_errors
+def status(project_path: str | None) -> None:
+    """Summarise the store: images, jobs by state, bytes in art/, archived recipes."""
+    from kiln.library.status import store_status
+
+    project = _project(project_path)
+    for line in store_status(project, _store(project)).lines():
+        click.echo(line)

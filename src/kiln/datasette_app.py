@@ -78,7 +78,7 @@ _TABLES: dict[str, dict[str, Any]] = {
             "recipes": "JSON array of the recipe names the run was asked to build.",
             "planned": "Jobs in the recipes the run was given, made already or not.",
             "generated": "Jobs that produced an image in this run.",
-            "skipped": "Jobs the run skipped rather than generated.",
+            "skipped": "Jobs the run skipped rather than generated: made already, or deleted on purpose.",
             "failed": "Jobs that failed in this run.",
             "pid": "Process id of the kiln run process; tells live claims from stale ones.",
             "host": "Host name of the machine that ran it.",
@@ -158,7 +158,8 @@ _TABLES: dict[str, dict[str, Any]] = {
             "started_at": "When the last attempt started (ISO 8601, UTC).",
             "finished_at": "When the last attempt ended, in success or failure (ISO 8601, UTC).",
             "duration_ms": "Wall time of the last attempt, in milliseconds.",
-            "image_id": "The image this job produced (images.id), once it succeeded.",
+            "image_id": "The image this job produced (images.id), once it succeeded; for a deleted job, "
+            "the id its image had (kiln run --redo finds it by that id).",
         },
     },
     "recipe_jobs": {

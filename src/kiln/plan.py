@@ -1,4 +1,10 @@
-"""Planning: what each recipe expands to and which of those jobs already have an image."""
+"""Planning: what each recipe expands to and which of those jobs already have an image.
+
+A job whose image the user deleted (status ``deleted``) is neither made nor to run: plans
+list it, so ``kiln plan`` can show it, but never hand it to the runner. In target mode it is
+passed over like a failure that cost nothing, so the sequence moves on and the target is met
+again by images the user keeps.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ from kiln.recipe.model import Target
 from kiln.store import Store
 from kiln.store import prompts as stored_prompts
 
-DoneLookup = Callable[[Sequence[str]], set[str]]
+# Job key → "succeeded" or "deleted", for the keys in either state (Store.job_states).
+StateLookup = Callable[[Sequence[str]], dict[str, str]]
 
 
 @dataclass
@@ -21,8 +28,9 @@ class RecipePlan:
 
     For a recipe with a ``target``, ``jobs`` starts as the images already made (within the
     stretch of the sequence earlier runs can have reached: ``target + tolerance +
-    max_failures`` jobs, at most ``target + tolerance`` of them) followed by the first jobs not
-    yet made, enough to reach the target if they all succeed. :meth:`more` extends it.
+    max_failures`` jobs plus one for each deleted job in it, at most ``target + tolerance`` of
+    them) followed by the first jobs not yet made, enough to reach the target if they all
+    succeed. :meth:`more` extends it. ``deleted`` jobs are listed but never run.
     """
 
     recipe: Recipe
@@ -30,13 +38,14 @@ class RecipePlan:
     done: set[str]
     expansion: Expansion | None = None
     project: Project | None = None
-    lookup: DoneLookup | None = None
+    lookup: StateLookup | None = None
     cursor: int = 0  # target mode: where :meth:`more` resumes looking along the sequence
     listed: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
 
     @property
     def todo(self) -> list[Job]:
-        return [job for job in self.jobs if job.key not in self.done]
+        return [job for job in self.jobs if job.key not in self.done and job.key not in self.deleted]
 
     @property
     def target(self) -> Target | None:
@@ -56,7 +65,8 @@ class RecipePlan:
         """Target mode: the next ``n`` jobs of the sequence that have no image yet.
 
         They are appended to ``jobs`` and returned. Jobs passed over because an earlier run
-        made them are appended too and added to ``done``, so they count toward the target.
+        made them are appended too and added to ``done``, so they count toward the target;
+        jobs whose image was deleted are appended and added to ``deleted``, and do not.
         A runner drives a target plan like this::
 
             queue, failures = list(plan.todo), 0
@@ -77,7 +87,7 @@ class RecipePlan:
         while len(found) < n:
             window = self.expansion.between(self.cursor, self.cursor + n)
             fresh = [job.key for job in window if job.key not in self.listed]
-            made = self.lookup(fresh) if self.lookup and fresh else set()
+            states = self.lookup(fresh) if self.lookup and fresh else {}
             for job in window:
                 if len(found) == n:
                     break
@@ -86,8 +96,11 @@ class RecipePlan:
                     continue
                 self.jobs.append(job)
                 self.listed.add(job.key)
-                if job.key in made:
+                state = states.get(job.key)
+                if state == "succeeded":
                     self.done.add(job.key)
+                elif state == "deleted":
+                    self.deleted.add(job.key)
                 else:
                     found.append(job)
         return found
@@ -100,24 +113,44 @@ def make_plan(recipes: list[Recipe], project: Project, store: Store) -> list[Rec
         expansion = Expansion(recipe, project)
         if recipe.target is None:
             jobs = expansion.jobs()
-            plans.append(RecipePlan(recipe, jobs, store.done_keys([job.key for job in jobs]), expansion, project, store.done_keys))
+            states = store.job_states([job.key for job in jobs])
+            plans.append(RecipePlan(
+                recipe, jobs, _having(states, "succeeded"), expansion, project, store.job_states,
+                deleted=_having(states, "deleted"),
+            ))
         else:
-            plans.append(_target_plan(recipe, expansion, project, store.done_keys))
+            plans.append(_target_plan(recipe, expansion, project, store.job_states))
     return plans
 
 
-def _target_plan(recipe: Recipe, expansion: Expansion, project: Project, lookup: DoneLookup) -> RecipePlan:
+def _having(states: dict[str, str], status: str) -> set[str]:
+    return {key for key, state in states.items() if state == status}
+
+
+def _target_plan(recipe: Recipe, expansion: Expansion, project: Project, lookup: StateLookup) -> RecipePlan:
     target = recipe.target
     assert target is not None
-    reach = target.images + target.tolerance + target.max_failures
-    window = expansion.between(0, reach)
-    made = lookup([job.key for job in window])
-    made_jobs = [job for job in window if job.key in made][: target.images + target.tolerance]
+    # A deleted job takes no place in the stretch earlier runs can have reached: they went on
+    # past it, so the window grows by one for each.
+    base = target.images + target.tolerance + target.max_failures
+    window: list[Job] = []
+    states: dict[str, str] = {}
+    reach = base
+    while len(window) < reach:
+        window += (fresh := expansion.between(len(window), reach))
+        if not fresh:
+            break
+        states.update(lookup([job.key for job in fresh]))
+        reach = base + sum(1 for job in window if states.get(job.key) == "deleted")
+    made_jobs = [job for job in window if states.get(job.key) == "succeeded"][: target.images + target.tolerance]
+    deleted = {job.key for job in window if states.get(job.key) == "deleted"}
     needed = max(0, target.images - len(made_jobs))
-    keep = {job.key for job in made_jobs} | set([job.key for job in window if job.key not in made][:needed])
-    jobs = [job for job in window if job.key in keep]
-    cursor = next((i for i, job in enumerate(window) if job.key not in made and job.key not in keep), reach)
-    return RecipePlan(recipe, jobs, {job.key for job in made_jobs}, expansion, project, lookup, cursor, set(keep))
+    keep = {job.key for job in made_jobs} | set([job.key for job in window if job.key not in states][:needed])
+    jobs = [job for job in window if job.key in keep or job.key in deleted]
+    cursor = next((i for i, job in enumerate(window) if job.key not in states and job.key not in keep), len(window))
+    return RecipePlan(
+        recipe, jobs, {job.key for job in made_jobs}, expansion, project, lookup, cursor, keep | deleted, deleted
+    )
 
 
 def record_plan(plan: RecipePlan, store: Store) -> None:
@@ -173,7 +206,7 @@ def table(plan: RecipePlan) -> list[str]:
         lines.append(f"  {name:<10} {len(values):>3} value{'s' if len(values) != 1 else ' '}  {listed}")
     columns = [name for name in axes if name not in ("prompt", "seed")] + ["seed", "prompt"]
     rows = [
-        ["done" if job.key in plan.done else "new", job.key]
+        ["done" if job.key in plan.done else "deleted" if job.key in plan.deleted else "new", job.key]
         + [_shown(name, job.axes.get(name, job.spec.get(name))) for name in columns]
         for job in plan.jobs
     ]
@@ -181,8 +214,9 @@ def table(plan: RecipePlan) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
-    total, made = len(plan.jobs), plan.made
-    lines.append(f"{recipe.name}: {_amount(plan)}, {made} already made, {total - made} to run")
+    deleted = sum(1 for job in plan.jobs if job.key in plan.deleted)
+    gone = f", {deleted} deleted (not made again)" if deleted else ""
+    lines.append(f"{recipe.name}: {_amount(plan)}, {plan.made} already made{gone}, {len(plan.todo)} to run")
     return lines
 
 

@@ -43,7 +43,7 @@ class BarObserver:
 
     def recipe_started(self, plan: RecipePlan) -> None:
         self.tasks[plan.recipe.name] = self.progress.add_task(
-            "", total=len(plan.jobs), completed=len(plan.done), recipe=plan.recipe.name, step=""
+            "", total=len(plan.jobs) - len(plan.deleted), completed=len(plan.done), recipe=plan.recipe.name, step=""
         )
 
     def job_progress(self, plan: RecipePlan, job: Job, progress: EngineProgress) -> None:
@@ -86,10 +86,10 @@ class LineObserver:
 
 def summary(report: RunReport) -> list[str]:
     """The lines that end a run: counts, the first error of each kind, retries."""
-    lines = [
-        f"Generated {report.generated}, skipped {report.skipped} (already made),"
-        f" failed {report.failed} in {report.seconds:.1f} s."
-    ]
+    skipped = f"skipped {report.skipped} (already made)"
+    if report.deleted:
+        skipped = f"skipped {report.skipped + report.deleted} ({report.skipped} already made, {report.deleted} deleted)"
+    lines = [f"Generated {report.generated}, {skipped}, failed {report.failed} in {report.seconds:.1f} s."]
     lines += [f"  {count} × {code}: {report.first_errors[code]}" for code, count in report.error_counts.most_common()]
     if report.retries:
         lines.append(f"  {report.retries} engine call{'s' if report.retries != 1 else ''} retried")

@@ -67,6 +67,7 @@ class RunReport:
     planned: int = 0
     generated: int = 0
     skipped: int = 0
+    deleted: int = 0  # jobs passed over because the user deleted their image
     failed: int = 0
     retries: int = 0
     interrupted: bool = False
@@ -201,7 +202,8 @@ class Runner:
 
     # the run ------------------------------------------------------------------------------
 
-    def run(self, plans: list[RecipePlan]) -> RunReport:
+    def run(self, plans: list[RecipePlan], only: set[str] | None = None) -> RunReport:
+        """Run the plans' jobs that have no image (of those, only the keys in ``only``, if given)."""
         started = time.perf_counter()
         sweep_temporaries(self.project.art_dir)
         self.store.release_stale_claims()
@@ -210,13 +212,17 @@ class Runner:
         queued: list[tuple[RecipePlan, list[Job]]] = []
         for plan in plans:
             record_plan(plan, self.store)
-            todo = [job for job in plan.todo if job.key not in scheduled]
+            pending = [job for job in plan.todo if job.key not in scheduled]
+            todo = pending if only is None else [job for job in pending if job.key in only]
             scheduled.update(job.key for job in todo)
             queued.append((plan, todo))
+            deleted = sum(1 for job in plan.jobs if job.key in plan.deleted)
             report.planned += len(plan.jobs)
-            report.skipped += len(plan.jobs) - len(todo)
+            report.skipped += len(plan.jobs) - len(pending) - deleted
+            report.deleted += deleted
             report.per_recipe[plan.recipe.name] = {
-                "planned": len(plan.jobs), "existing": len(plan.jobs) - len(todo), "generated": 0, "failed": 0,
+                "planned": len(plan.jobs), "existing": len(plan.jobs) - len(pending) - deleted,
+                "deleted": deleted, "generated": 0, "failed": 0,
             }
         report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
 
@@ -256,7 +262,7 @@ class Runner:
                 report.run_id,
                 report.status,
                 {"planned": report.planned, "generated": report.generated,
-                 "skipped": report.skipped, "failed": report.failed},
+                 "skipped": report.skipped + report.deleted, "failed": report.failed},
                 stop_reason=report.paused,
             )
         errors = [lane.error for lane in self.lanes.values() if lane.error is not None]
@@ -504,15 +510,27 @@ class Runner:
         return row, derivatives, references
 
 
-def run_recipes(project: Project, names: list[str] | None = None, observer: RunObserver | None = None) -> RunReport:
-    """Load, plan and run the named recipes (default: every enabled one) of ``project``."""
+def run_recipes(
+    project: Project, names: list[str] | None = None, observer: RunObserver | None = None, redo: list[str] | None = None
+) -> RunReport:
+    """Load, plan and run the named recipes (default: every enabled one) of ``project``.
+
+    ``redo`` names jobs (by key or by the id of the image they made) to make again on purpose,
+    and only those: their recipes are planned as usual, the jobs put back in the queue.
+    """
     from kiln.plan import make_plan
     from kiln.recipe import load_all
     from kiln.store import open_store
 
-    recipes = load_all(project, names or None)
+    # Recipes are read before the store is opened, so a bad recipe leaves no art/ behind.
+    recipes = [] if redo else load_all(project, names or None)
     store = open_store(project.db_path)
     try:
+        if redo:
+            from kiln.library.requeue import plan_redo
+
+            plans, keys = plan_redo(project, store, redo)
+            return Runner(project, store, observer).run(plans, only=keys)
         return Runner(project, store, observer).run(make_plan(recipes, project, store))
     finally:
         store.close()

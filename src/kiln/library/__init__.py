@@ -1,4 +1,4 @@
-"""What a user does to the images already made: curate them, look at their history, export it.
+"""What a user does to the images already made: curate them, delete them, keep the store honest.
 
 One API serves two faces, the command line and ``kiln serve``; neither writes curation any
 other way.

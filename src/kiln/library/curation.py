@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiln.errors import KilnError
-from kiln.store.db import BUSY_TIMEOUT_S, Store, now
+from kiln.store.db import BUSY_TIMEOUT_S, Store, chunks, now
 
 FIELDS = ("rating", "status", "tags", "notes")
 STATUSES = ("selected", "rejected", "")
@@ -189,11 +189,6 @@ class UndoResult:
 # reading state ----------------------------------------------------------------------------
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def row_state(row: Sequence[Any]) -> dict[str, Any]:
     """The state of an image from its ``id, rating, status, tags, notes`` columns."""
     image_id, rating, status, tags, notes = row[:5]
@@ -209,7 +204,7 @@ def row_state(row: Sequence[Any]) -> dict[str, Any]:
 def _read(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], str | None]]:
     """Each known id's state and job key."""
     found = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         marks = ",".join("?" * len(chunk))
         for row in conn.execute(
             f"SELECT id, rating, status, tags, notes, job_key FROM images WHERE id IN ({marks})", list(chunk)

@@ -3,6 +3,10 @@
 Four queries whatever the size of the catalogue: the recipes, every recipe's jobs joined to
 their images, every image's derivatives, and the references images were made from. Templates then only read attributes, so
 rendering never goes back to SQLite.
+
+A recipe whose file is gone is archived: it is no collection of its own any more, and the
+images it still has are shown together in one "Archived" collection, whose name (``_archived``)
+no recipe can take.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import blurhash
 
 from kiln.errors import Problem
+from kiln.library.archive import is_archived
 from kiln.project import Project
 from kiln.site.blur import blur_data_uri
 from kiln.store.db import Store
@@ -27,8 +32,10 @@ MAX_PAGE_SIZE = 1000
 # an image id must not take the name of a gallery page in its recipe's folder.
 RECIPE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 IMAGE_ID = re.compile(r"(?!index\Z|grid\Z|page-\d+\Z)[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+ARCHIVE = "_archived"
+ARCHIVE_TITLE = "Archived"
 
-_RECIPES_SQL = "SELECT name, title, description, gallery FROM recipes ORDER BY name"
+_RECIPES_SQL = "SELECT name, path, title, description, gallery FROM recipes ORDER BY name"
 _ENTRIES_SQL = """
 SELECT rj.recipe, rj.job_key, rj.position, rj.axes, j.status AS job_status, j.model AS job_model,
        i.id, i.path, i.width, i.height, i.bytes, i.format, i.prompt, i.negative_prompt, i.model,
@@ -36,7 +43,7 @@ SELECT rj.recipe, rj.job_key, rj.position, rj.axes, j.status AS job_status, j.mo
        i.rating, i.status, i.tags, i.notes, i.blurhash, i.job_key AS image_job_key
 FROM recipe_jobs rj
 JOIN jobs j ON j.key = rj.job_key
-LEFT JOIN images i ON i.id = j.image_id
+LEFT JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
 ORDER BY rj.recipe, rj.position
 """
 _DERIVATIVES_SQL = "SELECT image_id, stage, path, width, height FROM derivatives WHERE stage IN ('thumb', 'web')"
@@ -170,8 +177,11 @@ class Recipe:
     jobs: int = 0
     pending: int = 0
     failed: int = 0
+    deleted: int = 0
     models: list[str] = field(default_factory=list)
     cover: Entry | None = None
+    # The archived collection only: each archived recipe it shows images of, with their count.
+    archived_from: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -238,10 +248,15 @@ def collect(project: Project, store: Store, problems: list[Problem]) -> Site:
     """Read everything the site shows; what is wrong with a row goes to ``problems``."""
     where = project.relative(project.db_path)
     recipes: dict[str, Recipe] = {}
+    archive = Recipe(ARCHIVE, ARCHIVE_TITLE, "", {}, project.page_size)
+    archived: dict[str, int] = {}
     for row in store.query(_RECIPES_SQL):
         name = row["name"]
         if not RECIPE_NAME.match(name):
             problems.append(Problem(where, None, f"recipes.{name}", "not a valid recipe name; skipped"))
+            continue
+        if is_archived(project, row["path"]):
+            archived[name] = 0
             continue
         gallery = _json_object(row["gallery"], problems, where, f"recipes.{name}.gallery")
         recipes[name] = Recipe(
@@ -259,13 +274,17 @@ def collect(project: Project, store: Store, problems: list[Problem]) -> Site:
     for row in store.query(_ENTRIES_SQL):
         recipe = recipes.get(row["recipe"])
         if recipe is None:
-            continue
+            if row["recipe"] not in archived or row["id"] is None:
+                continue
+            recipe = archive
         recipe.jobs += 1
         if row["job_model"] and row["job_model"] not in recipe.models:
             recipe.models.append(row["job_model"])
         if row["id"] is None:
             if row["job_status"] == "failed":
                 recipe.failed += 1
+            elif row["job_status"] == "deleted":
+                recipe.deleted += 1
             else:
                 recipe.pending += 1
             continue
@@ -279,15 +298,25 @@ def collect(project: Project, store: Store, problems: list[Problem]) -> Site:
                 continue
             images[image.id] = image
         if (recipe.name, image.id) in seen:
-            continue  # two jobs of one recipe made the same file: one page for it
+            continue  # two jobs of one recipe (or two archived recipes) made the same file: one page for it
         seen.add((recipe.name, image.id))
-        axes = _json_object(row["axes"], problems, where, f"recipe_jobs.{recipe.name}.{row['job_key']}.axes")
-        recipe.entries.append(Entry(recipe.name, image, row["job_key"], row["position"], axes))
+        axes = _json_object(row["axes"], problems, where, f"recipe_jobs.{row['recipe']}.{row['job_key']}.axes")
+        if recipe is archive:
+            archived[row["recipe"]] += 1
+            # Recipes' positions would interleave: the archive keeps them recipe by recipe.
+            position = len(archive.entries)
+        else:
+            position = row["position"]
+        recipe.entries.append(Entry(recipe.name, image, row["job_key"], position, axes))
 
     _attach_references(store, images, problems, where)
-    for recipe in recipes.values():
+    shown = list(recipes.values())
+    if archive.entries:
+        archive.archived_from = [(name, count) for name, count in archived.items() if count]
+        shown.append(archive)
+    for recipe in shown:
         _arrange(recipe, problems, where)
-    return Site(project.title, project.description, list(recipes.values()), images)
+    return Site(project.title, project.description, shown, images)
 
 
 def _derivatives(store: Store, problems: list[Problem], where: str) -> dict[str, dict[str, Media]]:

@@ -31,7 +31,7 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
+def chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -135,13 +135,27 @@ class Store:
         """The subset of ``keys`` that already have an image."""
         done: set[str] = set()
         with self.lock:
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 marks = ",".join("?" * len(chunk))
                 rows = self.conn.execute(
                     f"SELECT key FROM jobs WHERE key IN ({marks}) AND status = 'succeeded'", list(chunk)
                 )
                 done.update(row[0] for row in rows)
         return done
+
+    def job_states(self, keys: Sequence[str]) -> dict[str, str]:
+        """The status of each of ``keys`` a plan does not run: ``succeeded`` (it has an image)
+        or ``deleted`` (its image was deleted on purpose, so it is not made again unasked)."""
+        states: dict[str, str] = {}
+        with self.lock:
+            for chunk in chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                rows = self.conn.execute(
+                    f"SELECT key, status FROM jobs WHERE key IN ({marks}) AND status IN ('succeeded', 'deleted')",
+                    list(chunk),
+                )
+                states.update((key, status) for key, status in rows)
+        return states
 
     # runs -------------------------------------------------------------------------------
 

@@ -7,14 +7,17 @@ from typing import Any
 from kiln.store.db import Store
 
 
-def list_jobs(store: Store, *, failed: bool = False, recipe: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def list_jobs(
+    store: Store, *, failed: bool = False, deleted: bool = False, recipe: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     where, params = [], []
-    if failed:
-        where.append("status = 'failed'")
+    statuses = [status for status, wanted in (("failed", failed), ("deleted", deleted)) if wanted]
+    if statuses:
+        where.append(f"status IN ({', '.join(repr(status) for status in statuses)})")
     if recipe:
         where.append("key IN (SELECT job_key FROM recipe_jobs WHERE recipe = ?)")
         params.append(recipe)
-    sql = "SELECT key, recipe, status, attempts, error_code, error FROM jobs"
+    sql = "SELECT key, recipe, status, attempts, error_code, error, image_id FROM jobs"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY coalesce(finished_at, started_at, queued_at) DESC, key LIMIT ?"
