@@ -1,0 +1,77 @@
+// Live updates from `kiln serve`: culling done elsewhere (another tab, the command line)
+// shows on this page's thumbnails and in its loupe, and a rebuild of this page replaces its
+// grid in place, keeping the scroll position, the open loupe, the view and the marks for
+// compare. When the page cannot be patched it reloads and comes back where it was.
+(function () {
+  "use strict";
+  var kiln = window.kiln;
+  if (!kiln || !kiln.token || !window.EventSource) return;
+
+  // This page's path relative to the build folder, as `build` events name pages.
+  function ownPath() {
+    var path = decodeURIComponent(location.pathname).replace(/^\/+/, "");
+    if (path === "" || path.slice(-1) === "/") path += "index.html";
+    return path;
+  }
+
+  function reload() {
+    sessionStorage.setItem("kiln:scroll:" + location.pathname, String(window.scrollY));
+    location.reload();
+  }
+
+  function assets(doc) {
+    return Array.prototype.map.call(doc.querySelectorAll('link[rel="stylesheet"], script[src]'), function (node) {
+      return node.getAttribute("href") || node.getAttribute("src");
+    }).join(" ");
+  }
+
+  // Swaps in the new page's main content and head links; false if it cannot.
+  function patch(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var main = document.querySelector("main");
+    var fresh = doc.querySelector("main");
+    if (!kiln.gallery || !main || !fresh || !doc.getElementById("kiln-images") || assets(doc) !== assets(document)) {
+      return false;
+    }
+    var scroll = window.scrollY;
+    var focused = document.activeElement && document.activeElement.closest ? document.activeElement.closest(".tile[data-id]") : null;
+    main.replaceChildren.apply(main, Array.prototype.slice.call(fresh.childNodes));
+    ["prev", "next"].forEach(function (rel) {
+      var old = document.querySelector('link[rel="' + rel + '"]');
+      var now = doc.querySelector('link[rel="' + rel + '"]');
+      if (old) old.remove();
+      if (now) document.head.appendChild(document.importNode(now, true));
+    });
+    document.title = doc.title;
+    kiln.load();
+    kiln.tiles().forEach(kiln.paint);
+    document.dispatchEvent(new CustomEvent("kiln:page"));
+    if (focused && !kiln.top()) kiln.focusTile(kiln.tile(focused.dataset.id));
+    window.scrollTo(0, scroll);
+    return true;
+  }
+
+  function rebuilt() {
+    fetch(location.pathname, { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.text();
+      })
+      .then(function (html) {
+        if (!patch(html)) reload();
+      })
+      .catch(reload);
+  }
+
+  var events = new EventSource("/_kiln/events");
+  events.addEventListener("curation", function (event) {
+    var data = JSON.parse(event.data);
+    (data.images || []).forEach(kiln.setState);
+  });
+  events.addEventListener("build", function (event) {
+    var data = JSON.parse(event.data);
+    if ((data.pages || []).indexOf(ownPath()) >= 0) rebuilt();
+  });
+  window.addEventListener("pagehide", function () { events.close(); });
+  kiln.live = { events: events, patch: patch };
+})();
