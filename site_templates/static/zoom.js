@@ -1,6 +1,7 @@
 // Zoom and pan shared by one or more panes: the loupe has one, compare up to four, and all
-// of them show the same zoom and the same point of their image at their centre.
-// A scale of null means "fit the pane"; otherwise it is screen pixels per image pixel.
+// of them show the same zoom and the same pan. A scale of null means "fit the pane";
+// otherwise it is screen pixels per image pixel, and (ox, oy) is how far, in image pixels,
+// the point at the centre of the panes is from the centre of their images.
 (function () {
   "use strict";
   var kiln = window.kiln;
@@ -9,8 +10,8 @@
 
   function Zoom() {
     this.scale = null;
-    this.cx = 0.5;
-    this.cy = 0.5;
+    this.ox = 0;
+    this.oy = 0;
     this.panes = [];
   }
 
@@ -62,7 +63,7 @@
 
   Zoom.prototype.reset = function () {
     this.scale = null;
-    this.cx = this.cy = 0.5;
+    this.ox = this.oy = 0;
   };
 
   function sizeOf(record) {
@@ -90,14 +91,14 @@
     return this.panes.length ? Math.round((100 * this.current()) / this.actual()) : 100;
   };
 
-  // The image point under the screen point (x, y) of a pane, as fractions of its size.
+  // The image point under the screen point (x, y) of a pane, from the image's centre.
   function pointAt(zoom, pane, x, y) {
     var rect = pane.box.getBoundingClientRect();
     var size = sizeOf(pane.record);
     var scale = zoom.current(pane);
     var left = parseFloat(pane.img.dataset.x) || 0;
     var top = parseFloat(pane.img.dataset.y) || 0;
-    return [(x - rect.left - left) / (scale * size[0]), (y - rect.top - top) / (scale * size[1])];
+    return [(x - rect.left - left) / scale - size[0] / 2, (y - rect.top - top) / scale - size[1] / 2];
   }
 
   // Sets the scale, keeping the image point under (x, y) where it is (the centre by default).
@@ -112,11 +113,10 @@
     var point = pointAt(this, pane, x, y);
     this.scale = scale !== null && scale <= fit(pane) + 1e-9 && scale < this.actual() ? null : scale;
     if (this.scale === null) {
-      this.cx = this.cy = 0.5;
+      this.ox = this.oy = 0;
     } else {
-      var size = sizeOf(pane.record);
-      this.cx = point[0] - (x - rect.left - rect.width / 2) / (this.scale * size[0]);
-      this.cy = point[1] - (y - rect.top - rect.height / 2) / (this.scale * size[1]);
+      this.ox = point[0] - (x - rect.left - rect.width / 2) / this.scale;
+      this.oy = point[1] - (y - rect.top - rect.height / 2) / this.scale;
     }
     this.render();
   };
@@ -134,9 +134,8 @@
 
   Zoom.prototype.pan = function (pane, dx, dy) {
     if (this.scale === null) return;
-    var size = sizeOf(pane.record);
-    this.cx -= dx / (this.scale * size[0]);
-    this.cy -= dy / (this.scale * size[1]);
+    this.ox -= dx / this.scale;
+    this.oy -= dy / this.scale;
     this.render();
   };
 
@@ -146,10 +145,10 @@
     var first = this.panes[0];
     if (first && this.scale !== null) {
       var size = sizeOf(first.record);
-      var halfW = first.box.clientWidth / (2 * this.scale * size[0]);
-      var halfH = first.box.clientHeight / (2 * this.scale * size[1]);
-      this.cx = halfW >= 0.5 ? 0.5 : Math.min(1 - halfW, Math.max(halfW, this.cx));
-      this.cy = halfH >= 0.5 ? 0.5 : Math.min(1 - halfH, Math.max(halfH, this.cy));
+      var roomX = Math.max(0, (size[0] * this.scale - first.box.clientWidth) / (2 * this.scale));
+      var roomY = Math.max(0, (size[1] * this.scale - first.box.clientHeight) / (2 * this.scale));
+      this.ox = Math.min(roomX, Math.max(-roomX, this.ox));
+      this.oy = Math.min(roomY, Math.max(-roomY, this.oy));
     }
     this.panes.forEach(function (pane) { place(zoom, pane); });
     document.dispatchEvent(new CustomEvent("kiln:zoom", { detail: this }));
@@ -162,8 +161,8 @@
     var h = size[1] * scale;
     var boxW = pane.box.clientWidth;
     var boxH = pane.box.clientHeight;
-    var x = w <= boxW ? (boxW - w) / 2 : boxW / 2 - zoom.cx * w;
-    var y = h <= boxH ? (boxH - h) / 2 : boxH / 2 - zoom.cy * h;
+    var x = w <= boxW ? (boxW - w) / 2 : boxW / 2 - (size[0] / 2 + zoom.ox) * scale;
+    var y = h <= boxH ? (boxH - h) / 2 : boxH / 2 - (size[1] / 2 + zoom.oy) * scale;
     pane.img.style.width = w + "px";
     pane.img.style.height = h + "px";
     pane.img.style.transform = "translate(" + x + "px," + y + "px)";
