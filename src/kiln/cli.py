@@ -170,8 +170,8 @@ def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
     """Serve the built gallery over HTTP (read-only)."""
     import threading
 
-    from kiln.serve import is_loopback, make_server, rebuilder
-    from kiln.serve import watch as watch_changes
+    from kiln.server import is_loopback, make_server, rebuilder
+    from kiln.server import watch as watch_changes
 
     project = _project(project_path)
     if not is_loopback(host):
