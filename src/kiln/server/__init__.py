@@ -1,128 +1,154 @@
-"""``kiln serve``: the built gallery over HTTP on 127.0.0.1, optionally rebuilt on change.
+"""``kiln serve``: the gallery in build/ with culling turned on, rebuilt and reloaded live.
 
-The server only answers GET and HEAD (the standard library handler refuses everything
-else with 501), so there is nothing cross-site requests could write.
+:class:`Server` binds the port, builds once, then serves (uvicorn, on its own thread and event
+loop) until :meth:`Server.stop`. See ``app.py`` for what it answers, ``guard.py`` for who may
+ask, ``live.py`` for what makes pages reload.
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-import sqlite3
+import asyncio
+import errno
+import secrets
+import signal
+import socket
 import threading
-from collections.abc import Callable, Iterable
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from types import FrameType
 
-from kiln.project import STYLES_FILE, Project
+import uvicorn
+
+from kiln.errors import KilnError
+from kiln.project import Project
+from kiln.server.app import GalleryApp
+from kiln.server.events import Broadcaster
+from kiln.server.guard import HostCheck, is_loopback
+from kiln.server.live import Live, builder
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or a one-line error saying what to do instead."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise KilnError(f"cannot listen on {host}: {error.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise KilnError(f"port {port} on {host} is in use; try --port {port + 1}") from None
+        raise KilnError(f"cannot listen on {host} port {port}: {error.strerror}") from None
+    sock.set_inheritable(False)
+    return sock
 
 
-def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    return ThreadingHTTPServer((host, port), handler)
+def url(host: str, port: int) -> str:
+    """Where a browser on this machine finds a server listening on ``host``."""
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-def watched_paths(project: Project) -> list[Path]:
-    """What a rebuild depends on: recipes and what they read, templates, settings, the store."""
-    paths = [
-        project.recipes_dir, project.wildcards_dir, project.prompts_dir, project.references_dir,
-        project.templates_dir, project.root / "kiln.toml", project.root / STYLES_FILE, project.art_dir,
-    ]
-    return [p for p in paths if p.exists()]
+class Server:
+    """One ``kiln serve``: ``start()`` builds and serves in a thread, ``stop()`` ends it all."""
 
+    def __init__(self, project: Project, host: str = "127.0.0.1", port: int = 8000, *, run_recipes: bool = False):
+        from kiln.store import open_store
 
-def _relevant(changes: Iterable[tuple[object, str]], project: Project) -> tuple[bool, bool, bool]:
-    """Whether the changes touch the inputs (a run is due), the templates, or the store's files."""
-    inputs = templates = store = False
-    for _, changed in changes:
-        path = Path(changed)
-        if path.is_relative_to(project.art_dir):
-            store = store or path.name in ("kiln.db", "kiln.db-wal")
-        elif path.is_relative_to(project.templates_dir):
-            templates = True
-        else:
-            inputs = True
-    return inputs, templates, store
+        self.project = project
+        self.host = host
+        self.socket = bind(host, port)
+        self.port: int = self.socket.getsockname()[1]
+        self.url = url(host, self.port)
+        self.token = secrets.token_urlsafe(32)
+        self.stopping = threading.Event()
+        self.store = open_store(project.db_path)
+        self.events = Broadcaster()
+        self.build = builder(project, self.stopping)
+        self.app = GalleryApp(project.build_dir, self.store, self.token, HostCheck(host, self.port), self.events)
+        self.run_recipes = run_recipes
+        config = uvicorn.Config(
+            self.app, lifespan="off", ws="none", http="h11", log_config=None, log_level="warning",
+            access_log=False, server_header=False, timeout_graceful_shutdown=2,
+        )
+        self.uvicorn = uvicorn.Server(config)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=self._thread, name="kiln-serve", daemon=True)
+        self.failure: BaseException | None = None
 
+    def start(self) -> None:
+        self.build(False)
+        self.thread.start()
+        while not self.uvicorn.started and self.thread.is_alive():
+            self.thread.join(0.02)
+        if self.failure is not None:
+            raise self.failure
 
-class StoreVersion:
-    """Tells a real change to the store from its files being touched by a mere reader.
-
-    Every open and close of a WAL database touches ``kiln.db-wal``, so file events alone would
-    have each rebuild trigger the next. SQLite's ``data_version`` changes only when another
-    connection commits.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.conn: sqlite3.Connection | None = None
-        self.version = self._read()
-
-    def _read(self) -> int | None:
-        if self.conn is None:
-            if not self.path.exists():
-                return None
-            self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
-
-    def changed(self) -> bool:
-        version = self._read()
-        changed, self.version = version != self.version, version
-        return changed
-
-
-def watch(project: Project, rebuild: Callable[[bool], None], stop: threading.Event) -> None:
-    """Call ``rebuild(run_recipes)`` after each batch of relevant changes until ``stop``."""
-    from watchfiles import watch as watch_files
-
-    store = StoreVersion(project.db_path)
-    for changes in watch_files(*watched_paths(project), stop_event=stop, debounce=400):
-        inputs, templates, store_files = _relevant(changes, project)
-        if inputs or templates or (store_files and store.changed()):
-            rebuild(inputs)
-            store.changed()  # what the rebuild itself committed is not news
-
-
-def rebuilder(project: Project) -> Callable[[bool], None]:
-    """What ``kiln serve --watch`` does on a change: run the recipes if inputs changed, then
-    build; problems are printed and the server keeps going, since the next save may fix them."""
-    import click
-
-    from kiln.errors import InputError, KilnError
-    from kiln.progress import LineObserver, summary
-    from kiln.runner import run_recipes
-    from kiln.site import build_site
-    from kiln.store import open_store
-
-    def rebuild(run_inputs: bool) -> None:
+    def _thread(self) -> None:
         try:
-            if run_inputs:
-                for line in summary(run_recipes(project, observer=LineObserver())):
-                    click.echo(line)
-            store = open_store(project.db_path)
-            try:
-                click.echo(str(build_site(project, store)))
-            finally:
-                store.close()
-        except InputError as error:
-            for problem in error.problems:
-                click.secho(f"error: {problem}", fg="red", err=True)
-        except KilnError as error:
-            click.secho(f"error: {error}", fg="red", err=True)
+            asyncio.run(self._serve())
+        except BaseException as error:  # reported by start() or stop(), on the caller's thread
+            self.failure = error
 
-    return rebuild
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        live = Live(self.project, self.store, self.events, self.build, self.stopping, self.run_recipes)
+        tasks = [asyncio.create_task(live.watch()), asyncio.create_task(live.rebuild())]
+        try:
+            await self.uvicorn.serve(sockets=[self.socket])
+        finally:
+            self.events.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Stop serving: open event streams end, a run in progress stops after the image in
+        hand, and nothing is left running once this returns."""
+        self.stopping.set()
+        if self.loop is not None and not self.loop.is_closed():
+            try:
+                self.loop.call_soon_threadsafe(self.events.close)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+        self.uvicorn.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join()
+        self.socket.close()
+        self.store.close()
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for_signal(server: Server) -> None:
+    """Block until Ctrl-C, SIGTERM or SIGHUP (or the server failing), then stop ``server``."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)  # no locks in a signal handler: the loop below polls
+
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        while server.thread.is_alive() and not received:
+            server.thread.join(0.2)
+    finally:
+        server.stop()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    if server.failure is not None:
+        raise server.failure
+
+
+__all__ = ["Server", "bind", "is_loopback", "url", "wait_for_signal"]
