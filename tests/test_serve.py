@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from kiln.project import load_project
-from kiln.serve import _relevant, is_loopback, make_server, watched_paths
+from kiln.server import _relevant, is_loopback, make_server, watched_paths
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_watch_sorts_changes_into_inputs_templates_and_store(project_dir):
 
 
 def test_store_version_ignores_readers_and_sees_commits(project):
-    from kiln.serve import StoreVersion
+    from kiln.server import StoreVersion
     from kiln.store import open_store
 
     version = StoreVersion(project.db_path)  # no store yet

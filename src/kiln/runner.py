@@ -183,13 +183,16 @@ class _Tracker:
 
 
 class Runner:
-    def __init__(self, project: Project, store: Store, observer: RunObserver | None = None):
+    def __init__(
+        self, project: Project, store: Store, observer: RunObserver | None = None, stop: threading.Event | None = None
+    ):
         self.project = project
         self.store = store
         self.observer = observer or SilentObserver()
         self.lanes: dict[str, _Lane] = {}
         self.run_id = 0
-        self.stop = threading.Event()
+        # Set by an auto-pause, or from outside (``kiln serve`` stopping) to end the run early.
+        self.stop = stop or threading.Event()
         self.references = ReferencePreparer(project)
         self.tracker = _Tracker()
         self._report_lock = threading.Lock()
@@ -229,6 +232,8 @@ class Runner:
                         self.observer.recipe_started(plan)
                         self._dispatch(plan, todo)
                     self.tracker.wait_all(self.stop)
+                    if self.stop.is_set() and not report.paused:
+                        report.interrupted = True
                 except KeyboardInterrupt:
                     report.interrupted = True
                     self.stop.set()
@@ -504,8 +509,14 @@ class Runner:
         return row, derivatives, references
 
 
-def run_recipes(project: Project, names: list[str] | None = None, observer: RunObserver | None = None) -> RunReport:
-    """Load, plan and run the named recipes (default: every enabled one) of ``project``."""
+def run_recipes(
+    project: Project,
+    names: list[str] | None = None,
+    observer: RunObserver | None = None,
+    stop: threading.Event | None = None,
+) -> RunReport:
+    """Load, plan and run the named recipes (default: every enabled one) of ``project``;
+    setting ``stop`` ends the run after the images in hand, as Ctrl-C does."""
     from kiln.plan import make_plan
     from kiln.recipe import load_all
     from kiln.store import open_store
@@ -513,6 +524,6 @@ def run_recipes(project: Project, names: list[str] | None = None, observer: RunO
     recipes = load_all(project, names or None)
     store = open_store(project.db_path)
     try:
-        return Runner(project, store, observer).run(make_plan(recipes, project, store))
+        return Runner(project, store, observer, stop).run(make_plan(recipes, project, store))
     finally:
         store.close()

