@@ -10,8 +10,10 @@
 
   // Writes go one after the other, so they reach the store in the order they were typed.
   var queue = Promise.resolve();
+  var pending = 0;
 
   function post(path, body) {
+    pending++;
     var request = queue.then(function () {
       return fetch(path, {
         method: "POST",
@@ -27,7 +29,7 @@
         throw new Error("the server cannot be reached; is kiln serve still running?");
       });
     });
-    queue = request.catch(function () {});
+    queue = request.catch(function () {}).then(function () { pending--; });
     return request;
   }
 
@@ -167,5 +169,11 @@
     if (event.shiftKey) target.next();
   }, true);
 
-  kiln.culling = { change: change, undo: undo, parseTags: parseTags };
+  kiln.culling = {
+    change: change,
+    undo: undo,
+    parseTags: parseTags,
+    // Nothing sent and waiting, and no tag or note dialog about to send something.
+    idle: function () { return pending === 0 && !document.querySelector("dialog.ask"); }
+  };
 })();

@@ -51,6 +51,18 @@
     return true;
   }
 
+  // The state of every image on the page now: the HTML of a rebuild may be older than the
+  // curation events that arrived while it was fetched, and events sent while the stream
+  // was down are lost.
+  function catchUp() {
+    var ids = kiln.tiles().map(function (tile) { return tile.dataset.id; });
+    if (!ids.length) return;
+    fetch("/_kiln/api/images?ids=" + encodeURIComponent(ids.join(",")), { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { images: [] }; })
+      .then(function (data) { (data.images || []).forEach(kiln.setState); })
+      .catch(function () {});
+  }
+
   function rebuilt() {
     fetch(location.pathname, { cache: "no-store", credentials: "same-origin" })
       .then(function (response) {
@@ -58,12 +70,18 @@
         return response.text();
       })
       .then(function (html) {
-        if (!patch(html)) reload();
+        if (patch(html)) catchUp();
+        else reload();
       })
       .catch(reload);
   }
 
   var events = new EventSource("/_kiln/events");
+  var connected = false;
+  events.addEventListener("open", function () {
+    if (connected) catchUp();
+    connected = true;
+  });
   events.addEventListener("curation", function (event) {
     var data = JSON.parse(event.data);
     (data.images || []).forEach(kiln.setState);
