@@ -78,10 +78,13 @@
 
   var events = new EventSource("/_kiln/events");
   var connected = false;
+  // The page may have been written before the latest changes were: catch up at once, and
+  // again whenever the stream comes back.
   events.addEventListener("open", function () {
     if (connected) catchUp();
     connected = true;
   });
+  catchUp();
   events.addEventListener("curation", function (event) {
     var data = JSON.parse(event.data);
     (data.images || []).forEach(kiln.setState);
