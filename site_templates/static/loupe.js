@@ -122,7 +122,10 @@
       ["Guidance", facts.guidance],
       ["Sampler", facts.sampler]
     ];
-    record.axes.forEach(function (pair) { rows.push([pair[0], pair[1]]); });
+    var named = ["prompt", "negative_prompt", "seed", "model", "engine", "size", "width", "height", "steps", "guidance", "sampler"];
+    record.axes.forEach(function (pair) {
+      if (named.indexOf(pair[0]) < 0) rows.push([pair[0], pair[1]]);
+    });
     rows.push(["Created", facts.created], ["Job", facts.job], ["Image", record.id]);
     info.textContent = "";
     info.appendChild(kiln.el("h2", "label", "Provenance"));
@@ -261,8 +264,10 @@
     else if (key === "+" || key === "=") zoom.by(1.25);
     else if (key === "-" || key === "_") zoom.by(0.8);
     else if (key === "i") toggleInfo();
-    else if (key === "Home") show(visibleTiles()[0].dataset.id);
-    else if (key === "End") show(visibleTiles().slice(-1)[0].dataset.id);
+    else if (key === "Home" || key === "End") {
+      var tiles = visibleTiles();
+      if (tiles.length) show(tiles[key === "Home" ? 0 : tiles.length - 1].dataset.id);
+    }
     else handled = false;
     if (handled) {
       event.preventDefault();
