@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from kiln.library.curation import Change, apply_change
@@ -106,6 +107,12 @@ def shoot(url: str, ids: list[str]) -> None:
         browser.close()
 
 
+def compact(path: Path) -> None:
+    """256 dithered colours: a third of the bytes, and no difference a reader can see."""
+    image = Image.open(path).convert("RGB")
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(path, optimize=True)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -114,6 +121,7 @@ def main() -> None:
         with Server(load_project(root), port=0) as server:
             shoot(server.url, ids)
     for name in ("culled-grid", "compare", "loupe"):
+        compact(TARGET / f"{name}.png")
         print(TARGET / f"{name}.png")
 
 
