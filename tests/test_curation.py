@@ -376,6 +376,15 @@ def test_no_where_clause_changes_anything(three, clause):
     assert (snapshot(three), three.db.table_names()) == before
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.text(alphabet=st.sampled_from('ab "*-:^()+.,\'NEAROTAND\x00é'), max_size=12))
+def test_any_search_finds_or_says_why(three, words):
+    try:
+        assert set(select_ids(three, search=words)) <= {A, B, C}
+    except KilnError as error:
+        assert str(error).startswith("--search: ")
+
+
 def test_an_endless_where_is_stopped(three, monkeypatch):
     monkeypatch.setattr(curation, "WHERE_TIME_LIMIT_S", 0.2)
     endless = "id IN (WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT x FROM n WHERE x < 0)"

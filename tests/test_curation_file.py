@@ -92,7 +92,7 @@ def test_conflicts_change_nothing_unless_overwrite(curated, tmp_path):
     refused = import_curation(curated, text, "c.jsonl")
     assert refused.lines() == [
         "3 matched (0 by job key), 1 already as in the file, 0 not found, 1 conflict",
-        'conflict: aaaa000000000001 (line 1 (id aaaa000000000001)): tags ["dusk", "sky"] here, ["draft"] in the file',
+        'conflict: line 1, image aaaa000000000001: tags ["dusk", "sky"] here, ["draft"] in the file',
         "nothing changed: --overwrite lets the file win",
     ]
     assert states(curated) == before

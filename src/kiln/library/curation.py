@@ -156,6 +156,8 @@ def summarize(diffs: Sequence[Diff]) -> list[str]:
 
 @dataclass
 class CurationResult:
+    """What a call changed: how many images, their state after (every id asked), its batch."""
+
     changed: int
     images: list[dict[str, Any]]
     batch: int | None
@@ -172,6 +174,9 @@ class CurationResult:
 
 @dataclass
 class UndoResult:
+    """What an undo said, the state of the images it restored, the batch it reverted and the
+    batch that records the revert (None when there was nothing to undo or to write)."""
+
     message: str
     images: list[dict[str, Any]]
     undone_batch: int | None
@@ -189,7 +194,8 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
-def _state(row: sqlite3.Row | tuple) -> dict[str, Any]:
+def row_state(row: Sequence[Any]) -> dict[str, Any]:
+    """The state of an image from its ``id, rating, status, tags, notes`` columns."""
     image_id, rating, status, tags, notes = row[:5]
     try:
         tag_list = json.loads(tags)
@@ -208,7 +214,7 @@ def _read(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, tuple[dict[
         for row in conn.execute(
             f"SELECT id, rating, status, tags, notes, job_key FROM images WHERE id IN ({marks})", list(chunk)
         ):
-            found[row[0]] = (_state(row), row[5])
+            found[row[0]] = (row_state(row), row[5])
     return found
 
 

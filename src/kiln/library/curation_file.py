@@ -25,6 +25,7 @@ from kiln.library.curation import (
     apply_changes_within,
     clean_tag,
     image_states,
+    row_state,
     summarize,
 )
 from kiln.store.db import Store
@@ -42,8 +43,9 @@ def export_lines(store: Store) -> Iterator[str]:
             "SELECT id, job_key, recipe, rating, status, tags, notes FROM images"
             " WHERE rating > 0 OR status IS NOT NULL OR tags != '[]' OR notes != '' ORDER BY id"
         )
-        for image_id, job_key, recipe, rating, status, tags, notes in rows:
-            record = dict(zip(KEYS, (image_id, job_key, recipe, rating, status or "", sorted(set(json.loads(tags))), notes)))
+        for image_id, job_key, recipe, *values in rows:
+            state = row_state([image_id, *values])
+            record = {"id": image_id, "job_key": job_key, "recipe": recipe, **{key: state[key] for key in VALUES}}
             yield json.dumps(record, ensure_ascii=False)
 
 
@@ -137,6 +139,8 @@ def read_entries(text: str, name: str) -> list[Entry]:
 
 @dataclass
 class Conflict:
+    """An image curated otherwise than its line in the file says."""
+
     entry: Entry
     image_id: str
     current: dict[str, Any]
@@ -148,11 +152,13 @@ class Conflict:
             for key, value in self.entry.values.items()
             if self.current[key] != value
         ]
-        return f"{self.image_id} ({self.entry.label()}): {'; '.join(differences)}"
+        return f"line {self.entry.line}, image {self.image_id}: {'; '.join(differences)}"
 
 
 @dataclass
 class ImportReport:
+    """What an import found (matches, lines not found, conflicts), planned and did."""
+
     matched: int = 0
     by_job_key: int = 0
     already: int = 0
@@ -185,8 +191,10 @@ class ImportReport:
             lines.append("nothing changed: --overwrite lets the file win")
             return lines
         what = ", ".join(summarize(self.diffs)) or "nothing to change"
-        if self.dry_run:
+        if self.dry_run and self.diffs:
             lines.append(f"dry run, nothing changed; the import would do: {what}")
+        elif self.dry_run:
+            lines.append("dry run: nothing to change")
         elif self.result is not None:
             lines.append(f"{what} (kiln undo reverts this import)")
         else:
