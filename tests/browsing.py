@@ -41,7 +41,9 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Module scope: test modules import these fixtures, and each import is a fixture of its own,
+# so a wider scope would start a second Playwright while the first still runs.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if not executable:
