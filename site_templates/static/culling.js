@@ -48,15 +48,19 @@
     return next;
   }
 
+  // Shows the change at once and sends it; when the last write for the image is answered,
+  // its answer (or, on a refusal, the state before) is what stays.
   function change(id, delta) {
     var before = kiln.stateOf(id);
     if (!before) return;
     kiln.setState(predict(before, delta));
+    kiln.sent[id] = (kiln.sent[id] || 0) + 1;
+    kiln.pending[id] = (kiln.pending[id] || 0) + 1;
     post("/_kiln/api/curate", { ids: [id], change: delta }).then(function (reply) {
-      (reply.images || []).forEach(kiln.setState);
+      if (--kiln.pending[id] === 0) (reply.images || []).forEach(kiln.setState);
       kiln.say(reply.message || "Saved");
     }, function (error) {
-      kiln.setState(before);
+      if (--kiln.pending[id] === 0) kiln.setState(before);
       kiln.say("Not saved: " + error.message, true);
     });
   }

@@ -58,6 +58,18 @@
     document.dispatchEvent(new CustomEvent("kiln:state", { detail: kiln.state(tile) }));
   };
 
+  // Writes this page sent per image, and those not answered yet. News from elsewhere about
+  // an image with a write in flight, or that was asked for before a write was sent, is
+  // older than what the page shows; the write's own answer brings the truth.
+  kiln.sent = {};
+  kiln.pending = {};
+
+  kiln.fromServer = function (image, sentBefore) {
+    if (kiln.pending[image.id]) return;
+    if (sentBefore && (kiln.sent[image.id] || 0) !== (sentBefore[image.id] || 0)) return;
+    kiln.setState(image);
+  };
+
   kiln.statusLabel = { selected: "Picked", rejected: "Rejected" };
 
   kiln.paint = function (tile) {

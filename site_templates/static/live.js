@@ -25,8 +25,9 @@
     }).join(" ");
   }
 
-  // Swaps in the new page's main content and head links; false if it cannot.
-  function patch(html) {
+  // Swaps in the new page's main content and head links; false if it cannot. Images written
+  // to since the fetch began (``sent`` is the count then) keep the state the page shows.
+  function patch(html, sent) {
     var doc = new DOMParser().parseFromString(html, "text/html");
     var main = document.querySelector("main");
     var fresh = doc.querySelector("main");
@@ -35,6 +36,10 @@
     }
     var scroll = window.scrollY;
     var focused = document.activeElement && document.activeElement.closest ? document.activeElement.closest(".tile[data-id]") : null;
+    var newer = kiln.tiles().filter(function (tile) {
+      var id = tile.dataset.id;
+      return kiln.pending[id] || (kiln.sent[id] || 0) !== (sent[id] || 0);
+    }).map(kiln.state);
     main.replaceChildren.apply(main, Array.prototype.slice.call(fresh.childNodes));
     ["prev", "next"].forEach(function (rel) {
       var old = document.querySelector('link[rel="' + rel + '"]');
@@ -45,6 +50,7 @@
     document.title = doc.title;
     kiln.load();
     kiln.tiles().forEach(kiln.paint);
+    newer.forEach(kiln.setState);
     document.dispatchEvent(new CustomEvent("kiln:page"));
     if (focused && !kiln.top()) kiln.focusTile(kiln.tile(focused.dataset.id));
     window.scrollTo(0, scroll);
@@ -57,20 +63,24 @@
   function catchUp() {
     var ids = kiln.tiles().map(function (tile) { return tile.dataset.id; });
     if (!ids.length) return;
+    var sent = Object.assign({}, kiln.sent);
     fetch("/_kiln/api/images?ids=" + encodeURIComponent(ids.join(",")), { cache: "no-store", credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.json() : { images: [] }; })
-      .then(function (data) { (data.images || []).forEach(kiln.setState); })
+      .then(function (data) {
+        (data.images || []).forEach(function (image) { kiln.fromServer(image, sent); });
+      })
       .catch(function () {});
   }
 
   function rebuilt() {
+    var sent = Object.assign({}, kiln.sent);
     fetch(location.pathname, { cache: "no-store", credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) throw new Error(String(response.status));
         return response.text();
       })
       .then(function (html) {
-        if (patch(html)) catchUp();
+        if (patch(html, sent)) catchUp();
         else reload();
       })
       .catch(reload);
@@ -87,12 +97,12 @@
   catchUp();
   events.addEventListener("curation", function (event) {
     var data = JSON.parse(event.data);
-    (data.images || []).forEach(kiln.setState);
+    (data.images || []).forEach(function (image) { kiln.fromServer(image); });
   });
   events.addEventListener("build", function (event) {
     var data = JSON.parse(event.data);
     if ((data.pages || []).indexOf(ownPath()) >= 0) rebuilt();
   });
   window.addEventListener("pagehide", function () { events.close(); });
-  kiln.live = { events: events, patch: patch };
+  kiln.live = { events: events };
 })();
