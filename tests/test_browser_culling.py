@@ -189,3 +189,14 @@ def test_a_rebuild_replaces_the_grid_in_place_keeping_the_loupe_and_the_view(pag
     assert "show=unrated" in page.url
     assert page.locator('.views [aria-pressed="true"]').inner_text() == "Unrated"
     assert tile_ids(page, visible_only=True) == unrated
+
+
+def test_a_page_that_cannot_be_patched_reloads_where_it_was(page, served):
+    server, store = served
+    ids = open_gallery(page, server)
+    page.goto(server.url + f"coastal-dusk/{ids[0]}.html")
+    page.wait_for_function("window.kiln && window.kiln.live")
+    page.evaluate("window.scrollTo(0, 300); window.stayed = true")
+    apply_change(store, [ids[0]], Change(rating=5, note="seen from the command line"), "cli")
+    page.wait_for_function("!window.stayed && document.body.innerText.includes('seen from the command line')", timeout=5000)
+    assert page.evaluate("window.scrollY") == 300

@@ -232,12 +232,6 @@
   kiln.say = function (message, isError) {
     var top = kiln.top();
     var line = (top && top.querySelector(".kiln-status")) || document.getElementById("kiln-status");
-    if (!line) {
-      line = kiln.el("p", "kiln-status");
-      line.id = "kiln-status";
-      line.setAttribute("role", "status");
-      document.body.appendChild(line);
-    }
     line.textContent = message;
     line.classList.toggle("is-error", !!isError);
     line.classList.add("is-shown");
@@ -253,6 +247,10 @@
 
   kiln.load();
   document.documentElement.classList.toggle("kiln-serve", !!kiln.token);
+  // A live region is only heard if it exists before it speaks.
+  var line = kiln.statusLine();
+  line.id = "kiln-status";
+  document.body.appendChild(line);
   kiln.view = kiln.parseView(kiln.hash().show);
 
   // A page reloaded by live.js comes back where it was.

@@ -6,7 +6,7 @@
   var kiln = window.kiln;
   if (!kiln || !kiln.gallery) return;
 
-  var dialog, stage, img, line, verdict, info, counter, zoomButton, infoButton, pageLink, prev, next;
+  var dialog, stage, img, line, verdict, info, counter, zoomButton, infoButton, pageLink, prev, next, spoken;
   var zoom = new kiln.Zoom();
   var current = null; // the open image's id
   var returnTo = null; // the tile to give focus back to
@@ -34,8 +34,8 @@
     zoomButton = button("loupe-tool", "Zoom to 100 % (Z)", "Fit", function () { zoom.toggle(); });
     infoButton = button("loupe-tool", "Provenance (I)", "Info", toggleInfo);
     infoButton.setAttribute("aria-expanded", "false");
-    pageLink = kiln.el("a", "loupe-tool", "Page");
-    pageLink.title = "The image's own page";
+    pageLink = kiln.el("a", "loupe-tool", "Image page");
+    pageLink.title = "Everything about this image on its own page";
     var close = button("loupe-tool loupe-close", "Close (Esc)", "✕", function () { hide(); });
     tools.append(zoomButton, infoButton, pageLink, close);
     top.append(counter, tools);
@@ -48,11 +48,14 @@
     line = kiln.el("p", "loupe-line");
     bar.append(verdict, line);
 
+    // Where the loupe is, for screen readers: the picture itself changes silently.
+    spoken = kiln.el("p", "sr-only");
+    spoken.setAttribute("aria-live", "polite");
     info = kiln.el("aside", "loupe-info");
     info.hidden = true;
     info.setAttribute("aria-label", "Provenance");
 
-    dialog.append(stage, top, prev, next, bar, info, kiln.statusLine());
+    dialog.append(stage, top, prev, next, bar, info, spoken, kiln.statusLine());
     document.body.appendChild(dialog);
     zoom.add(stage, img, { size: [1, 1] });
 
@@ -187,6 +190,7 @@
     showInfo(record);
     pageLink.href = record.page;
     refreshState();
+    spoken.textContent = counter.textContent + ": " + (record.prompt || id);
     [1, -1].forEach(function (direction) {
       var near = kiln.neighbour(tile, direction);
       if (near) kiln.preload(kiln.records[near.dataset.id]);
