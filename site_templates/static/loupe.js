@@ -249,7 +249,10 @@
       var tiles = visibleTiles();
       var tile = wanted === "first" ? tiles[0] : tiles[tiles.length - 1];
       if (tile) show(tile.dataset.id, "replace");
-      else if (!turnPage(wanted === "first" ? 1 : -1)) kiln.setHash({ show: kiln.viewText(kiln.view) }, "replace");
+      else if (!turnPage(wanted === "first" ? 1 : -1)) {
+        kiln.setHash({ show: kiln.viewText(kiln.view) }, "replace");
+        kiln.say("No more images in this view");
+      }
       return;
     }
     if (!show(wanted, "replace")) kiln.say("No image " + wanted + " on this page");
