@@ -247,3 +247,17 @@ def test_the_static_gallery_has_no_culling(page, site):
     assert page.eval_on_selector(".grid .tile", "t => t.dataset.rating") == before
     assert page.evaluate("window.kiln.token") is None
     assert page.evaluate("window.kiln.culling") is None
+
+
+def test_the_loupe_walks_the_view_across_pages(page, site):
+    open_gallery(page, site, fragment="#show=picked")
+    picked = tile_ids(page, visible_only=True)
+    assert len(picked) == 1 and len(tile_ids(page)) == 8
+    page.locator(".grid .tile:not([hidden]) a").first.click()
+    with page.expect_navigation():
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("window.kiln && window.kiln.loupe && window.kiln.loupe.current()")
+    assert "page-2.html" in page.url and "show=picked" in page.url
+    shown = loupe_image(page)
+    assert page.eval_on_selector(f'.tile[data-id="{shown}"]', "t => t.dataset.status") == "selected"
+    assert tile_ids(page, visible_only=True) == [shown]
