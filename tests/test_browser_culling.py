@@ -200,3 +200,19 @@ def test_a_page_that_cannot_be_patched_reloads_where_it_was(page, served):
     apply_change(store, [ids[0]], Change(rating=5, note="seen from the command line"), "cli")
     page.wait_for_function("!window.stayed && document.body.innerText.includes('seen from the command line')", timeout=5000)
     assert page.evaluate("window.scrollY") == 300
+
+
+def test_in_compare_the_keys_cull_the_highlighted_image(page, served):
+    server, store = served
+    ids = open_gallery(page, server)
+    for n in (4, 5):
+        page.locator(".grid .tile a").nth(n).focus()
+        page.keyboard.press("s")
+    page.keyboard.press("c")
+    page.keyboard.press("Shift+Digit5")
+    page.keyboard.press("x")
+    settled(page)
+    assert state(store, ids[4])["rating"] == 5
+    assert state(store, ids[5])["status"] == "rejected"
+    captions = page.locator(".compare-pane figcaption").all_inner_texts()
+    assert "★★★★★" in captions[0] and "REJECTED" in captions[1].upper()
