@@ -49,7 +49,6 @@
     }
     tray.hidden = chosen.length === 0;
     trayText.textContent = chosen.length + " of " + MAX + " marked to compare";
-    document.dispatchEvent(new CustomEvent("kiln:compare", { detail: chosen.slice() }));
   }
 
   function toggle(id) {

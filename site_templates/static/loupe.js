@@ -180,6 +180,9 @@
     zoom.reset();
     img.removeAttribute("src");
     img.alt = record.prompt || "Image " + id;
+    // The thumbnail's blurred placeholder shows until the picture arrives.
+    var thumb = tile.querySelector("img");
+    img.style.backgroundImage = thumb ? thumb.style.backgroundImage : "";
     if (opening) {
       dialog.showModal();
       dialog.focus();
@@ -197,7 +200,6 @@
     });
     returnTo = tile;
     kiln.setHash({ view: id, show: kiln.viewText(kiln.view) }, how || "replace");
-    document.dispatchEvent(new CustomEvent("kiln:loupe", { detail: id }));
     return true;
   }
 
@@ -214,7 +216,6 @@
       if (history.state && history.state.kiln === "loupe") history.back();
       else kiln.setHash(values, "replace");
     }
-    document.dispatchEvent(new CustomEvent("kiln:loupe", { detail: null }));
   }
 
   // Moves to the next visible image, or to the next page with the loupe open there.
