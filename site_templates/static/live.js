@@ -25,9 +25,15 @@
     }).join(" ");
   }
 
+  // The latest state each image had in the curation events, numbered as they came.
+  var heard = {};
+  var tick = 0;
+
   // Swaps in the new page's main content and head links; false if it cannot. Images written
-  // to since the fetch began (``sent`` is the count then) keep the state the page shows.
-  function patch(html, sent) {
+  // to since the fetch began (``sent`` is the count then) keep the state the page shows, and
+  // those the events spoke of since (after event ``since``) what they said: the page may
+  // have been written before either.
+  function patch(html, sent, since) {
     var doc = new DOMParser().parseFromString(html, "text/html");
     var main = document.querySelector("main");
     var fresh = doc.querySelector("main");
@@ -51,6 +57,9 @@
     kiln.load();
     kiln.tiles().forEach(kiln.paint);
     newer.forEach(kiln.setState);
+    Object.keys(heard).forEach(function (id) {
+      if (heard[id].tick > since) kiln.fromServer(heard[id].image);
+    });
     document.dispatchEvent(new CustomEvent("kiln:page"));
     if (focused && !kiln.top()) kiln.focusTile(kiln.tile(focused.dataset.id));
     window.scrollTo(0, scroll);
@@ -74,13 +83,14 @@
 
   function rebuilt() {
     var sent = Object.assign({}, kiln.sent);
+    var since = tick;
     fetch(location.pathname, { cache: "no-store", credentials: "same-origin" })
       .then(function (response) {
         if (!response.ok) throw new Error(String(response.status));
         return response.text();
       })
       .then(function (html) {
-        if (patch(html, sent)) catchUp();
+        if (patch(html, sent, since)) catchUp();
         else reload();
       })
       .catch(reload);
@@ -97,7 +107,10 @@
   catchUp();
   events.addEventListener("curation", function (event) {
     var data = JSON.parse(event.data);
-    (data.images || []).forEach(function (image) { kiln.fromServer(image); });
+    (data.images || []).forEach(function (image) {
+      heard[image.id] = { tick: ++tick, image: image };
+      kiln.fromServer(image);
+    });
   });
   events.addEventListener("build", function (event) {
     var data = JSON.parse(event.data);
