@@ -184,11 +184,14 @@ def test_a_rebuild_replaces_the_grid_in_place_keeping_the_loupe_and_the_view(pag
     page.evaluate("window.stayed = true")  # gone if the page reloads
     unrated = tile_ids(page, visible_only=True)
     page.locator(".grid .tile:not([hidden]) a").first.click()
+    page.keyboard.press("z")
+    zoomed = page.locator(".loupe-img").bounding_box()
     picked_before = page.locator(".intro .counts").inner_text()
     apply_change(store, [i for i in ids if i not in unrated][:1], Change(status="selected"), "cli")
     page.wait_for_function(f"document.querySelector('.intro .counts').innerText !== {json.dumps(picked_before)}", timeout=5000)
     assert page.evaluate("window.stayed") is True
     assert loupe_image(page) == unrated[0]
+    assert page.locator(".loupe-img").bounding_box() == zoomed  # still at 100 %, where it was
     assert "show=unrated" in page.url
     assert page.locator('.views [aria-pressed="true"]').inner_text() == "Unrated"
     assert tile_ids(page, visible_only=True) == unrated

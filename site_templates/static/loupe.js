@@ -298,10 +298,19 @@
     refreshState();
     if (current) kiln.setHash({ view: current, show: kiln.viewText(kiln.view) }, "replace");
   });
+  // A rebuilt page: the loupe stays where it is, at its zoom, with the new page's data.
   document.addEventListener("kiln:page", function () {
     if (!current) return;
-    if (kiln.tile(current)) show(current);
-    else hide();
+    var tile = kiln.tile(current);
+    if (!tile || !kiln.records[current]) {
+      hide();
+      return;
+    }
+    returnTo = tile;
+    zoom.panes[0].record = kiln.records[current];
+    showLine(kiln.records[current]);
+    showInfo(kiln.records[current]);
+    refreshState();
   });
 
   kiln.targets.push(function () {
