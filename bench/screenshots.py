@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET = REPO / "docs" / "screenshots"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--no-first-run", "--disable-sync", "--hide-scrollbars"]
-# (collection, position in its gallery, change): a culling session half done.
+# (collection, position in its gallery, change): a collection half culled.
 CULLING = [
     ("cities", 0, Change(rating=4, status="selected", add_tags=("skyline",))),
     ("cities", 1, Change(rating=2)),
