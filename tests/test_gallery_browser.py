@@ -1,66 +1,23 @@
 """The built gallery in a real headless Chromium, opened from ``file://``.
 
-Skipped when no Chromium is installed, unless ``KILN_REQUIRE_BROWSER=1`` (as in CI), which
-turns a missing browser into a failure.
+Skipped when Chromium or Playwright is missing, unless ``KILN_REQUIRE_BROWSER=1`` (as in CI),
+which turns a missing browser into a failure.
 """
 
 from __future__ import annotations
 
-import os
+import io
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from browsing import chromium, context, page  # noqa: F401
 from kiln.site import build_site
 from sitefixtures import demo
 
 pytestmark = pytest.mark.browser
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--force-dark-mode",
-    # Virtual time runs ahead when the page is idle, so this costs far less than 10 s.
-    "--virtual-time-budget=10000",
-]
-
-
-def find_chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.environ.get("KILN_REQUIRE_BROWSER") == "1":
-        pytest.fail("KILN_REQUIRE_BROWSER=1 but neither chromium nor chromium-browser is on PATH")
-    pytest.skip("no chromium on PATH")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    chromium = find_chromium()
-    profile = tmp_path_factory.mktemp("chromium-profile")
-
-    def run(*args: str) -> str:
-        done = subprocess.run(
-            [chromium, *FLAGS, f"--user-data-dir={profile}", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        return done.stdout
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +30,11 @@ def site(tmp_path_factory) -> Path:
     return project.build_dir
 
 
-def screenshot(browser, page: Path, target: Path) -> Image.Image:
-    browser(f"--screenshot={target}", "--window-size=1280,900", page.as_uri())
-    return Image.open(target).convert("RGB")
+def screenshot(page, path: Path) -> Image.Image:
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return Image.open(io.BytesIO(page.screenshot())).convert("RGB")
 
 
 def distinct_colours(image: Image.Image) -> int:
@@ -87,21 +46,24 @@ def dominant_share(image: Image.Image) -> float:
     return max(count for count, _ in colours) / (image.width * image.height)
 
 
-def test_index_renders_a_card_per_recipe_and_runs_its_script(browser, site):
-    dom = browser("--dump-dom", (site / "index.html").as_uri())
-    assert len(re.findall(r'<li class="card', dom)) == 4
-    assert "No images yet" in dom
-    assert re.search(r'<html[^>]* class="js"', dom), "keys.js did not run from file://"
+def test_index_renders_a_card_per_recipe_and_runs_its_script(page, site):
+    page.goto((site / "index.html").as_uri())
+    assert page.locator("li.card").count() == 4
+    assert "No images yet" in page.content()
+    assert "js" in page.evaluate("document.documentElement.className"), "keys.js did not run from file://"
 
 
-def test_gallery_page_dom_has_its_thumbnails(browser, site):
-    dom = browser("--dump-dom", (site / "coastal-dusk" / "index.html").as_uri())
-    thumbs = re.findall(r'<li class="tile[^"]*">\s*<a href="\.\./coastal-dusk/[0-9a-f]{16}\.html">\s*<img [^>]*loading="lazy"', dom)
-    assert len(thumbs) == 20
+def test_gallery_page_dom_has_its_thumbnails(page, site):
+    page.goto((site / "coastal-dusk" / "index.html").as_uri())
+    links = page.eval_on_selector_all(".grid .tile > a", "links => links.map(a => a.getAttribute('href'))")
+    assert len(links) == 20
+    assert all(re.fullmatch(r"\.\./coastal-dusk/[0-9a-f]{16}\.html", href) for href in links)
+    assert page.locator(".grid .tile img[loading=lazy]").count() == 20
+    assert page.evaluate("Object.keys(window.kiln.records).length") == 20
 
 
-def test_index_screenshot_shows_pictures(browser, site, tmp_path):
-    shot = screenshot(browser, site / "index.html", tmp_path / "index.png")
+def test_index_screenshot_shows_pictures(page, site):
+    shot = screenshot(page, site / "index.html")
     assert shot.size == (1280, 900)
     assert distinct_colours(shot) > 2000
     assert dominant_share(shot) < 0.8
@@ -109,9 +71,9 @@ def test_index_screenshot_shows_pictures(browser, site, tmp_path):
     assert distinct_colours(covers) > 1000
 
 
-def test_image_page_screenshot_shows_the_image(browser, site, tmp_path):
-    page = next(p for p in sorted((site / "fog-studies").glob("*.html")) if re.fullmatch(r"[0-9a-f]{16}\.html", p.name))
-    shot = screenshot(browser, page, tmp_path / "image.png")
+def test_image_page_screenshot_shows_the_image(page, site):
+    image = next(p for p in sorted((site / "fog-studies").glob("*.html")) if re.fullmatch(r"[0-9a-f]{16}\.html", p.name))
+    shot = screenshot(page, image)
     stage = shot.crop((100, 200, 760, 700))
     assert distinct_colours(stage) > 1000
     assert dominant_share(stage) < 0.5

@@ -7,6 +7,9 @@
     if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) {
       return;
     }
+    if (document.querySelector("dialog[open]")) {
+      return; // a viewer or a dialog is open: the keys are its own
+    }
     var target = event.target;
     if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) {
       return;

@@ -167,31 +167,27 @@ def _store(project: Project) -> Store:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("-p", "--port", default=8000, show_default=True, help="Port to listen on.")
-@click.option("--watch", is_flag=True, help="Re-run and rebuild when recipes, templates or the store change.")
+@click.option("--watch", is_flag=True, help="Also run the recipes when they (or what they read) change.")
 @project_option
 @reports_errors
 def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
-    """Serve the built gallery over HTTP (read-only)."""
-    import threading
-
-    from kiln.serve import is_loopback, make_server, rebuilder
-    from kiln.serve import watch as watch_changes
+    """Serve the gallery with culling on; rebuild and reload pages when anything changes."""
+    from kiln.server import Server, is_loopback, wait_for_signal
 
     project = _project(project_path)
     if not is_loopback(host):
         click.secho(f"warning: listening on {host} makes the gallery visible to other machines", fg="yellow", err=True)
-    server = make_server(project.build_dir, host, port)
-    stop = threading.Event()
-    if watch:
-        threading.Thread(target=watch_changes, args=(project, rebuilder(project), stop), daemon=True).start()
-    click.echo(f"Serving {project.relative(project.build_dir)}/ at http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
+    server = Server(project, host, port, run_recipes=watch)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        server.server_close()
+        server.start()
+    except KeyboardInterrupt:  # during the first build
+        server.stop()
+        return
+    except BaseException:
+        server.stop()
+        raise
+    click.echo(f"Serving {project.relative(project.build_dir)}/ at {server.url} (Ctrl-C stops)")
+    wait_for_signal(server)
 
 
 @cli.command()

@@ -30,7 +30,7 @@ from kiln.art import write_atomic
 from kiln.datasette_plugin import THUMB_MOUNT
 from kiln.errors import KilnError
 from kiln.project import Project
-from kiln.serve import is_loopback
+from kiln.server import is_loopback
 from kiln.store import open_store
 
 DEFAULT_HOST = "127.0.0.1"

@@ -184,13 +184,16 @@ class _Tracker:
 
 
 class Runner:
-    def __init__(self, project: Project, store: Store, observer: RunObserver | None = None):
+    def __init__(
+        self, project: Project, store: Store, observer: RunObserver | None = None, stop: threading.Event | None = None
+    ):
         self.project = project
         self.store = store
         self.observer = observer or SilentObserver()
         self.lanes: dict[str, _Lane] = {}
         self.run_id = 0
-        self.stop = threading.Event()
+        # Set by an auto-pause, or from outside (``kiln serve`` stopping) to end the run early.
+        self.stop = stop or threading.Event()
         self.references = ReferencePreparer(project)
         self.tracker = _Tracker()
         self._report_lock = threading.Lock()
@@ -235,6 +238,8 @@ class Runner:
                         self.observer.recipe_started(plan)
                         self._dispatch(plan, todo)
                     self.tracker.wait_all(self.stop)
+                    if self.stop.is_set() and not report.paused:
+                        report.interrupted = True
                 except KeyboardInterrupt:
                     report.interrupted = True
                     self.stop.set()
@@ -511,12 +516,17 @@ class Runner:
 
 
 def run_recipes(
-    project: Project, names: list[str] | None = None, observer: RunObserver | None = None, redo: list[str] | None = None
+    project: Project,
+    names: list[str] | None = None,
+    observer: RunObserver | None = None,
+    redo: list[str] | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Load, plan and run the named recipes (default: every enabled one) of ``project``.
 
     ``redo`` names jobs (by key or by the id of the image they made) to make again on purpose,
-    and only those: their recipes are planned as usual, the jobs put back in the queue.
+    and only those: their recipes are planned as usual, the jobs put back in the queue. Setting
+    ``stop`` ends the run after the images in hand, as Ctrl-C does.
     """
     from kiln.plan import make_plan
     from kiln.recipe import load_all
@@ -526,11 +536,12 @@ def run_recipes(
     recipes = [] if redo else load_all(project, names or None)
     store = open_store(project.db_path)
     try:
+        runner = Runner(project, store, observer, stop)
         if redo:
             from kiln.library.requeue import plan_redo
 
             plans, keys = plan_redo(project, store, redo)
-            return Runner(project, store, observer).run(plans, only=keys)
-        return Runner(project, store, observer).run(make_plan(recipes, project, store))
+            return runner.run(plans, only=keys)
+        return runner.run(make_plan(recipes, project, store))
     finally:
         store.close()

@@ -38,12 +38,14 @@ def build_site(project: Project, store: Store) -> BuildReport:
     return BuildReport(
         written=output.written,
         skipped=output.skipped,
-        removed=removed,
+        removed=len(removed),
         pages=pages,
         images=len(site.images),
         seconds=time.perf_counter() - started,
         problems=problems,
         target=project.relative(project.build_dir),
+        written_names=output.written_names,
+        removed_names=removed,
     )
 
 

@@ -25,11 +25,11 @@ Stamp = tuple[int, int]  # size, modification time in ns
 
 
 class Output:
-    """The build folder, with counts of files written and left as they were."""
+    """The build folder, with the files written and counts of those left as they were."""
 
     def __init__(self, root: Path, problems: list[Problem]):
         self.root = root
-        self.written = 0
+        self.written_names: list[str] = []
         self.skipped = 0
         self.files: dict[str, Stamp] = {}
         self._previous_digest, self._previous = _read_manifest(root / MANIFEST, problems)
@@ -94,15 +94,19 @@ class Output:
             self._keep(name, stat)
         return True
 
-    def finish(self, digest: str) -> int:
+    @property
+    def written(self) -> int:
+        return len(self.written_names)
+
+    def finish(self, digest: str) -> list[str]:
         """Remove what the previous build produced and this one did not, record what this one
-        produced, and return how many files were removed."""
-        removed = 0
+        produced, and return the names removed."""
+        removed = []
         for name in sorted(self._previous.keys() - self.files.keys()):
             path = self.root / name
             if path.is_file() or path.is_symlink():
                 path.unlink()
-                removed += 1
+                removed.append(name)
                 self._prune(path.parent)
         manifest = self.root / MANIFEST
         data = json.dumps({"digest": digest, "files": dict(sorted(self.files.items()))}, separators=(",", ":")).encode()
@@ -122,7 +126,7 @@ class Output:
     def _wrote(self, name: str, path: Path) -> None:
         stat = path.stat()
         self.files[name] = (stat.st_size, stat.st_mtime_ns)
-        self.written += 1
+        self.written_names.append(name)
 
     def _mkdir(self, folder: Path) -> None:
         if folder not in self._dirs:

@@ -50,7 +50,10 @@ def environment(dirs: tuple[Path, ...], theme_digest: str) -> Environment:
         stars=stars,
         value=value,
         pretty=pretty,
+        loupe=loupe,
     )
+    # Compact JSON for the data pages carry for their script; still escaped for HTML.
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}
     env.globals["version"] = kiln.__version__
     return env
 
@@ -70,6 +73,43 @@ def url(context: Context, target: Any, page: int = 1) -> str:
     else:
         path = str(target)
     return context["root"] + path
+
+
+@pass_context
+def loupe(context: Context, entries: list[Entry]) -> list[dict[str, Any]]:
+    """What the page script needs to show each of ``entries`` full size without leaving the
+    page: its files (links relative to the page), the line under the image and its
+    provenance. Empty values are left out: this goes into every gallery page."""
+    records = []
+    for entry in entries:
+        image = entry.image
+        large, original = image.large, image.original
+        record: dict[str, Any] = {
+            "id": image.id,
+            "page": url(context, entry),
+            "prompt": image.prompt,
+            "seed": image.seed,
+            "axes": [[key, value(v)] for key, v in entry.axes.items() if key not in ("prompt", "seed")],
+            "size": [image.width, image.height],
+        }
+        if large is not None:
+            record["web"] = [url(context, large), large.width, large.height]
+        if original is not None:
+            record["original"] = [url(context, original), original.width, original.height]
+        facts = {
+            "model": image.model,
+            "engine": image.engine,
+            "steps": image.steps,
+            "guidance": image.guidance,
+            "sampler": image.sampler,
+            "negative": image.negative_prompt,
+            "created": when(image.created_at),
+            "job": entry.job_key,
+            "params": image.params,
+        }
+        record["facts"] = {key: v for key, v in facts.items() if v not in (None, "", {})}
+        records.append(record)
+    return records
 
 
 @pass_context

@@ -11,7 +11,8 @@ from kiln.errors import Problem
 class BuildReport:
     """Counts of one build. ``written``/``skipped``/``removed`` count files (pages, media and
     static assets); ``pages`` and ``images`` describe the site; ``problems`` are the things
-    that were wrong with single items, which the build worked around instead of stopping."""
+    that were wrong with single items, which the build worked around instead of stopping.
+    ``written_names`` and ``removed_names`` are those files' paths, relative to the target."""
 
     written: int = 0
     skipped: int = 0
@@ -21,6 +22,13 @@ class BuildReport:
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
     target: str = "build"
+    written_names: list[str] = field(default_factory=list)
+    removed_names: list[str] = field(default_factory=list)
+
+    @property
+    def changed_pages(self) -> list[str]:
+        """The HTML pages this build wrote or removed, for open pages to know they are stale."""
+        return sorted(name for name in (*self.written_names, *self.removed_names) if name.endswith(".html"))
 
     def __str__(self) -> str:
         line = (

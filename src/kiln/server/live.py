@@ -1,0 +1,192 @@
+"""Live reload: rebuild when the inputs change, and tell open pages what changed.
+
+Two kinds of news reach the pages through the event stream. A commit to the store (from this
+server, the CLI, another tab or any other process) is followed by ``curation`` with the state
+of every image whose history grew; any change to the store, the templates, kiln.toml, styles or
+recipes is followed by a rebuild and ``build`` with the pages it wrote or removed. Curation
+events never wait for a rebuild: the two run as separate tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import click
+from watchfiles import DefaultFilter, awatch
+
+from kiln.errors import InputError, KilnError
+from kiln.project import STYLES_FILE, Project
+from kiln.server.events import Broadcaster
+from kiln.store.db import Store
+
+STORE_FILES = ("kiln.db", "kiln.db-wal")
+
+
+def watched_paths(project: Project) -> list[Path]:
+    """What a rebuild depends on: recipes and what they read, templates, settings, the store."""
+    paths = [
+        project.recipes_dir, project.wildcards_dir, project.prompts_dir, project.references_dir,
+        project.templates_dir, project.root / "kiln.toml", project.root / STYLES_FILE, project.art_dir,
+    ]
+    return [p for p in paths if p.exists()]
+
+
+def _relevant(changes: Iterable[tuple[object, str]], project: Project) -> tuple[bool, bool, bool]:
+    """Whether the changes touch the inputs (a run is due), the templates, or the store's files."""
+    inputs = templates = store = False
+    for _, changed in changes:
+        path = Path(changed)
+        if path.is_relative_to(project.art_dir):
+            store = store or path.name in STORE_FILES
+        elif path.is_relative_to(project.templates_dir):
+            templates = True
+        else:
+            inputs = True
+    return inputs, templates, store
+
+
+class _Filter(DefaultFilter):
+    """In art/, only the database matters: a run writes thousands of image files."""
+
+    def __init__(self, art_dir: Path):
+        super().__init__()
+        self.art_dir = art_dir
+
+    def __call__(self, change: object, path: str) -> bool:
+        if Path(path).is_relative_to(self.art_dir):
+            return Path(path).name in STORE_FILES
+        return super().__call__(change, path)  # type: ignore[arg-type]
+
+
+class StoreVersion:
+    """Tells a real change to the store from its files being touched by a mere reader.
+
+    Every open and close of a WAL database touches ``kiln.db-wal``, so file events alone would
+    have each rebuild trigger the next. SQLite's ``data_version`` changes only when another
+    connection commits.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.conn: sqlite3.Connection | None = None
+        self.version = self._read()
+
+    def _read(self) -> int | None:
+        if self.conn is None:
+            if not self.path.exists():
+                return None
+            self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def changed(self) -> bool:
+        version = self._read()
+        changed, self.version = version != self.version, version
+        return changed
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+class CurationFeed:
+    """The images whose history grew since the last look."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.last = store.query("SELECT coalesce(max(id), 0) AS id FROM history")[0]["id"]
+
+    def news(self) -> list[dict]:
+        from kiln.library.curation import image_states
+
+        rows = self.store.query("SELECT id, image_id FROM history WHERE id > ? ORDER BY id", [self.last])
+        if not rows:
+            return []
+        self.last = rows[-1]["id"]
+        return image_states(self.store, list(dict.fromkeys(row["image_id"] for row in rows)))
+
+
+def builder(project: Project, stop: threading.Event) -> Callable[[bool], list[str]]:
+    """What a change sets off: run the recipes if asked, then build; returns the pages written
+    or removed. Problems are printed and the server keeps going, since the next save may fix them."""
+    from kiln.progress import LineObserver, summary
+    from kiln.runner import run_recipes
+    from kiln.site import build_site
+    from kiln.store import open_store
+
+    def build(run: bool) -> list[str]:
+        try:
+            if run:
+                for line in summary(run_recipes(project, observer=LineObserver(), stop=stop)):
+                    click.echo(line)
+            store = open_store(project.db_path)
+            try:
+                report = build_site(project, store)
+            finally:
+                store.close()
+        except InputError as error:
+            for problem in error.problems:
+                click.secho(f"error: {problem}", fg="red", err=True)
+            return []
+        except KilnError as error:
+            click.secho(f"error: {error}", fg="red", err=True)
+            return []
+        for problem in report.problems:
+            click.secho(f"warning: {problem}", fg="yellow", err=True)
+        click.echo(str(report))
+        return report.changed_pages
+
+    return build
+
+
+class Live:
+    """The watch task and the rebuild task of one server.
+
+    ``run_recipes``: whether a change to the recipes (or what they read) runs them before the
+    rebuild, as ``kiln serve --watch`` asks.
+    """
+
+    def __init__(
+        self, project: Project, store: Store, events: Broadcaster, build: Callable[[bool], list[str]],
+        stop: threading.Event, run_recipes: bool = False,
+    ):
+        self.project = project
+        self.events = events
+        self.build = build
+        self.stop = stop
+        self.run_recipes = run_recipes
+        self.feed = CurationFeed(store)
+        self.version = StoreVersion(project.db_path)
+        self.wanted = asyncio.Event()
+        self.run_due = False
+
+    async def watch(self) -> None:
+        try:
+            async for changes in awatch(
+                *watched_paths(self.project), watch_filter=_Filter(self.project.art_dir), stop_event=self.stop,
+                debounce=500,
+            ):
+                inputs, templates, store_files = _relevant(changes, self.project)
+                if store_files and self.version.changed():
+                    images = await asyncio.to_thread(self.feed.news)
+                    if images:
+                        self.events.publish("curation", {"images": images})
+                    self.wanted.set()
+                if inputs or templates:
+                    self.run_due = self.run_due or (inputs and self.run_recipes)
+                    self.wanted.set()
+        finally:
+            self.version.close()
+
+    async def rebuild(self) -> None:
+        """One rebuild at a time; changes made meanwhile are caught by the next."""
+        while True:
+            await self.wanted.wait()
+            self.wanted.clear()
+            run, self.run_due = self.run_due, False
+            pages = await asyncio.to_thread(self.build, run)
+            if pages:
+                self.events.publish("build", {"pages": pages})
