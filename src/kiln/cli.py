@@ -354,3 +354,31 @@ def import_queue(queue_file: str, engine_name: str, force: bool, project_path: s
 
     report = convert(_project(project_path), Path(queue_file), engine=engine_name, force=force)
     click.echo("\n".join(report.lines()))
+
+
+@cli.command()
+@click.option("--fix", is_flag=True, help="Repair what can be repaired, and say what could not.")
+@click.option("--deep", is_flag=True, help="Also hash every original and decode every original and derivative.")
+@project_option
+@reports_errors
+def doctor(fix: bool, deep: bool, project_path: str | None) -> None:
+    """Compare the store with the files in art/ (and build/) and report any drift.
+
+    Exit 1 if a problem is found (with --fix: if one could not be repaired).
+    """
+    from kiln.library.doctor import examine
+    from kiln.library.repair import repair
+
+    project = _project(project_path)
+    store = _store(project)
+    examination = examine(project, store, deep=deep)
+    click.echo("\n".join(examination.lines()))
+    if not examination.findings:
+        return
+    if not fix:
+        click.echo("'kiln doctor --fix' repairs what it can.")
+        sys.exit(1)
+    repairs = repair(project, store, examination)
+    click.echo("\n".join(repairs.lines()))
+    if repairs.not_done:
+        sys.exit(1)

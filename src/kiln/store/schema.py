@@ -283,3 +283,11 @@ def curation(db: Database) -> None:
     db.execute("ALTER TABLE jobs_new RENAME TO jobs")
     db.execute("CREATE INDEX idx_jobs_status ON jobs(status)")
     db.execute("CREATE INDEX idx_jobs_run ON jobs(run_id)")
+
+
+@migrations(name="0007_doctor")
+def doctor(db: Database) -> None:
+    """What ``kiln doctor`` needs: the image a requeued job is expected to make again, and the
+    modification time at which each original was last known to match its id."""
+    db.execute("ALTER TABLE jobs ADD COLUMN expected_image_id TEXT")
+    db.execute("ALTER TABLE images ADD COLUMN file_mtime_ns INTEGER")
