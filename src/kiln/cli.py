@@ -367,7 +367,6 @@ def doctor(fix: bool, deep: bool, project_path: str | None) -> None:
     Exit 1 if a problem is found (with --fix: if one could not be repaired).
     """
     from kiln.library.doctor import examine
-    from kiln.library.repair import repair
 
     project = _project(project_path)
     store = _store(project)
@@ -378,6 +377,8 @@ def doctor(fix: bool, deep: bool, project_path: str | None) -> None:
     if not fix:
         click.echo("'kiln doctor --fix' repairs what it can.")
         sys.exit(1)
+    from kiln.library.repair import repair
+
     repairs = repair(project, store, examination)
     click.echo("\n".join(repairs.lines()))
     if repairs.not_done:

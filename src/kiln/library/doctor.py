@@ -243,22 +243,20 @@ def _check_originals(project: Project, store: Store, listings: _Listings, report
         for image_id, path, size, digest, stamp, job_key, job_status, expected in rows:
             report.images += 1
             report.files += 1
-            shown = project.relative(art / path)
             entry = listings.find(path)
             if entry is None:
                 if expected == image_id and job_status in ("queued", "running", "failed"):
                     report.waiting += 1
                 else:
+                    shown = project.relative(art / path)
                     report.findings.append(
                         Finding("missing-original", image_id, f"{shown} is missing", image_id, job_key, art / path)
                     )
                 continue
             stat = entry.stat(follow_symlinks=False)
             if stat.st_size != size:
-                report.findings.append(
-                    Finding("corrupt-original", image_id, f"{shown} is {stat.st_size:,} bytes, the store says {size:,}",
-                            image_id, job_key, art / path)
-                )
+                detail = f"{project.relative(art / path)} is {stat.st_size:,} bytes, the store says {size:,}"
+                report.findings.append(Finding("corrupt-original", image_id, detail, image_id, job_key, art / path))
             elif report.deep or stat.st_mtime_ns != stamp:
                 to_hash.append((image_id, digest, job_key, art / path, stat.st_mtime_ns))
     verified = _hash_all(project, to_hash, report)
@@ -309,18 +307,17 @@ def _check_derivatives(project: Project, store: Store, listings: _Listings, repo
         rows = store.conn.execute("SELECT image_id, stage, path, bytes, width, height FROM derivatives")
         for image_id, stage, path, size, width, height in rows:
             report.files += 1
-            shown = project.relative(art / path)
             entry = listings.find(path)
             if entry is None:
                 report.findings.append(
-                    Finding("missing-derivative", shown, f"the {stage} of {image_id} is missing",
+                    Finding("missing-derivative", project.relative(art / path), f"the {stage} of {image_id} is missing",
                             image_id, path=art / path, stage=stage)
                 )
                 continue
             actual = entry.stat(follow_symlinks=False).st_size
             if actual != size:
                 report.findings.append(
-                    Finding("bad-derivative", shown, f"{actual:,} bytes, the store says {size:,}",
+                    Finding("bad-derivative", project.relative(art / path), f"{actual:,} bytes, the store says {size:,}",
                             image_id, path=art / path, stage=stage)
                 )
             elif report.deep:

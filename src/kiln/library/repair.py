@@ -262,12 +262,7 @@ def _regenerate(
             wanted[finding.image_id].add(finding.stage)
     if not wanted:
         return
-    rows = {
-        row["id"]: row["path"]
-        for row in store.query(
-            f"SELECT id, path FROM images WHERE id IN ({','.join('?' * len(wanted))})", list(wanted)
-        )
-    }
+    rows = {row["id"]: row["path"] for row in store.query("SELECT id, path FROM images") if row["id"] in wanted}
 
     def make(image_id: str) -> tuple[str, list[dict[str, Any]] | str]:
         stages = tuple(stage for stage in STAGES if stage.name in wanted[image_id])
