@@ -389,3 +389,43 @@ def test_many_findings_of_a_kind_are_counted_past_the_first_five(made: Path):
     assert lines[7] == "    … and 1 more"
     assert kiln(made, "doctor", "--fix")[1].endswith("fixed:\n  regenerated 6 derivatives\n")
     assert kiln(made, "doctor") == (0, CLEAN)
+
+
+def test_a_lost_original_whose_job_was_deleted_is_not_fixed(made: Path):
+    image_id, key = images(made)[0]
+    (made / "art" / "original" / f"{image_id}.png").unlink()
+    sql(made, "UPDATE jobs SET status = 'deleted' WHERE key = ?", (key,))
+    code, output = kiln(made, "doctor", "--fix")
+    assert code == 1
+    assert output.endswith(f"not fixed:\n  {image_id}: its job {key} is deleted\n")
+
+
+def test_deep_finds_a_derivative_that_does_not_decode(made: Path):
+    image_id, _ = images(made)[0]
+    thumb = made / "art" / "thumb" / f"{image_id}.webp"
+    thumb.write_bytes(b"RIFF" + bytes(thumb.stat().st_size - 4))
+    assert kiln(made, "doctor") == (0, CLEAN)
+    code, output = kiln(made, "doctor", "--deep", "--fix")
+    lines = output.splitlines()
+    assert code == 0
+    assert lines[1] == "  1 derivative unreadable or of the wrong size"
+    assert lines[2].startswith(f"    art/thumb/{image_id}.webp: does not decode (")
+    assert lines[3:] == ["fixed:", "  regenerated 1 derivative"]
+    assert kiln(made, "doctor", "--deep")[0] == 0
+
+
+def test_a_project_with_nothing_made_is_clean(project_dir: Path):
+    assert kiln(project_dir, "doctor") == (0, "kiln doctor: 0 images, 0 files checked, no problems\n")
+
+
+def test_run_names_at_most_three_lost_originals(made: Path):
+    lost = [image_id for image_id, _ in images(made)[:4]]
+    for image_id in lost:
+        (made / "art" / "original" / f"{image_id}.png").unlink()
+    code, output = kiln(made, "run")
+    shown = ", ".join(f"art/original/{image_id}.png" for image_id in sorted(lost)[:3])
+    assert code == 0
+    assert (
+        f"warning: 4 images skipped as already made have no original file ({shown}, …);"
+        " 'kiln doctor --fix' queues them to be made again\n"
+    ) in output
