@@ -315,14 +315,19 @@ def test_temporary_files_are_removed_unless_a_live_process_may_own_them(made: Pa
     assert kiln(made, "doctor", "--fix") == (0, report + "fixed:\n  deleted 2 leftover temporary files\n")
     assert not old.exists() and not page.exists() and fresh.exists()
 
-    # A run still going on this host (this very process) owns anything written since it started.
+    # A run still going on this host owns anything written since it started.
     started = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 7200))
-    sql(made, "INSERT INTO runs (started_at, status, pid, host) VALUES (?, 'running', ?, ?)",
-        (started, os.getpid(), socket.gethostname()))
-    aged(fresh)
-    assert kiln(made, "doctor") == (
-        0, CLEAN + "1 recent temporary or unrecorded file left alone: another kiln process may still be writing it\n"
-    )
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        sql(made, "INSERT INTO runs (started_at, status, pid, host) VALUES (?, 'running', ?, ?)",
+            (started, live.pid, socket.gethostname()))
+        aged(fresh)
+        assert kiln(made, "doctor") == (
+            0, CLEAN + "1 recent temporary or unrecorded file left alone: another kiln process may still be writing it\n"
+        )
+    finally:
+        live.kill()
+        live.wait()
 
 
 def test_a_job_stuck_running_is_released(made: Path):

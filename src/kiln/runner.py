@@ -203,7 +203,8 @@ class Runner:
 
     def run(self, plans: list[RecipePlan]) -> RunReport:
         started = time.perf_counter()
-        sweep_temporaries(self.project.art_dir)
+        # A second kiln run on the same project may be writing: its temporaries are not litter.
+        sweep_temporaries(self.project.art_dir, self.store.live_run_started_ns())
         self.store.release_stale_claims()
         report = self._report
         scheduled: set[str] = set()

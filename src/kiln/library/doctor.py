@@ -35,7 +35,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from PIL import Image
@@ -192,12 +191,8 @@ class _Listings:
 def _busy_since(store: Store) -> int:
     """The time (ns) after which a file may belong to a live process."""
     since = time.time_ns() - RECENT_S * 1_000_000_000
-    host = socket.gethostname()
-    for row in store.query("SELECT pid, started_at FROM runs WHERE status = 'running' AND host = ?", [host]):
-        if row["pid"] is not None and alive(row["pid"]):
-            started = datetime.fromisoformat(row["started_at"].replace("Z", "+00:00")).timestamp()
-            since = min(since, int(started * 1_000_000_000))
-    return since
+    started = store.live_run_started_ns()
+    return since if started is None else min(since, started)
 
 
 def alive(pid: int) -> bool:

@@ -165,6 +165,19 @@ class Store:
         with self.transaction() as db:
             db["runs"].update(run_id, {"finished_at": now(), "status": status, "stop_reason": stop_reason, **counts})
 
+    def live_run_started_ns(self) -> int | None:
+        """When the earliest run still going in another process on this host started (ns since
+        the epoch), or None: files it writes are newer than this."""
+        host = socket.gethostname()
+        rows = self.query(
+            "SELECT pid, started_at FROM runs WHERE status = 'running' AND host = ? ORDER BY started_at", [host]
+        )
+        for row in rows:
+            if row["pid"] is not None and row["pid"] != os.getpid() and _alive(row["pid"]):
+                started = datetime.fromisoformat(row["started_at"].replace("Z", "+00:00"))
+                return int(started.timestamp() * 1_000_000_000)
+        return None
+
     # claims -----------------------------------------------------------------------------
 
     def release_stale_claims(self) -> int:
