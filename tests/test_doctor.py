@@ -25,6 +25,7 @@ seeds = 2
 steps = 4
 """
 CLEAN = "kiln doctor: 6 images, 18 files checked, no problems\n"
+LEFT_ONE = "1 recent temporary or unrecorded file left alone: another kiln process may still be writing it\n"
 HOUR_AGO = time.time() - 3600
 
 
@@ -310,8 +311,7 @@ def test_temporary_files_are_removed_unless_a_live_process_may_own_them(made: Pa
         "  2 leftover temporary files\n"
         "    art/thumb/.tmp-abc123: left by an interrupted write\n"
         "    build/coast/.index.html.kiln-tmp: left by an interrupted write\n"
-        "1 recent temporary or unrecorded file left alone: another kiln process may still be writing it\n"
-    )
+    ) + LEFT_ONE
     assert kiln(made, "doctor", "--fix") == (0, report + "fixed:\n  deleted 2 leftover temporary files\n")
     assert not old.exists() and not page.exists() and fresh.exists()
 
@@ -322,9 +322,7 @@ def test_temporary_files_are_removed_unless_a_live_process_may_own_them(made: Pa
         sql(made, "INSERT INTO runs (started_at, status, pid, host) VALUES (?, 'running', ?, ?)",
             (started, live.pid, socket.gethostname()))
         aged(fresh)
-        assert kiln(made, "doctor") == (
-            0, CLEAN + "1 recent temporary or unrecorded file left alone: another kiln process may still be writing it\n"
-        )
+        assert kiln(made, "doctor") == (0, CLEAN + LEFT_ONE)
     finally:
         live.kill()
         live.wait()
@@ -359,7 +357,8 @@ def test_a_job_running_in_a_live_process_is_not_stuck(made: Path):
 
 def test_the_full_text_index_is_rebuilt(made: Path):
     rowid, prompt, notes = sql(made, "SELECT rowid, prompt, notes FROM images LIMIT 1")[0]
-    sql(made, "INSERT INTO images_fts(images_fts, rowid, prompt, notes) VALUES ('delete', ?, ?, ?)", (rowid, prompt, notes))
+    sql(made, "INSERT INTO images_fts(images_fts, rowid, prompt, notes) VALUES ('delete', ?, ?, ?)",
+        (rowid, prompt, notes))
     report = (
         "kiln doctor: 6 images, 18 files checked, 1 problem\n"
         "  1 full-text index out of step with the images table\n"

@@ -44,6 +44,7 @@ from kiln.project import Project
 from kiln.site.output import TEMP_SUFFIX
 from kiln.stages import STAGES
 from kiln.store import Store
+from kiln.store.db import process_alive
 
 # A write in progress lasts well under a second; ten minutes leaves room for a stalled disk.
 RECENT_S = 600
@@ -109,7 +110,7 @@ class Examination:
                 lines.append(f"    … and {len(found) - SHOWN} more")
         if self.waiting:
             lines.append(
-                f"1 image waits for 'kiln run' to make its lost original again" if self.waiting == 1 else
+                "1 image waits for 'kiln run' to make its lost original again" if self.waiting == 1 else
                 f"{self.waiting:,} images wait for 'kiln run' to make their lost originals again"
             )
         if self.left_alone:
@@ -193,16 +194,6 @@ def _busy_since(store: Store) -> int:
     since = time.time_ns() - RECENT_S * 1_000_000_000
     started = store.live_run_started_ns()
     return since if started is None else min(since, started)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def sha256_of(path: Path) -> str | None:
@@ -304,16 +295,18 @@ def _check_derivatives(project: Project, store: Store, listings: _Listings, repo
             report.files += 1
             entry = listings.find(path)
             if entry is None:
+                detail = f"the {stage} of {image_id} is missing"
                 report.findings.append(
-                    Finding("missing-derivative", project.relative(art / path), f"the {stage} of {image_id} is missing",
-                            image_id, path=art / path, stage=stage)
+                    Finding("missing-derivative", project.relative(art / path), detail, image_id,
+                            path=art / path, stage=stage)
                 )
                 continue
             actual = entry.stat(follow_symlinks=False).st_size
             if actual != size:
+                detail = f"{actual:,} bytes, the store says {size:,}"
                 report.findings.append(
-                    Finding("bad-derivative", project.relative(art / path), f"{actual:,} bytes, the store says {size:,}",
-                            image_id, path=art / path, stage=stage)
+                    Finding("bad-derivative", project.relative(art / path), detail, image_id,
+                            path=art / path, stage=stage)
                 )
             elif report.deep:
                 to_decode.append((image_id, stage, art / path, width, height))
@@ -396,7 +389,7 @@ def _check_jobs(store: Store, report: Examination) -> None:
         " LEFT JOIN runs ON runs.id = jobs.run_id WHERE jobs.status = 'running' ORDER BY jobs.key"
     )
     for row in rows:
-        if row["host"] == host and row["pid"] is not None and alive(row["pid"]):
+        if row["host"] == host and row["pid"] is not None and process_alive(row["pid"]):
             continue
         if row["run"] is None:
             detail = "no run claimed it"

@@ -31,12 +31,12 @@ from PIL import Image
 from kiln.art import content_id
 from kiln.engines import EngineError
 from kiln.finishing import image_row
-from kiln.library.doctor import THREADS, Examination, Finding, alive
+from kiln.library.doctor import THREADS, Examination, Finding
 from kiln.project import Project
 from kiln.reference_images import ReferencePreparer
 from kiln.stages import STAGES, blurhash_of, run_stages
 from kiln.store import Store
-from kiln.store.db import now
+from kiln.store.db import now, process_alive
 
 QUARANTINE = "quarantine"
 
@@ -64,13 +64,15 @@ def repair(project: Project, store: Store, examination: Examination) -> Repairs:
     """Fix every finding that can be fixed, in an order where each fix helps the next."""
     repairs = Repairs()
     _release_stuck_jobs(store, examination.of("stuck-job"), repairs)
-    _delete(examination.of("temporary"), repairs, "deleted {n} leftover temporary file", "deleted {n} leftover temporary files")
+    _delete(examination.of("temporary"), repairs,
+            "deleted {n} leftover temporary file", "deleted {n} leftover temporary files")
     orphans = examination.of("orphan")
     _adopt_originals(project, store, [f for f in orphans if f.stage == "original"], repairs)
     lost = examination.of("missing-original")
     corrupt = examination.of("corrupt-original")
     quarantined = _quarantine(project, corrupt, repairs)
-    remade = _requeue(store, lost, repairs, "queued {n} job to remake a lost original", "queued {n} jobs to remake lost originals")
+    remade = _requeue(store, lost, repairs,
+                      "queued {n} job to remake a lost original", "queued {n} jobs to remake lost originals")
     remade |= _requeue(store, quarantined, repairs, "queued {n} job to remake a corrupt original",
                        "queued {n} jobs to remake corrupt originals")
     derivatives = examination.of("missing-derivative") + examination.of("bad-derivative")
@@ -106,13 +108,15 @@ def _release_stuck_jobs(store: Store, findings: list[Finding], repairs: Repairs)
             [(key,) for key in keys],
         )
         for run_id, pid, run_host in runs:
-            if run_host == host and pid is not None and alive(pid):
+            if run_host == host and pid is not None and process_alive(pid):
                 continue
             store.conn.execute(
                 "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ? AND status = 'running'",
                 [now(), run_id],
             )
-    repairs.done.append(_phrase(len(keys), "released {n} stuck job to the queue", "released {n} stuck jobs to the queue"))
+    repairs.done.append(
+        _phrase(len(keys), "released {n} stuck job to the queue", "released {n} stuck jobs to the queue")
+    )
 
 
 def _delete(findings: list[Finding], repairs: Repairs, one: str, many: str) -> None:
@@ -139,7 +143,8 @@ def _quarantine(project: Project, findings: list[Finding], repairs: Repairs) -> 
         try:
             os.replace(finding.path, target)
         except OSError as error:
-            repairs.not_done.append(f"{project.relative(finding.path)}: cannot be moved to {QUARANTINE}/: {error.strerror}")
+            shown = project.relative(finding.path)
+            repairs.not_done.append(f"{shown}: cannot be moved to {QUARANTINE}/: {error.strerror}")
             continue
         moved.append(finding)
     if moved:

@@ -173,7 +173,7 @@ class Store:
             "SELECT pid, started_at FROM runs WHERE status = 'running' AND host = ? ORDER BY started_at", [host]
         )
         for row in rows:
-            if row["pid"] is not None and row["pid"] != os.getpid() and _alive(row["pid"]):
+            if row["pid"] is not None and row["pid"] != os.getpid() and process_alive(row["pid"]):
                 started = datetime.fromisoformat(row["started_at"].replace("Z", "+00:00"))
                 return int(started.timestamp() * 1_000_000_000)
         return None
@@ -190,7 +190,7 @@ class Store:
                 " WHERE jobs.status = 'running'"
             ).fetchall()
             for key, pid, run_host in rows:
-                if run_host == host and pid is not None and _alive(pid) and pid != os.getpid():
+                if run_host == host and pid is not None and process_alive(pid) and pid != os.getpid():
                     continue
                 self.conn.execute(
                     "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE key = ?", [key]
@@ -322,7 +322,8 @@ class Replaced:
     paths: list[str]  # its derivatives' files, relative to art/, for the caller to remove
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
