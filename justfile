@@ -34,6 +34,7 @@ test *ARGS:
 bench:
     python -m pip install -q -e '.[bench]'
     python bench/run.py
+    python bench/doctor.py
 
 # Remove the rendered gallery (the images in art/ are kept)
 clean:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 from PIL import Image
@@ -44,6 +45,16 @@ def test_sweep_removes_temporaries_only(tmp_path):
     (tmp_path / "thumb" / "keep.webp").write_bytes(b"whole")
     assert art.sweep_temporaries(tmp_path) == 1
     assert [p.name for p in (tmp_path / "thumb").iterdir()] == ["keep.webp"]
+
+
+def test_sweep_spares_temporaries_newer_than_a_live_run(tmp_path):
+    (tmp_path / "web").mkdir()
+    old, new = tmp_path / "web" / ".tmp-old", tmp_path / "web" / ".tmp-new"
+    old.write_bytes(b"half")
+    os.utime(old, ns=(1_000, 1_000))
+    new.write_bytes(b"half")
+    assert art.sweep_temporaries(tmp_path, spare_since_ns=2_000) == 1
+    assert [p.name for p in (tmp_path / "web").iterdir()] == [".tmp-new"]
 
 
 def test_content_id():

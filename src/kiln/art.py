@@ -44,13 +44,19 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def sweep_temporaries(art_dir: Path) -> int:
-    """Delete temporary files left by a process that died mid-write."""
+def sweep_temporaries(art_dir: Path, spare_since_ns: int | None = None) -> int:
+    """Delete temporary files left by a process that died mid-write; those modified since
+    ``spare_since_ns`` (the start of a run still going) may be another's, and are kept."""
     removed = 0
     if art_dir.is_dir():
         for stage in art_dir.iterdir():
             if stage.is_dir():
                 for temp in stage.glob(f"{TEMP_PREFIX}*"):
-                    temp.unlink(missing_ok=True)
+                    try:
+                        if spare_since_ns is not None and temp.stat().st_mtime_ns >= spare_since_ns:
+                            continue
+                        temp.unlink()
+                    except FileNotFoundError:
+                        continue  # its writer renamed it into place meanwhile
                     removed += 1
     return removed

@@ -645,3 +645,32 @@ def status(project_path: str | None) -> None:
     project = _project(project_path)
     for line in store_status(project, _store(project)).lines():
         click.echo(line)
+
+
+@cli.command()
+@click.option("--fix", is_flag=True, help="Repair what can be repaired, and say what could not.")
+@click.option("--deep", is_flag=True, help="Also hash every original and decode every original and derivative.")
+@project_option
+@reports_errors
+def doctor(fix: bool, deep: bool, project_path: str | None) -> None:
+    """Compare the store with the files in art/ (and build/) and report any drift.
+
+    Exit 1 if a problem is found (with --fix: if one could not be repaired).
+    """
+    from kiln.library.doctor import examine
+
+    project = _project(project_path)
+    store = _store(project)
+    examination = examine(project, store, deep=deep)
+    click.echo("\n".join(examination.lines()))
+    if not examination.findings:
+        return
+    if not fix:
+        click.echo("'kiln doctor --fix' repairs what it can.")
+        sys.exit(1)
+    from kiln.library.repair import repair
+
+    repairs = repair(project, store, examination)
+    click.echo("\n".join(repairs.lines()))
+    if repairs.not_done:
+        sys.exit(1)

@@ -160,6 +160,8 @@ _TABLES: dict[str, dict[str, Any]] = {
             "duration_ms": "Wall time of the last attempt, in milliseconds.",
             "image_id": "The image this job produced (images.id), once it succeeded; for a deleted job, "
             "the id its image had (kiln run --redo finds it by that id).",
+            "expected_image_id": "Set by kiln doctor --fix when it queues the job to remake a lost or corrupt "
+            "original: the image id the rerun should give again (its curation moves over if it does not).",
         },
     },
     "recipe_jobs": {
@@ -212,6 +214,8 @@ _TABLES: dict[str, dict[str, Any]] = {
             "tags": "Tags as a JSON array of strings.",
             "notes": "Free-text notes (searchable).",
             "blurhash": "4x3-component blurhash of the image: its placeholder in the static gallery.",
+            "file_mtime_ns": "Modification time (ns) of the original when its content was last known to match "
+            "its id; kiln doctor hashes the file again only when this changes.",
         },
     },
     "derivatives": {

@@ -9,6 +9,7 @@ runner commits those rows only afterwards.
 from __future__ import annotations
 
 import io
+import json
 import multiprocessing
 import os
 import signal
@@ -55,8 +56,40 @@ def write_image_files(
         "sha256": sha256,
         "format": "png",
         "blurhash": blurhash_of(image),
+        # What kiln doctor compares with: while size and mtime are these, the bytes are not re-hashed.
+        "file_mtime_ns": original.stat().st_mtime_ns,
     }
     return row, derivatives
+
+
+def image_row(
+    files: dict[str, Any],
+    key: str,
+    recipe: str,
+    spec: dict[str, Any],
+    provenance: dict[str, Any],
+    *,
+    seed: int,
+    response_id: str | None,
+    created_at: str,
+) -> dict[str, Any]:
+    """An image's row: its file columns (from :func:`write_image_files`) and its provenance."""
+    return {
+        **files,
+        "job_key": key,
+        "recipe": recipe,
+        "prompt": spec["prompt"],
+        "negative_prompt": spec["negative_prompt"],
+        "model": spec["model"],
+        "engine": spec["engine"],
+        "seed": seed,
+        "steps": spec["steps"],
+        "guidance": spec["guidance"],
+        "sampler": spec["sampler"],
+        "params": json.dumps(provenance, sort_keys=True),
+        "response_id": response_id,
+        "created_at": created_at,
+    }
 
 
 def _ignore_interrupts() -> None:

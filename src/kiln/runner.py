@@ -30,14 +30,14 @@ from typing import Any, Protocol
 
 from kiln.art import sweep_temporaries
 from kiln.engines import Engine, EngineError, GenerateRequest, GenerateResult, Progress, open_engine
-from kiln.finishing import WORKERS, worker_pool, write_image_files
+from kiln.finishing import WORKERS, image_row, worker_pool, write_image_files
 from kiln.plan import RecipePlan, record_plan
 from kiln.policy import Policy, TokenBucket
 from kiln.project import Project
 from kiln.recipe import Job
 from kiln.reference_images import ReferencePreparer
 from kiln.store import Store
-from kiln.store.db import now
+from kiln.store.db import Replaced, now
 
 # A thread per worker process hands it images and commits their rows; one more result may
 # wait, so the workers never idle and memory stays flat when the engine outpaces them.
@@ -208,7 +208,8 @@ class Runner:
     def run(self, plans: list[RecipePlan], only: set[str] | None = None) -> RunReport:
         """Run the plans' jobs that have no image (of those, only the keys in ``only``, if given)."""
         started = time.perf_counter()
-        sweep_temporaries(self.project.art_dir)
+        # A second kiln run on the same project may be writing: its temporaries are not litter.
+        sweep_temporaries(self.project.art_dir, self.store.live_run_started_ns())
         self.store.release_stale_claims()
         report = self._report
         scheduled: set[str] = set()
@@ -227,6 +228,7 @@ class Runner:
                 "planned": len(plan.jobs), "existing": len(plan.jobs) - len(pending) - deleted,
                 "deleted": deleted, "generated": 0, "failed": 0,
             }
+        report.warnings.extend(self._lost_originals(plans))
         report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
 
         try:
@@ -274,6 +276,20 @@ class Runner:
         if errors:
             raise errors[0]
         return report
+
+    def _lost_originals(self, plans: list[RecipePlan]) -> list[str]:
+        """A warning if images the run skips as made have lost their original: one stat each."""
+        skipped = [job.key for plan in plans for job in plan.jobs if job.key in plan.done]
+        art = self.project.art_dir
+        lost = sorted({path for path in self.store.image_paths(skipped).values() if not (art / path).exists()})
+        if not lost:
+            return []
+        shown = ", ".join(self.project.relative(art / path) for path in lost[:3]) + (", …" if len(lost) > 3 else "")
+        many = len(lost) != 1
+        return [
+            f"{len(lost)} image{'s' if many else ''} skipped as already made {'have' if many else 'has'} no original"
+            f" file ({shown}); 'kiln doctor --fix' queues {'them' if many else 'it'} to be made again"
+        ]
 
     def _dispatch(self, plan: RecipePlan, jobs: list[Job]) -> None:
         if not jobs:
@@ -455,13 +471,15 @@ class Runner:
         report = self._report
         try:
             started = time.perf_counter()
-            image_row, derivatives, references = self._save(plan, job, result)
+            row, derivatives, references = self._save(plan, job, result)
             timings["stages_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            image_row["timings"] = json.dumps({**result.timings_ms, **timings}, sort_keys=True)
-            self.store.record_image(job.key, image_row, derivatives, timings["generate_ms"], references)
+            row["timings"] = json.dumps({**result.timings_ms, **timings}, sort_keys=True)
+            replaced = self.store.record_image(job.key, row, derivatives, timings["generate_ms"], references)
         except Exception as error:  # a disk or encoder failure fails this job, not the run
             self._fail(plan, job, "STAGE_FAILED", f"{type(error).__name__}: {error}", timings["generate_ms"])
         else:
+            if replaced is not None:
+                self._replaced(plan, job, row["id"], replaced)
             with self.tracker.lock:
                 plan.done.add(job.key)
             with self._report_lock:
@@ -471,6 +489,18 @@ class Runner:
         finally:
             self._finish_slots.release()
             self._settle(plan)
+
+    def _replaced(self, plan: RecipePlan, job: Job, image_id: str, replaced: Replaced) -> None:
+        """A job queued to remake a lost original made different bytes: the old image's files go,
+        and the run says so (its curation moved over with the rows)."""
+        for path in replaced.paths:
+            (self.project.art_dir / path).unlink(missing_ok=True)
+        with self._report_lock:
+            self._report.warnings.append(
+                f"job {job.key} ({plan.recipe.name}) made image {image_id}, not {replaced.image_id} as before:"
+                " the engine did not give the same bytes; the rating, status, tags and notes of"
+                f" {replaced.image_id} moved to {image_id}"
+            )
 
     def _save(
         self, plan: RecipePlan, job: Job, result: GenerateResult
@@ -496,22 +526,10 @@ class Runner:
              "thumb_path": self.references.thumbnail(ref)}
             for i, ref in enumerate(spec["references"])
         ]
-        row = {
-            **files,
-            "job_key": job.key,
-            "recipe": plan.recipe.name,
-            "prompt": spec["prompt"],
-            "negative_prompt": spec["negative_prompt"],
-            "model": spec["model"],
-            "engine": spec["engine"],
-            "seed": result.seed,
-            "steps": spec["steps"],
-            "guidance": spec["guidance"],
-            "sampler": spec["sampler"],
-            "params": json.dumps(provenance, sort_keys=True),
-            "response_id": result.response_id,
-            "created_at": created,
-        }
+        row = image_row(
+            files, job.key, plan.recipe.name, spec, provenance,
+            seed=result.seed, response_id=result.response_id, created_at=created,
+        )
         return row, derivatives, references
 
 

@@ -65,11 +65,13 @@ def blurhash_of(image: Image.Image) -> str:
     return blurhash.encode(small, *BLURHASH_COMPONENTS)
 
 
-def run_stages(image: Image.Image, image_id: str, art_dir: Path, created_at: str) -> list[dict[str, Any]]:
-    """Write every stage's derivative of ``image`` and return their rows."""
+def run_stages(
+    image: Image.Image, image_id: str, art_dir: Path, created_at: str, stages: tuple[Stage, ...] = STAGES
+) -> list[dict[str, Any]]:
+    """Write each stage's derivative of ``image`` and return their rows."""
     rows = []
     rgb = image.convert("RGB")
-    for stage in STAGES:
+    for stage in stages:
         made = stage.make(rgb)
         data = encode_webp(made, stage.quality)
         path = stage_path(art_dir, stage.name, image_id, "webp")

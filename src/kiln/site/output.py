@@ -20,6 +20,7 @@ from kiln.errors import Problem
 from kiln.site.layout import STATIC
 
 MANIFEST = ".kiln-manifest.json"
+TEMP_SUFFIX = ".kiln-tmp"  # a page being written is ``.NAME.kiln-tmp`` until it is renamed into place
 
 Stamp = tuple[int, int]  # size, modification time in ns
 
@@ -45,7 +46,7 @@ class Output:
                 return
         except FileNotFoundError:
             self._mkdir(path.parent)
-        temporary = path.with_name(f".{path.name}.kiln-tmp")
+        temporary = path.with_name(f".{path.name}{TEMP_SUFFIX}")
         temporary.write_bytes(data)
         os.replace(temporary, path)
         self._wrote(name, path)

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,19 @@ class Store:
         with self.transaction() as db:
             db["runs"].update(run_id, {"finished_at": now(), "status": status, "stop_reason": stop_reason, **counts})
 
+    def live_run_started_ns(self) -> int | None:
+        """When the earliest run still going in another process on this host started (ns since
+        the epoch), or None: files it writes are newer than this."""
+        host = socket.gethostname()
+        rows = self.query(
+            "SELECT pid, started_at FROM runs WHERE status = 'running' AND host = ? ORDER BY started_at", [host]
+        )
+        for row in rows:
+            if row["pid"] is not None and row["pid"] != os.getpid() and process_alive(row["pid"]):
+                started = datetime.fromisoformat(row["started_at"].replace("Z", "+00:00"))
+                return int(started.timestamp() * 1_000_000_000)
+        return None
+
     # claims -----------------------------------------------------------------------------
 
     def release_stale_claims(self) -> int:
@@ -190,7 +204,7 @@ class Store:
                 " WHERE jobs.status = 'running'"
             ).fetchall()
             for key, pid, run_host in rows:
-                if run_host == host and pid is not None and _alive(pid) and pid != os.getpid():
+                if run_host == host and pid is not None and process_alive(pid) and pid != os.getpid():
                     continue
                 self.conn.execute(
                     "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE key = ?", [key]
@@ -259,14 +273,21 @@ class Store:
         key: str,
         image: dict[str, Any],
         derivatives: list[dict[str, Any]],
-        duration_ms: float,
+        duration_ms: float | None,
         references: list[dict[str, Any]] = (),  # type: ignore[assignment]
-    ) -> None:
+    ) -> Replaced | None:
         """Record a finished job: its image, derivatives, references and success, in one transaction.
 
-        Called only after every file is in place, so a row always points at a file.
+        Called only after every file is in place, so a row always points at a file. A job that
+        ``kiln doctor --fix`` queued to remake a lost original should give the same image id;
+        if it gives another, the old image's curation moves to the new one, the old rows go,
+        and the old image and the paths of its derivatives are returned.
         """
         with self.transaction() as db:
+            expected = self.conn.execute("SELECT expected_image_id FROM jobs WHERE key = ?", [key]).fetchone()
+            replaced = None
+            if expected and expected[0] and expected[0] != image["id"]:
+                replaced, image = self._replace_image(expected[0], image)
             if db["images"].count_where("id = ?", [image["id"]]) == 0:
                 db["images"].insert(image)
             db["derivatives"].upsert_all(derivatives, pk=("image_id", "stage"))
@@ -274,12 +295,49 @@ class Store:
                 db["image_references"].upsert_all(references, pk=("image_id", "position"))
             self.conn.execute(
                 "UPDATE jobs SET status = 'succeeded', image_id = ?, error = NULL, error_code = NULL,"
-                " finished_at = ?, duration_ms = ?, claimed_by = NULL WHERE key = ?",
+                " finished_at = ?, duration_ms = ?, claimed_by = NULL, expected_image_id = NULL WHERE key = ?",
                 [image["id"], now(), duration_ms, key],
             )
+        return replaced
+
+    def _replace_image(self, old_id: str, image: dict[str, Any]) -> tuple[Replaced | None, dict[str, Any]]:
+        """Move ``old_id``'s curation onto the new ``image`` row and delete the old rows."""
+        curation = self.conn.execute("SELECT rating, status, tags, notes FROM images WHERE id = ?", [old_id]).fetchone()
+        if curation is None:
+            return None, image
+        paths = [row[0] for row in self.conn.execute("SELECT path FROM derivatives WHERE image_id = ?", [old_id])]
+        for table in ("derivatives", "image_references"):
+            self.conn.execute(f"DELETE FROM {table} WHERE image_id = ?", [old_id])
+        self.conn.execute("DELETE FROM images WHERE id = ?", [old_id])
+        self.conn.execute("UPDATE history SET image_id = ? WHERE image_id = ?", [image["id"], old_id])
+        moved = dict(zip(("rating", "status", "tags", "notes"), curation, strict=True))
+        return Replaced(old_id, paths), {**image, **moved}
+
+    def image_paths(self, keys: Sequence[str]) -> dict[str, str]:
+        """The original's path (relative to ``art/``) of each of ``keys`` that has an image."""
+        paths: dict[str, str] = {}
+        with self.lock:
+            for chunk in chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                rows = self.conn.execute(
+                    f"SELECT jobs.key, images.path FROM jobs JOIN images ON images.id = jobs.image_id"
+                    f" WHERE jobs.key IN ({marks})",
+                    list(chunk),
+                )
+                paths.update(rows)
+        return paths
 
 
-def _alive(pid: int) -> bool:
+@dataclass(frozen=True)
+class Replaced:
+    """An image that a rerun of its job replaced with different bytes."""
+
+    image_id: str
+    paths: list[str]  # its derivatives' files, relative to art/, for the caller to remove
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

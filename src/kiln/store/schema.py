@@ -298,3 +298,9 @@ def curation_fts_trigger(db: Database) -> None:
         END
         """
     )
+@migrations(name="0007_doctor")
+def doctor(db: Database) -> None:
+    """What ``kiln doctor`` needs: the image a requeued job is expected to make again, and the
+    modification time at which each original was last known to match its id."""
+    db.execute("ALTER TABLE jobs ADD COLUMN expected_image_id TEXT")
+    db.execute("ALTER TABLE images ADD COLUMN file_mtime_ns INTEGER")
