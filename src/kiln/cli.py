@@ -41,17 +41,29 @@ def reports_errors(command: F) -> F:
 
 
 def _project(path: str | None) -> Project:
+    """The project named after the command, else before it (``kiln -C DIR check``), else found from here up."""
+    if path is None:
+        context = click.get_current_context(silent=True)
+        path = context.find_root().meta.get("kiln.project_path") if context else None
     return load_project(Path(path) if path else None)
 
 
+_PROJECT_HELP = "Project folder (default: the nearest folder with kiln.toml, from here up)."
 project_option = click.option(
-    "-C", "--project", "project_path", type=click.Path(file_okay=False, exists=True),
-    help="Project folder (default: the nearest folder with kiln.toml, from here up).",
+    "-C", "--project", "project_path", type=click.Path(file_okay=False, exists=True), help=_PROJECT_HELP,
 )
+
+
+def _remember_project(context: click.Context, parameter: click.Parameter, value: str | None) -> None:
+    context.meta["kiln.project_path"] = value
 
 
 @click.group()
 @click.version_option(__version__, prog_name="kiln")
+@click.option(
+    "-C", "--project", type=click.Path(file_okay=False, exists=True), expose_value=False, is_eager=True,
+    callback=_remember_project, help=_PROJECT_HELP + " Given before the command, as git takes it, or after it.",
+)
 def cli() -> None:
     """kiln: image generation as a build.
 
