@@ -8,6 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from click.testing import CliRunner
+
+from kiln.cli import cli
 from kiln.errors import InputError
 from kiln.project import load_project
 from kiln.recipe import expand, load_recipe
@@ -216,9 +219,41 @@ def test_random_repeats_get_their_own_seeds_per_prompt(project_dir, write_recipe
     expansion = expansion_of(project_dir, write_recipe, 'mode = "random"\nmax_prompts = 4\nprompt = "fox"\nseed = 3\n')
     assert len(expansion.jobs()) == 1
     assert [str(w) for w in expansion.warnings] == [
-        'recipes/r.toml:1: mode: 3 random draws repeated an earlier prompt; with seed_policy "per_image" a repeat is the'
-        ' same job ("per_prompt" gives each draw its own seeds)'
+        'recipes/r.toml:3: prompt: the template has 1 variant, fewer than max_prompts = 4: it makes 1 prompt'
+        ' (with seed_policy "per_prompt" each further draw would get seeds of its own)'
     ]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_mode_draws_distinct_prompts_while_the_template_has_enough(project_dir, write_recipe, seed):
+    text = f'mode = "random"\nprompt = "{{a|b|c|d|e|f}} {{1|2|3|4|5|6|7|8}}"\nseed = {seed}\n'
+    twelve = [j.spec["prompt"] for j in jobs_of(project_dir, write_recipe, text + "max_prompts = 12\n")]
+    assert len(twelve) == len(set(twelve)) == 12
+    assert twelve == [j.spec["prompt"] for j in jobs_of(project_dir, write_recipe, text + "max_prompts = 12\n")]
+    every = [j.spec["prompt"] for j in jobs_of(project_dir, write_recipe, text + "max_prompts = 48\n")]
+    assert every[:12] == twelve and len(set(every)) == 48
+
+
+def test_random_mode_on_a_template_with_fewer_variants_says_so(project_dir, write_recipe):
+    text = 'mode = "random"\nprompt = "{a|b|c}"\nmax_prompts = 5\nseed = 2\n'
+    expansion = expansion_of(project_dir, write_recipe, text)
+    assert sorted(j.spec["prompt"] for j in expansion.jobs()) == ["a", "b", "c"]
+    assert [str(w) for w in expansion.warnings] == [
+        'recipes/r.toml:2: prompt: the template has 3 variants, fewer than max_prompts = 5: it makes 3 prompts'
+        ' (with seed_policy "per_prompt" each further draw would get seeds of its own)'
+    ]
+    expansion = expansion_of(project_dir, write_recipe, text + 'seed_policy = "per_prompt"\n')
+    drawn = [j.spec["prompt"] for j in expansion.jobs()]
+    assert drawn == drawn[:3] + drawn[:2] and sorted(drawn[:3]) == ["a", "b", "c"]
+    assert [str(w) for w in expansion.warnings] == [
+        "recipes/r.toml:2: prompt: the template has 3 variants, fewer than max_prompts = 5: each is drawn,"
+        " then drawn again with seeds of its own"
+    ]
+
+
+def test_random_mode_reaches_variants_that_weights_make_rare(project_dir, write_recipe):
+    jobs = jobs_of(project_dir, write_recipe, 'mode = "random"\nprompt = "{0.999::a|0.0001::b|0::c}"\nmax_prompts = 3\n')
+    assert sorted(j.spec["prompt"] for j in jobs) == ["a", "b", "c"]
 
 
 def test_combinatorial_max_prompts_keeps_the_first_and_warns(project_dir, write_recipe):
@@ -402,3 +437,33 @@ def test_wildcard_links_leading_outside_are_refused(project_dir, write_recipe, t
     assert errors_of(project_dir, write_recipe, 'prompt = "a __colours__ fox"\n') == [
         "recipes/r.toml:1: prompt: wildcards/colours.txt is a link to outside wildcards/; kiln never reads outside it"
     ]
+
+
+def test_a_link_out_of_wildcards_fails_only_the_prompts_that_use_it(project_dir, write_recipe, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.txt").write_text("hunter2\n")
+    (outside / "animals.yaml").write_text("animals:\n  - leaked\n")
+    wildcards = project_dir / "wildcards"
+    (wildcards / "birds").mkdir(parents=True)
+    (wildcards / "birds" / "owl.txt").write_text("barn owl\n")
+    (wildcards / "birds" / "far").symlink_to(outside)
+    (wildcards / "colours.txt").write_text("red\n")
+    (wildcards / "animals.yaml").symlink_to(outside / "animals.yaml")
+    assert [j.spec["prompt"] for j in jobs_of(project_dir, write_recipe, 'prompt = "a fox"\n')] == ["a fox"]
+    assert [j.spec["prompt"] for j in jobs_of(project_dir, write_recipe, 'prompt = "a __colours__ fox"\n')] == ["a red fox"]
+    assert [j.spec["prompt"] for j in jobs_of(project_dir, write_recipe, 'prompt = "a __birds/*__"\n')] == ["a barn owl"]
+    assert errors_of(project_dir, write_recipe, 'prompt = "__birds/far/secret__ and __animals__"\n') == [
+        "recipes/r.toml:1: prompt: wildcards/birds/far is a link to outside wildcards/; kiln never reads outside it",
+        "recipes/r.toml:1: prompt: wildcards/animals.yaml is a link to outside wildcards/; kiln never reads outside it",
+    ]
+    write_recipe("r", 'prompt = "a fox"\n')
+    result = CliRunner().invoke(cli, ["check", "-C", str(project_dir)])
+    assert result.exit_code == 0
+    assert result.output == (
+        "recipes/r.toml: ok, 1 job\n"
+        "warning: wildcards/animals.yaml: is a link to outside wildcards/; kiln does not read it, and a prompt that uses it fails\n"
+        "warning: wildcards/birds/far: is a link to outside wildcards/; kiln does not read it, and a prompt that uses it fails\n"
+        "1 recipe checked, no problems, 2 warnings.\n"
+    )
+
+

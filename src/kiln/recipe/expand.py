@@ -29,7 +29,7 @@ from kiln.project import Project
 from kiln.recipe import styles
 from kiln.recipe.axes import Dimension, dimensions
 from kiln.recipe.model import Recipe
-from kiln.recipe.prompts import expand_template, outside_links
+from kiln.recipe.prompts import expand_template, read_wildcards
 from kiln.recipe.references import Choice, resolve
 from kiln.recipe.seeds import image_seed, prompt_seed
 
@@ -131,37 +131,36 @@ class Expansion:
     def _variants(self, recipe: Recipe, project: Project, problems: list[Problem]) -> dict[tuple[int, int], list[tuple[str, int]]]:
         """The prompts of each (template, style) pair."""
         variants: dict[tuple[int, int], list[tuple[str, int]]] = {}
-        shown = project.relative(project.wildcards_dir) + "/"
-        links = outside_links(project.wildcards_dir)
-        if links:
-            where = project.relative(links[0].parent) + "/" + links[0].name
-            problems.append(recipe.problem("prompt", f"{where} is a link to outside {shown}; kiln never reads outside it"))
-            return variants
-        repeated = 0
+        wildcards = read_wildcards(project.wildcards_dir, project.relative(project.wildcards_dir) + "/")
         for (t, template), (s, style) in itertools.product(enumerate(recipe.prompts), enumerate(recipe.styles)):
             text = styles.apply(template.text, style)
             result = expand_template(
                 text, mode=recipe.mode, max_prompts=recipe.max_prompts, recipe_seed=recipe.seed,
-                wildcards=project.wildcards_dir, shown=shown, limit=recipe.max_jobs,
+                wildcards=wildcards, limit=recipe.max_jobs,
             )
             where = f"library prompt {template.library}: " if template.library else ""
             key = "prompt.library" if template.library else "prompt"
-            if result.error:
-                problem = recipe.problem(key, where + result.error)
+            for error in result.errors:
+                problem = recipe.problem(key, where + error)
                 if problem not in problems:
                     problems.append(problem)
-            for message in result.warnings:
+            messages = list(result.warnings)
+            if result.variants is not None:
+                messages.append(self._few_variants(result.variants, recipe))
+            for message in messages:
                 warning = recipe.problem(key, where + message)
                 if warning not in self.warnings:
                     self.warnings.append(warning)
-            repeated += sum(1 for _, occurrence in result.prompts if occurrence)
             variants[(t, s)] = result.prompts
-        if repeated and recipe.seed_policy != "per_prompt":
-            self.warnings.append(recipe.problem(
-                "mode", f"{repeated} random draw{'s' if repeated != 1 else ''} repeated an earlier prompt; with seed_policy"
-                f' "{recipe.seed_policy}" a repeat is the same job ("per_prompt" gives each draw its own seeds)',
-            ))
         return variants
+
+    @staticmethod
+    def _few_variants(count: int, recipe: Recipe) -> str:
+        shortfall = f"the template has {count} variant{'s' if count != 1 else ''}, fewer than max_prompts = {recipe.max_prompts}"
+        if recipe.seed_policy == "per_prompt":
+            return f"{shortfall}: each is drawn, then drawn again with seeds of its own"
+        return (f"{shortfall}: it makes {count} prompt{'s' if count != 1 else ''}"
+                ' (with seed_policy "per_prompt" each further draw would get seeds of its own)')
 
     def _dimensions(self, recipe: Recipe, slots: list[list[Choice]]) -> list[Dimension]:
         references = [tuple(ref for choice in combo for ref in choice) for combo in itertools.product(*slots)]

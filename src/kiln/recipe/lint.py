@@ -13,7 +13,9 @@ from kiln.errors import InputError, Problem
 from kiln.project import Project
 from kiln.recipe.expand import Expansion
 from kiln.recipe.model import Recipe
-from kiln.recipe.parse import load_file
+from kiln.recipe.parse import build
+from kiln.recipe.prompts import outside_links
+from kiln.recipe.source import read_sources
 from kiln.tomlfile import show
 
 
@@ -46,16 +48,27 @@ class CheckReport:
 
 
 def check_project(project: Project) -> CheckReport:
-    """Parse and expand every recipe file, collecting problems instead of stopping at the first."""
+    """Parse and expand every recipe (each batch on its own), collecting problems instead of
+    stopping at the first: a batch that does not parse leaves the others checked."""
     report = CheckReport()
     names: dict[str, str] = {}
+    shown = project.relative(project.wildcards_dir) + "/"
+    for link in outside_links(project.wildcards_dir):
+        where = project.relative(link.parent) + "/" + link.name
+        report.warnings.append(Problem(where, None, None, f"is a link to outside {shown}; kiln does not read it,"
+                                                          " and a prompt that uses it fails"))
     for path in project.recipe_files():
         try:
-            recipes = load_file(path, project)
+            sources = read_sources(path, project)
         except InputError as error:
             report.problems.extend(error.problems)
             continue
-        for recipe in recipes:
+        for source in sources:
+            try:
+                recipe = build(source, project)
+            except InputError as error:
+                report.problems.extend(p for p in error.problems if p not in report.problems)
+                continue
             report.warnings.extend(w for w in recipe.warnings if w not in report.warnings)
             if recipe.name in names:
                 report.problems.append(Problem(recipe.display, None, None,

@@ -2,31 +2,41 @@
 
 ``{a|b}`` variants, ``{2$$a|b|c}`` picks, ``__name__`` wildcard files (with globs), ``${var=...}``
 variables. In ``combinatorial`` mode a template gives every variant in order; in ``random``
-mode it gives ``max_prompts`` draws from a generator seeded by the recipe seed and the
-template, so the same recipe draws the same prompts everywhere.
+mode it gives ``max_prompts`` distinct draws from a generator seeded by the recipe seed and the
+template (repeating only when the template has fewer variants), so the same recipe draws the
+same prompts everywhere.
 
 dynamicprompts returns a wildcard it cannot find as literal text (repeated as many times as
 asked), so templates are checked for unknown wildcards before expansion and prompts for
 unresolved ones after it (which catches those nested in wildcard files or built from
-variables).
+variables). Wildcard files are listed by kiln, not by dynamicprompts, so that a link leading out
+of ``wildcards/`` is never read: only a template that names it fails.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import itertools
+import os
 import re
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dynamicprompts.enums import SamplingMethod
 from dynamicprompts.sampling_context import SamplingContext
 from dynamicprompts.wildcards import WildcardManager
+from dynamicprompts.wildcards.collection import WildcardCollection, WildcardTextFile
+from dynamicprompts.wildcards.collection.structured import parse_structured_file
 
 from kiln.recipe.seeds import generator
 
 MODES = ("combinatorial", "random")
 WILDCARD = re.compile(r"__([\w/*.-]+?)__")
 DYNAMIC = re.compile(r"__[\w/*.-]+?__|\{[^{}]*\|[^{}]*\}|\$\{")
+# How many random draws may be spent per prompt wanted before the rest is taken in order.
+DRAWS_PER_PROMPT = 20
 
 
 @dataclass
@@ -34,20 +44,79 @@ class Expansion:
     """What one template gave: each prompt with how many times it was drawn before."""
 
     prompts: list[tuple[str, int]] = field(default_factory=list)
-    error: str | None = None
+    errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # random mode: how many distinct prompts the template has, when fewer than max_prompts
+    variants: int | None = None
+
+
+@dataclass
+class Wildcards:
+    """The wildcard files of a project, without those reached through a link leading out of it."""
+
+    folder: Path
+    shown: str  # the folder as users know it, "wildcards/"
+    manager: WildcardManager
+    links: list[Path]  # links leading outside, as written (never followed)
+
+    def missing(self, name: str, used_by: str | None = None) -> str:
+        """Why ``__name__`` gives nothing: a link out of the folder, or no file."""
+        for link in self.links:
+            stem = link.relative_to(self.folder).with_suffix("").as_posix()
+            if fnmatch.fnmatchcase(stem, name) or fnmatch.fnmatchcase(f"{stem}/x", name) or name.startswith(f"{stem}/"):
+                return f"{self.shown}{link.relative_to(self.folder).as_posix()} is a link to outside {self.shown}; kiln never reads outside it"
+        used = f" (used by {used_by!r})" if used_by else ""
+        return f"no wildcard file for __{name}__ in {self.shown}{used}"
+
+
+def read_wildcards(folder: Path, shown: str) -> Wildcards:
+    """The wildcard files under ``folder`` (links inside it followed, links out of it left unread)."""
+    if not folder.is_dir():
+        return Wildcards(folder, shown, WildcardManager(None), [])
+    root = folder.resolve()
+    links: list[Path] = []
+    collections: dict[str, WildcardCollection] = {}
+    visited = {root}
+    for directory, subfolders, files in os.walk(folder, followlinks=True):
+        here = Path(directory)
+        kept = []
+        for name in sorted(subfolders):
+            path = here / name
+            target = path.resolve()
+            if not target.is_relative_to(root):
+                links.append(path)
+            elif not name.startswith(".") and target not in visited:  # a link back up would walk forever
+                visited.add(target)
+                kept.append(name)
+        subfolders[:] = kept
+        for name in sorted(files):
+            path = here / name
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                links.append(path)
+                continue
+            collections.update(_collections(path, folder))
+    manager = WildcardManager(root_map={"": [collections]}) if collections else WildcardManager(None)
+    return Wildcards(folder, shown, manager, sorted(links))
+
+
+def _collections(path: Path, folder: Path) -> Iterable[tuple[str, WildcardCollection]]:
+    """The wildcards one file holds, named as dynamicprompts names them."""
+    name = path.relative_to(folder).with_suffix("").as_posix()
+    if path.suffix == ".txt":
+        yield name, WildcardTextFile(path)
+    elif path.suffix in (".json", ".yaml"):
+        prefix = path.parent.relative_to(folder).as_posix()
+        prefix = "" if prefix == "." else prefix + "/"
+        try:
+            for inner, collection in parse_structured_file(path):
+                yield f"{prefix}{inner}", collection
+        except Exception:  # dynamicprompts skips a file it cannot parse; the wildcard then has no file
+            return
 
 
 def outside_links(folder: Path) -> list[Path]:
-    """Links under ``folder`` that lead outside it (dynamicprompts would follow them)."""
-    if not folder.is_dir():
-        return []
-    root = folder.resolve()
-    found = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
-            found.append(path)
-    return found
+    """Links under ``folder`` that lead outside it (kiln leaves them unread)."""
+    return read_wildcards(folder, "").links if folder.is_dir() else []
 
 
 def is_dynamic(text: str) -> bool:
@@ -55,46 +124,67 @@ def is_dynamic(text: str) -> bool:
     return bool(DYNAMIC.search(text))
 
 
+def unclosed_brace(text: str) -> str | None:
+    """The first ``{`` that no ``}`` closes, said in words (dynamicprompts says "Expected end of text")."""
+    opened: list[int] = []
+    for position, char in enumerate(text):
+        if char == "{":
+            opened.append(position)
+        elif char == "}" and opened:
+            opened.pop()
+    if opened:
+        return f"unclosed brace: '{{' at char {opened[0]} is never closed"
+    return None
+
+
 def expand_template(
-    text: str, *, mode: str, max_prompts: int | None, recipe_seed: int, wildcards: Path, shown: str, limit: int
+    text: str, *, mode: str, max_prompts: int | None, recipe_seed: int, wildcards: Wildcards, limit: int
 ) -> Expansion:
     """The prompts of ``text``; ``limit`` bounds a combinatorial expansion (the job cap)."""
     result = Expansion()
-    manager = WildcardManager(wildcards if wildcards.is_dir() else None)
-    for name in WILDCARD.findall(text):
-        if not manager.get_values(name):
-            result.error = f"no wildcard file for __{name}__ in {shown}"
-            return result
+    names = dict.fromkeys(WILDCARD.findall(text))
+    result.errors = [wildcards.missing(name) for name in names if not wildcards.manager.get_values(name)]
+    if result.errors:
+        return result
     if "\\{" in text or "\\}" in text:
         result.warnings.append("a backslash does not escape { or } in prompts: the braces still make a variant")
+
+    def context(method: SamplingMethod) -> SamplingContext:
+        return SamplingContext(
+            default_sampling_method=method,
+            wildcard_manager=wildcards.manager,
+            # Random nodes ({~a|b}, random mode) draw from here, never from a shared generator.
+            rand=generator(recipe_seed, "prompt", text),
+        )
+
     random_mode = mode == "random"
-    context = SamplingContext(
-        default_sampling_method=SamplingMethod.RANDOM if random_mode else SamplingMethod.COMBINATORIAL,
-        wildcard_manager=manager,
-        # Random nodes ({~a|b}, random mode) draw from here, never from a shared generator.
-        rand=generator(recipe_seed, "prompt", text),
-    )
-    wanted = max_prompts if random_mode else (min(max_prompts, limit) if max_prompts else limit) + 1
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            drawn = [str(p) for p in context.sample_prompts(text, wanted)]
+            if random_mode:
+                assert max_prompts is not None
+                drawn = _random_draws(text, max_prompts, context)
+            else:
+                wanted = (min(max_prompts, limit) if max_prompts else limit) + 1
+                drawn = [str(p) for p in context(SamplingMethod.COMBINATORIAL).sample_prompts(text, wanted)]
     except Exception as exc:  # dynamicprompts raises pyparsing errors (with the column) and KeyErrors
-        result.error = f"cannot parse {text!r}: {exc}"
+        result.errors.append(f"cannot parse {text!r}: {unclosed_brace(text) or exc}")
         return result
     for prompt in drawn:
         if not prompt.strip():
-            result.error = f"{text!r} gives an empty prompt"
+            result.errors.append(f"{text!r} gives an empty prompt")
             return result
-        unresolved = WILDCARD.search(prompt)
-        if unresolved:
-            result.error = f"no wildcard file for __{unresolved.group(1)}__ in {shown} (used by {text!r})"
-            return result
+    unresolved = dict.fromkeys(name for prompt in drawn for name in WILDCARD.findall(prompt))
+    if unresolved:
+        result.errors = [wildcards.missing(name, used_by=text) for name in unresolved]
+        return result
     if random_mode:
         seen: dict[str, int] = {}
         for prompt in drawn:
             result.prompts.append((prompt, seen.get(prompt, 0)))
             seen[prompt] = seen.get(prompt, 0) + 1
+        if len(seen) < len(drawn):
+            result.variants = len(seen)
         return result
     unique = list(dict.fromkeys(drawn))
     if max_prompts and len(unique) > max_prompts:
@@ -102,3 +192,24 @@ def expand_template(
         unique = unique[:max_prompts]
     result.prompts = [(prompt, 0) for prompt in unique]
     return result
+
+
+def _random_draws(text: str, wanted: int, context: Callable[[SamplingMethod], SamplingContext]) -> list[str]:
+    """``wanted`` prompts: the first distinct ones of the template's seeded random stream, so
+    raising ``wanted`` keeps the earlier draws. A template with fewer variants gives each of
+    them, then repeats them in the same order. Variants the stream does not reach within its
+    budget (weights can make one rare) are taken in their written order."""
+    budget = DRAWS_PER_PROMPT * wanted + 1000
+    written: dict[str, None] = {}
+    for prompt in itertools.islice(context(SamplingMethod.COMBINATORIAL).sample_prompts(text, None), budget):
+        written.setdefault(str(prompt))
+        if len(written) >= wanted:
+            break
+    found: dict[str, None] = {}
+    for prompt in itertools.islice(context(SamplingMethod.RANDOM).sample_prompts(text, None), budget):
+        found.setdefault(str(prompt))
+        if len(found) >= min(wanted, len(written)):
+            break
+    distinct = list(found)
+    distinct += [prompt for prompt in written if prompt not in found][: len(written) - len(distinct)]
+    return [distinct[i % len(distinct)] for i in range(wanted)] if distinct else []
