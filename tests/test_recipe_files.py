@@ -100,7 +100,7 @@ def test_batches_share_the_top_level_keys(project_dir, write_recipe):
         ('prompt = "x"\n[[batch]]\nsteps = "x"\n[[batch]]\nsteps = 0\n', "recipes/r.toml:5: steps: expected an integer from 1 to 200, got 0"),
         ('[[batch]]\nname = "a"\nprompt = "x"\n[[batch]]\nname = "a"\n', 'recipes/r.toml:5: name: batch "a" is named twice'),
         ('[[batch]]\nname = "Big One"\nprompt = "x"\n', "recipes/r.toml:2: name: batch names use lowercase letters, digits, '-' and '_' only, got \"Big One\""),
-        ('[[batch]]\nsteps = 2\n', 'recipes/r.toml:1: prompt: required: the prompt (a string, { library = "name" }, or a list)'),
+        ('[[batch]]\nsteps = 2\n', 'recipes/r.toml:1: prompt: missing: add prompt = "..." (a string, { library = "name" }, or a list)'),
         ('prompt = "x"\n[[batch]]\nextends = "a"\n', "recipes/r.toml:3: extends: belongs at the top of the file, not in a [[batch]]"),
         ('batch = 3\n', "recipes/r.toml:1: batch: expected one or more [[batch]] tables"),
     ],
@@ -126,7 +126,7 @@ def test_load_all_names_batches_and_files(project_dir, write_recipe):
     assert [r.name for r in load_all(project, ["cities-day", "foxes"])] == ["cities-day", "foxes"]
     with pytest.raises(InputError) as caught:
         load_all(project, ["cities-dusk"])
-    assert str(caught.value) == 'recipes/cities.toml: no batch makes a recipe named "cities-dusk"'
+    assert str(caught.value) == 'recipes/cities.toml: no batch makes a recipe named "cities-dusk" (did you mean \'cities-day\'?)'
 
 
 def test_recipe_names_must_be_unique_across_files(project_dir, write_recipe):

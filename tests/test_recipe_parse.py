@@ -126,7 +126,7 @@ def test_seed_count_is_drawn_from_recipe_seed_and_stable_when_raised(project_dir
         ('prompt = "x"\nstesp = 3\n', "recipes/cats.toml:2: stesp: unknown key (did you mean 'steps'?)"),
         ('prompt = ""\n', "recipes/cats.toml:1: prompt: must not be empty"),
         ('prompt = []\n', "recipes/cats.toml:1: prompt: expected a value or a non-empty list, got []"),
-        ('title = "x"\n', 'recipes/cats.toml: prompt: required: the prompt (a string, { library = "name" }, or a list)'),
+        ('title = "x"\n', 'recipes/cats.toml: prompt: missing: add prompt = "..." (a string, { library = "name" }, or a list)'),
         ('prompt = "x"\nengine = "comfy"\n', 'recipes/cats.toml:2: engine: no engine named "comfy" in kiln.toml'),
         ('prompt = "x"\n\n[gallery]\nsort = "size"\n', 'recipes/cats.toml:4: gallery.sort: expected one of recipe, created, prompt, seed, rating, got "size"'),
         ('prompt = "x"\n[gallery]\ncolour = "red"\n', "recipes/cats.toml:3: gallery.colour: unknown key"),
@@ -161,7 +161,7 @@ def test_model_required_for_other_engines(project_dir, write_recipe):
         ('prompt = "x"\nmode = "shuffle"\n', 'recipes/cats.toml:2: mode: expected one of combinatorial, random, got "shuffle"'),
         (
             'prompt = "x"\nmode = "random"\n',
-            'recipes/cats.toml: max_prompts: required when mode is "random": how many prompts to draw from each template',
+            'recipes/cats.toml: max_prompts: missing: mode = "random" needs it: how many prompts to draw from each template',
         ),
         ('prompt = "x"\nmax_prompts = 0\n', "recipes/cats.toml:2: max_prompts: expected an integer from 1 to 10000, got 0"),
         (
@@ -286,5 +286,5 @@ def test_project_setting_errors(project_dir, config, styles, message):
 def test_prompt_table_errors(project_dir, write_recipe):
     assert errors(project_dir, write_recipe, 'prompt = { file = "a" }\n') == [
         "recipes/cats.toml:1: prompt.file: unknown key; a prompt table holds library",
-        "recipes/cats.toml:1: prompt.library: required: the name of a file in prompts/",
+        "recipes/cats.toml:1: prompt.library: missing: the name of a file in prompts/",
     ]

@@ -27,8 +27,9 @@ class Problem:
         where = str(self.path)
         if self.line:
             where += f":{self.line}"
-        if self.key:
-            return f"{where}: {self.key}: {self.message}"
+        if self.key is not None:
+            key = self.key or '""'  # a key may be written as "" in TOML
+            return f"{where}: {key}: {self.message}"
         return f"{where}: {self.message}"
 
 

@@ -79,14 +79,17 @@ def index_lines(text: str) -> dict[str, int]:
         if header and not _KEY.match(raw):
             table = _split_dotted(header.group(1))
             positional = _positional(table, arrays, raw.lstrip().startswith("[["))
-            lines.setdefault(".".join(table), number)
-            lines.setdefault(".".join(positional), number)
+            # [x.y] also writes x: a problem with x (an unknown key, say) is on this line
+            for parts in (table, positional):
+                for end in range(1, len(parts) + 1):
+                    lines.setdefault(".".join(parts[:end]), number)
             continue
         key = _KEY.match(raw)
         if key:
-            dotted = ".".join(table + _split_dotted(key.group(1)))
-            lines.setdefault(dotted, number)
-            lines.setdefault(".".join(positional + _split_dotted(key.group(1))), number)
+            written = _split_dotted(key.group(1))
+            for parts in (table + written, positional + written):
+                for end in range(len(parts) - len(written) + 1, len(parts) + 1):
+                    lines.setdefault(".".join(parts[:end]), number)
             rest = raw[key.end():]
             for quote in ('"""', "'''"):
                 if rest.count(quote) == 1:
@@ -113,16 +116,68 @@ def _positional(table: list[str], arrays: dict[tuple[str, ...], int], is_array: 
 def load(path: Path, display: str | None = None) -> TomlDocument:
     """Parse ``path``; a syntax error becomes an :class:`InputError` naming the line."""
     display = display or str(path)
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError([Problem(display, None, None, f"not UTF-8 text ({exc.reason})")]) from None
+        raise InputError([not_utf8(display, raw, exc)]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        match = _DECODE_POS.search(message)
-        line = int(match.group(1)) if match else None
-        message = _DECODE_POS.sub("", message).strip()
-        raise InputError([Problem(display, line, None, f"invalid TOML: {message}")]) from None
+        raise InputError([_syntax_problem(display, text, str(exc))]) from None
     return TomlDocument(path=path, display=display, data=data, lines=index_lines(text))
+
+
+def not_utf8(display: str, raw: bytes, exc: UnicodeDecodeError) -> Problem:
+    """The line and column of the first byte that is not UTF-8."""
+    line = raw.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+    return Problem(display, line, None,
+                   f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {column} is not valid UTF-8 (save the file as UTF-8)")
+
+
+# tomllib's words for a string left open: at a line's end, or at the end of the file.
+_OPEN_STRING = re.compile(r"""^(Illegal character '\\n'|Unterminated string|Expected "'")""")
+
+
+def _syntax_problem(display: str, text: str, message: str) -> Problem:
+    match = _DECODE_POS.search(message)
+    line = int(match.group(1)) if match else None
+    message = _DECODE_POS.sub("", message).replace("(at end of document)", "").strip()
+    if _OPEN_STRING.match(message):
+        opened = unclosed_string(text)
+        if opened:
+            line, quote = opened
+            return Problem(display, line, None, f"invalid TOML: the string is not closed: its closing {quote} is missing")
+    return Problem(display, line, None, f"invalid TOML: {message}")
+
+
+def unclosed_string(text: str) -> tuple[int, str] | None:
+    """The line and quote of the first string that is never closed (single-line strings close
+    on their line), or None."""
+    line, i, size = 1, 0, len(text)
+    while i < size:
+        char = text[i]
+        if char == "\n":
+            line += 1
+        elif char == "#":
+            end = text.find("\n", i)
+            i = size if end < 0 else end
+            continue
+        elif char in "\"'":
+            quote = text[i : i + 3] if text.startswith(char * 3, i) else char
+            start, i = line, i + len(quote)
+            while True:
+                if i >= size or (len(quote) == 1 and text[i] == "\n"):
+                    return start, quote
+                if text.startswith(quote, i):
+                    i += len(quote)
+                    break
+                if text[i] == "\\" and char == '"' and i + 1 < size:
+                    i += 1
+                if text[i] == "\n":
+                    line += 1
+                i += 1
+            continue
+        i += 1
+    return None

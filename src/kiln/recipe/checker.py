@@ -14,12 +14,25 @@ from kiln.tomlfile import show
 
 MIN_SIDE, MAX_SIDE = 64, 4096
 SIZE_KEYS = ("long_edge", "aspect")
+HUMAN_BOUND = 10**9  # upper bounds past this are limits of the format, not of the setting
 ASPECTS = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16", "4:5", "5:4", "21:9", "9:21")
 
 
 def suggest(key: str, known: list[str] | tuple[str, ...]) -> str:
     close = difflib.get_close_matches(key, known, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _whole_number(low: int, high: int | None, value: Any) -> str:
+    """The range an integer must be in, as a person reads it: no 19-digit upper bound unless
+    the value went past it."""
+    if high is None:
+        return f"an integer ≥ {low}"
+    if high < HUMAN_BOUND:
+        return f"an integer from {low} to {high}"
+    if isinstance(value, int) and not isinstance(value, bool) and value > high:
+        return f"a whole number ≥ {low}, at most {high:,}"
+    return f"a whole number ≥ {low}"
 
 
 class Checker:
@@ -64,8 +77,7 @@ class Checker:
             if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
                 value = int(value)  # from a range such as "1-10 [4]"
             if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-                bound = f"from {low} to {high}" if high is not None else f"≥ {low}"
-                self.fail(key, f"expected an integer {bound}, got {show(value)}")
+                self.fail(key, f"expected {_whole_number(low, high, value)}, got {show(value)}")
                 return low
             return value
 

@@ -7,6 +7,7 @@ Problems that need the file system (wildcards, references) are found by expansio
 from __future__ import annotations
 
 import re
+import tomllib
 import zlib
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,7 @@ def build(source: RecipeSource, project: Project) -> Recipe:
     elif engine_config is None or engine_config.type == "placeholder":
         models = (PLACEHOLDER_MODEL,)
     else:
-        check.fail("model", f"required for engine {show(engine)}")
+        check.fail("model", f"missing: engine {show(engine)} needs a model (model = \"name\")")
         models = ()
 
     mode = check.choice("mode", data.get("mode", "combinatorial"), MODES)
@@ -141,10 +142,10 @@ def build(source: RecipeSource, project: Project) -> Recipe:
     if "max_prompts" in data:
         max_prompts = check.integer(1, DEFAULT_MAX_JOBS)("max_prompts", data["max_prompts"])
     elif mode == "random":
-        check.fail("max_prompts", "required when mode is \"random\": how many prompts to draw from each template")
+        check.fail("max_prompts", 'missing: mode = "random" needs it: how many prompts to draw from each template')
 
     if "prompt" not in data:
-        check.fail("prompt", "required: the prompt (a string, { library = \"name\" }, or a list)")
+        check.fail("prompt", 'missing: add prompt = "..." (a string, { library = "name" }, or a list)')
         prompts: tuple[PromptTemplate, ...] = ()
     else:
         prompts = check.axis("prompt", data["prompt"], lambda k, v: _prompt(check, project, k, v))
@@ -223,7 +224,7 @@ def _prompt(check: Checker, project: Project, key: str, value: Any) -> PromptTem
         name = value.get("library")
         if not isinstance(name, str):
             wanted = f"the name of a file in {project.relative(project.prompts_dir)}/"
-            check.fail(f"{key}.library", f"expected {wanted}, got {show(name)}" if "library" in value else f"required: {wanted}")
+            check.fail(f"{key}.library", f"expected {wanted}, got {show(name)}" if "library" in value else f"missing: {wanted}")
             return PromptTemplate("")
         try:
             return PromptTemplate(library.read(project, name), library=name)
@@ -424,8 +425,23 @@ def find_recipe_files(project: Project, names: list[str]) -> list[tuple[Path, st
                 found.append((candidate, stem))
                 break
         else:
-            raise InputError([Problem(project.relative(project.recipes_dir), None, None, f"no recipe named {show(name)}")])
+            raise InputError([Problem(project.relative(project.recipes_dir), None, None,
+                                      f"no recipe named {show(name)}{suggest(stem, recipe_names(project))}")])
     return found
+
+
+def recipe_names(project: Project) -> list[str]:
+    """Every name a recipe can be run by: file stems, and ``file-batch`` for each batch."""
+    names = []
+    for path in project.recipe_files():
+        names.append(path.stem)
+        try:
+            batches = tomllib.loads(path.read_text(encoding="utf-8")).get("batch")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        if isinstance(batches, list):
+            names += [f"{path.stem}-{b['name']}" for b in batches if isinstance(b, dict) and isinstance(b.get("name"), str)]
+    return names
 
 
 def load_all(project: Project, names: list[str] | None = None) -> list[Recipe]:
@@ -445,9 +461,11 @@ def load_all(project: Project, names: list[str] | None = None) -> list[Recipe]:
             problems.extend(p for p in error.problems if p not in problems)
             continue
         if only is not None:
-            loaded = [r for r in loaded if r.name == only]
+            loaded_all, loaded = loaded, [r for r in loaded if r.name == only]
             if not loaded:
-                problems.append(Problem(project.relative(path), None, None, f"no batch makes a recipe named {show(only)}"))
+                batches = [r.name for r in loaded_all]
+                problems.append(Problem(project.relative(path), None, None,
+                                        f"no batch makes a recipe named {show(only)}{suggest(only, batches)}"))
         for recipe in loaded:
             if recipe.name in defined and defined[recipe.name] != recipe.display:
                 problems.append(Problem(recipe.display, recipe.origins.get("", ("", None))[1], None,

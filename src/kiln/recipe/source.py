@@ -34,7 +34,7 @@ class Origin:
     prefix: str = ""
 
     def where(self, key: str) -> tuple[str, int | None]:
-        return self.doc.display, self.doc.line_of(self.prefix + key) if (self.prefix + key) else None
+        return self.doc.display, self.doc.line_of(self.prefix + key)
 
 
 @dataclass
