@@ -142,3 +142,18 @@ def test_check_lists_every_problem_of_every_batch(project_dir, write_recipe):
         "error: recipes/z.toml:1: prompt: no wildcard file for __missing3__ in wildcards/\n"
         "7 problems found; nothing was run.\n"
     )
+
+
+def test_wildcard_and_library_files_that_are_not_utf8_name_their_line(project_dir, write_recipe):
+    (project_dir / "wildcards").mkdir()
+    (project_dir / "wildcards" / "places.txt").write_bytes("forest\ncafé\n".encode("latin-1"))
+    (project_dir / "prompts").mkdir()
+    (project_dir / "prompts" / "old.txt").write_bytes("a fox in a café".encode("latin-1"))
+    write_recipe("a", 'prompt = "a fox in the __places__"\n')
+    write_recipe("b", 'prompt = { library = "old" }\n')
+    assert check_errors(project_dir) == [
+        "error: recipes/a.toml:1: prompt: wildcards/places.txt:2: not UTF-8 text: byte 0xe9 at column 4 is not valid UTF-8"
+        " (save the file as UTF-8)",
+        "error: recipes/b.toml:1: prompt.library: prompts/old.txt:1: not UTF-8 text: byte 0xe9 at column 15 is not valid UTF-8"
+        " (save the file as UTF-8)",
+    ]

@@ -120,7 +120,8 @@ def load(path: Path, display: str | None = None) -> TomlDocument:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError([not_utf8(display, raw, exc)]) from None
+        line, message = not_utf8(raw, exc)
+        raise InputError([Problem(display, line, None, message)]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -128,12 +129,11 @@ def load(path: Path, display: str | None = None) -> TomlDocument:
     return TomlDocument(path=path, display=display, data=data, lines=index_lines(text))
 
 
-def not_utf8(display: str, raw: bytes, exc: UnicodeDecodeError) -> Problem:
-    """The line and column of the first byte that is not UTF-8."""
+def not_utf8(raw: bytes, exc: UnicodeDecodeError) -> tuple[int, str]:
+    """The line of the first byte that is not UTF-8, and a message naming it and its column."""
     line = raw.count(b"\n", 0, exc.start) + 1
     column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-    return Problem(display, line, None,
-                   f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {column} is not valid UTF-8 (save the file as UTF-8)")
+    return line, f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {column} is not valid UTF-8 (save the file as UTF-8)"
 
 
 # tomllib's words for a string left open: at a line's end, or at the end of the file.

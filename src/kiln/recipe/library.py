@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kiln.project import Project, inside
 from kiln.recipe.prompts import is_dynamic
-from kiln.tomlfile import show
+from kiln.tomlfile import not_utf8, show
 
 SUFFIXES = (".txt", ".md")
 NAME = re.compile(r"^[\w-]+(?:/[\w-]+)*$")
@@ -42,10 +42,12 @@ def read(project: Project, name: str) -> str:
         if path.is_file():
             if not inside(project.prompts_dir, path):
                 raise ValueError(f"{project.relative(path)} is a link to outside {shown}/; kiln never reads outside it")
+            raw = path.read_bytes()
             try:
-                text = path.read_text(encoding="utf-8").strip()
+                text = raw.decode("utf-8").strip()
             except UnicodeDecodeError as exc:
-                raise ValueError(f"{project.relative(path)} is not UTF-8 text ({exc.reason})") from None
+                line, message = not_utf8(raw, exc)
+                raise ValueError(f"{project.relative(path)}:{line}: {message}") from None
             if not text:
                 raise ValueError(f"{project.relative(path)} is empty")
             return text

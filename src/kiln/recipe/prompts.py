@@ -26,11 +26,13 @@ from pathlib import Path
 
 from dynamicprompts.enums import SamplingMethod
 from dynamicprompts.sampling_context import SamplingContext
+from dynamicprompts.utils import is_empty_line
 from dynamicprompts.wildcards import WildcardManager
 from dynamicprompts.wildcards.collection import WildcardCollection, WildcardTextFile
 from dynamicprompts.wildcards.collection.structured import parse_structured_file
 
 from kiln.recipe.seeds import generator
+from kiln.tomlfile import not_utf8
 
 MODES = ("combinatorial", "random")
 WILDCARD = re.compile(r"__([\w/*.-]+?)__")
@@ -58,9 +60,13 @@ class Wildcards:
     shown: str  # the folder as users know it, "wildcards/"
     manager: WildcardManager
     links: list[Path]  # links leading outside, as written (never followed)
+    unreadable: dict[str, str] = field(default_factory=dict)  # wildcard name → why its file gave nothing
 
     def missing(self, name: str, used_by: str | None = None) -> str:
-        """Why ``__name__`` gives nothing: a link out of the folder, or no file."""
+        """Why ``__name__`` gives nothing: a link out of the folder, a file that is not UTF-8, or no file."""
+        for unreadable, reason in self.unreadable.items():
+            if fnmatch.fnmatchcase(unreadable, name):
+                return reason
         for link in self.links:
             stem = link.relative_to(self.folder).with_suffix("").as_posix()
             if fnmatch.fnmatchcase(stem, name) or fnmatch.fnmatchcase(f"{stem}/x", name) or name.startswith(f"{stem}/"):
@@ -75,6 +81,7 @@ def read_wildcards(folder: Path, shown: str) -> Wildcards:
         return Wildcards(folder, shown, WildcardManager(None), [])
     root = folder.resolve()
     links: list[Path] = []
+    unreadable: dict[str, str] = {}
     collections: dict[str, WildcardCollection] = {}
     visited = {root}
     for directory, subfolders, files in os.walk(folder, followlinks=True):
@@ -94,16 +101,38 @@ def read_wildcards(folder: Path, shown: str) -> Wildcards:
             if path.is_symlink() and not path.resolve().is_relative_to(root):
                 links.append(path)
                 continue
-            collections.update(_collections(path, folder))
+            collections.update(_collections(path, folder, shown, unreadable))
     manager = WildcardManager(root_map={"": [collections]}) if collections else WildcardManager(None)
-    return Wildcards(folder, shown, manager, sorted(links))
+    return Wildcards(folder, shown, manager, sorted(links), unreadable)
 
 
-def _collections(path: Path, folder: Path) -> Iterable[tuple[str, WildcardCollection]]:
+class _TextFile(WildcardTextFile):
+    """A wildcard file read as UTF-8 or not at all: dynamicprompts drops the bytes it cannot
+    decode, which would silently change a prompt. Read when a template first uses it."""
+
+    def __init__(self, path: Path, name: str, shown: str, unreadable: dict[str, str]):
+        super().__init__(path)
+        self._name, self._shown, self._unreadable = name, shown, unreadable
+
+    def get_values(self) -> list[str]:
+        if self._cache is None:
+            raw = self._path.read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line, message = not_utf8(raw, exc)
+                self._unreadable[self._name] = f"{self._shown}{self._name}{self._path.suffix}:{line}: {message}"
+                self._cache = []
+            else:
+                self._cache = [line.strip() for line in text.splitlines() if not is_empty_line(line)]
+        return self._cache
+
+
+def _collections(path: Path, folder: Path, shown: str, unreadable: dict[str, str]) -> Iterable[tuple[str, WildcardCollection]]:
     """The wildcards one file holds, named as dynamicprompts names them."""
     name = path.relative_to(folder).with_suffix("").as_posix()
     if path.suffix == ".txt":
-        yield name, WildcardTextFile(path)
+        yield name, _TextFile(path, name, shown, unreadable)
     elif path.suffix in (".json", ".yaml"):
         prefix = path.parent.relative_to(folder).as_posix()
         prefix = "" if prefix == "." else prefix + "/"
