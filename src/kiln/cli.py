@@ -16,8 +16,14 @@ from kiln import __version__
 from kiln.errors import InputError, KilnError
 from kiln.project import Project, load_project
 from kiln.store import Store, open_store
+from kiln.terminal import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def echo(text: str = "", *, err: bool = False, fg: str | None = None) -> None:
+    """Print a line of output; what users wrote (file names, prompts) cannot act on the terminal."""
+    click.secho(printable(text), err=err, fg=fg)
 
 
 def reports_errors(command: F) -> F:
@@ -29,12 +35,12 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except InputError as error:
             for problem in error.problems:
-                click.secho(f"error: {problem}", fg="red", err=True)
+                echo(f"error: {problem}", fg="red", err=True)
             count = len(error.problems)
-            click.echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was run.", err=True)
+            echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was run.", err=True)
             sys.exit(1)
         except KilnError as error:
-            click.secho(f"error: {error}", fg="red", err=True)
+            echo(f"error: {error}", fg="red", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
@@ -81,14 +87,14 @@ def check(project_path: str | None) -> None:
 
     report = check_project(_project(project_path))
     for checked in report.checked:
-        click.echo(f"{checked.label}: ok, {checked.summary}")
+        echo(f"{checked.label}: ok, {checked.summary}")
     for warning in report.warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
+        echo(f"warning: {warning}", fg="yellow", err=True)
     if report.problems:
         raise InputError(report.problems)
     count, warned = len(report.checked), len(report.warnings)
     notes = f", {warned} warning{'s' if warned != 1 else ''}" if warned else ""
-    click.echo(f"{count} recipe{'s' if count != 1 else ''} checked, no problems{notes}.")
+    echo(f"{count} recipe{'s' if count != 1 else ''} checked, no problems{notes}.")
 
 
 @cli.command()
@@ -111,9 +117,9 @@ def plan(recipe: str, as_json: bool, project_path: str | None) -> None:
             for job in recipe_plan.jobs:
                 record = {"key": job.key, **job.spec, "template": job.template, "axes": job.axes,
                           "exists": job.key in recipe_plan.done, "deleted": job.key in recipe_plan.deleted}
-                click.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
+                echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
         else:
-            click.echo("\n".join(table(recipe_plan)))
+            echo("\n".join(table(recipe_plan)))
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -142,17 +148,17 @@ def run(recipes: tuple[str, ...], redo: tuple[str, ...], project_path: str | Non
     else:
         report = run_recipes(project, list(recipes), LineObserver(), redo=list(redo))
     for line in summary(report):
-        click.echo(line)
+        echo(line)
     for warning in report.warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
+        echo(f"warning: {warning}", fg="yellow", err=True)
     if report.paused:
-        click.echo(
+        echo(
             f"Paused: {report.paused}. Unstarted jobs stay queued; fix the cause and run 'kiln run' again.",
             err=True,
         )
         sys.exit(1)
     if report.interrupted:
-        click.echo("Interrupted: finished images are kept. Run 'kiln run' again to resume.", err=True)
+        echo("Interrupted: finished images are kept. Run 'kiln run' again to resume.", err=True)
         sys.exit(130)
     if report.failed:
         sys.exit(1)
@@ -168,8 +174,8 @@ def build(project_path: str | None) -> None:
     project = _project(project_path)
     report = build_site(project, open_store(project.db_path))
     for problem in report.problems:
-        click.secho(f"warning: {problem}", fg="yellow", err=True)
-    click.echo(str(report))
+        echo(f"warning: {problem}", fg="yellow", err=True)
+    echo(str(report))
 
 
 def _store(project: Project) -> Store:
@@ -188,7 +194,7 @@ def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
 
     project = _project(project_path)
     if not is_loopback(host):
-        click.secho(f"warning: listening on {host} makes the gallery visible to other machines", fg="yellow", err=True)
+        echo(f"warning: listening on {host} makes the gallery visible to other machines", fg="yellow", err=True)
     server = Server(project, host, port, run_recipes=watch)
     try:
         server.start()
@@ -198,7 +204,7 @@ def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
     except BaseException:
         server.stop()
         raise
-    click.echo(f"Serving {project.relative(project.build_dir)}/ at {server.url} (Ctrl-C stops)")
+    echo(f"Serving {project.relative(project.build_dir)}/ at {server.url} (Ctrl-C stops)")
     wait_for_signal(server)
 
 
@@ -217,7 +223,7 @@ def datasette(host: str, port: int, open_browser: bool, print_command: bool, pro
 
     project = _project(project_path)
     if print_command:
-        click.echo(shlex.join(datasette_app.command(project, host, port)))
+        echo(shlex.join(datasette_app.command(project, host, port)))
         return
     datasette_app.serve(project, host=host, port=port, open_browser=open_browser)
 
@@ -240,8 +246,8 @@ def jobs(failed: bool, deleted: bool, recipe: str | None, limit: int, project_pa
             line += f"  {row['error_code']}: {row['error']}"
         if row["status"] == "deleted" and row["image_id"]:
             line += f"  was image {row['image_id']}"
-        click.echo(line)
-    click.echo(f"{len(rows)} job{'s' if len(rows) != 1 else ''}")
+        echo(line)
+    echo(f"{len(rows)} job{'s' if len(rows) != 1 else ''}")
 
 
 @cli.command()
@@ -260,8 +266,8 @@ def runs(limit: int, project_path: str | None) -> None:
         )
         if row["stop_reason"]:
             line += f"  ({row['stop_reason']})"
-        click.echo(line)
-    click.echo(f"{len(rows)} run{'s' if len(rows) != 1 else ''}")
+        echo(line)
+    echo(f"{len(rows)} run{'s' if len(rows) != 1 else ''}")
 
 
 @cli.group()
@@ -282,11 +288,11 @@ def engine_list(project_path: str | None) -> None:
         try:
             kind = engine_class(config)
         except KilnError as error:
-            click.echo(f"{name:<16} {config.type:<12} {error}")
+            echo(f"{name:<16} {config.type:<12} {error}")
             continue
         workers = config.options.get("concurrency", kind.concurrency)
         mode = "local, one job at a time" if kind.local else f"remote, up to {workers} at once"
-        click.echo(f"{name:<16} {config.type:<12} {mode}")
+        echo(f"{name:<16} {config.type:<12} {mode}")
 
 
 @engine.command("test")
@@ -301,7 +307,7 @@ def engine_test(name: str, model: str | None, size: str, project_path: str | Non
 
     project = _project(project_path)
     for phase, seconds, detail in check_engine(project, name, model=model, size=size):
-        click.echo(f"{phase:<10} {seconds * 1000:8.0f} ms  {detail}")
+        echo(f"{phase:<10} {seconds * 1000:8.0f} ms  {detail}")
 
 
 @engine.command("serve")
@@ -321,7 +327,7 @@ def init(folder: str, title: str) -> None:
     from kiln.scaffold import create_project
 
     for path in create_project(Path(folder), title):
-        click.echo(f"created {path}")
+        echo(f"created {path}")
 
 
 @cli.command("new")
@@ -333,7 +339,7 @@ def new_recipe(name: str, project_path: str | None) -> None:
     from kiln.recipe.starter import write_starter
 
     path = write_starter(_project(project_path), name)
-    click.echo(f"created {path}; 'kiln plan {name}' shows its jobs")
+    echo(f"created {path}; 'kiln plan {name}' shows its jobs")
 
 
 @cli.command()
@@ -347,13 +353,13 @@ def prompts(project_path: str | None) -> None:
     rows = prompt_library(project, _store(project))
     if rows:
         width = max(len("name"), *(len(row["name"]) for row in rows))
-        click.echo(f"{'name':<{width}}  words  wildcards  uses  last used")
+        echo(f"{'name':<{width}}  words  wildcards  uses  last used")
     for row in rows:
         used = row["last_used_at"][:16].replace("T", " ") if row["last_used_at"] else "never"
         wildcards = "yes" if row["has_wildcards"] else "no"
-        click.echo(f"{row['name']:<{width}}  {row['words']:>5}  {wildcards:<9}  {row['use_count']:>4}  {used}")
+        echo(f"{row['name']:<{width}}  {row['words']:>5}  {wildcards:<9}  {row['use_count']:>4}  {used}")
     folder = project.relative(project.prompts_dir)
-    click.echo(f"{len(rows)} library prompt{'s' if len(rows) != 1 else ''} in {folder}/")
+    echo(f"{len(rows)} library prompt{'s' if len(rows) != 1 else ''} in {folder}/")
 
 
 @cli.command("import-queue")
@@ -368,7 +374,7 @@ def import_queue(queue_file: str, engine_name: str, force: bool, project_path: s
     from kiln.recipe.legacy_queue import import_queue as convert
 
     report = convert(_project(project_path), Path(queue_file), engine=engine_name, force=force)
-    click.echo("\n".join(report.lines()))
+    echo("\n".join(report.lines()))
 
 
 # curation ---------------------------------------------------------------------------------
@@ -408,7 +414,7 @@ def _curate(project_path: str | None, prefixes: list[str], selection: dict[str, 
 
     store = _store(_project(project_path))
     ids = _chosen(store, prefixes, **selection)
-    click.echo(apply_change(store, ids, change, "cli").describe())
+    echo(apply_change(store, ids, change, "cli").describe())
 
 
 @cli.command()
@@ -501,7 +507,7 @@ def show(prefix: str, project_path: str | None) -> None:
     project = _project(project_path)
     store = _store(project)
     (image_id,) = resolve_ids(store, [prefix])
-    click.echo("\n".join(image_lines(store, image_id, project.relative(project.art_dir))))
+    echo("\n".join(image_lines(store, image_id, project.relative(project.art_dir))))
 def _stdin_is_interactive() -> bool:
     return sys.stdin.isatty()
 
@@ -536,29 +542,29 @@ def rm(ids: tuple[str, ...], rejected: bool, recipe: str | None, yes: bool, dry_
         assert recipe is not None
         plan = plan_recipe(project, store, recipe)
     if not plan.images and not plan.forget:
-        click.echo("Nothing to delete.")
+        echo("Nothing to delete.")
         return
     for note in plan.notes():
-        click.echo(note)
+        echo(note)
     if dry_run:
         for image in plan.images:
-            click.echo(f"  {image.id}  {human_size(image.bytes):>10}  {', '.join(image.recipes) or '-'}")
-        click.echo(f"Would delete {plan.describe()}; nothing was deleted (--dry-run).")
+            echo(f"  {image.id}  {human_size(image.bytes):>10}  {', '.join(image.recipes) or '-'}")
+        echo(f"Would delete {plan.describe()}; nothing was deleted (--dry-run).")
         return
     if not yes:
         if not _stdin_is_interactive():
             raise KilnError(f"not asking to delete {plan.describe()}: the input is not a terminal; pass --yes to delete or --dry-run to list them")
-        if not click.confirm(f"Delete {plan.describe()}?", default=False, prompt_suffix=" "):
-            click.echo("Nothing deleted.")
+        if not click.confirm(printable(f"Delete {plan.describe()}?"), default=False, prompt_suffix=" "):
+            echo("Nothing deleted.")
             return
     result = delete(project, store, plan)
-    click.echo(f"Deleted {result.describe()}")
+    echo(f"Deleted {result.describe()}")
     if result.forgotten:
-        click.echo(f"Forgot the archived recipe{'s' if len(result.forgotten) > 1 else ''} {', '.join(result.forgotten)}")
+        echo(f"Forgot the archived recipe{'s' if len(result.forgotten) > 1 else ''} {', '.join(result.forgotten)}")
     if result.leftovers:
-        click.echo(f"Removed {result.leftovers} file{'s' if result.leftovers != 1 else ''} an interrupted deletion left behind")
+        echo(f"Removed {result.leftovers} file{'s' if result.leftovers != 1 else ''} an interrupted deletion left behind")
     for problem in result.problems:
-        click.secho(f"warning: {problem}", fg="yellow", err=True)
+        echo(f"warning: {problem}", fg="yellow", err=True)
 
 
 @cli.command()
@@ -581,8 +587,8 @@ def requeue(keys: tuple[str, ...], recipe: str | None, project_path: str | None)
         wanted += [key for key in recipe_jobs(store, recipe) if key not in wanted]
     result = put_back(store, wanted)
     for ref in result.left:
-        click.echo(f"note: job {ref.key} is {ref.status}, not deleted or failed; left as it is")
-    click.echo(f"{result.describe()}; 'kiln run' makes them.")
+        echo(f"note: job {ref.key} is {ref.status}, not deleted or failed; left as it is")
+    echo(f"{result.describe()}; 'kiln run' makes them.")
 
 
 @cli.command()
@@ -592,7 +598,7 @@ def undo(project_path: str | None) -> None:
     """Revert the last curation change (a rating, pick, tag, note or import); repeat to go further back."""
     from kiln.library.curation import undo as undo_last
 
-    click.echo(undo_last(_store(_project(project_path)), "cli").describe())
+    echo(undo_last(_store(_project(project_path)), "cli").describe())
 
 
 @cli.group()
@@ -611,10 +617,10 @@ def curation_export(file: str, project_path: str | None) -> None:
     store = _store(_project(project_path))
     if file == "-":
         for line in export_lines(store):
-            click.echo(line)
+            echo(line)
         return
     count = write_export(store, Path(file))
-    click.echo(f"{count} curated image{'s' if count != 1 else ''} written to {file}")
+    echo(f"{count} curated image{'s' if count != 1 else ''} written to {file}")
 
 
 @curation.command("import")
@@ -638,11 +644,11 @@ def curation_import(file: str, overwrite: bool, dry_run: bool, project_path: str
         report = import_curation(store, text, "<stdin>" if file == "-" else file, overwrite=overwrite, dry_run=dry_run)
     except InputError as error:
         for problem in error.problems:
-            click.secho(f"error: {problem}", fg="red", err=True)
+            echo(f"error: {problem}", fg="red", err=True)
         count = len(error.problems)
-        click.echo(f"{count} bad line{'s' if count != 1 else ''}; nothing was imported.", err=True)
+        echo(f"{count} bad line{'s' if count != 1 else ''}; nothing was imported.", err=True)
         sys.exit(1)
-    click.echo("\n".join(report.lines()))
+    echo("\n".join(report.lines()))
     if report.refused:
         sys.exit(1)
 
@@ -656,7 +662,7 @@ def status(project_path: str | None) -> None:
 
     project = _project(project_path)
     for line in store_status(project, _store(project)).lines():
-        click.echo(line)
+        echo(line)
 
 
 @cli.command()
@@ -674,15 +680,15 @@ def doctor(fix: bool, deep: bool, project_path: str | None) -> None:
     project = _project(project_path)
     store = _store(project)
     examination = examine(project, store, deep=deep)
-    click.echo("\n".join(examination.lines()))
+    echo("\n".join(examination.lines()))
     if not examination.findings:
         return
     if not fix:
-        click.echo("'kiln doctor --fix' repairs what it can.")
+        echo("'kiln doctor --fix' repairs what it can.")
         sys.exit(1)
     from kiln.library.repair import repair
 
     repairs = repair(project, store, examination)
-    click.echo("\n".join(repairs.lines()))
+    echo("\n".join(repairs.lines()))
     if repairs.not_done:
         sys.exit(1)

@@ -11,12 +11,14 @@ from collections import Counter
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from kiln.engines import Progress as EngineProgress
 from kiln.plan import RecipePlan
 from kiln.recipe import Job
 from kiln.runner import RunReport
+from kiln.terminal import printable
 
 
 class BarObserver:
@@ -47,7 +49,7 @@ class BarObserver:
         )
 
     def job_progress(self, plan: RecipePlan, job: Job, progress: EngineProgress) -> None:
-        step = f"step {progress.step}/{progress.total}" if progress.total else progress.phase
+        step = f"step {progress.step}/{progress.total}" if progress.total else escape(printable(progress.phase))
         self.progress.update(self.tasks[plan.recipe.name], step=step)
 
     def job_finished(self, plan: RecipePlan, job: Job, error: str | None) -> None:

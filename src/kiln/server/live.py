@@ -22,6 +22,7 @@ from kiln.errors import InputError, KilnError
 from kiln.project import STYLES_FILE, Project
 from kiln.server.events import Broadcaster
 from kiln.store.db import Store
+from kiln.terminal import printable
 
 STORE_FILES = ("kiln.db", "kiln.db-wal")
 
@@ -121,7 +122,7 @@ def builder(project: Project, stop: threading.Event) -> Callable[[bool], list[st
         try:
             if run:
                 for line in summary(run_recipes(project, observer=LineObserver(), stop=stop)):
-                    click.echo(line)
+                    click.echo(printable(line))
             store = open_store(project.db_path)
             try:
                 report = build_site(project, store)
@@ -129,14 +130,14 @@ def builder(project: Project, stop: threading.Event) -> Callable[[bool], list[st
                 store.close()
         except InputError as error:
             for problem in error.problems:
-                click.secho(f"error: {problem}", fg="red", err=True)
+                click.secho(printable(f"error: {problem}"), fg="red", err=True)
             return []
         except KilnError as error:
-            click.secho(f"error: {error}", fg="red", err=True)
+            click.secho(printable(f"error: {error}"), fg="red", err=True)
             return []
         for problem in report.problems:
-            click.secho(f"warning: {problem}", fg="yellow", err=True)
-        click.echo(str(report))
+            click.secho(printable(f"warning: {problem}"), fg="yellow", err=True)
+        click.echo(printable(str(report)))
         return report.changed_pages
 
     return build
