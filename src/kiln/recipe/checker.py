@@ -161,7 +161,7 @@ class Checker:
                 self.fail(key, f"expected a list of seeds, a count, or a range such as {RANGE_FORMS}; {show(value)}: {values}")
                 return ()
             if max(values) > max_seed:
-                self.fail(key, f"range {show(value)} goes past the largest seed, {max_seed}")
+                self.fail(key, f"range {show(value)} goes past the largest seed, {max_seed:,}")
                 return ()
             return tuple(values)
         if isinstance(value, list) and value:

@@ -263,6 +263,9 @@ class Store:
     def fail(self, key: str, code: str, message: str, duration_ms: float) -> None:
         with self.transaction():
             self.conn.execute(
+                "UPDATE runs SET failed = failed + 1 WHERE id = (SELECT run_id FROM jobs WHERE key = ?)", [key]
+            )
+            self.conn.execute(
                 "UPDATE jobs SET status = 'failed', error_code = ?, error = ?, finished_at = ?,"
                 " duration_ms = ?, claimed_by = NULL WHERE key = ?",
                 [code, message, now(), duration_ms, key],
@@ -293,6 +296,10 @@ class Store:
             db["derivatives"].upsert_all(derivatives, pk=("image_id", "stage"))
             if references:
                 db["image_references"].upsert_all(references, pk=("image_id", "position"))
+            # Counted with the commit, so a run killed before it finishes still says what it made.
+            self.conn.execute(
+                "UPDATE runs SET generated = generated + 1 WHERE id = (SELECT run_id FROM jobs WHERE key = ?)", [key]
+            )
             self.conn.execute(
                 "UPDATE jobs SET status = 'succeeded', image_id = ?, error = NULL, error_code = NULL,"
                 " finished_at = ?, duration_ms = ?, claimed_by = NULL, expected_image_id = NULL WHERE key = ?",
