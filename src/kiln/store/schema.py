@@ -304,3 +304,43 @@ def doctor(db: Database) -> None:
     modification time at which each original was last known to match its id."""
     db.execute("ALTER TABLE jobs ADD COLUMN expected_image_id TEXT")
     db.execute("ALTER TABLE images ADD COLUMN file_mtime_ns INTEGER")
+
+
+@migrations(name="0008_fts_stemming")
+def fts_stemming(db: Database) -> None:
+    """Search finds a word's other forms (``kites`` finds "a kite"): the full-text index of
+    prompts and notes is made again with the Porter stemmer over unicode61, and refilled. The
+    triggers are made again as they were, the update one firing only on prompt and notes."""
+    for trigger in ("images_ai", "images_ad", "images_au"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    db.execute("DROP TABLE images_fts")
+    db.execute(
+        """
+        CREATE VIRTUAL TABLE images_fts USING FTS5 (
+            prompt, notes, content="images", tokenize="porter unicode61"
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER images_ai AFTER INSERT ON images BEGIN
+          INSERT INTO images_fts (rowid, prompt, notes) VALUES (new.rowid, new.prompt, new.notes);
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER images_ad AFTER DELETE ON images BEGIN
+          INSERT INTO images_fts (images_fts, rowid, prompt, notes) VALUES ('delete', old.rowid, old.prompt, old.notes);
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER images_au AFTER UPDATE OF prompt, notes ON images BEGIN
+          INSERT INTO images_fts (images_fts, rowid, prompt, notes) VALUES ('delete', old.rowid, old.prompt, old.notes);
+          INSERT INTO images_fts (rowid, prompt, notes) VALUES (new.rowid, new.prompt, new.notes);
+        END
+        """
+    )
+    db.execute("INSERT INTO images_fts (images_fts) VALUES ('rebuild')")
