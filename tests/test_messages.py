@@ -157,3 +157,18 @@ def test_wildcard_and_library_files_that_are_not_utf8_name_their_line(project_di
         "error: recipes/b.toml:1: prompt.library: prompts/old.txt:1: not UTF-8 text: byte 0xe9 at column 15 is not valid UTF-8"
         " (save the file as UTF-8)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[project]\ntitle = "t"\n"" = 1\n', 'kiln.toml:3: project."": unknown key; expected one of description, title'),
+        ('"" = 1\n', 'kiln.toml:1: "": unknown section; expected one of engines, paths, project, reference_groups, site, styles'),
+        ('[project]\ntitle = "t"\n[x.y]\nz = 1\n',
+         "kiln.toml:3: x: unknown section; expected one of engines, paths, project, reference_groups, site, styles"),
+        ('[project]\ntitle = "t\n', 'kiln.toml:2: invalid TOML: the string is not closed: its closing " is missing'),
+    ],
+)
+def test_kiln_toml_problems_have_lines(project_dir, text, message):
+    (project_dir / "kiln.toml").write_text(text)
+    assert check_errors(project_dir) == [f"error: {message}"]

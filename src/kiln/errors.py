@@ -28,7 +28,7 @@ class Problem:
         if self.line:
             where += f":{self.line}"
         if self.key is not None:
-            key = self.key or '""'  # a key may be written as "" in TOML
+            key = ".".join(part or '""' for part in self.key.split("."))  # TOML allows a key written ""
             return f"{where}: {key}: {self.message}"
         return f"{where}: {self.message}"
 

@@ -56,7 +56,7 @@ class TomlDocument:
         return None
 
     def problem(self, key: str | None, message: str) -> Problem:
-        return Problem(self.display, self.line_of(key) if key else None, key, message)
+        return Problem(self.display, self.line_of(key) if key is not None else None, key, message)
 
 
 def index_lines(text: str) -> dict[str, int]:
