@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,17 @@ def fetch(url: str) -> Any:
         return json.load(response)
 
 
+def test_a_foreign_host_is_refused(populated: Project) -> None:
+    async def run() -> None:
+        ds = datasette_app.app(populated)
+        assert (await ds.client.get("/kiln/images.json")).status_code == 200
+        refused = await ds.client.get("/kiln/images.json", headers={"host": "rebound.example"})
+        assert refused.status_code == 403
+        assert refused.text == "This server answers only to the address it listens on (Host header refused).\n"
+
+    asyncio.run(run())
+
+
 def test_real_process(populated: Project, store: Store, tmp_path: Path) -> None:
     port = free_port()
     argv = datasette_app.command(populated, port=port)
@@ -255,6 +267,14 @@ def test_real_process(populated: Project, store: Store, tmp_path: Path) -> None:
         store.db["images"].insert(image("aaaa000000000009", "a fox cub", created_at="2025-01-04"))
         assert [row["id"] for row in fetch(search)] == ["aaaa000000000009", FOX]
         assert f"Uvicorn running on http://127.0.0.1:{port}" in log.read_text()
+        # DNS rebinding: a page of another site whose name now points here is refused
+        for host, status in ((f"attacker.example:{port}", 403), (f"localhost:{port}", 200), (f"127.0.0.1:{port}", 200)):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/kiln/images.json", headers={"Host": host})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    assert (host, response.status) == (host, status)
+            except urllib.error.HTTPError as error:
+                assert (host, error.code) == (host, status)
     finally:
         process.terminate()
         try:

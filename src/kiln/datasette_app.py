@@ -36,7 +36,7 @@ from kiln.store import open_store
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8001
 CONFIG_DIR = ".datasette"
-PLUGIN_SHIM = "from kiln.datasette_plugin import extra_css_urls, register_routes, render_cell  # noqa: F401\n"
+PLUGIN_SHIM = "from kiln.datasette_plugin import asgi_wrapper, extra_css_urls, register_routes, render_cell  # noqa: F401\n"
 
 # The FTS5 shadow tables behind ``images_fts`` and the migrations log: plumbing, not data.
 _HIDDEN = (

@@ -1,4 +1,5 @@
-"""A Datasette plugin that shows each image's thumbnail in the ``path`` cell.
+"""A Datasette plugin that shows each image's thumbnail in the ``path`` cell, and answers only
+requests whose Host header names the server (see :func:`asgi_wrapper`).
 
 Any row of the ``kiln`` database with both an ``id`` and a ``path`` column (the ``images``
 table, or a query selecting those columns from it) gets ``<img src="/thumb/<id>.webp">`` above
@@ -14,11 +15,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup
+
+from kiln.server.guard import HostCheck
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
@@ -27,6 +31,7 @@ DATABASE = "kiln"
 THUMB_MOUNT = "thumb"
 THUMB_EXTENSION = "webp"
 _ID = re.compile(r"[0-9A-Za-z_-]+")
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 @hookimpl
@@ -48,6 +53,34 @@ def render_cell(
     src = datasette.urls.path(f"/{THUMB_MOUNT}/{name}")
     # Markup.format escapes every argument, so ids and paths cannot inject markup.
     return Markup('<img src="{}" alt="" loading="lazy" width="100"><br>{}').format(src, value)
+
+
+@hookimpl
+def asgi_wrapper(datasette: Datasette) -> Callable[[ASGIApp], ASGIApp]:
+    """Answer only requests whose Host header names the address the request came in on, as
+    ``kiln serve`` does: a page of another site whose name is rebound to 127.0.0.1 (DNS
+    rebinding) cannot read the store through the browser."""
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def checked(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            server = scope.get("server")
+            if scope["type"] == "http" and server:
+                host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+                if not HostCheck(server[0], server[1] or 80)(host):
+                    await _refuse(send)
+                    return
+            await app(scope, receive, send)
+
+        return checked
+
+    return wrap
+
+
+async def _refuse(send: Any) -> None:
+    body = b"This server answers only to the address it listens on (Host header refused).\n"
+    await send({"type": "http.response.start", "status": 403,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 # Every column of kiln's tables is described, and Datasette 0.65 lists the descriptions above
