@@ -83,23 +83,24 @@ def read_wildcards(folder: Path, shown: str) -> Wildcards:
     links: list[Path] = []
     unreadable: dict[str, str] = {}
     collections: dict[str, WildcardCollection] = {}
-    visited = {root}
     for directory, subfolders, files in os.walk(folder, followlinks=True):
         here = Path(directory)
+        resolved = here.resolve()
         kept = []
         for name in sorted(subfolders):
             path = here / name
             target = path.resolve()
             if not target.is_relative_to(root):
                 links.append(path)
-            elif not name.startswith(".") and target not in visited:  # a link back up would walk forever
-                visited.add(target)
+            elif not name.startswith(".") and not resolved.is_relative_to(target):  # a link back up would walk forever
                 kept.append(name)
         subfolders[:] = kept
         for name in sorted(files):
             path = here / name
             if path.is_symlink() and not path.resolve().is_relative_to(root):
                 links.append(path)
+                continue
+            if not path.is_file():  # a FIFO or a device would block the read, or never end
                 continue
             collections.update(_collections(path, folder, shown, unreadable))
     manager = WildcardManager(root_map={"": [collections]}) if collections else WildcardManager(None)
