@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from kiln import tomlfile
 from kiln.cli import cli
+from kiln.errors import InputError
 
 
 def invoke(project: Path, *args: str):
@@ -172,3 +176,18 @@ def test_wildcard_and_library_files_that_are_not_utf8_name_their_line(project_di
 def test_kiln_toml_problems_have_lines(project_dir, text, message):
     (project_dir / "kiln.toml").write_text(text)
     assert check_errors(project_dir) == [f"error: {message}"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.lists(st.sampled_from([*'ab =#"\'\\\n[].{},1', '"""', "\'\'\'", "\r\n", "é", "\x01"]), max_size=40).map("".join))
+def test_any_toml_text_loads_or_says_where_it_is_wrong(tmp_path, text):
+    path = tmp_path / "r.toml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        tomlfile.load(path, "r.toml")
+    except InputError as error:
+        (problem,) = error.problems
+        assert problem.line is not None and 1 <= problem.line <= text.count("\n") + 1, (text, str(problem))
+        if "not closed" in problem.message:
+            assert problem.message.endswith(("closing \" is missing", "closing ' is missing",
+                                             'closing """ is missing', "closing ''' is missing"))

@@ -143,6 +143,8 @@ _OPEN_STRING = re.compile(r"""^(Illegal character '\\n'|Unterminated string|Expe
 def _syntax_problem(display: str, text: str, message: str) -> Problem:
     match = _DECODE_POS.search(message)
     line = int(match.group(1)) if match else None
+    if "(at end of document)" in message:
+        line = max(1, len(text.splitlines()))  # the file's last line
     message = _DECODE_POS.sub("", message).replace("(at end of document)", "").strip()
     if _OPEN_STRING.match(message):
         opened = unclosed_string(text)
