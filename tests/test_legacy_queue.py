@@ -102,6 +102,8 @@ def test_import_check_and_plan_round_trip(legacy_project):
         "recipes/portraits.toml [1]: ok, 6 jobs\n"
         "recipes/portraits.toml [2]: ok, target 10 (±2), disabled\n"
         "recipes/ungrouped.toml: ok, 2 jobs\n"
+        "warning: recipes/foxes-weather.toml:6: prompt: the template has 4 variants, fewer than max_prompts = 5:"
+        " each is drawn, then drawn again with seeds of its own\n"
         "error: recipes/wildcard-mornings.toml:6: prompt: no wildcard file for __scenes__ in wildcards/\n"
         'error: recipes/wildcard-mornings.toml:14: references: "faces/ben.png": no file references/faces/ben.png\n'
         "2 problems found; nothing was run.\n"
@@ -112,9 +114,13 @@ def test_import_check_and_plan_round_trip(legacy_project):
     (legacy_project / "references" / "faces" / "ben.png").write_text("faces/ben.png\n")
     result = invoke(legacy_project, "check")
     assert result.exit_code == 0
-    assert result.output.splitlines()[-2:] == [
+    assert result.output.splitlines()[-4:] == [
         "recipes/wildcard-mornings.toml: ok, target 20 (±3)",
-        "5 recipes checked, no problems.",
+        "warning: recipes/foxes-weather.toml:6: prompt: the template has 4 variants, fewer than max_prompts = 5:"
+        " each is drawn, then drawn again with seeds of its own",
+        "warning: recipes/wildcard-mornings.toml:6: prompt: the template has 4 variants, fewer than max_prompts = 20:"
+        " each is drawn, then drawn again with seeds of its own",
+        "5 recipes checked, no problems, 2 warnings.",
     ]
 
     result = invoke(legacy_project, "plan", "ungrouped")
