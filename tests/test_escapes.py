@@ -68,3 +68,15 @@ def test_a_prompt_with_escapes_is_printed_escaped_by_every_command(project_dir, 
     result = invoke(project_dir, "show", image[:8])
     assert result.exit_code == 0
     assert shown in result.output and f"seen {SHOWN_RED}here" in result.output
+
+
+def test_an_engine_error_with_escapes_is_printed_escaped(project_dir, store):
+    with store.transaction() as db:
+        db["jobs"].insert({
+            "key": "0123456789abcdef", "spec": "{}", "recipe": "fox", "engine": "api", "model": "m", "status": "failed",
+            "error_code": "HTTP_400", "error": f"bad prompt {RED}\u202e", "queued_at": "2026-01-01T00:00:00.000Z",
+        })
+    result = invoke(project_dir, "jobs", "--failed")
+    assert result.output == (
+        f"0123456789abcdef  failed     fox               attempts 0  HTTP_400: bad prompt {SHOWN_RED}\\u202e\n1 job\n"
+    )
