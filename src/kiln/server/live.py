@@ -122,6 +122,8 @@ def builder(project: Project, stop: threading.Event) -> Callable[[bool], list[st
             if run:
                 for line in summary(run_recipes(project, observer=LineObserver(), stop=stop)):
                     click.echo(line)
+                if stop.is_set():
+                    return []
             store = open_store(project.db_path)
             try:
                 report = build_site(project, store)
