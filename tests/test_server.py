@@ -290,6 +290,16 @@ def test_a_template_change_arrives_as_a_build_event(server, site):
     assert b"<p>changed</p>" in request(server, "GET", "/")[2]
 
 
+def test_an_idle_stream_gets_keep_alive_comments(server, monkeypatch):
+    monkeypatch.setattr("kiln.server.app.KEEP_ALIVE_S", 0.1)
+    events = Events(server)
+    try:
+        events.conn.sock.settimeout(5)
+        assert events.response.readline() == b": keep-alive\n"
+    finally:
+        events.close()
+
+
 def test_stopping_ends_open_event_streams_at_once(site):
     server = Server(site, "127.0.0.1", 0)
     server.start()
