@@ -295,6 +295,7 @@ def test_an_idle_stream_gets_keep_alive_comments(server, monkeypatch):
     events = Events(server)
     try:
         events.conn.sock.settimeout(5)
+        assert events.response.readline() == b"\n"  # the end of the retry line's block
         assert events.response.readline() == b": keep-alive\n"
     finally:
         events.close()
