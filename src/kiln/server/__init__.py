@@ -15,6 +15,7 @@ import socket
 import threading
 from types import FrameType
 
+import click
 import uvicorn
 
 from kiln.errors import KilnError
@@ -45,6 +46,11 @@ def bind(host: str, port: int) -> socket.socket:
         raise KilnError(f"cannot listen on {host} port {port}: {error.strerror}") from None
     sock.set_inheritable(False)
     return sock
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        click.secho(f"error: live reload stopped: {task.exception()}", fg="red", err=True)
 
 
 def url(host: str, port: int) -> str:
@@ -101,6 +107,8 @@ class Server:
         self.loop = asyncio.get_running_loop()
         live = Live(self.project, self.store, self.events, self.build, self.stopping, self.run_recipes)
         tasks = [asyncio.create_task(live.watch()), asyncio.create_task(live.rebuild())]
+        for task in tasks:
+            task.add_done_callback(_report_failure)
         try:
             await self.uvicorn.serve(sockets=[self.socket])
         finally:

@@ -189,6 +189,10 @@ class Live:
             await self.wanted.wait()
             self.wanted.clear()
             run, self.run_due = self.run_due, False
-            pages = await asyncio.to_thread(self.build, run)
+            try:
+                pages = await asyncio.to_thread(self.build, run)
+            except Exception as error:  # a bug in a build must not end live reload for the session
+                click.secho(f"error: the rebuild failed: {error!r}", fg="red", err=True)
+                continue
             if pages:
                 self.events.publish("build", {"pages": pages})
