@@ -369,18 +369,18 @@ def test_warns_when_listening_beyond_this_machine(site, monkeypatch):
 # what the watcher reacts to ----------------------------------------------------------------
 
 
-def test_watch_sorts_changes_into_inputs_templates_and_store(project_dir):
+def test_watch_sorts_changes_into_inputs_and_templates(project_dir):
     (project_dir / "wildcards").mkdir()
     (project_dir / "site_templates").mkdir()
     (project_dir / "art").mkdir()
     project = load_project(project_dir)
-    assert set(watched_paths(project)) >= {project.recipes_dir, project.wildcards_dir, project.art_dir}
-    art = project.art_dir
-    assert _relevant([(1, str(project.recipes_dir / "a.toml"))], project) == (True, False, False)
-    assert _relevant([(1, str(project.wildcards_dir / "colours.txt"))], project) == (True, False, False)
-    assert _relevant([(1, str(project.templates_dir / "base.html"))], project) == (False, True, False)
-    assert _relevant([(1, str(art / "kiln.db-wal"))], project) == (False, False, True)
-    assert _relevant([(1, str(art / "thumb" / "x.webp")), (1, str(art / "kiln.db-shm"))], project) == (False, False, False)
+    assert set(watched_paths(project)) == {
+        project.recipes_dir, project.wildcards_dir, project.templates_dir, project.root / "kiln.toml",
+    }
+    assert _relevant([(1, str(project.recipes_dir / "a.toml"))], project) == (True, False)
+    assert _relevant([(1, str(project.wildcards_dir / "colours.txt"))], project) == (True, False)
+    assert _relevant([(1, str(project.root / "kiln.toml"))], project) == (True, False)
+    assert _relevant([(1, str(project.templates_dir / "base.html"))], project) == (False, True)
 
 
 def test_store_version_ignores_readers_and_sees_commits(project):

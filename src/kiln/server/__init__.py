@@ -98,15 +98,17 @@ class Server:
             raise self.failure
 
     def _thread(self) -> None:
+        live = Live(self.project, self.store, self.events, self.build, self.stopping, self.run_recipes)
         try:
-            asyncio.run(self._serve())
+            asyncio.run(self._serve(live))  # returns once every thread it handed work to is done
         except BaseException as error:  # reported by start() or stop(), on the caller's thread
             self.failure = error
+        finally:
+            live.close()
 
-    async def _serve(self) -> None:
+    async def _serve(self, live: Live) -> None:
         self.loop = asyncio.get_running_loop()
-        live = Live(self.project, self.store, self.events, self.build, self.stopping, self.run_recipes)
-        tasks = [asyncio.create_task(live.watch()), asyncio.create_task(live.rebuild())]
+        tasks = [asyncio.create_task(job) for job in (live.watch_store(), live.watch_files(), live.rebuild())]
         for task in tasks:
             task.add_done_callback(_report_failure)
         try:
