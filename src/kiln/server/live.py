@@ -26,6 +26,9 @@ from kiln.store.db import Store
 # How often the store is asked whether someone committed: a pragma that reads shared memory,
 # cheap enough to ask five times a second, and well inside the second a change may take to show.
 STORE_POLL_S = 0.2
+# A burst of changes (keys pressed in a row, a run's images, an editor saving twice) makes one
+# rebuild rather than one each.
+REBUILD_DELAY_S = 0.3
 
 
 def watched_paths(project: Project) -> list[Path]:
@@ -172,6 +175,7 @@ class Live:
         """One rebuild at a time; changes made meanwhile are caught by the next."""
         while True:
             await self.wanted.wait()
+            await asyncio.sleep(REBUILD_DELAY_S)
             self.wanted.clear()
             run, self.run_due = self.run_due, False
             try:
