@@ -17,14 +17,15 @@ from kiln.library.curation import Change, apply_change, image_states, resolve_id
 STAMP = "2026-01-01T00:00:00.000Z"
 
 
-def add(store, recipe, ids, prompt="a red fox in snow"):
-    """Image rows (no files) made by jobs of ``recipe``, with default curation."""
+def add(store, recipe, ids, prompt="a red fox in snow", keys=None):
+    """Image rows (no files) made by jobs of ``recipe`` (keyed ``job-ID`` unless ``keys``), with
+    default curation."""
     with store.transaction() as db:
         if not db["recipes"].count_where("name = ?", [recipe]):
             db["recipes"].insert({"name": recipe, "path": f"recipes/{recipe}.toml", "title": recipe,
                                   "source_sha256": "0", "updated_at": STAMP})
         for n, image_id in enumerate(ids):
-            key = f"job-{image_id}"
+            key = keys[n] if keys else f"job-{image_id}"
             db["jobs"].insert({"key": key, "spec": "{}", "recipe": recipe, "engine": "placeholder", "model": "m",
                                "status": "succeeded", "queued_at": STAMP, "image_id": image_id})
             db["recipe_jobs"].insert({"recipe": recipe, "job_key": key, "position": n, "axes": "{}"})
@@ -373,6 +374,15 @@ def test_no_where_clause_changes_anything(three, clause):
     else:
         assert set(ids) <= {A, B, C}
     assert (snapshot(three), three.db.table_names()) == before
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.text(alphabet=st.sampled_from('ab "*-:^()+.,\'NEAROTAND\x00é'), max_size=12))
+def test_any_search_finds_or_says_why(three, words):
+    try:
+        assert set(select_ids(three, search=words)) <= {A, B, C}
+    except KilnError as error:
+        assert str(error).startswith("--search: ")
 
 
 def test_an_endless_where_is_stopped(three, monkeypatch):

@@ -352,3 +352,198 @@ def import_queue(queue_file: str, engine_name: str, force: bool, project_path: s
 
     report = convert(_project(project_path), Path(queue_file), engine=engine_name, force=force)
     click.echo("\n".join(report.lines()))
+
+
+# curation ---------------------------------------------------------------------------------
+
+
+def selection_options(command: F) -> F:
+    """--recipe, --search and --where: the images to act on, instead of IDs."""
+    for option in reversed([
+        click.option("--recipe", metavar="NAME", help="The images of recipe NAME, instead of IDs."),
+        click.option("--search", metavar="WORDS", help="Images whose prompt or notes hold every word (full-text, as in Datasette)."),
+        click.option("--where", metavar="SQL", help="Images matching a WHERE clause on the images table (read-only)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _chosen(store: Store, prefixes: list[str], recipe: str | None, search: str | None, where: str | None) -> list[str]:
+    """Full image ids from ID prefixes or from a selection (never both)."""
+    from kiln.library.curation import resolve_ids, select_ids
+
+    selection = {"--recipe": recipe, "--search": search, "--where": where}
+    given = {name: value for name, value in selection.items() if value is not None}
+    if given and prefixes:
+        raise KilnError(f"give image IDs or a selection (--recipe, --search, --where), not both: {' '.join(prefixes)}")
+    if given:
+        ids = select_ids(store, recipe=recipe, search=search, where=where)
+        if not ids:
+            raise KilnError("no image matches " + " ".join(f"{name} {value!r}" for name, value in given.items()))
+        return ids
+    if not prefixes:
+        raise KilnError("give image IDs (4 or more digits of each), or --recipe, --search or --where")
+    return resolve_ids(store, prefixes)
+
+
+def _curate(project_path: str | None, prefixes: list[str], selection: dict[str, str | None], change: Any) -> None:
+    from kiln.library.curation import apply_change
+
+    store = _store(_project(project_path))
+    ids = _chosen(store, prefixes, **selection)
+    click.echo(apply_change(store, ids, change, "cli").describe())
+
+
+@cli.command()
+@click.argument("args", nargs=-1, metavar="ID... N")
+@selection_options
+@project_option
+@reports_errors
+def rate(args: tuple[str, ...], recipe: str | None, search: str | None, where: str | None, project_path: str | None) -> None:
+    """Rate images 1 to 5 stars; 0 clears the rating. The rating comes last: kiln rate 3f9a 77c0 4."""
+    from kiln.library.curation import Change
+
+    if not args:
+        raise KilnError("give the images and then the rating: kiln rate ID... N (N from 0 to 5)")
+    *prefixes, value = args
+    if value not in {"0", "1", "2", "3", "4", "5"}:
+        raise KilnError(f"the rating comes last and is a number from 0 to 5 (0 clears it), got {value!r}")
+    _curate(project_path, prefixes, {"recipe": recipe, "search": search, "where": where}, Change(rating=int(value)))
+
+
+def _status_command(name: str, status: str, summary: str) -> None:
+    @cli.command(name, help=summary)
+    @click.argument("prefixes", nargs=-1, metavar="ID...")
+    @selection_options
+    @project_option
+    @reports_errors
+    def command(prefixes: tuple[str, ...], recipe: str | None, search: str | None, where: str | None,
+                project_path: str | None) -> None:
+        from kiln.library.curation import Change
+
+        _curate(project_path, list(prefixes), {"recipe": recipe, "search": search, "where": where}, Change(status=status))
+
+
+_status_command("pick", "selected", "Pick images: the keepers (status selected).")
+_status_command("reject", "rejected", "Reject images (status rejected): the ones not to keep.")
+_status_command("clear", "", "Clear the pick or reject of images (their rating, tags and notes stay).")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, metavar="ID... TAG...")
+@selection_options
+@project_option
+@reports_errors
+def tag(args: tuple[str, ...], recipe: str | None, search: str | None, where: str | None, project_path: str | None) -> None:
+    """Add (+sky, or just sky) and remove (-draft) tags: kiln tag 3f9a 77c0 +sky -draft.
+
+    Tags start at the first word with + or -, or are the last word when none has a sign.
+    """
+    from kiln.library.curation import Change
+
+    selected = recipe is not None or search is not None or where is not None
+    if selected:
+        split = 0
+    else:
+        split = next((i for i, word in enumerate(args) if word[:1] in "+-"), len(args) - 1)
+    prefixes, words = list(args[:split]), args[split:]
+    if not words or not (selected or prefixes):
+        raise KilnError("give the images and then the tags: kiln tag ID... +tag -tag (a word without a sign is added)")
+    added = tuple(word.removeprefix("+") for word in words if not word.startswith("-"))
+    removed = tuple(word[1:] for word in words if word.startswith("-"))
+    change = Change(add_tags=added, remove_tags=removed)
+    _curate(project_path, prefixes, {"recipe": recipe, "search": search, "where": where}, change)
+
+
+@cli.command()
+@click.argument("args", nargs=-1, metavar="ID TEXT")
+@selection_options
+@project_option
+@reports_errors
+def note(args: tuple[str, ...], recipe: str | None, search: str | None, where: str | None, project_path: str | None) -> None:
+    """Set the note of an image (searchable with --search); an empty TEXT clears it."""
+    from kiln.library.curation import Change
+
+    selected = recipe is not None or search is not None or where is not None
+    if len(args) != (1 if selected else 2):
+        usage = "kiln note --recipe NAME TEXT" if selected else "kiln note ID TEXT"
+        raise KilnError(f"give one image and the note in quotes: {usage}")
+    *prefixes, text = args
+    _curate(project_path, prefixes, {"recipe": recipe, "search": search, "where": where}, Change(note=text))
+
+
+@cli.command()
+@click.argument("prefix", metavar="ID")
+@project_option
+@reports_errors
+def show(prefix: str, project_path: str | None) -> None:
+    """Everything about one image: file, prompt, settings, recipe, curation, derivatives, history."""
+    from kiln.library.curation import resolve_ids
+    from kiln.library.show import image_lines
+
+    project = _project(project_path)
+    store = _store(project)
+    (image_id,) = resolve_ids(store, [prefix])
+    click.echo("\n".join(image_lines(store, image_id, project.relative(project.art_dir))))
+
+
+@cli.command()
+@project_option
+@reports_errors
+def undo(project_path: str | None) -> None:
+    """Revert the last curation change (a rating, pick, tag, note or import); repeat to go further back."""
+    from kiln.library.curation import undo as undo_last
+
+    click.echo(undo_last(_store(_project(project_path)), "cli").describe())
+
+
+@cli.group()
+def curation() -> None:
+    """Curation as a file: export it for git, import it onto a store (even one rebuilt from scratch)."""
+
+
+@curation.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@project_option
+@reports_errors
+def curation_export(file: str, project_path: str | None) -> None:
+    """Write every curated image to FILE (- for stdout) as JSON Lines, sorted by id."""
+    from kiln.library.curation_file import export_lines, write_export
+
+    store = _store(_project(project_path))
+    if file == "-":
+        for line in export_lines(store):
+            click.echo(line)
+        return
+    count = write_export(store, Path(file))
+    click.echo(f"{count} curated image{'s' if count != 1 else ''} written to {file}")
+
+
+@curation.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--overwrite", is_flag=True, help="Where an image is curated differently, the file wins.")
+@click.option("--dry-run", is_flag=True, help="Only report what would change.")
+@project_option
+@reports_errors
+def curation_import(file: str, overwrite: bool, dry_run: bool, project_path: str | None) -> None:
+    """Put the curation in FILE (- for stdin) onto the images it names, by id or job key."""
+    from kiln.library.curation_file import import_curation
+
+    store = _store(_project(project_path))
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as error:
+        raise KilnError(f"{file}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise KilnError(f"{file}: not UTF-8 text") from None
+    try:
+        report = import_curation(store, text, "<stdin>" if file == "-" else file, overwrite=overwrite, dry_run=dry_run)
+    except InputError as error:
+        for problem in error.problems:
+            click.secho(f"error: {problem}", fg="red", err=True)
+        count = len(error.problems)
+        click.echo(f"{count} bad line{'s' if count != 1 else ''}; nothing was imported.", err=True)
+        sys.exit(1)
+    click.echo("\n".join(report.lines()))
+    if report.refused:
+        sys.exit(1)

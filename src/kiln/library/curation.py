@@ -156,6 +156,8 @@ def summarize(diffs: Sequence[Diff]) -> list[str]:
 
 @dataclass
 class CurationResult:
+    """What a call changed: how many images, their state after (every id asked), its batch."""
+
     changed: int
     images: list[dict[str, Any]]
     batch: int | None
@@ -172,6 +174,9 @@ class CurationResult:
 
 @dataclass
 class UndoResult:
+    """What an undo said, the state of the images it restored, the batch it reverted and the
+    batch that records the revert (None when there was nothing to undo or to write)."""
+
     message: str
     images: list[dict[str, Any]]
     undone_batch: int | None
@@ -189,7 +194,8 @@ def _chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
-def _state(row: sqlite3.Row | tuple) -> dict[str, Any]:
+def row_state(row: Sequence[Any]) -> dict[str, Any]:
+    """The state of an image from its ``id, rating, status, tags, notes`` columns."""
     image_id, rating, status, tags, notes = row[:5]
     try:
         tag_list = json.loads(tags)
@@ -208,7 +214,7 @@ def _read(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, tuple[dict[
         for row in conn.execute(
             f"SELECT id, rating, status, tags, notes, job_key FROM images WHERE id IN ({marks})", list(chunk)
         ):
-            found[row[0]] = (_state(row), row[5])
+            found[row[0]] = (row_state(row), row[5])
     return found
 
 
@@ -267,6 +273,13 @@ def _write(
 def apply_changes(store: Store, changes: Sequence[tuple[str, Change]], source: str) -> CurationResult:
     """Apply a change per image, all in one transaction and one history batch (what import
     does); ``apply_change`` is the common case of one change for many images."""
+    with store.transaction():
+        return apply_changes_within(store, changes, source)
+
+
+def apply_changes_within(store: Store, changes: Sequence[tuple[str, Change]], source: str) -> CurationResult:
+    """``apply_changes`` for a caller already inside ``store.transaction()``, which decided what
+    to change from what it read in the same transaction."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
     ids = [image_id for image_id, _ in changes]
@@ -274,15 +287,14 @@ def apply_changes(store: Store, changes: Sequence[tuple[str, Change]], source: s
         raise ValueError("each image may appear once")
     if not ids:
         raise KilnError("no images to change")
-    with store.transaction():
-        found = _read(store.conn, ids)
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise KilnError(f"no image with id {', '.join(missing[:3])}{', …' if len(missing) > 3 else ''}")
-        rows = [(i, found[i][1], found[i][0], change.applied_to(found[i][0])) for i, change in changes]
-        changed = sum(1 for _, _, before, after in rows if before != after)
-        batch = _next_batch(store.conn) if changed else None
-        diffs = _write(store.conn, batch, source, rows) if batch else []
+    found = _read(store.conn, ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise KilnError(f"no image with id {', '.join(missing[:3])}{', …' if len(missing) > 3 else ''}")
+    rows = [(i, found[i][1], found[i][0], change.applied_to(found[i][0])) for i, change in changes]
+    changed = sum(1 for _, _, before, after in rows if before != after)
+    batch = _next_batch(store.conn) if changed else None
+    diffs = _write(store.conn, batch, source, rows) if batch else []
     return CurationResult(changed=changed, images=[after for _, _, _, after in rows], batch=batch, diffs=diffs)
 
 
