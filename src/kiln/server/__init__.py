@@ -22,6 +22,7 @@ from kiln.server.app import GalleryApp
 from kiln.server.events import Broadcaster
 from kiln.server.guard import HostCheck, is_loopback
 from kiln.server.live import Live, builder
+from kiln.terminal import printable
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -46,7 +47,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 def _report_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        click.secho(f"error: live reload stopped: {task.exception()}", fg="red", err=True)
+        click.secho(printable(f"error: live reload stopped: {task.exception()}"), fg="red", err=True)
 
 
 def url(host: str, port: int) -> str:
