@@ -20,15 +20,22 @@ _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za
 _DECODE_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
+# Longer values are cut in messages: a 5,000-character name would hide the message itself.
+SHOWN_MAX = 80
+
+
 def show(value: Any) -> str:
     """A value as the user would have written it in TOML, for error messages."""
     if isinstance(value, str):
+        if len(value) > SHOWN_MAX:
+            return json.dumps(value[:SHOWN_MAX], ensure_ascii=False)[:-1] + f'…" ({len(value)} characters)'
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
         return "a table"
-    return repr(value)
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX]}…"
 
 
 def _split_dotted(text: str) -> list[str]:

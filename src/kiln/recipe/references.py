@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kiln.errors import Problem
-from kiln.project import Project, inside
+from kiln.project import Project, inside, unusable_path
 from kiln.recipe.model import ReferencePattern
 from kiln.recipe.seeds import generator
 from kiln.tomlfile import show
@@ -72,6 +72,9 @@ def parse_pattern(text: str, where: tuple[str, int | None, str]) -> ReferencePat
         return f"{show(text)}: expected a path, !folder, !!folder, !!folder!!, !#N or {{a|b}}"
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         return f"{show(text)}: paths are relative to the references folder"
+    unusable = unusable_path(path)
+    if unusable:
+        return f"{show(text)} {unusable}"
     return ReferencePattern(text, kind, path=path, where=where)
 
 
