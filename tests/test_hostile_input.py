@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -83,4 +87,77 @@ def test_a_folder_name_too_long_in_kiln_toml(project_dir):
     assert result.output == (
         f"error: kiln.toml:2: paths.art: {SHOWN} (300 characters) holds a name of 300 bytes;"
         " file and folder names are at most 255 bytes\n1 problem found; nothing was run.\n"
+    )
+
+
+def invoke_with_deadline(project: Path, fifo: Path, *args: str):
+    """``invoke``, failing (not hanging) if the command blocks on ``fifo``."""
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(invoke(project, *args)), daemon=True)
+    thread.start()
+    thread.join(20)
+    if thread.is_alive():
+        with open(fifo, "w"):  # a writer releases the reader, so the thread ends
+            pass
+        thread.join(20)
+        pytest.fail(f"kiln {' '.join(args)} blocked reading {fifo.name}")
+    return outcome[0]
+
+
+@pytest.mark.parametrize(
+    ("fifo", "recipe", "message"),
+    [
+        ("wildcards/pipe.txt", 'prompt = "a __pipe__"',
+         "recipes/fifo.toml:1: prompt: wildcards/pipe.txt is a FIFO, not a file; kiln reads only regular files"),
+        ("prompts/pipe.txt", 'prompt = { library = "pipe" }',
+         "recipes/fifo.toml:1: prompt.library: prompts/pipe.txt is a FIFO, not a file; kiln reads only regular files"),
+        ("references/pipe.png", 'prompt = "x"\nreferences = "pipe.png"',
+         'recipes/fifo.toml:2: references: "pipe.png": references/pipe.png is a FIFO, not a file;'
+         " kiln reads only regular files"),
+    ],
+)
+def test_a_fifo_is_refused_not_read(project_dir, write_recipe, fifo, recipe, message):
+    path = project_dir / fifo
+    path.parent.mkdir()
+    os.mkfifo(path)
+    write_recipe("fifo", recipe + "\n")
+    result = invoke_with_deadline(project_dir, path, "check")
+    assert result.exit_code == 1, result.output
+    assert result.output == f"error: {message}\n1 problem found; nothing was run.\n"
+
+
+def test_a_fifo_in_wildcards_does_not_touch_recipes_without_wildcards(project_dir, write_recipe):
+    (project_dir / "wildcards").mkdir()
+    os.mkfifo(project_dir / "wildcards" / "pipe.txt")
+    write_recipe("plain", 'prompt = "a cat"\n')
+    result = invoke_with_deadline(project_dir, project_dir / "wildcards" / "pipe.txt", "check")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_fifo_named_like_a_recipe(project_dir, write_recipe):
+    write_recipe("ok", 'prompt = "a cat"\n')
+    os.mkfifo(project_dir / "recipes" / "pipe.toml")
+    result = invoke_with_deadline(project_dir, project_dir / "recipes" / "pipe.toml", "check")
+    assert result.output == (
+        "recipes/ok.toml: ok, 1 job\n"
+        "error: recipes/pipe.toml: is a FIFO, not a file; kiln reads only regular files\n"
+        "1 problem found; nothing was run.\n"
+    )
+
+
+def test_a_socket_in_wildcards(project_dir, write_recipe):
+    (project_dir / "wildcards").mkdir()
+    # AF_UNIX paths are short (108 bytes): bind from inside the folder.
+    here = os.getcwd()
+    os.chdir(project_dir / "wildcards")
+    try:
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind("sock.txt")
+            write_recipe("sock", 'prompt = "a __sock__"\n')
+            result = invoke(project_dir, "check")
+    finally:
+        os.chdir(here)
+    assert result.output == (
+        "error: recipes/sock.toml:1: prompt: wildcards/sock.txt is a socket, not a file; kiln reads only regular files\n"
+        "1 problem found; nothing was run.\n"
     )

@@ -6,6 +6,7 @@ as git does with ``.git``.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,24 @@ def unusable_path(text: str) -> str | None:
         if size > NAME_MAX:
             return f"holds a name of {size} bytes; file and folder names are at most {NAME_MAX} bytes"
     return None
+
+
+def special_file(path: Path) -> str | None:
+    """What ``path`` is if it is neither a regular file nor a folder ("a FIFO", …), else None.
+
+    Reading a FIFO waits for a writer forever, and a device may never end: kiln reads neither.
+    """
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
 
 
 def inside(root: Path, candidate: Path) -> bool:

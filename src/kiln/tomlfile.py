@@ -119,7 +119,12 @@ def _positional(table: list[str], arrays: dict[tuple[str, ...], int], is_array: 
 
 def load(path: Path, display: str | None = None) -> TomlDocument:
     """Parse ``path``; a syntax error becomes an :class:`InputError` naming the line."""
+    from kiln.project import special_file  # here: kiln.project reads its file with this module
+
     display = display or str(path)
+    kind = special_file(path)
+    if kind:
+        raise InputError([Problem(display, None, None, f"is {kind}, not a file; kiln reads only regular files")])
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

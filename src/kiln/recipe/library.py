@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiln.project import Project, inside, unusable_path
+from kiln.project import Project, inside, special_file, unusable_path
 from kiln.recipe.prompts import is_dynamic
 from kiln.tomlfile import show
 
@@ -42,6 +42,9 @@ def read(project: Project, name: str) -> str:
         raise ValueError(f"{show(name)} {unusable}")
     for suffix in SUFFIXES:
         path = project.prompts_dir / f"{name}{suffix}"
+        kind = special_file(path)
+        if kind:
+            raise ValueError(f"{project.relative(path)} is {kind}, not a file; kiln reads only regular files")
         if path.is_file():
             if not inside(project.prompts_dir, path):
                 raise ValueError(f"{project.relative(path)} is a link to outside {shown}/; kiln never reads outside it")

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kiln.errors import Problem
-from kiln.project import Project, inside, unusable_path
+from kiln.project import Project, inside, special_file, unusable_path
 from kiln.recipe.model import ReferencePattern
 from kiln.recipe.seeds import generator
 from kiln.tomlfile import show
@@ -133,6 +133,10 @@ def _choices(
     if pattern.kind == "file":
         if target.is_dir():
             report(f"{show(pattern.text)} is a folder: use \"!!{pattern.path}!!\" for every image in it or \"!{pattern.path}\" for one")
+            return []
+        kind = special_file(target)
+        if kind:
+            report(f"{show(pattern.text)}: {shown} is {kind}, not a file; kiln reads only regular files")
             return []
         if not target.is_file():
             report(f"{show(pattern.text)}: no file {shown}")
