@@ -161,3 +161,77 @@ def test_a_socket_in_wildcards(project_dir, write_recipe):
         "error: recipes/sock.toml:1: prompt: wildcards/sock.txt is a socket, not a file; kiln reads only regular files\n"
         "1 problem found; nothing was run.\n"
     )
+
+
+ENGINES = """\
+[engines.proc]
+type = "ndjson"
+command = 5
+
+[engines.cloud]
+type = "openai"
+base_url = "file:///etc/passwd"
+concurrency = 100000
+timeout_s = inf
+
+[engines.shell]
+type = "os:system"
+
+[engines.nameless]
+type = ":Engine"
+
+[engines.abstract]
+type = "kiln.engines.base:Engine"
+
+[engines.slow]
+type = "ndjson"
+command = ["engine"]
+timeout_s = nan
+retry = { backoff_ms = 99999999999999 }
+"""
+
+
+def test_check_reads_every_engine_option_with_its_line(project_dir):
+    (project_dir / "kiln.toml").write_text(ENGINES)
+    result = invoke(project_dir, "check")
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: kiln.toml:24: engines.slow.retry.backoff_ms: expected an integer from 0 to 3,600,000, got 99999999999999\n"
+        "1 problem found; nothing was run.\n"
+    )
+    (project_dir / "kiln.toml").write_text(ENGINES.replace("retry = { backoff_ms = 99999999999999 }\n", ""))
+    result = invoke(project_dir, "check")
+    assert result.output == (
+        "error: kiln.toml:3: engines.proc.command: expected a list of strings or a string, got 5\n"
+        'error: kiln.toml:7: engines.cloud.base_url: expected an http:// or https:// address, got "file:///etc/passwd"\n'
+        "error: kiln.toml:8: engines.cloud.concurrency: expected an integer from 1 to 256, got 100000\n"
+        "error: kiln.toml:9: engines.cloud.timeout_s: expected a finite number, got inf\n"
+        "error: kiln.toml:12: engines.shell.type: 'os:system' is not a kiln Engine subclass\n"
+        "error: kiln.toml:15: engines.nameless.type: cannot load ':Engine': ValueError: Empty module name\n"
+        "error: kiln.toml:18: engines.abstract.type: 'kiln.engines.base:Engine' is abstract:"
+        " it does not implement _load, generate\n"
+        "error: kiln.toml:23: engines.slow.timeout_s: expected a number of seconds from 0.001 to 604800, got nan\n"
+        "8 problems found; nothing was run.\n"
+    )
+
+
+def test_run_stops_on_the_options_of_the_engines_it_uses_before_the_store(project_dir, write_recipe):
+    (project_dir / "kiln.toml").write_text('[engines.proc]\ntype = "ndjson"\ncommand = 5\n\n[engines.other]\ntype = "x:y"\n')
+    write_recipe("one", 'engine = "proc"\nmodel = "m"\nprompt = "p"\n')
+    result = invoke(project_dir, "run", "one")
+    assert result.output == (
+        "error: kiln.toml:3: engines.proc.command: expected a list of strings or a string, got 5\n"
+        "1 problem found; nothing was run.\n"
+    )
+    assert not (project_dir / "art").exists()
+
+
+def test_your_own_engine_class_passes_check(project_dir, write_recipe, monkeypatch):
+    (project_dir / "my_engines.py").write_text(
+        "from kiln.engines.placeholder import PlaceholderEngine\n\nclass Mine(PlaceholderEngine):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(project_dir))
+    (project_dir / "kiln.toml").write_text('[engines.mine]\ntype = "my_engines:Mine"\nanything = 1\n')
+    write_recipe("one", 'engine = "mine"\nmodel = "m"\nprompt = "p"\n')
+    result = invoke(project_dir, "check")
+    assert result.output == "recipes/one.toml: ok, 1 job\n1 recipe checked, no problems.\n"

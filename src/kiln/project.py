@@ -81,6 +81,12 @@ class Project:
     engines: dict[str, EngineConfig] = field(default_factory=dict)
     styles: dict[str, Style] = field(default_factory=dict)
     reference_groups: dict[str, ReferenceGroup] = field(default_factory=dict)
+    # kiln.toml as read, for checks made later (engine options) to name the line of a key.
+    config: tomlfile.TomlDocument | None = None
+
+    def config_problem(self, key: str, message: str) -> Problem:
+        """A problem with ``key`` (dotted) of kiln.toml, at its line."""
+        return self.config.problem(key, message) if self.config else Problem(CONFIG_NAME, None, key, message)
 
     @property
     def recipes_dir(self) -> Path:
@@ -208,7 +214,7 @@ def load_project(start: Path | None = None) -> Project:
         if key not in _SECTIONS:
             problems.append(doc.problem(key, f"unknown section; expected one of {', '.join(sorted(_SECTIONS))}"))
 
-    project = Project(root=root)
+    project = Project(root=root, config=doc)
     # A section that is not a table is reported once and read as empty, so every other
     # problem of the file is still found.
     tables = {section: _section(doc, section, problems) for section in _SECTIONS}

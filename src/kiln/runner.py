@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kiln.art import sweep_temporaries
-from kiln.engines import Engine, EngineError, GenerateRequest, GenerateResult, Progress, open_engine
+from kiln.engines import (
+    Engine, EngineError, GenerateRequest, GenerateResult, Progress, check_engines, open_engine,
+)
+from kiln.errors import InputError
 from kiln.finishing import WORKERS, image_row, worker_pool, write_image_files
 from kiln.plan import RecipePlan, record_plan
 from kiln.policy import Policy, TokenBucket
@@ -550,8 +553,12 @@ def run_recipes(
     from kiln.recipe import load_all
     from kiln.store import open_store
 
-    # Recipes are read before the store is opened, so a bad recipe leaves no art/ behind.
+    # Recipes and engine settings are read before the store is opened, so a bad recipe or
+    # option leaves no art/ behind and is reported with its line.
     recipes = [] if redo else load_all(project, names or None)
+    problems = check_engines(project, {recipe.engine for recipe in recipes})
+    if problems:
+        raise InputError(problems)
     store = open_store(project.db_path)
     try:
         runner = Runner(project, store, observer, stop)

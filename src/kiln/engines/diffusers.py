@@ -278,6 +278,14 @@ class DiffusersEngine(Engine):
         self._device = "cpu"
         self._dtype: Any = None
 
+    @classmethod
+    def check_options(cls, name: str, options: dict[str, Any], root: Path) -> list[Problem]:
+        try:
+            _Settings(name, options, root)
+        except InputError as error:
+            return error.problems
+        return []
+
     # --- Loading ---------------------------------------------------------------------------
 
     def _folder_for(self, model: str) -> str:
