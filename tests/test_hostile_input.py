@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import struct
 import threading
+import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from kiln.cli import cli
 
@@ -235,3 +240,83 @@ def test_your_own_engine_class_passes_check(project_dir, write_recipe, monkeypat
     write_recipe("one", 'engine = "mine"\nmodel = "m"\nprompt = "p"\n')
     result = invoke(project_dir, "check")
     assert result.output == "recipes/one.toml: ok, 1 job\n1 recipe checked, no problems.\n"
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG that declares ``width``x``height`` pixels but holds none (a decompression bomb's header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+@pytest.fixture
+def bad_references(project_dir: Path) -> Path:
+    folder = project_dir / "references"
+    folder.mkdir()
+    _png_header_only(folder / "bomb.png", 20_000, 20_000)
+    Image.new("RGB", (64, 64), "red").save(folder / "good.png")
+    data = (folder / "good.png").read_bytes()
+    (folder / "cut.png").write_bytes(data[: len(data) // 2])
+    (folder / "text.png").write_text("hello")
+    return folder
+
+
+def test_check_reads_reference_images_and_names_the_bad_ones(project_dir, write_recipe, bad_references):
+    write_recipe("refs", 'prompt = "x"\nreferences = "{good.png|bomb.png|cut.png|text.png}"\n')
+    result = invoke(project_dir, "check")
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: recipes/refs.toml:2: references: references/bomb.png is too large to decode safely: Image size"
+        " (400000000 pixels) exceeds limit of 178956970 pixels, could be decompression bomb DOS attack.\n"
+        "error: recipes/refs.toml:2: references: references/cut.png is not a readable image: Truncated File Read\n"
+        "error: recipes/refs.toml:2: references: references/text.png is not an image kiln can read (PNG, JPEG or WebP)\n"
+        "3 problems found; nothing was run.\n"
+    )
+
+
+def test_a_folder_of_references_with_a_bad_image(project_dir, write_recipe, bad_references):
+    for name in ("bomb.png", "cut.png"):
+        (bad_references / name).unlink()
+    write_recipe("refs", 'prompt = "x"\nreferences = "!!.!!"\n')
+    result = invoke(project_dir, "check")
+    assert result.output.splitlines()[0] == (
+        "error: recipes/refs.toml:2: references: references/text.png is not an image kiln can read (PNG, JPEG or WebP)"
+    )
+
+
+def test_an_image_over_the_pixel_limit_below_the_bomb_error(project_dir, write_recipe, monkeypatch):
+    (project_dir / "references").mkdir()
+    Image.new("RGB", (64, 64), "red").save(project_dir / "references" / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4000)
+    write_recipe("refs", 'prompt = "x"\nreferences = "big.png"\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        result = invoke(project_dir, "check")
+    assert result.output.splitlines()[0] == (
+        "error: recipes/refs.toml:2: references: references/big.png is 64x64, 0 megapixels;"
+        " references may have at most 0 (Pillow's limit against decompression bombs)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("text.png", "reference references/text.png is not an image kiln can read (PNG, JPEG or WebP)"),
+        ("cut.png", "reference references/cut.png is not a readable image: image file is truncated"),
+        ("bomb.png", "reference references/bomb.png is too large to decode safely"),
+    ],
+)
+def test_a_bad_reference_at_run_time_is_named(project, bad_references, name, message):
+    from kiln.engines import EngineError
+    from kiln.reference_images import ReferencePreparer
+
+    data = (bad_references / name).read_bytes()
+    reference = {"path": f"references/{name}", "sha256": hashlib.sha256(data).hexdigest()}
+    with pytest.raises(EngineError) as caught:
+        ReferencePreparer(project).thumbnail(reference)
+    assert caught.value.code == "REFERENCE_UNREADABLE"
+    assert str(caught.value.args[0]).startswith(message)
+    assert "BytesIO" not in str(caught.value)

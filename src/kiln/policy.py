@@ -115,6 +115,11 @@ _MAXIMA: dict[str, float] = {
     "compression.heavy_compression_threshold": 100,
     "payload.max_reference_images": 1_000, "payload.safety_margin_percent": 99,
 }
+# Zero here would loop for ever (a quality step of 0) or make images of no pixels.
+_MINIMA: dict[str, float] = {
+    "compression.quality_step": 1, "compression.max_dimension": 64, "compression.max_attempts": 1,
+    "compression.emergency_dimension_factor": 0.1,
+}
 MAX_AUTO_PAUSE = 1_000_000
 
 _TABLES: dict[str, type] = {"rate_limit": RateLimit, "retry": Retry, "compression": Compression, "payload": Payload}
@@ -134,10 +139,10 @@ def _table(cls: type, value: Any, key: str, problem: PolicyProblem) -> Any:
             problem(f"{key}.{name}", f"unknown key; expected one of {', '.join(known)}")
             continue
         number_ok = isinstance(item, int | float) and not isinstance(item, bool)
-        most = _MAXIMA.get(f"{key}.{name}", MAX_SETTING)
-        if not number_ok or not 0 <= item <= most or (spec.type == "int" and not isinstance(item, int)):
+        least, most = _MINIMA.get(f"{key}.{name}", 0), _MAXIMA.get(f"{key}.{name}", MAX_SETTING)
+        if not number_ok or not least <= item <= most or (spec.type == "int" and not isinstance(item, int)):
             kind = "an integer" if spec.type == "int" else "a number"
-            problem(f"{key}.{name}", f"expected {kind} from 0 to {most:,}, got {show(item)}")
+            problem(f"{key}.{name}", f"expected {kind} from {least:g} to {most:,}, got {show(item)}")
             continue
         values[name] = item
     return cls(**values)
