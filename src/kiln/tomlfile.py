@@ -15,8 +15,11 @@ from typing import Any
 
 from kiln.errors import InputError, Problem
 
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+# A bare key, a "basic" quoted key (with escapes) or a 'literal' one.
+_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
+_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED})\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
 _DECODE_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -39,8 +42,19 @@ def show(value: Any) -> str:
 
 
 def _split_dotted(text: str) -> list[str]:
-    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", text)
-    return [p.strip("\"'") for p in parts]
+    return [_unquote(part) for part in re.findall(_PART, text)]
+
+
+def _unquote(part: str) -> str:
+    """A key as TOML reads it: quotes removed, escapes (``"\\t"``, ``"\\u00e9"``) decoded."""
+    if part.startswith("'"):
+        return part[1:-1]
+    if part.startswith('"'):
+        try:
+            return str(tomllib.loads(f"k = {part}")["k"])
+        except tomllib.TOMLDecodeError:
+            return part[1:-1]
+    return part
 
 
 @dataclass

@@ -391,3 +391,13 @@ def open_store(path: Path) -> Store:
     store = Store(path)
     store.migrate()
     return store
+
+
+def open_store_to_read(path: Path) -> Store:
+    """The store at ``path``, or an empty one in memory if there is none yet, so that looking
+    at a plan never creates ``art/``."""
+    if path.exists():
+        return open_store(path)
+    store = Store(Path(":memory:"))
+    store.migrate()
+    return store
