@@ -13,7 +13,9 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -236,11 +238,13 @@ ERROR = re.compile(r"^error: (?P<file>[^:]+?)(?::(?P<line>\d+))?: (?P<rest>.*)$"
 
 def written_keys(text: str) -> set[str]:
     """The top-level keys and table names a TOML text writes, as the fuzz test writes them."""
-    keys = set()
+    keys, in_table = set(), False
     for line in text.splitlines():
-        match = re.match(r'^\[{1,2}("(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+)|^("(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+) =', line)
-        if match:
-            token = match.group(1) or match.group(2)
+        header = re.match(r'^\[{1,2}("(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+)', line)
+        key = re.match(r'^("(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+) =', line)
+        token = header.group(1) if header else key.group(1) if key and not in_table else None
+        in_table = in_table or bool(header)
+        if token:
             keys.add(json.loads(token) if token.startswith('"') else token)
     return keys
 
@@ -264,17 +268,27 @@ def check_output(result: Any, root: Path, files: dict[str, str]) -> None:
     assert not (root / "art").exists(), "check or plan wrote art/"
 
 
-def run_example(config: dict[str, Any], recipe: dict[str, Any], hostile_files: set[str], sections: bool) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder) / "project"
+def run_example(projects: dict[frozenset[str], Path], config: dict[str, Any], recipe: dict[str, Any],
+                hostile_files: set[str], sections: bool) -> None:
+    root = projects.get(frozenset(hostile_files))
+    if root is None:  # one project per set of hostile files, made once: examples rewrite its two files
+        root = projects[frozenset(hostile_files)] = Path(tempfile.mkdtemp()) / "project"
         root.mkdir()
         make_files(root, hostile_files)
-        files = {"kiln.toml": toml_document(config, sections), "recipes/fuzz.toml": toml_document(recipe, sections)}
-        for name, text in files.items():
-            (root / name).write_text(text, encoding="utf-8")
-        runner = CliRunner()
-        for args in (["check"], ["plan", "fuzz"]):
-            check_output(runner.invoke(cli, [*args, "-C", str(root)]), root, files)
+    files = {"kiln.toml": toml_document(config, sections), "recipes/fuzz.toml": toml_document(recipe, sections)}
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    runner = CliRunner()
+    for args in (["check"], ["plan", "fuzz"]):
+        check_output(runner.invoke(cli, [*args, "-C", str(root)]), root, files)
+
+
+@pytest.fixture(scope="module")
+def projects() -> Iterator[dict[frozenset[str], Path]]:
+    made: dict[frozenset[str], Path] = {}
+    yield made
+    for root in made.values():
+        shutil.rmtree(root.parent)
 
 
 example = given(
@@ -286,12 +300,12 @@ HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_t
 
 @settings(max_examples=SUITE_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=HEALTH)
 @example
-def test_no_traceback_on_hostile_input(config, recipe, hostile_files, sections):
-    run_example(config, recipe, hostile_files, sections)
+def test_no_traceback_on_hostile_input(projects, config, recipe, hostile_files, sections):
+    run_example(projects, config, recipe, hostile_files, sections)
 
 
 @pytest.mark.fuzz
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=HEALTH)
 @example
-def test_no_traceback_on_hostile_input_at_length(config, recipe, hostile_files, sections):
-    run_example(config, recipe, hostile_files, sections)
+def test_no_traceback_on_hostile_input_at_length(projects, config, recipe, hostile_files, sections):
+    run_example(projects, config, recipe, hostile_files, sections)
