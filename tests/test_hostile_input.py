@@ -320,3 +320,21 @@ def test_a_bad_reference_at_run_time_is_named(project, bad_references, name, mes
     assert caught.value.code == "REFERENCE_UNREADABLE"
     assert str(caught.value.args[0]).startswith(message)
     assert "BytesIO" not in str(caught.value)
+
+
+def test_lines_are_found_past_quotes_inside_strings():
+    from kiln.tomlfile import index_lines
+
+    text = (
+        "title = \"'''\"\n"
+        "a = 1\n"
+        'b = """x\ny = 2\n"""\n'
+        "c = '''q'''\n"
+        'd = """a\\"""b\ne = 5\n"""\n'
+        'f = "x" # """\n'
+        'g = [\n  """m\nh = 1\n""",\n]\n'
+        'i = 2\n'
+        'j = """k""""\n'
+        '"\\t" = 3\n'
+    )
+    assert index_lines(text) == {"title": 1, "a": 2, "b": 3, "c": 6, "d": 7, "f": 10, "g": 11, "i": 16, "j": 17, "\t": 18}

@@ -93,8 +93,7 @@ def index_lines(text: str) -> dict[str, int]:
     in_multiline: str | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         if in_multiline:
-            if raw.count(in_multiline) % 2 == 1:
-                in_multiline = None
+            in_multiline = _open_string(raw, in_multiline)
             continue
         header = _HEADER.match(raw)
         if header and not _KEY.match(raw):
@@ -108,11 +107,42 @@ def index_lines(text: str) -> dict[str, int]:
             dotted = ".".join(table + _split_dotted(key.group(1)))
             lines.setdefault(dotted, number)
             lines.setdefault(".".join(positional + _split_dotted(key.group(1))), number)
-            rest = raw[key.end():]
-            for quote in ('"""', "'''"):
-                if rest.count(quote) == 1:
-                    in_multiline = quote
+        # A value (or a line of a multi-line array) may open a multi-line string: its lines
+        # are text, not keys.
+        in_multiline = _open_string(raw[key.end():] if key else raw, None)
     return lines
+
+
+def _open_string(line: str, open_quote: str | None) -> str | None:
+    """The multi-line string delimiter (three double or three single quotes) still open at the
+    end of ``line``, given the one open at its start: quotes in strings and comments do not count."""
+    i, end = 0, len(line)
+    while i < end:
+        if open_quote:
+            if open_quote == '"""' and line[i] == "\\":
+                i += 2
+            elif line.startswith(open_quote, i):
+                i += 3
+                while i < end and line[i] == open_quote[0]:  # up to two quotes may end the string itself
+                    i += 1
+                open_quote = None
+            else:
+                i += 1
+        elif line[i] == "#":
+            break
+        elif line.startswith('"""', i) or line.startswith("'''", i):
+            open_quote, i = line[i : i + 3], i + 3
+        elif line[i] == '"':
+            i += 1
+            while i < end and line[i] != '"':
+                i += 2 if line[i] == "\\" else 1
+            i += 1
+        elif line[i] == "'":
+            close = line.find("'", i + 1)
+            i = end if close < 0 else close + 1
+        else:
+            i += 1
+    return open_quote
 
 
 def _positional(table: list[str], arrays: dict[tuple[str, ...], int], is_array: bool) -> list[str]:
