@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -89,6 +89,19 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
                                 {"grid": {"x": "nope"}}, {"cover": "x"}]),
     "max_jobs": st.sampled_from([1, 5, 0, -1]),
     "target": st.sampled_from([1, 3, 0, 10**9]),
+    "max_prompts": st.sampled_from([1, 3, 0, 10**12]),
+    "seed": st.sampled_from([0, 7, -1, 2**64]),
+    "seed_policy": st.sampled_from(["per_image", "per_prompt", "fixed", "nope"]),
+    "count": st.sampled_from([1, 2, 0]),
+    "repeat": st.sampled_from([1, 2, 0]),
+    "tolerance": st.sampled_from([0, 2, -1]),
+    "max_failures": st.sampled_from([1, 5, 0]),
+    "params": st.sampled_from([{"strength": [0.4, 0.7]}, {"width": 1}, {"Bad-Name": 1}, {"x": {"y": 1}}]),
+    "model": st.sampled_from(["m", ["m1", "m2"], ""]),
+    "sampler": st.sampled_from(["euler", ["a", "b"], ""]),
+    "negative_prompt": st.sampled_from(["blurry", "{a|b}", ""]),
+    "enabled": st.sampled_from([True, False]),
+    "title": st.sampled_from(["Foxes", "\x1b[2J", ""]),
 }
 
 
@@ -106,6 +119,12 @@ def recipes(draw: st.DrawFn) -> dict[str, Any]:
     recipe: dict[str, Any] = {}
     if draw(st.booleans()):
         recipe["prompt"] = draw(PLAUSIBLE["prompt"])
+    if draw(st.booleans()):  # a plausible recipe, to reach expansion and planning
+        for key in draw(st.lists(st.sampled_from(sorted(PLAUSIBLE)), max_size=5, unique=True)):
+            recipe[key] = draw(PLAUSIBLE[key])
+        recipe.setdefault("prompt", "a {red|blue} fox")
+        recipe.setdefault("max_jobs", 20)
+        return recipe
     for key in draw(recipe_keys):
         recipe[key] = draw(recipe_value(key))
     for table, keys in NESTED_KEYS.items():
@@ -133,6 +152,8 @@ def settings_files(draw: st.DrawFn) -> dict[str, Any]:
         "proc": {"type": "ndjson", "command": ["engine"]},
         "own": {"type": "kiln.engines.placeholder:PlaceholderEngine"},
     }, "styles": {"ink": {"prompt": "{prompt}, ink"}}, "reference_groups": {"faces": ["good.png"]}}
+    if draw(st.booleans()):  # the recipe's turn to be hostile
+        return config
     for section in draw(st.lists(st.sampled_from(_SECTIONS), max_size=3, unique=True)):
         keys = {"project": list(_PROJECT_KEYS), "site": list(_SITE_KEYS), "paths": list(_PATH_KEYS),
                 "engines": ["cloud", "proc", "own", "new"], "styles": ["ink", "new"],
@@ -269,18 +290,23 @@ def check_output(result: Any, root: Path, files: dict[str, str]) -> None:
 
 
 def run_example(projects: dict[frozenset[str], Path], config: dict[str, Any], recipe: dict[str, Any],
-                hostile_files: set[str], sections: bool) -> None:
+                styles: dict[str, Any] | None, noise: bytes, hostile_files: set[str], sections: bool) -> None:
     root = projects.get(frozenset(hostile_files))
     if root is None:  # one project per set of hostile files, made once: examples rewrite its two files
         root = projects[frozenset(hostile_files)] = Path(tempfile.mkdtemp()) / "project"
         root.mkdir()
         make_files(root, hostile_files)
     files = {"kiln.toml": toml_document(config, sections), "recipes/fuzz.toml": toml_document(recipe, sections)}
+    if styles is not None:
+        files["styles.toml"] = toml_document(styles, sections)
+    (root / "styles.toml").unlink(missing_ok=True)
     for name, text in files.items():
-        (root / name).write_text(text, encoding="utf-8")
+        (root / name).write_bytes(text.encode() + (noise if name == "recipes/fuzz.toml" else b""))
     runner = CliRunner()
     for args in (["check"], ["plan", "fuzz"]):
-        check_output(runner.invoke(cli, [*args, "-C", str(root)]), root, files)
+        result = runner.invoke(cli, [*args, "-C", str(root)])
+        check_output(result, root, files)
+        event(f"kiln {args[0]}: exit {result.exit_code}")  # --hypothesis-show-statistics: how deep examples got
 
 
 @pytest.fixture(scope="module")
@@ -293,6 +319,8 @@ def projects() -> Iterator[dict[frozenset[str], Path]]:
 
 example = given(
     config=settings_files(), recipe=recipes(),
+    styles=st.one_of(st.none(), st.dictionaries(st.one_of(st.just("film"), st.text(max_size=4)), hostile, max_size=2)),
+    noise=st.sampled_from([b"", b"", b"\xff", b"\n\xc3", b"\r\n\x00"]),
     hostile_files=st.sets(st.sampled_from(["fifo", "links", "bomb"])), sections=st.booleans(),
 )
 HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
@@ -300,12 +328,12 @@ HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_t
 
 @settings(max_examples=SUITE_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=HEALTH)
 @example
-def test_no_traceback_on_hostile_input(projects, config, recipe, hostile_files, sections):
-    run_example(projects, config, recipe, hostile_files, sections)
+def test_no_traceback_on_hostile_input(projects, config, recipe, styles, noise, hostile_files, sections):
+    run_example(projects, config, recipe, styles, noise, hostile_files, sections)
 
 
 @pytest.mark.fuzz
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=HEALTH)
 @example
-def test_no_traceback_on_hostile_input_at_length(projects, config, recipe, hostile_files, sections):
-    run_example(projects, config, recipe, hostile_files, sections)
+def test_no_traceback_on_hostile_input_at_length(projects, config, recipe, styles, noise, hostile_files, sections):
+    run_example(projects, config, recipe, styles, noise, hostile_files, sections)
