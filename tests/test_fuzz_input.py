@@ -40,7 +40,7 @@ FUZZ_EXAMPLES = 3000
 LONG_NAME = "n" * 300
 PATHS = ["..", "../kiln.toml", "../../etc/passwd", "/etc/passwd", "C:\\x", "a/../../b", "~", ".", "",
          LONG_NAME, f"a/{LONG_NAME}", "x" * 5000, "a\x00b", "pipe", "out", "bomb.png", "text.png",
-         "good.png", "fifo.png", "link.png", "_base", "weather", "portrait"]
+         "good.png", "fifo.png", "link.png", "_base", "weather", "portrait", "dir", "dir.png", "_dir"]
 NUMBERS = [0, -1, 1, 2**63 - 1, -(2**63), 10**18, 64, 4096, 4097, 1.5, -0.0, math.nan, math.inf, -math.inf, 1e308]
 
 hostile_text = st.one_of(
@@ -70,7 +70,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "prompt": st.sampled_from([
         "a cat", "a {red|blue} fox", "__weather__ sky", "{2$$a|b|c}", "__missing__", "{a|b", "a __pipe__",
         "a __out__", "__../kiln__", "{", "${x=a} ${x}", {"library": "portrait"}, {"library": "pipe"},
-        {"library": LONG_NAME}, {"library": "../kiln"}, ["a", {"library": "portrait"}],
+        {"library": LONG_NAME}, {"library": "../kiln"}, ["a", {"library": "portrait"}], {"library": "dir"}, "__dir__",
     ]),
     "size": st.sampled_from(["64x64", "1x1", "99999x99999", "64x", {"long_edge": 256, "aspect": "3:2"},
                              {"long_edge": -1, "aspect": "0:0"}, ["64x64", "128x64"]]),
@@ -79,8 +79,8 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "guidance": st.sampled_from([4.5, [0, 50], "2-5 [4]", math.nan, -1]),
     "references": st.sampled_from(["good.png", "!!.!!", "!.", "!#1", "!#2", "bomb.png", "text.png", "fifo.png",
                                    "link.png", "../kiln.toml", "/etc/passwd", "@faces", "@nope",
-                                   "{good.png|text.png}", ["good.png", "!!.!!"], f"{LONG_NAME}.png"]),
-    "extends": st.sampled_from(["_base", "fuzz", "../kiln", "/etc/passwd", LONG_NAME, "_pipe", "_missing"]),
+                                   "{good.png|text.png}", ["good.png", "!!.!!"], f"{LONG_NAME}.png", "dir.png", "!dir.png"]),
+    "extends": st.sampled_from(["_base", "fuzz", "../kiln", "/etc/passwd", LONG_NAME, "_pipe", "_missing", "_dir"]),
     "engine": st.sampled_from(["placeholder", "cloud", "proc", "own", "nope"]),
     "mode": st.sampled_from(["combinatorial", "random"]),
     "style": st.sampled_from(["ink", ["ink", "ink"], "nope"]),
@@ -247,6 +247,10 @@ def make_files(root: Path, hostile_files: set[str]) -> None:
         Image.new("RGB", (4, 4)).save(outside)
         (root / "references" / "link.png").symlink_to(outside)
         (root / "wildcards" / "out.txt").symlink_to(outside)
+    if "folders" in hostile_files:  # folders named like the files recipes name
+        for path in ("recipes/folder.toml", "recipes/_dir.toml", "prompts/dir.txt", "references/dir.png",
+                     "wildcards/dir.txt"):
+            (root / path).mkdir()
     if "bomb" in hostile_files:
         Image.new("1", (4, 4)).save(root / "references" / "bomb.png")
         data = bytearray((root / "references" / "bomb.png").read_bytes())
@@ -321,7 +325,7 @@ example = given(
     config=settings_files(), recipe=recipes(),
     styles=st.one_of(st.none(), st.dictionaries(st.one_of(st.just("film"), st.text(max_size=4)), hostile, max_size=2)),
     noise=st.sampled_from([b"", b"", b"\xff", b"\n\xc3", b"\r\n\x00"]),
-    hostile_files=st.sets(st.sampled_from(["fifo", "links", "bomb"])), sections=st.booleans(),
+    hostile_files=st.sets(st.sampled_from(["fifo", "links", "bomb", "folders"])), sections=st.booleans(),
 )
 HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 

@@ -338,3 +338,26 @@ def test_lines_are_found_past_quotes_inside_strings():
         '"\\t" = 3\n'
     )
     assert index_lines(text) == {"title": 1, "a": 2, "b": 3, "c": 6, "d": 7, "f": 10, "g": 11, "i": 16, "j": 17, "\t": 18}
+
+
+def test_a_folder_named_like_a_recipe_is_passed_over(project_dir, write_recipe):
+    write_recipe("ok", 'prompt = "a cat"\n')
+    (project_dir / "recipes" / "folder.toml").mkdir()
+    (project_dir / "recipes" / "_base.toml").mkdir()
+    write_recipe("child", 'extends = "_base"\nprompt = "a cat"\n')
+    result = invoke(project_dir, "check")
+    assert result.output == (
+        "recipes/ok.toml: ok, 1 job\n"
+        "error: recipes/child.toml:1: extends: no recipe file recipes/_base.toml\n"
+        "1 problem found; nothing was run.\n"
+    )
+
+
+def test_a_settings_file_that_cannot_be_read(project_dir):
+    from kiln.errors import InputError
+    from kiln.tomlfile import load
+
+    (project_dir / "folder.toml").mkdir()
+    with pytest.raises(InputError) as caught:
+        load(project_dir / "folder.toml", "folder.toml")
+    assert str(caught.value) == "folder.toml: cannot be read: Is a directory"

@@ -131,7 +131,9 @@ class Project:
         """Every recipe file, sorted by name; files starting with ``_`` are shared defaults."""
         if not self.recipes_dir.is_dir():
             return []
-        return sorted(p for p in self.recipes_dir.glob("*.toml") if not p.name.startswith("_"))
+        return sorted(
+            p for p in self.recipes_dir.glob("*.toml") if not p.name.startswith("_") and not p.is_dir()
+        )
 
     def engine(self, name: str) -> EngineConfig:
         if name in self.engines:

@@ -173,6 +173,8 @@ def load(path: Path, display: str | None = None) -> TomlDocument:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError([Problem(display, None, None, f"not UTF-8 text ({exc.reason})")]) from None
+    except OSError as exc:  # a folder named like a file, a file it may not read
+        raise InputError([Problem(display, None, None, f"cannot be read: {exc.strerror or exc}")]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
