@@ -38,7 +38,7 @@ FUZZ_EXAMPLES = 3000
 # --- values ------------------------------------------------------------------------------------
 
 LONG_NAME = "n" * 300
-PATHS = ["..", "../kiln.toml", "../../etc/passwd", "/etc/passwd", "C:\\x", "a/../../b", "~", ".", "",
+PATHS = ["..", "../kiln.toml", "kiln.toml", "recipes/fuzz.toml", "../../etc/passwd", "/etc/passwd", "C:\\x", "a/../../b", "~", ".", "",
          LONG_NAME, f"a/{LONG_NAME}", "x" * 5000, "a\x00b", "pipe", "out", "bomb.png", "text.png",
          "good.png", "fifo.png", "link.png", "_base", "weather", "portrait", "dir", "dir.png", "_dir"]
 NUMBERS = [0, -1, 1, 2**63 - 1, -(2**63), 10**18, 64, 4096, 4097, 1.5, -0.0, math.nan, math.inf, -math.inf, 1e308]

@@ -361,3 +361,9 @@ def test_a_settings_file_that_cannot_be_read(project_dir):
     with pytest.raises(InputError) as caught:
         load(project_dir / "folder.toml", "folder.toml")
     assert str(caught.value) == "folder.toml: cannot be read: Is a directory"
+
+
+def test_a_path_setting_naming_a_file(project_dir):
+    (project_dir / "kiln.toml").write_text('[paths]\nart = "kiln.toml"\n')
+    result = invoke(project_dir, "run")
+    assert result.output == 'error: kiln.toml:2: paths.art: "kiln.toml" is a file, not a folder\n1 problem found; nothing was run.\n'

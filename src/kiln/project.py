@@ -257,6 +257,9 @@ def load_project(start: Path | None = None) -> Project:
         if not inside(root, path):
             problems.append(doc.problem(f"paths.{key}", f"{show(value)} points outside the project"))
             continue
+        if path.exists() and not path.is_dir():
+            problems.append(doc.problem(f"paths.{key}", f"{show(value)} is a file, not a folder"))
+            continue
         project.paths[key] = path
 
     for name, table in tables["engines"].items():
