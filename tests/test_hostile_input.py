@@ -367,3 +367,17 @@ def test_a_path_setting_naming_a_file(project_dir):
     (project_dir / "kiln.toml").write_text('[paths]\nart = "kiln.toml"\n')
     result = invoke(project_dir, "run")
     assert result.output == 'error: kiln.toml:2: paths.art: "kiln.toml" is a file, not a folder\n1 problem found; nothing was run.\n'
+
+
+def test_engine_paths_no_file_system_takes(project_dir):
+    (project_dir / "kiln.toml").write_text(
+        '[engines.d]\ntype = "diffusers"\npath = "a\\u0000b"\n\n'
+        f'[engines.p]\ntype = "ndjson"\ncommand = ["engine"]\nwork_dir = "{LONG}"\n'
+    )
+    result = invoke(project_dir, "check")
+    assert result.output == (
+        'error: kiln.toml:3: engines.d.path: "a\\u0000b" contains a NUL character\n'
+        f"error: kiln.toml:8: engines.p.work_dir: {SHOWN} (300 characters) holds a name of 300 bytes;"
+        " file and folder names are at most 255 bytes\n"
+        "2 problems found; nothing was run.\n"
+    )

@@ -114,7 +114,7 @@ from kiln.engines.base import (
     no_progress,
 )
 from kiln.errors import InputError, KilnError, Problem
-from kiln.project import CONFIG_NAME, inside
+from kiln.project import CONFIG_NAME, inside, unusable_path
 from kiln.tomlfile import show
 
 INSTALL_HINT = "pip install 'kiln[diffusers]'"
@@ -213,6 +213,10 @@ class _Settings:
     def _folder(self, key: str, value: Any) -> str | None:
         if not isinstance(value, str) or not value:
             self._problem(key, f"expected a folder path, got {show(value)}")
+            return None
+        unusable = unusable_path(value)
+        if unusable:
+            self._problem(key, f"{show(value)} {unusable}")
             return None
         if not inside(self._root, self._root / value):
             self._problem(key, f"{show(value)} points outside the project")

@@ -100,6 +100,7 @@ from kiln.engines.base import (
     no_progress,
 )
 from kiln.errors import InputError, Problem
+from kiln.project import unusable_path
 from kiln.tomlfile import show
 
 DEFAULT_LOG_DIR = Path("art") / "logs"
@@ -200,6 +201,10 @@ class _Settings:
         if value is None:
             return None
         if isinstance(value, str | os.PathLike) and str(value):
+            unusable = unusable_path(str(value))
+            if unusable:
+                self._problem(key, f"{show(str(value))} {unusable}")
+                return None
             return Path(value)
         self._problem(key, f"expected a path, got {show(value)}")
         return None
