@@ -17,6 +17,17 @@ pytest_plugins = ["browsing"]
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the long ``fuzz`` runs unless ``-m`` asks for them by name (``-m fuzz``), so a
+    plain run, or ``-m "not slow"``, stays minutes long."""
+    if "fuzz" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("fuzz") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path) -> Path:
     (tmp_path / "kiln.toml").write_text('[project]\ntitle = "Test project"\n')

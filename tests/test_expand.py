@@ -470,16 +470,20 @@ def test_a_link_out_of_wildcards_fails_only_the_prompts_that_use_it(project_dir,
 
 
 
-def test_wildcard_links_inside_the_folder_work_and_a_loop_or_fifo_does_not_hang(project_dir, write_recipe):
+def test_wildcard_links_inside_the_folder_work_and_a_loop_does_not_hang(project_dir, write_recipe):
     birds = project_dir / "wildcards" / "birds"
     birds.mkdir(parents=True)
     (birds / "owl.txt").write_text("barn owl\n")
     (project_dir / "wildcards" / "alias").symlink_to(birds)
     (birds / "up").symlink_to(project_dir / "wildcards")
-    os.mkfifo(project_dir / "wildcards" / "pipe.txt")
+    (project_dir / "wildcards" / "gone.txt").symlink_to(project_dir / "wildcards" / "nowhere.txt")
     assert [j.spec["prompt"] for j in jobs_of(project_dir, write_recipe, 'prompt = "a __alias/owl__, a __birds/owl__"\n')] == [
         "a barn owl, a barn owl"
     ]
+    assert errors_of(project_dir, write_recipe, 'prompt = "__gone__"\n') == [
+        "recipes/r.toml:1: prompt: wildcards/gone.txt cannot be read: No such file or directory"
+    ]
+    os.mkfifo(project_dir / "wildcards" / "pipe.txt")
     assert errors_of(project_dir, write_recipe, 'prompt = "__pipe__"\n') == [
-        "recipes/r.toml:1: prompt: no wildcard file for __pipe__ in wildcards/"
+        "recipes/r.toml:1: prompt: wildcards/pipe.txt is a FIFO, not a file; kiln reads only regular files"
     ]

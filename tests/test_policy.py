@@ -72,10 +72,14 @@ def test_settings_are_read_and_removed_from_adapter_options():
     [
         ({"rate_limit": 5}, "rate_limit: expected a table, got 5"),
         ({"rate_limit": {"max_token": 5}}, "rate_limit.max_token: unknown key; expected one of max_tokens, window_ms, min_delay_ms"),
-        ({"retry": {"max_retries": -1}}, "retry.max_retries: expected an integer ≥ 0, got -1"),
-        ({"retry": {"backoff_ms": 1.5}}, "retry.backoff_ms: expected an integer ≥ 0, got 1.5"),
+        ({"retry": {"max_retries": -1}}, "retry.max_retries: expected an integer from 0 to 100, got -1"),
+        ({"retry": {"backoff_ms": 1.5}}, "retry.backoff_ms: expected an integer from 0 to 3,600,000, got 1.5"),
+        ({"retry": {"backoff_ms": 10**15}}, "retry.backoff_ms: expected an integer from 0 to 3,600,000, got 1000000000000000"),
+        ({"retry": {"backoff_multiplier": float("nan")}}, "retry.backoff_multiplier: expected a number from 0 to 10, got nan"),
+        ({"rate_limit": {"window_ms": float("inf")}}, "rate_limit.window_ms: expected an integer from 0 to 86,400,000, got inf"),
+        ({"compression": {"initial_quality": 870}}, "compression.initial_quality: expected an integer from 0 to 100, got 870"),
         ({"retryable_errors": [429, "503"]}, 'retryable_errors: expected a list of HTTP status codes, got [429, \'503\']'),
-        ({"auto_pause_after": True}, "auto_pause_after: expected an integer ≥ 0 (0: never pause), got true"),
+        ({"auto_pause_after": True}, "auto_pause_after: expected an integer from 0 (never pause) to 1,000,000, got true"),
     ],
 )
 def test_bad_settings_name_the_key(options, message):
@@ -89,7 +93,7 @@ def test_bad_policy_in_kiln_toml_names_line_and_key(project_dir):
     (project_dir / "kiln.toml").write_text('[engines.api]\ntype = "openai"\nretry = { max_retries = "x" }\n')
     with pytest.raises(InputError) as caught:
         load_project(project_dir)
-    assert str(caught.value) == 'kiln.toml:3: engines.api.retry.max_retries: expected an integer ≥ 0, got "x"'
+    assert str(caught.value) == 'kiln.toml:3: engines.api.retry.max_retries: expected an integer from 0 to 100, got "x"'
 
 
 def test_backoff_grows_and_is_capped_and_retry_after_wins():

@@ -102,6 +102,26 @@ def http_status(error: Exception) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# Upper bounds of the policy numbers: beyond them a value is a slip (a day of backoff, a
+# quality of 870, an infinity), which would otherwise show only as a run that never ends.
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+MAX_SETTING = 2**40  # bytes and counts: far above any real payload, within every integer column
+_MAXIMA: dict[str, float] = {
+    "rate_limit.max_tokens": 100_000, "rate_limit.window_ms": DAY_MS, "rate_limit.min_delay_ms": DAY_MS,
+    "retry.max_retries": 100, "retry.backoff_ms": HOUR_MS, "retry.backoff_multiplier": 10,
+    "retry.max_backoff_ms": DAY_MS,
+    "compression.max_dimension": 16_384, "compression.initial_quality": 100, "compression.min_quality": 100,
+    "compression.quality_step": 100, "compression.emergency_dimension_factor": 1, "compression.max_attempts": 100,
+    "compression.heavy_compression_threshold": 100,
+    "payload.max_reference_images": 1_000, "payload.safety_margin_percent": 99,
+}
+# Zero here would loop for ever (a quality step of 0) or make images of no pixels.
+_MINIMA: dict[str, float] = {
+    "compression.quality_step": 1, "compression.max_dimension": 64, "compression.max_attempts": 1,
+    "compression.emergency_dimension_factor": 0.1,
+}
+MAX_AUTO_PAUSE = 1_000_000
+
 _TABLES: dict[str, type] = {"rate_limit": RateLimit, "retry": Retry, "compression": Compression, "payload": Payload}
 _LISTS = ("retryable_errors", "fatal_errors")
 POLICY_KEYS = (*_TABLES, *_LISTS, "auto_pause_after")
@@ -119,9 +139,10 @@ def _table(cls: type, value: Any, key: str, problem: PolicyProblem) -> Any:
             problem(f"{key}.{name}", f"unknown key; expected one of {', '.join(known)}")
             continue
         number_ok = isinstance(item, int | float) and not isinstance(item, bool)
-        if not number_ok or item < 0 or (spec.type == "int" and not isinstance(item, int)):
+        least, most = _MINIMA.get(f"{key}.{name}", 0), _MAXIMA.get(f"{key}.{name}", MAX_SETTING)
+        if not number_ok or not least <= item <= most or (spec.type == "int" and not isinstance(item, int)):
             kind = "an integer" if spec.type == "int" else "a number"
-            problem(f"{key}.{name}", f"expected {kind} ≥ 0, got {show(item)}")
+            problem(f"{key}.{name}", f"expected {kind} from {least:g} to {most:,}, got {show(item)}")
             continue
         values[name] = item
     return cls(**values)
@@ -142,8 +163,8 @@ def split_policy(options: dict[str, Any], problem: PolicyProblem) -> tuple[Polic
                 settings[key] = tuple(value)
     if "auto_pause_after" in options:
         value = options["auto_pause_after"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            problem("auto_pause_after", f"expected an integer ≥ 0 (0: never pause), got {show(value)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_AUTO_PAUSE:
+            problem("auto_pause_after", f"expected an integer from 0 (never pause) to {MAX_AUTO_PAUSE:,}, got {show(value)}")
         else:
             settings["auto_pause_after"] = value
     rest = {k: v for k, v in options.items() if k not in POLICY_KEYS}

@@ -20,16 +20,21 @@ from __future__ import annotations
 
 import json
 import queue
+import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from kiln.art import sweep_temporaries
-from kiln.engines import Engine, EngineError, GenerateRequest, GenerateResult, Progress, open_engine
+from kiln.engines import (
+    Engine, EngineError, GenerateRequest, GenerateResult, Progress, check_engines, open_engine,
+)
+from kiln.errors import InputError, KilnError
 from kiln.finishing import WORKERS, image_row, worker_pool, write_image_files
 from kiln.plan import RecipePlan, record_plan
 from kiln.policy import Policy, TokenBucket
@@ -37,7 +42,7 @@ from kiln.project import Project
 from kiln.recipe import Job
 from kiln.reference_images import ReferencePreparer
 from kiln.store import Store
-from kiln.store.db import Replaced, now
+from kiln.store.db import Replaced, now, write_failure
 
 # A thread per worker process hands it images and commits their rows; one more result may
 # wait, so the workers never idle and memory stays flat when the engine outpaces them.
@@ -202,6 +207,7 @@ class Runner:
         self._finishers: ThreadPoolExecutor | None = None
         self._workers: ProcessPoolExecutor | None = None
         self._report = RunReport()
+        self._error: BaseException | None = None  # what stopped the run, if not a lane's bug
 
     # the run ------------------------------------------------------------------------------
 
@@ -265,17 +271,32 @@ class Runner:
                     record_plan(plan, self.store)  # it may hold replacements for failed jobs
             report.seconds = time.perf_counter() - started
             report.warnings.extend(self.references.warnings)
-            self.store.finish_run(
-                report.run_id,
-                report.status,
-                {"planned": report.planned, "generated": report.generated,
-                 "skipped": report.skipped + report.deleted, "failed": report.failed},
-                stop_reason=report.paused,
-            )
-        errors = [lane.error for lane in self.lanes.values() if lane.error is not None]
+            if self._error is not None:
+                report.crashed = True
+            self._close_run(report)
+        errors = [error for error in (self._error, *(lane.error for lane in self.lanes.values())) if error is not None]
         if errors:
             raise errors[0]
         return report
+
+    def _stop_for(self, error: BaseException) -> None:
+        """End the run because of ``error``, which ``run`` raises once the lanes have stopped."""
+        with self._report_lock:
+            self._error = self._error or error
+        self.stop.set()
+
+    def _close_run(self, report: RunReport) -> None:
+        """Hand back the jobs the run still holds and record how it ended."""
+        counts = {"planned": report.planned, "generated": report.generated,
+                  "skipped": report.skipped + report.deleted, "failed": report.failed}
+        try:
+            self.store.release_run(report.run_id)
+            self.store.finish_run(report.run_id, report.status, counts, stop_reason=report.paused)
+        except sqlite3.Error:
+            if not report.crashed:
+                raise
+            # The store already failed the run (read-only, full); the error that did is the one
+            # to report, and the next run's start releases the jobs left behind.
 
     def _lost_originals(self, plans: list[RecipePlan]) -> list[str]:
         """A warning if images the run skips as made have lost their original: one stat each."""
@@ -475,8 +496,12 @@ class Runner:
             timings["stages_ms"] = round((time.perf_counter() - started) * 1000, 1)
             row["timings"] = json.dumps({**result.timings_ms, **timings}, sort_keys=True)
             replaced = self.store.record_image(job.key, row, derivatives, timings["generate_ms"], references)
-        except Exception as error:  # a disk or encoder failure fails this job, not the run
-            self._fail(plan, job, "STAGE_FAILED", f"{type(error).__name__}: {error}", timings["generate_ms"])
+        except Exception as error:
+            if write_failure(error):
+                # art/ or the store cannot be written (read-only, full): every job would fail alike.
+                self._stop_for(error)
+            else:  # an encoder failure, a vanished folder: this job fails, not the run
+                self._fail(plan, job, "STAGE_FAILED", f"{type(error).__name__}: {error}", timings["generate_ms"])
         else:
             if replaced is not None:
                 self._replaced(plan, job, row["id"], replaced)
@@ -550,9 +575,16 @@ def run_recipes(
     from kiln.recipe import load_all
     from kiln.store import open_store
 
-    # Recipes are read before the store is opened, so a bad recipe leaves no art/ behind.
+    # Recipes and engine settings are read before the store is opened, so a bad recipe or
+    # option leaves no art/ behind and is reported with its line.
     recipes = [] if redo else load_all(project, names or None)
-    store = open_store(project.db_path)
+    problems = check_engines(project, {recipe.engine for recipe in recipes})
+    if problems:
+        raise InputError(problems)
+    try:
+        store = open_store(project.db_path)
+    except (sqlite3.Error, OSError) as error:
+        raise _write_error(project, error) from None
     try:
         runner = Runner(project, store, observer, stop)
         if redo:
@@ -561,5 +593,20 @@ def run_recipes(
             plans, keys = plan_redo(project, store, redo)
             return runner.run(plans, only=keys)
         return runner.run(make_plan(recipes, project, store))
+    except (sqlite3.Error, OSError) as error:
+        raise _write_error(project, error) from None
     finally:
         store.close()
+
+
+def _write_error(project: Project, error: sqlite3.Error | OSError) -> BaseException:
+    """A store or art/ that cannot be written, as one line; any other error as it is."""
+    meaning = write_failure(error)
+    if meaning is None:
+        return error
+    filename = getattr(error, "filename", None)
+    subject = project.relative(Path(filename)) if filename else project.relative(project.db_path)
+    return KilnError(
+        f"cannot write {subject}: it {meaning}. Images finished before are kept, and unfinished"
+        " jobs stay queued for the next 'kiln run'."
+    )

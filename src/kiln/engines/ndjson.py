@@ -100,9 +100,12 @@ from kiln.engines.base import (
     no_progress,
 )
 from kiln.errors import InputError, Problem
+from kiln.project import unusable_path
 from kiln.tomlfile import show
 
 DEFAULT_LOG_DIR = Path("art") / "logs"
+# Longer than a week is a slip of the keyboard (or an infinity), not a timeout.
+MAX_SECONDS = 7 * 24 * 3600
 TIMEOUTS = {"timeout_s": 600.0, "load_timeout_s": 600.0, "startup_timeout_s": 30.0, "quit_grace_s": 5.0}
 # Engine error codes that describe a passing condition (a full disk, a vanished folder).
 RETRYABLE_CODES = frozenset({protocol.OUTPUT_DIR_FAILED, protocol.NO_OUTPUT})
@@ -159,8 +162,8 @@ class _Settings:
             value = options.get(key, default)
             # A zero grace period is a valid choice (kill at once); a zero timeout is not.
             least = 0.0 if key == "quit_grace_s" else 1e-3
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= least:
-                self._problem(key, f"expected a number of seconds, at least {least:g}, got {show(value)}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not least <= value <= MAX_SECONDS:
+                self._problem(key, f"expected a number of seconds from {least:g} to {MAX_SECONDS}, got {show(value)}")
                 value = default
             self.seconds[key] = float(value)
         self.log_dir = self._path(options, "log_dir")
@@ -198,6 +201,10 @@ class _Settings:
         if value is None:
             return None
         if isinstance(value, str | os.PathLike) and str(value):
+            unusable = unusable_path(str(value))
+            if unusable:
+                self._problem(key, f"{show(str(value))} {unusable}")
+                return None
             return Path(value)
         self._problem(key, f"expected a path, got {show(value)}")
         return None
@@ -366,6 +373,14 @@ class NdjsonEngine(Engine):
         self._work_dir: Path | None = None
         # Ids unique across restarts and engines, so a late line is never taken for a reply.
         self._ids = (f"{secrets.token_hex(3)}-{n}" for n in itertools.count(1))
+
+    @classmethod
+    def check_options(cls, name: str, options: dict[str, Any], root: Path) -> list[Problem]:
+        try:
+            _Settings(name, options)
+        except InputError as error:
+            return error.problems
+        return []
 
     @property
     def pid(self) -> int | None:

@@ -50,7 +50,9 @@ class CheckReport:
 def check_project(project: Project) -> CheckReport:
     """Parse and expand every recipe (each batch on its own), collecting problems instead of
     stopping at the first: a batch that does not parse leaves the others checked."""
-    report = CheckReport()
+    from kiln.engines import check_engines  # imports the adapters in use: only kiln check needs them
+
+    report = CheckReport(problems=check_engines(project))
     names: dict[str, str] = {}
     shown = project.relative(project.wildcards_dir) + "/"
     for link in outside_links(project.wildcards_dir):

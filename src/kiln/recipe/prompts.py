@@ -31,6 +31,7 @@ from dynamicprompts.wildcards import WildcardManager
 from dynamicprompts.wildcards.collection import WildcardCollection, WildcardTextFile
 from dynamicprompts.wildcards.collection.structured import parse_structured_file
 
+from kiln.project import special_file
 from kiln.recipe.seeds import generator
 from kiln.tomlfile import not_utf8
 
@@ -61,6 +62,7 @@ class Wildcards:
     manager: WildcardManager
     links: list[Path]  # links leading outside, as written (never followed)
     unreadable: dict[str, str] = field(default_factory=dict)  # wildcard name → why its file gave nothing
+    special: list[tuple[Path, str]] = field(default_factory=list)  # FIFOs, sockets, devices, never opened
 
     def missing(self, name: str, used_by: str | None = None) -> str:
         """Why ``__name__`` gives nothing: a link out of the folder, a file that is not UTF-8, or no file."""
@@ -81,6 +83,7 @@ def read_wildcards(folder: Path, shown: str) -> Wildcards:
         return Wildcards(folder, shown, WildcardManager(None), [])
     root = folder.resolve()
     links: list[Path] = []
+    special: list[tuple[Path, str]] = []
     unreadable: dict[str, str] = {}
     collections: dict[str, WildcardCollection] = {}
     for directory, subfolders, files in os.walk(folder, followlinks=True):
@@ -100,11 +103,13 @@ def read_wildcards(folder: Path, shown: str) -> Wildcards:
             if path.is_symlink() and not path.resolve().is_relative_to(root):
                 links.append(path)
                 continue
-            if not path.is_file():  # a FIFO or a device would block the read, or never end
+            kind = special_file(path)
+            if kind:  # a FIFO waits for a writer forever, a device may never end
+                special.append((path, kind))
                 continue
             collections.update(_collections(path, folder, shown, unreadable))
     manager = WildcardManager(root_map={"": [collections]}) if collections else WildcardManager(None)
-    return Wildcards(folder, shown, manager, sorted(links), unreadable)
+    return Wildcards(folder, shown, manager, sorted(links), unreadable, special)
 
 
 class _TextFile(WildcardTextFile):
@@ -117,12 +122,16 @@ class _TextFile(WildcardTextFile):
 
     def get_values(self) -> list[str]:
         if self._cache is None:
-            raw = self._path.read_bytes()
+            shown = f"{self._shown}{self._name}{self._path.suffix}"
             try:
+                raw = self._path.read_bytes()
                 text = raw.decode("utf-8")
+            except OSError as exc:  # a broken link, a file it may not read
+                self._unreadable[self._name] = f"{shown} cannot be read: {exc.strerror or exc}"
+                self._cache = []
             except UnicodeDecodeError as exc:
                 line, message = not_utf8(raw, exc)
-                self._unreadable[self._name] = f"{self._shown}{self._name}{self._path.suffix}:{line}: {message}"
+                self._unreadable[self._name] = f"{shown}:{line}: {message}"
                 self._cache = []
             else:
                 self._cache = [line.strip() for line in text.splitlines() if not is_empty_line(line)]
@@ -172,6 +181,11 @@ def expand_template(
 ) -> Expansion:
     """The prompts of ``text``; ``limit`` bounds a combinatorial expansion (the job cap)."""
     result = Expansion()
+    if WILDCARD.search(text) and wildcards.special:
+        path, kind = wildcards.special[0]
+        result.errors.append(f"{wildcards.shown}{path.relative_to(wildcards.folder).as_posix()} is {kind}, not a file;"
+                             " kiln reads only regular files")
+        return result
     names = dict.fromkeys(WILDCARD.findall(text))
     result.errors = [wildcards.missing(name) for name in names if not wildcards.manager.get_values(name)]
     if result.errors:

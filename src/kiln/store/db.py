@@ -7,6 +7,7 @@ busy timeout instead of failing to upgrade a read lock.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -69,7 +70,10 @@ class Store:
             try:
                 yield self.db
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk, an I/O error);
+                # a second ROLLBACK would fail and hide the error that matters.
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
             else:
                 self.conn.execute("COMMIT")
@@ -218,6 +222,13 @@ class Store:
             )
         return released
 
+    def release_run(self, run_id: int) -> None:
+        """Put back in the queue every job run ``run_id`` still holds (it is ending early)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE run_id = ? AND status = 'running'", [run_id]
+            )
+
     def claim(self, key: str, run_id: int) -> bool:
         """Mark ``key`` running for this run, unless another process got there first."""
         with self.transaction():
@@ -354,9 +365,46 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+# SQLite's words for a store it cannot write, with what they mean for the user.
+_SQLITE_WRITE_FAILURES = {
+    "readonly database": "is read-only",
+    "database or disk is full": "has no space left (database or disk is full)",
+    "disk i/o error": "cannot be written (disk I/O error)",
+    "unable to open database file": "cannot be opened for writing",
+}
+_OS_WRITE_FAILURES = {
+    errno.ENOSPC: "has no space left (no space left on device)",
+    errno.EDQUOT: "is over its disk quota",
+    errno.EROFS: "is on a read-only file system",
+    errno.EACCES: "is read-only (permission denied)",
+    errno.EPERM: "is read-only (operation not permitted)",
+}
+
+
+def write_failure(error: BaseException) -> str | None:
+    """What ``error`` says about the place kiln writes (read-only, full), or None if it is not
+    about that: the end of a sentence whose subject is the store or the file."""
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return next((meaning for words, meaning in _SQLITE_WRITE_FAILURES.items() if words in text), None)
+    if isinstance(error, OSError):
+        return _OS_WRITE_FAILURES.get(error.errno or 0)
+    return None
+
+
 def open_store(path: Path) -> Store:
     """Open (creating and migrating as needed) the store at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     store = Store(path)
+    store.migrate()
+    return store
+
+
+def open_store_to_read(path: Path) -> Store:
+    """The store at ``path``, or an empty one in memory if there is none yet, so that looking
+    at a plan never creates ``art/``."""
+    if path.exists():
+        return open_store(path)
+    store = Store(Path(":memory:"))
     store.migrate()
     return store
