@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from kiln.engines.base import Engine, EngineError, GenerateRequest, GenerateResult, Progress
+from kiln.engines.base import Engine, EngineError, GenerateRequest, GenerateResult, Progress, Restarted
 from kiln.errors import KilnError
 from kiln.project import EngineConfig, Project
 
@@ -74,6 +74,7 @@ __all__ = [
     "GenerateRequest",
     "GenerateResult",
     "Progress",
+    "Restarted",
     "create_engine",
     "engine_class",
     "open_engine",
