@@ -40,6 +40,7 @@ from kiln.recipe import Job
 from kiln.reference_images import ReferencePreparer
 from kiln.store import Store
 from kiln.store.db import Replaced, now
+from kiln.store.leases import Heartbeat
 
 # A thread per worker process hands it images and commits their rows; one more result may
 # wait, so the workers never idle and memory stays flat when the engine outpaces them.
@@ -249,47 +250,50 @@ class Runner:
         report.warnings.extend(self._lost_originals(plans))
         report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
 
-        try:
-            with worker_pool() as workers, ThreadPoolExecutor(FINISHING_THREADS, thread_name_prefix="kiln-finish") as finishers:
-                self._workers = workers
-                self._finishers = finishers
-                try:
-                    for plan, todo in queued:
-                        self.observer.recipe_started(plan)
-                        self._dispatch(plan, todo)
-                    self.tracker.wait_all(self.stop)
-                    if self.stop.is_set() and not report.paused:
+        # Renewing the lease on this run's claims, so no other runner takes them back.
+        with Heartbeat(self.store.path, self.run_id):
+            try:
+                finishing = ThreadPoolExecutor(FINISHING_THREADS, thread_name_prefix="kiln-finish")
+                with worker_pool() as workers, finishing as finishers:
+                    self._workers = workers
+                    self._finishers = finishers
+                    try:
+                        for plan, todo in queued:
+                            self.observer.recipe_started(plan)
+                            self._dispatch(plan, todo)
+                        self.tracker.wait_all(self.stop)
+                        if self.stop.is_set() and not report.paused:
+                            report.interrupted = True
+                    except KeyboardInterrupt:
                         report.interrupted = True
-                except KeyboardInterrupt:
-                    report.interrupted = True
-                    self.stop.set()
-                # Waiting here, not in the pools' exits, so a second Ctrl-C during the wait is
-                # caught below instead of abandoning half-finished rows.
+                        self.stop.set()
+                    # Waiting here, not in the pools' exits, so a second Ctrl-C during the wait is
+                    # caught below instead of abandoning half-finished rows.
+                    self._close_lanes()
+                    self._drain_finishing()
+            except KeyboardInterrupt:
+                report.interrupted = True
+                self.stop.set()
+            except BaseException:
+                report.crashed = True  # recorded as failed; the claimed jobs go back at the next start
+                self.stop.set()
+                raise
+            finally:
                 self._close_lanes()
-                self._drain_finishing()
-        except KeyboardInterrupt:
-            report.interrupted = True
-            self.stop.set()
-        except BaseException:
-            report.crashed = True  # recorded as failed; the claimed jobs go back at the next start
-            self.stop.set()
-            raise
-        finally:
-            self._close_lanes()
-            if any(lane.error is not None for lane in self.lanes.values()):
-                report.crashed = True
-            for plan in plans:
-                if plan.target is not None:
-                    record_plan(plan, self.store)  # it may hold replacements for failed jobs
-            report.seconds = time.perf_counter() - started
-            report.warnings.extend(self.references.warnings)
-            self.store.finish_run(
-                report.run_id,
-                report.status,
-                {"planned": report.planned, "generated": report.generated,
-                 "skipped": report.skipped + report.deleted, "failed": report.failed},
-                stop_reason=report.paused,
-            )
+                if any(lane.error is not None for lane in self.lanes.values()):
+                    report.crashed = True
+                for plan in plans:
+                    if plan.target is not None:
+                        record_plan(plan, self.store)  # it may hold replacements for failed jobs
+                report.seconds = time.perf_counter() - started
+                report.warnings.extend(self.references.warnings)
+                self.store.finish_run(
+                    report.run_id,
+                    report.status,
+                    {"planned": report.planned, "generated": report.generated,
+                     "skipped": report.skipped + report.deleted, "failed": report.failed},
+                    stop_reason=report.paused,
+                )
         errors = [lane.error for lane in self.lanes.values() if lane.error is not None]
         if errors:
             raise errors[0]
