@@ -182,7 +182,7 @@ def test_rate_limiter_gives_up_when_stopped():
     stop = ClockEvent(clock)
     assert limiter.acquire(stop)
     stop.set()
-    assert limiter.acquire(stop) is False
+    assert limiter.acquire(stop) is None
 
 
 def test_payload_budget_per_image():

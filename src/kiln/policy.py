@@ -180,8 +180,9 @@ class RateLimiter:
         gap_wait = self.last_start + limit.min_delay_ms / 1000 - now
         return max(window_wait, gap_wait, self.paused_until - now, 0.0)
 
-    def acquire(self, stop: threading.Event) -> bool:
-        """Wait for a start slot and take it; False if ``stop`` was set while waiting."""
+    def acquire(self, stop: threading.Event) -> float | None:
+        """Wait for a start slot and take it: the clock's time of the slot (the call's start as
+        the limit counts it), or None if ``stop`` was set while waiting."""
         while True:
             with self.lock:
                 now = self.clock()
@@ -190,6 +191,6 @@ class RateLimiter:
                     if self.limit.max_tokens:
                         self.starts.append(now)
                     self.last_start = now
-                    return True
+                    return now
             if stop.wait(wait):
-                return False
+                return None

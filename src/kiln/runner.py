@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from kiln.art import sweep_temporaries
@@ -39,7 +40,7 @@ from kiln.project import Project
 from kiln.recipe import Job
 from kiln.reference_images import ReferencePreparer
 from kiln.store import Store
-from kiln.store.db import Replaced, now
+from kiln.store.db import Replaced, now, stamp
 from kiln.store.leases import Heartbeat
 
 # A thread per worker process hands it images and commits their rows; one more result may
@@ -116,6 +117,11 @@ class _Call:
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
+
+    def begin(self, ago_s: float) -> None:
+        """The call started ``ago_s`` seconds ago (when the rate limiter gave it its slot)."""
+        self.started = time.perf_counter() - ago_s
+        self.started_at = stamp(datetime.now(UTC) - timedelta(seconds=ago_s))
 
 
 def _outcome(error: Exception, policy: Policy) -> _Outcome:
@@ -494,10 +500,12 @@ class Runner:
         load_ms = engine.load(spec["model"], report_progress)
         references = self.references.for_engine(spec["references"], engine, lane.policy)
         request = GenerateRequest.from_spec(spec, tuple(str(path) for path in references))
-        # The slot is taken right before the request leaves, so the server sees the limit held.
-        if not lane.limiter.acquire(self.stop):
+        # The slot is taken right before the request leaves, so the server sees the limit held;
+        # the call is recorded as starting at its slot, as the limit counts it.
+        slot = lane.limiter.acquire(self.stop)
+        if slot is None:
             raise _Stopping
-        call.started_at, call.started = now(), time.perf_counter()
+        call.begin(time.monotonic() - slot)
         started = time.perf_counter()
         result = engine.generate(request, report_progress)
         if result.image.size != (spec["width"], spec["height"]):

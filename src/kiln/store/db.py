@@ -28,9 +28,14 @@ from kiln.store.schema import migrations
 BUSY_TIMEOUT_S = 30.0
 
 
+def stamp(moment: datetime) -> str:
+    """A moment as the store writes it: ISO 8601, UTC, milliseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def now() -> str:
-    """The current time as the store writes it: ISO 8601, UTC, milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current time as the store writes it."""
+    return stamp(datetime.now(UTC))
 
 
 def chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
