@@ -137,9 +137,10 @@ TRIALS = 20
 def test_rate_limit_trials(tmp_path, trial):
     starts, arrivals = rate_limited_run(tmp_path)
     assert most_in_a_window(starts, 0.498) <= 3
-    # Arrivals lag their slots by a thread switch or more (the server and the runner share this
-    # process, and the machine may be busy): checked 100 ms short of the window.
-    assert most_in_a_window(arrivals, 0.4) <= 3
+    # Arrivals lag their slots: a request on a new connection waits for the fake server to
+    # accept it and start a thread, in this same process, on a machine that may be busy
+    # (lags up to 140 ms were seen at a load average of 11): checked 200 ms short of the window.
+    assert most_in_a_window(arrivals, 0.3) <= 3
 
 
 @pytest.mark.stress
