@@ -44,3 +44,14 @@ def store(project: Project) -> Iterator[Store]:
     store = open_store(project.db_path)
     yield store
     store.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Many-trial tests run only when a -m expression names them: ``-m "not slow"`` replaces
+    the ``-m 'not stress'`` of addopts, and must not bring in minutes of trials."""
+    if "stress" in (config.getoption("markexpr") or ""):
+        return
+    stress = [item for item in items if item.get_closest_marker("stress") is not None]
+    if stress:
+        config.hook.pytest_deselected(items=stress)
+        items[:] = [item for item in items if item.get_closest_marker("stress") is None]
