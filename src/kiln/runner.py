@@ -3,10 +3,10 @@
 Each engine gets a *lane*. A local engine's lane runs one job at a time on the calling
 thread (one accelerator, kept busy). A remote engine's lane runs up to its ``concurrency``
 jobs on worker threads. Every engine call, retries included, first passes the lane's rate
-limiter, and a ``Retry-After`` from the server pauses the whole lane, not only its job. Either way a result is
-handed to a small pool of finishing threads that encode the PNG with its provenance, write it
-and its derivatives atomically, compute the blurhash and commit the rows while the engine is
-already on the next job. At most a few results wait, so memory stays flat.
+limiter, and a ``Retry-After`` from the server pauses the whole lane, not only its job. Either
+way a result is handed to a small pool of finishing threads that encode the PNG with its
+provenance, write it and its derivatives atomically, compute the blurhash and commit the rows
+while the engine is already on the next job. At most a few results wait, so memory stays flat.
 
 Failures follow the engine's policy (:mod:`kiln.policy`): retryable errors are tried again
 with exponential backoff (longer if the server says ``Retry-After``), fatal ones are not, and

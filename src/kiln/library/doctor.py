@@ -383,11 +383,10 @@ def _build_temporaries(folder: Path) -> Iterator[os.DirEntry[str]]:
 
 def _check_jobs(store: Store, report: Examination) -> None:
     """Jobs whose claim has lapsed, by the rule ``kiln run`` follows to take them back."""
-    recipes = {row["key"]: row["recipe"] for row in store.query("SELECT key, recipe FROM jobs WHERE status = 'running'")}
-    for key, run in store.running_claims():
+    for key, recipe, run in store.running_claims():
         detail = lapsed(run)
         if detail is not None:
-            report.findings.append(Finding("stuck-job", key, f"{recipes.get(key, '?')}: {detail}", job_key=key))
+            report.findings.append(Finding("stuck-job", key, f"{recipe}: {detail}", job_key=key))
 
 
 def _check_fts(store: Store, report: Examination) -> None:

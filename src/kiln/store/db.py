@@ -201,19 +201,21 @@ class Store:
 
     # claims -----------------------------------------------------------------------------
 
-    def running_claims(self) -> list[tuple[str, dict[str, Any] | None]]:
-        """Each job marked ``running``, with the ``runs`` row of the run that claimed it (or None)."""
+    def running_claims(self) -> list[tuple[str, str, dict[str, Any] | None]]:
+        """Each job marked ``running``: its key, its recipe, and the ``runs`` row of the run that
+        claimed it (None if there is none)."""
         rows = self.query(
-            "SELECT jobs.key, runs.id, runs.status, runs.pid, runs.host, runs.started_at, runs.heartbeat_at"
-            " FROM jobs LEFT JOIN runs ON runs.id = jobs.run_id WHERE jobs.status = 'running' ORDER BY jobs.key"
+            "SELECT jobs.key, jobs.recipe, runs.id, runs.status, runs.pid, runs.host, runs.started_at,"
+            " runs.heartbeat_at FROM jobs LEFT JOIN runs ON runs.id = jobs.run_id WHERE jobs.status = 'running'"
+            " ORDER BY jobs.key"
         )
-        return [(row.pop("key"), row if row["id"] is not None else None) for row in rows]
+        return [(row.pop("key"), row.pop("recipe"), row if row["id"] is not None else None) for row in rows]
 
     def release_stale_claims(self) -> int:
         """Return to the queue every job whose claim has lapsed (:func:`kiln.store.leases.lapsed`):
         its run's lease ran out, or its process on this host is gone; mark such runs interrupted."""
         with self.transaction():
-            stale = [(key, run) for key, run in self.running_claims() if lapsed(run) is not None]
+            stale = [(key, run) for key, _, run in self.running_claims() if lapsed(run) is not None]
             self.conn.executemany(
                 "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE key = ? AND status = 'running'",
                 [(key,) for key, _ in stale],
