@@ -95,7 +95,10 @@ class Heartbeat:
     def _beat(self) -> None:
         from kiln.store.db import BUSY_TIMEOUT_S, now
 
-        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error:
+            return  # the run's own writes fail and say why; its claims lapse with the lease
         try:
             while not self._stop.wait(self.every_s):
                 try:
