@@ -7,16 +7,15 @@ import hashlib
 import io
 import os
 import socket
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
+from projectcli import kiln
+from projectcli import rows as sql
 
-from kiln.cli import cli
 from kiln.store.db import now
 
 SMALL = """
@@ -28,16 +27,6 @@ steps = 4
 CLEAN = "kiln doctor: 6 images, 18 files checked, no problems\n"
 LEFT_ONE = "1 recent temporary or unrecorded file left alone: another kiln process may still be writing it\n"
 HOUR_AGO = time.time() - 3600
-
-
-def kiln(project: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [*args, "-C", str(project)], catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def sql(project: Path, statement: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(project / "art" / "kiln.db") as conn:
-        return conn.execute(statement, params).fetchall()
 
 
 def aged(path: Path, data: bytes | None = None) -> Path:

@@ -12,11 +12,10 @@ import time
 from datetime import datetime
 
 import pytest
-from click.testing import CliRunner
 
 from http_fakes import Recorded, Reply, most_in_a_window, openai_error
-from kiln.cli import cli
-from test_runner import SlowOpenAI, api_key, assert_each_job_once, make_project, protocol_project, rows, run
+from projectcli import kiln, rows
+from test_runner import SlowOpenAI, api_key, assert_each_job_once, make_project, protocol_project, run
 
 __all__ = ["api_key"]  # the autouse fixture that sets the fake service's key
 
@@ -104,8 +103,7 @@ def test_an_engine_restart_is_recorded_and_counted_as_retried(tmp_path):
     # the restarted call is the job's second attempt
     assert rows(project, "SELECT max(attempt) FROM attempts") == [(2,)]
     assert "  1 engine call retried" in output
-    listing = CliRunner().invoke(cli, ["runs", "-C", str(project)]).output
-    assert "1 retried" in listing
+    assert "1 retried" in kiln(project, "runs")[1]
     assert_each_job_once(project, 6)
 
 
