@@ -1,4 +1,4 @@
-"""Engine policies: settings from kiln.toml, the token bucket, backoff, retry decisions."""
+"""Engine policies: settings from kiln.toml, the rate limiter, backoff, retry decisions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import threading
 
 import pytest
 
+from http_fakes import most_in_a_window
 from kiln.engines import EngineError
-from kiln.policy import Payload, Policy, RateLimit, Retry, TokenBucket, split_policy
+from kiln.policy import Payload, Policy, RateLimit, RateLimiter, Retry, split_policy
 
 
 class FakeClock:
@@ -121,34 +122,71 @@ def test_non_http_errors_follow_the_engine():
     assert Policy().should_retry(ValueError("bug")) is False
 
 
-def test_token_bucket_spaces_starts():
+def test_rate_limiter_holds_in_every_sliding_window():
     clock = FakeClock()
-    bucket = TokenBucket(RateLimit(max_tokens=2, window_ms=1000, min_delay_ms=100), clock)
+    limiter = RateLimiter(RateLimit(max_tokens=2, window_ms=1000, min_delay_ms=100), clock)
     stop = ClockEvent(clock)
     starts = []
     for _ in range(5):
-        assert bucket.acquire(stop)
+        assert limiter.acquire(stop)
         starts.append(round(clock.now - 100, 3))
-    # two tokens at once (but 100 ms apart), then one every 500 ms as the bucket refills
-    assert starts == [0.0, 0.1, 0.5, 1.0, 1.5]
+    # two starts (100 ms apart), then the next only when the first has left the window
+    assert starts == [0.0, 0.1, 1.0, 1.1, 2.0]
 
 
-def test_token_bucket_without_limit_never_waits():
+@pytest.mark.parametrize("seed", range(20))
+def test_rate_limiter_never_exceeds_the_window_at_any_pace(seed):
+    import random
+
+    draw = random.Random(seed)
     clock = FakeClock()
-    bucket = TokenBucket(RateLimit(), clock)
+    limit = RateLimit(max_tokens=draw.randint(1, 6), window_ms=draw.choice([250, 1000, 2500]))
+    limiter = RateLimiter(limit, clock)
+    stop = ClockEvent(clock)
+    starts, waited = [], []
+    for _ in range(60):
+        clock.now += draw.choice([0, 0, 0.01, 0.2, 0.7])  # bursts and pauses between callers
+        waits = len(stop.waits)
+        assert limiter.acquire(stop)
+        starts.append(clock.now)
+        waited.append(len(stop.waits) > waits)
+    window = limit.window_ms / 1000
+    assert most_in_a_window(starts, window) <= limit.max_tokens
+    # and no slower than it must be: a start that waited came as the oldest left the window
+    for i, start in enumerate(starts):
+        if waited[i]:
+            assert start == pytest.approx(starts[i - limit.max_tokens] + window)
+
+
+def test_rate_limiter_pause_holds_every_start_back():
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(), clock)
+    stop = ClockEvent(clock)
+    assert limiter.acquire(stop)
+    limiter.pause(3.0)
+    limiter.pause(1.0)  # a shorter pause never shortens a longer one
+    assert limiter.acquire(stop)
+    assert clock.now - 100 == pytest.approx(3.0)
+    assert limiter.acquire(stop)
+    assert clock.now - 100 == pytest.approx(3.0)
+
+
+def test_rate_limiter_without_limit_never_waits():
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(), clock)
     stop = ClockEvent(clock)
     for _ in range(100):
-        assert bucket.acquire(stop)
+        assert limiter.acquire(stop)
     assert stop.waits == []
 
 
-def test_token_bucket_gives_up_when_stopped():
+def test_rate_limiter_gives_up_when_stopped():
     clock = FakeClock()
-    bucket = TokenBucket(RateLimit(max_tokens=1, window_ms=60_000), clock)
+    limiter = RateLimiter(RateLimit(max_tokens=1, window_ms=60_000), clock)
     stop = ClockEvent(clock)
-    assert bucket.acquire(stop)
+    assert limiter.acquire(stop)
     stop.set()
-    assert bucket.acquire(stop) is False
+    assert limiter.acquire(stop) is None
 
 
 def test_payload_budget_per_image():

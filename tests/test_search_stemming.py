@@ -58,7 +58,7 @@ def test_a_store_made_before_stemming_is_reindexed(project):
     db.close()
     store = open_store(project.db_path)  # applies 0008 onto what an older kiln made
     try:
-        assert [m.name for m in migrations.applied(store.db)][-1] == "0008_fts_stemming"
+        assert "0008_fts_stemming" in [m.name for m in migrations.applied(store.db)]
         assert sorted(select_ids(store, search="kite")) == [KITE, KITES]
         assert sorted(select_ids(store, search="kites")) == [KITE, KITES]
         assert store.query("SELECT count(*) AS n FROM images_fts_docsize")[0]["n"] == 2

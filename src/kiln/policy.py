@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -22,7 +23,7 @@ PolicyProblem = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class RateLimit:
-    """A token bucket: ``max_tokens`` starts per ``window_ms``, at least ``min_delay_ms`` apart."""
+    """At most ``max_tokens`` request starts in any ``window_ms``, at least ``min_delay_ms`` apart."""
 
     max_tokens: int = 0  # 0: no limit
     window_ms: int = 1000
@@ -171,39 +172,46 @@ def split_policy(options: dict[str, Any], problem: PolicyProblem) -> tuple[Polic
     return Policy(**settings), rest
 
 
-class TokenBucket:
-    """Thread-safe rate limiting for one engine's request starts."""
+class RateLimiter:
+    """Request starts of one engine, shared by its lane's threads: at most ``max_tokens`` starts
+    in any sliding window of ``window_ms`` (a log of recent starts, not a bucket, so no burst
+    ever goes over), at least ``min_delay_ms`` apart, and none while the lane is paused."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic):
         self.limit = limit
         self.clock = clock
-        self.tokens = float(limit.max_tokens)
-        self.updated = clock()
+        self.window_s = limit.window_ms / 1000
+        self.starts: deque[float] = deque()  # the starts still inside the window, oldest first
         self.last_start = float("-inf")
+        self.paused_until = float("-inf")
         self.lock = threading.Lock()
 
-    def _wait_needed(self) -> float:
-        now = self.clock()
-        limit = self.limit
-        if limit.max_tokens:
-            rate = limit.max_tokens / (limit.window_ms / 1000) if limit.window_ms else float("inf")
-            self.tokens = min(limit.max_tokens, self.tokens + (now - self.updated) * rate)
-            self.updated = now
-            token_wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / rate
-        else:
-            token_wait = 0.0
-        gap_wait = self.last_start + limit.min_delay_ms / 1000 - now
-        return max(token_wait, gap_wait, 0.0)
+    def pause(self, seconds: float) -> None:
+        """Hold every start back for ``seconds`` from now (a server's ``Retry-After``)."""
+        with self.lock:
+            self.paused_until = max(self.paused_until, self.clock() + seconds)
 
-    def acquire(self, stop: threading.Event) -> bool:
-        """Wait for a start slot; False if ``stop`` was set while waiting."""
+    def _wait_needed(self, now: float) -> float:
+        limit = self.limit
+        while self.starts and self.starts[0] <= now - self.window_s:
+            self.starts.popleft()
+        window_wait = 0.0
+        if limit.max_tokens and len(self.starts) >= limit.max_tokens:
+            window_wait = self.starts[0] + self.window_s - now
+        gap_wait = self.last_start + limit.min_delay_ms / 1000 - now
+        return max(window_wait, gap_wait, self.paused_until - now, 0.0)
+
+    def acquire(self, stop: threading.Event) -> float | None:
+        """Wait for a start slot and take it: the clock's time of the slot (the call's start as
+        the limit counts it), or None if ``stop`` was set while waiting."""
         while True:
             with self.lock:
-                wait = self._wait_needed()
+                now = self.clock()
+                wait = self._wait_needed(now)
                 if wait <= 0:
                     if self.limit.max_tokens:
-                        self.tokens -= 1
-                    self.last_start = self.clock()
-                    return True
+                        self.starts.append(now)
+                    self.last_start = now
+                    return now
             if stop.wait(wait):
-                return False
+                return None

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Iterable
 from pathlib import Path
 
-from kiln.engines.base import Engine, EngineError, GenerateRequest, GenerateResult, Progress
+from kiln.engines.base import Engine, EngineError, GenerateRequest, GenerateResult, Progress, Restarted
 from kiln.errors import KilnError, Problem
 from kiln.project import CONFIG_NAME, EngineConfig, Project
 
@@ -105,6 +105,7 @@ __all__ = [
     "GenerateRequest",
     "GenerateResult",
     "Progress",
+    "Restarted",
     "check_engines",
     "create_engine",
     "engine_class",

@@ -31,6 +31,15 @@ class Progress:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class Restarted(Progress):
+    """The engine recovered from a failed call by restarting and is trying it again: a call
+    the runner records as retried, with ``code`` (``ENGINE_CRASHED``, ``ENGINE_STALLED``) and
+    ``message``. A type of its own, so no progress an engine sends can pass for one."""
+
+    code: str = ""
+
+
 ProgressFn = Callable[[Progress], None]
 
 

@@ -440,6 +440,9 @@ class HTTPEngine(Engine):
                     code="MISSING_API_KEY", retryable=False,
                 )
             self._secret = Secret(value)
+        # The client (its TLS context takes a while) is made here, before the runner hands out
+        # a rate-limit slot, so the first requests leave when their slot says.
+        self._http()
         self._prepare(model, progress)
         return (time.perf_counter() - started) * 1000.0
 

@@ -23,14 +23,20 @@ from typing import Any
 from sqlite_utils import Database
 
 from kiln import __version__
+from kiln.store.leases import lapsed, process_alive
 from kiln.store.schema import migrations
 
 BUSY_TIMEOUT_S = 30.0
 
 
+def stamp(moment: datetime) -> str:
+    """A moment as the store writes it: ISO 8601, UTC, milliseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def now() -> str:
-    """The current time as the store writes it: ISO 8601, UTC, milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current time as the store writes it."""
+    return stamp(datetime.now(UTC))
 
 
 def chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
@@ -175,6 +181,7 @@ class Store:
                     "pid": os.getpid(),
                     "host": socket.gethostname(),
                     "kiln_version": __version__,
+                    "heartbeat_at": now(),
                 }
             )
             return int(table.last_pk)
@@ -198,29 +205,34 @@ class Store:
 
     # claims -----------------------------------------------------------------------------
 
+    def running_claims(self) -> list[tuple[str, str, dict[str, Any] | None]]:
+        """Each job marked ``running``: its key, its recipe, and the ``runs`` row of the run that
+        claimed it (None if there is none)."""
+        rows = self.query(
+            "SELECT jobs.key, jobs.recipe, runs.id, runs.status, runs.pid, runs.host, runs.started_at,"
+            " runs.heartbeat_at FROM jobs LEFT JOIN runs ON runs.id = jobs.run_id WHERE jobs.status = 'running'"
+            " ORDER BY jobs.key"
+        )
+        return [(row.pop("key"), row.pop("recipe"), row if row["id"] is not None else None) for row in rows]
+
     def release_stale_claims(self) -> int:
-        """Return to the queue every job left ``running`` by a process that is gone."""
-        host = socket.gethostname()
-        released = 0
+        """Return to the queue every job whose claim has lapsed (:func:`kiln.store.leases.lapsed`):
+        its run's lease ran out, or its process on this host is gone; mark such runs interrupted."""
         with self.transaction():
-            rows = self.conn.execute(
-                "SELECT jobs.key, runs.pid, runs.host FROM jobs LEFT JOIN runs ON runs.id = jobs.run_id"
-                " WHERE jobs.status = 'running'"
-            ).fetchall()
-            for key, pid, run_host in rows:
-                if run_host == host and pid is not None and process_alive(pid) and pid != os.getpid():
-                    continue
-                self.conn.execute(
-                    "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE key = ?", [key]
-                )
-                released += 1
-            self.conn.execute(
-                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE status = 'running'"
-                " AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id AND jobs.status = 'running')"
-                " AND pid != ?",
-                [now(), os.getpid()],
+            stale = [(key, run) for key, _, run in self.running_claims() if lapsed(run) is not None]
+            self.conn.executemany(
+                "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE key = ? AND status = 'running'",
+                [(key,) for key, _ in stale],
             )
-        return released
+            # Runs killed between jobs hold no claim, but are over all the same.
+            runs = self.query(
+                "SELECT id, status, pid, host, started_at, heartbeat_at FROM runs WHERE status = 'running'"
+            )
+            self.conn.executemany(
+                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
+                [(now(), run["id"]) for run in runs if lapsed(run) is not None],
+            )
+        return len(stale)
 
     def release_run(self, run_id: int) -> None:
         """Put back in the queue every job run ``run_id`` still holds (it is ending early)."""
@@ -352,17 +364,6 @@ class Replaced:
 
     image_id: str
     paths: list[str]  # its derivatives' files, relative to art/, for the caller to remove
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # SQLite's words for a store it cannot write, with what they mean for the user.

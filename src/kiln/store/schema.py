@@ -344,3 +344,10 @@ def fts_stemming(db: Database) -> None:
         """
     )
     db.execute("INSERT INTO images_fts (images_fts) VALUES ('rebuild')")
+
+
+@migrations(name="0009_leases")
+def leases(db: Database) -> None:
+    """A live run renews its lease on its claims, so a store shared between machines never
+    hands a job that is still running to a second runner."""
+    db.execute("ALTER TABLE runs ADD COLUMN heartbeat_at TEXT")
