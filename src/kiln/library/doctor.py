@@ -39,7 +39,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from kiln.art import TEMP_PREFIX
+from kiln.art import TEMP_PREFIX, temporary_in_use
 from kiln.project import Project
 from kiln.site.output import TEMP_SUFFIX
 from kiln.stages import STAGES
@@ -362,11 +362,22 @@ def _check_temporaries(project: Project, listings: _Listings, report: Examinatio
     temporaries = list(listings.temporaries)
     temporaries.extend(_build_temporaries(project.build_dir))
     for entry in sorted(temporaries, key=lambda entry: entry.path):
-        if listings.recent(entry):
+        if _in_use(entry, listings):
             report.left_alone += 1
             continue
         path = Path(entry.path)
         report.findings.append(Finding("temporary", project.relative(path), "left by an interrupted write", path=path))
+
+
+def _in_use(entry: os.DirEntry[str], listings: _Listings) -> bool:
+    """An art/ temporary names its writer, who is asked; a build's is judged by its age."""
+    if not entry.name.startswith(TEMP_PREFIX):
+        return listings.recent(entry)
+    try:
+        mtime = entry.stat(follow_symlinks=False).st_mtime_ns
+    except FileNotFoundError:
+        return True  # renamed into place since the listing
+    return temporary_in_use(entry.name, mtime, listings.busy_since_ns)
 
 
 def _build_temporaries(folder: Path) -> Iterator[os.DirEntry[str]]:
