@@ -91,3 +91,20 @@ def kill_all(pids: set[int]) -> None:
             os.kill(pid, 9)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def carrying(variable: str, value: str) -> set[int]:
+    """Live processes (other than this one) whose environment sets ``variable`` to ``value``:
+    everything a test session started, even after its parent died and it was adopted."""
+    marker = f"{variable}={value}".encode()
+    found = set()
+    for pid in _pids():
+        if pid == os.getpid():
+            continue
+        try:
+            environ = (PROC / str(pid) / "environ").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if marker in environ.split(b"\0") and alive(pid):
+            found.add(pid)
+    return found

@@ -186,8 +186,9 @@ def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
     except BaseException:
         server.stop()
         raise
-    click.echo(f"Serving {project.relative(project.build_dir)}/ at {server.url} (Ctrl-C stops)")
-    wait_for_signal(server)
+    wait_for_signal(
+        server, ready=lambda: click.echo(f"Serving {project.relative(project.build_dir)}/ at {server.url} (Ctrl-C stops)")
+    )
 
 
 @cli.command()

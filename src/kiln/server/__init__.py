@@ -13,6 +13,7 @@ import secrets
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -132,8 +133,12 @@ class Server:
         self.stop()
 
 
-def wait_for_signal(server: Server) -> None:
-    """Block until Ctrl-C, SIGTERM or SIGHUP (or the server failing), then stop ``server``."""
+def wait_for_signal(server: Server, ready: Callable[[], None] = lambda: None) -> None:
+    """Block until Ctrl-C, SIGTERM or SIGHUP (or the server failing), then stop ``server``.
+
+    ``ready`` is called once the signals are caught: a signal sent as soon as it has said
+    so stops the server as cleanly as any later one.
+    """
     received: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -141,6 +146,7 @@ def wait_for_signal(server: Server) -> None:
 
     previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
+        ready()
         while server.thread.is_alive() and not received:
             server.thread.join(0.2)
     finally:
