@@ -13,6 +13,9 @@ import pytest
 from kiln.project import Project, load_project
 from kiln.store import Store, open_store
 
+# The browser fixtures (chromium, context, page, static_server) for the tests that drive one.
+pytest_plugins = ["browsing"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 # Every process the suite starts inherits this variable, so the end of the session can find any

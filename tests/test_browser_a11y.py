@@ -4,11 +4,10 @@ an image page: no serious or critical violation, in the dark and the light theme
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from browsing import VIEWPORT, blocking_violations, chromium, loupe_image, make_gallery  # noqa: F401
+from browsing import VIEWPORT, blocking_violations, loupe_image, make_gallery
 from kiln.project import load_project
 from kiln.server import Server
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from browsing import chromium, context, loupe_image, make_gallery, page, tile_ids  # noqa: F401
+from browsing import loupe_image, make_gallery, tile_ids
 from kiln.library.curation import Change, apply_change, image_states
 from kiln.project import load_project
 from kiln.server import Server

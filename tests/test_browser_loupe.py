@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from browsing import chromium, context, loupe_image, make_gallery, page, static_server, tile_ids  # noqa: F401
+from browsing import loupe_image, make_gallery, tile_ids
 
 pytestmark = pytest.mark.browser
 

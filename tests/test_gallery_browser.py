@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from browsing import chromium, context, page  # noqa: F401
 from kiln.site import build_site
 from sitefixtures import demo
 
