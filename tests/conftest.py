@@ -29,11 +29,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Nothing a test started may outlive the suite: fail the session if something did."""
-    from processes import carrying, describe, kill_all, survivors
+    from processes import carrying, describe, kill_all, parent, survivors
 
     if not Path("/proc/self/environ").exists():
         return
-    left = survivors(carrying(SESSION_VARIABLE, os.environ[SESSION_VARIABLE]), timeout=5)
+    started = carrying(SESSION_VARIABLE, os.environ[SESSION_VARIABLE])
+    # The resource tracker of the tests' own process (in-process runs start it) ends with it.
+    own = {pid for pid in started if parent(pid) == os.getpid() and "resource_tracker" in describe({pid})[0]}
+    left = survivors(started - own, timeout=5)
     if left:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         lines = ["processes started by the tests are still running:", *describe(left)]
