@@ -13,16 +13,16 @@ import hashlib
 import json
 import os
 import shutil
-
-try:
-    import fcntl
-except ImportError:  # Windows: plain copies
-    fcntl = None  # type: ignore[assignment]
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from kiln.errors import Problem
 from kiln.site.layout import STATIC
+
+try:
+    import fcntl
+except ImportError:  # Windows: plain copies
+    fcntl = None  # type: ignore[assignment]
 
 MANIFEST = ".kiln-manifest.json"
 TEMP_SUFFIX = ".kiln-tmp"  # a page being written is ``.NAME.kiln-tmp`` until it is renamed into place
