@@ -36,6 +36,23 @@ def build_lock(build_dir: Path) -> Iterator[None]:
         os.close(handle)
 
 
+def build_in_progress(build_dir: Path) -> bool:
+    """Whether a build holds the folder's lock now (``kiln doctor`` then leaves its files alone)."""
+    if fcntl is None:
+        return False
+    try:
+        handle = os.open(build_dir / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+    return False
+
+
 def sweep_build_temporaries(build_dir: Path, suffix: str) -> int:
     """Delete the ``.NAME<suffix>`` files in ``build_dir``: a killed build's (call with the lock held)."""
     removed = 0
