@@ -36,6 +36,8 @@ seeds = 100
 steps = 1
 """
 JOBS = 2000
+# An uninterrupted run takes under 20 s on 2 idle cores.
+RUN_TIMEOUT_S = 600
 
 
 @pytest.fixture
@@ -99,7 +101,13 @@ def kill_at(project: Path, delay: float, note: str) -> None:
 def run_to_the_end(project: Path, note: str) -> None:
     """Run what is left, then check rows = job keys = files and that nothing is left running."""
     process = _kiln_run(project)
-    output, _ = process.communicate(timeout=600)
+    try:
+        output, _ = process.communicate(timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        states = _rows(project, "SELECT status, count(*) FROM jobs GROUP BY status")
+        raise AssertionError(f"{note}: kiln run did not finish in {RUN_TIMEOUT_S} s; jobs {states}; {output[-2000:]!r}") from None
     assert process.returncode == 0, f"{note}: {output.decode(errors='replace')}"
     assert not survivors(naming(str(project)), timeout=5), note
     art = project / "art"
@@ -132,8 +140,12 @@ def test_many_trials_each_killed_once_then_run_to_the_end(project: Path):
     started = time.monotonic()
     run_to_the_end(project, "the first, uninterrupted run")
     whole = time.monotonic() - started
+    print(f"an uninterrupted run: {whole:.1f} s", flush=True)
     for trial in range(trials):
         shutil.rmtree(project / "art")
         note = f"trial {trial + 1} of {trials} (KILN_KILL_SEED={seed})"
-        kill_at(project, rng.uniform(0.1, whole), note)
+        delay = rng.uniform(0.1, whole)
+        kill_at(project, delay, note)
+        started = time.monotonic()
         run_to_the_end(project, note)
+        print(f"{note}: killed after {delay:.1f} s, then finished in {time.monotonic() - started:.1f} s", flush=True)
