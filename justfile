@@ -18,7 +18,7 @@ run *RECIPES:
 site:
     kiln build
 
-# Serve build/ on 127.0.0.1 and rebuild when recipes, templates or the store change
+# Serve the gallery on 127.0.0.1 with culling on; run and rebuild when recipes, templates or the store change
 serve:
     kiln serve --watch
 

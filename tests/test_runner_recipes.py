@@ -96,3 +96,18 @@ def test_a_changed_reference_makes_new_jobs(project_dir, write_recipe):
     code, output = kiln(project_dir, "run")
     assert "Generated 1, skipped 0 (already made), failed 0" in output
     assert rows(project_dir, "SELECT count(*) FROM images") == [(2,)]
+
+
+def test_a_stop_set_from_outside_ends_the_run_as_interrupted(project_dir, write_recipe):
+    import threading
+
+    from kiln.project import load_project
+    from kiln.runner import run_recipes
+
+    write_recipe("lakes", 'prompt = "a calm {lake|bay|sea|pond}"\nsize = "64x64"\nsteps = 1\nseeds = 4\n')
+    stop = threading.Event()
+    stop.set()  # what kiln serve does when it stops during a run it started
+    report = run_recipes(load_project(project_dir), stop=stop)
+    assert report.interrupted and report.generated < 16
+    assert rows(project_dir, "SELECT status FROM runs") == [("interrupted",)]
+    assert rows(project_dir, "SELECT count(*) FROM jobs WHERE status = 'queued'")[0][0] == 16 - report.generated

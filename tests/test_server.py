@@ -131,9 +131,11 @@ def test_files_types_caching_and_folders(server, site):
     assert (status, headers["location"]) == (301, "/coastal-dusk/")
     status, _, body = request(server, "GET", "/coastal-dusk/")
     assert status == 200 and b"Coastal dusk" in body
-    status, headers, _ = request(server, "GET", f"/static/{css}", headers={"If-None-Match": headers.get("etag", "")})
     etag = request(server, "GET", f"/static/{css}")[1]["etag"]
     assert request(server, "GET", f"/static/{css}", headers={"If-None-Match": etag})[0] == 304
+    page_etag = request(server, "GET", "/")[1]["etag"]
+    assert server.app.instance in page_etag  # a page cached under another server holds another token
+    assert request(server, "GET", "/", headers={"If-None-Match": page_etag})[0] == 304
     assert request(server, "GET", "/missing.html")[0] == 404
 
 
@@ -299,6 +301,17 @@ def test_a_template_change_arrives_as_a_build_event(server, site):
     assert b"<p>changed</p>" in request(server, "GET", "/")[2]
 
 
+def test_an_idle_stream_gets_keep_alive_comments(server, monkeypatch):
+    monkeypatch.setattr("kiln.server.app.KEEP_ALIVE_S", 0.1)
+    events = Events(server)
+    try:
+        events.conn.sock.settimeout(5)
+        assert events.response.readline() == b"\n"  # the end of the retry line's block
+        assert events.response.readline() == b": keep-alive\n"
+    finally:
+        events.close()
+
+
 def test_stopping_ends_open_event_streams_at_once(site):
     server = Server(site, "127.0.0.1", 0)
     server.start()
@@ -341,8 +354,7 @@ def test_serve_prints_its_url_and_stops_cleanly_on_a_signal(site, stop):
         conn.request("GET", "/_kiln/events")
         assert conn.getresponse().status == 200
         process.send_signal(stop)
-        assert process.wait(timeout=5) == 0
-        assert process.stderr.read() == ""
+        assert (process.wait(timeout=5), process.stderr.read()) == (0, "")
         conn.close()
     finally:
         process.kill()
@@ -355,7 +367,7 @@ def test_warns_when_listening_beyond_this_machine(site, monkeypatch):
     from kiln import server as server_module
 
     monkeypatch.setattr(server_module.Server, "start", lambda self: None)
-    monkeypatch.setattr(server_module, "wait_for_signal", lambda server, ready: (ready(), server.stop()))
+    monkeypatch.setattr(server_module.Server, "wait", lambda self: None)
     result = CliRunner().invoke(cli, ["serve", "-C", str(site.root), "--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code == 0
     assert result.stderr == "warning: listening on 0.0.0.0 makes the gallery visible to other machines\n"
@@ -365,18 +377,18 @@ def test_warns_when_listening_beyond_this_machine(site, monkeypatch):
 # what the watcher reacts to ----------------------------------------------------------------
 
 
-def test_watch_sorts_changes_into_inputs_templates_and_store(project_dir):
+def test_watch_sorts_changes_into_inputs_and_templates(project_dir):
     (project_dir / "wildcards").mkdir()
     (project_dir / "site_templates").mkdir()
     (project_dir / "art").mkdir()
     project = load_project(project_dir)
-    assert set(watched_paths(project)) >= {project.recipes_dir, project.wildcards_dir, project.art_dir}
-    art = project.art_dir
-    assert _relevant([(1, str(project.recipes_dir / "a.toml"))], project) == (True, False, False)
-    assert _relevant([(1, str(project.wildcards_dir / "colours.txt"))], project) == (True, False, False)
-    assert _relevant([(1, str(project.templates_dir / "base.html"))], project) == (False, True, False)
-    assert _relevant([(1, str(art / "kiln.db-wal"))], project) == (False, False, True)
-    assert _relevant([(1, str(art / "thumb" / "x.webp")), (1, str(art / "kiln.db-shm"))], project) == (False, False, False)
+    assert set(watched_paths(project)) == {
+        project.recipes_dir, project.wildcards_dir, project.templates_dir, project.root / "kiln.toml",
+    }
+    assert _relevant([(1, str(project.recipes_dir / "a.toml"))], project) == (True, False)
+    assert _relevant([(1, str(project.wildcards_dir / "colours.txt"))], project) == (True, False)
+    assert _relevant([(1, str(project.root / "kiln.toml"))], project) == (True, False)
+    assert _relevant([(1, str(project.templates_dir / "base.html"))], project) == (False, True)
 
 
 def test_store_version_ignores_readers_and_sees_commits(project):

@@ -228,6 +228,7 @@ def test_changing_a_rating_rewrites_only_the_pages_that_show_it(tmp_path):
     report = build(project, store)
     assert touched(project.build_dir) == {"alpha/page-2.html", f"alpha/{ids[2]}.html"}
     assert report.written == 2
+    assert report.changed_pages == sorted(["alpha/page-2.html", f"alpha/{ids[2]}.html"])
     assert "★★★★☆" in (project.build_dir / "alpha" / f"{ids[2]}.html").read_text()
     store.close()
 
@@ -253,6 +254,12 @@ def test_removing_a_recipe_removes_its_pages_and_only_files_kiln_wrote(project, 
     report = build(project, store)
 
     assert report.removed == 4 + 3 * 3  # gallery + three image pages, and the images' media
+    assert sorted(report.removed_names) == sorted(
+        ["beta/index.html", *(f"beta/{i}.html" for i in catalogue["beta"]),
+         *(f"media/original/{i}.png" for i in catalogue["beta"]),
+         *(f"media/{stage}/{i}.webp" for stage in ("thumb", "web") for i in catalogue["beta"])]
+    )
+    assert set(report.changed_pages) == {"index.html", "beta/index.html", *(f"beta/{i}.html" for i in catalogue["beta"])}
     assert not (out / "beta" / "index.html").exists()
     assert not any((out / "media" / "thumb" / f"{i}.webp").exists() for i in catalogue["beta"])
     assert (out / "notes.txt").read_text() == "mine"

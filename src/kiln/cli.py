@@ -172,23 +172,24 @@ def _store(project: Project) -> Store:
 @reports_errors
 def serve(host: str, port: int, watch: bool, project_path: str | None) -> None:
     """Serve the gallery with culling on; rebuild and reload pages when anything changes."""
-    from kiln.server import Server, is_loopback, wait_for_signal
+    from kiln.server import Server, is_loopback
 
     project = _project(project_path)
     if not is_loopback(host):
         click.secho(f"warning: listening on {host} makes the gallery visible to other machines", fg="yellow", err=True)
     server = Server(project, host, port, run_recipes=watch)
+    # SIGTERM and SIGHUP stop it as Ctrl-C does, from the first build on.
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         server.start()
-    except KeyboardInterrupt:  # during the first build
+        click.echo(f"Serving {project.relative(project.build_dir)}/ at {server.url} (Ctrl-C stops)")
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
         server.stop()
-        return
-    except BaseException:
-        server.stop()
-        raise
-    wait_for_signal(
-        server, ready=lambda: click.echo(f"Serving {project.relative(project.build_dir)}/ at {server.url} (Ctrl-C stops)")
-    )
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @cli.command()

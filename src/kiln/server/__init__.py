@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import secrets
-import signal
 import socket
 import threading
-from collections.abc import Callable
-from types import FrameType
 
+import click
 import uvicorn
 
 from kiln.errors import KilnError
@@ -24,8 +22,6 @@ from kiln.server.app import GalleryApp
 from kiln.server.events import Broadcaster
 from kiln.server.guard import HostCheck, is_loopback
 from kiln.server.live import Live, builder
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -46,6 +42,11 @@ def bind(host: str, port: int) -> socket.socket:
         raise KilnError(f"cannot listen on {host} port {port}: {error.strerror}") from None
     sock.set_inheritable(False)
     return sock
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        click.secho(f"error: live reload stopped: {task.exception()}", fg="red", err=True)
 
 
 def url(host: str, port: int) -> str:
@@ -93,15 +94,19 @@ class Server:
             raise self.failure
 
     def _thread(self) -> None:
+        live = Live(self.project, self.store, self.events, self.build, self.stopping, self.run_recipes)
         try:
-            asyncio.run(self._serve())
+            asyncio.run(self._serve(live))  # returns once every thread it handed work to is done
         except BaseException as error:  # reported by start() or stop(), on the caller's thread
             self.failure = error
+        finally:
+            live.close()
 
-    async def _serve(self) -> None:
+    async def _serve(self, live: Live) -> None:
         self.loop = asyncio.get_running_loop()
-        live = Live(self.project, self.store, self.events, self.build, self.stopping, self.run_recipes)
-        tasks = [asyncio.create_task(live.watch()), asyncio.create_task(live.rebuild())]
+        tasks = [asyncio.create_task(job) for job in (live.watch_store(), live.watch_files(), live.rebuild())]
+        for task in tasks:
+            task.add_done_callback(_report_failure)
         try:
             await self.uvicorn.serve(sockets=[self.socket])
         finally:
@@ -110,9 +115,16 @@ class Server:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def wait(self) -> None:
+        """Until the server fails; a signal handler raising (Ctrl-C) ends the wait."""
+        while self.thread.is_alive():
+            self.thread.join(0.5)
+        if self.failure is not None:
+            raise self.failure
+
     def stop(self) -> None:
         """Stop serving: open event streams end, a run in progress stops after the image in
-        hand, and nothing is left running once this returns."""
+        hand, and nothing is left running once this returns. Safe to call again."""
         self.stopping.set()
         if self.loop is not None and not self.loop.is_closed():
             try:
@@ -133,28 +145,4 @@ class Server:
         self.stop()
 
 
-def wait_for_signal(server: Server, ready: Callable[[], None] = lambda: None) -> None:
-    """Block until Ctrl-C, SIGTERM or SIGHUP (or the server failing), then stop ``server``.
-
-    ``ready`` is called once the signals are caught: a signal sent as soon as it has said
-    so stops the server as cleanly as any later one.
-    """
-    received: list[int] = []
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)  # no locks in a signal handler: the loop below polls
-
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
-    try:
-        ready()
-        while server.thread.is_alive() and not received:
-            server.thread.join(0.2)
-    finally:
-        server.stop()
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-    if server.failure is not None:
-        raise server.failure
-
-
-__all__ = ["Server", "bind", "is_loopback", "url", "wait_for_signal"]
+__all__ = ["Server", "bind", "is_loopback", "url"]

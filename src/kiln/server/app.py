@@ -139,9 +139,18 @@ class GalleryApp:
         else:
             await self.send_file(request, found)
 
-    def _etag(self, found: Found, stat_size: int, mtime_ns: int) -> str:
-        tag = f"{stat_size:x}-{mtime_ns:x}"
-        return f'"{tag}-{self.instance}"' if found.is_html else f'"{tag}"'
+    def _validators(self, found: Found, stat: os.stat_result) -> list[tuple[bytes, bytes]]:
+        tag = f"{stat.st_size:x}-{stat.st_mtime_ns:x}"
+        etag = f'"{tag}-{self.instance}"' if found.is_html else f'"{tag}"'
+        return [(b"cache-control", found.cache_control.encode()), (b"etag", etag.encode())]
+
+    async def _not_modified(self, request: Request, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Answer 304 when the browser's copy is current."""
+        if request.headers.get("if-none-match", "").encode() != dict(headers)[b"etag"]:
+            return False
+        await request.start(304, headers)
+        await request.send({"type": "http.response.body", "body": b""})
+        return True
 
     async def page(self, request: Request, found: Found) -> None:
         try:
@@ -150,11 +159,8 @@ class GalleryApp:
         except OSError:  # removed by a rebuild meanwhile
             await request.text(404, "not found")
             return
-        etag = self._etag(found, stat.st_size, stat.st_mtime_ns)
-        headers = [(b"cache-control", found.cache_control.encode()), (b"etag", etag.encode())]
-        if request.headers.get("if-none-match") == etag:
-            await request.start(304, headers)
-            await request.send({"type": "http.response.body", "body": b""})
+        headers = self._validators(found, stat)
+        if await self._not_modified(request, headers):
             return
         await request.respond(200, with_token(html, self.token), found.content_type, headers)
 
@@ -166,11 +172,8 @@ class GalleryApp:
             return
         with handle:
             stat = os.fstat(handle.fileno())
-            etag = self._etag(found, stat.st_size, stat.st_mtime_ns)
-            headers = [(b"cache-control", found.cache_control.encode()), (b"etag", etag.encode())]
-            if request.headers.get("if-none-match") == etag:
-                await request.start(304, headers)
-                await request.send({"type": "http.response.body", "body": b""})
+            headers = self._validators(found, stat)
+            if await self._not_modified(request, headers):
                 return
             await request.start(200, [(b"content-type", found.content_type.encode()),
                                       (b"content-length", str(stat.st_size).encode()), *headers])

@@ -16,58 +16,47 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
-from watchfiles import DefaultFilter, awatch
+from watchfiles import awatch
 
 from kiln.errors import InputError, KilnError
 from kiln.project import STYLES_FILE, Project
 from kiln.server.events import Broadcaster
 from kiln.store.db import Store
 
-STORE_FILES = ("kiln.db", "kiln.db-wal")
+# How often the store is asked whether someone committed: a pragma that reads shared memory,
+# cheap enough to ask five times a second, and well inside the second a change may take to show.
+STORE_POLL_S = 0.2
+# A burst of changes (keys pressed in a row, a run's images, an editor saving twice) makes one
+# rebuild rather than one each.
+REBUILD_DELAY_S = 0.3
 
 
 def watched_paths(project: Project) -> list[Path]:
-    """What a rebuild depends on: recipes and what they read, templates, settings, the store."""
+    """What a rebuild depends on besides the store: recipes and what they read, templates, settings."""
     paths = [
         project.recipes_dir, project.wildcards_dir, project.prompts_dir, project.references_dir,
-        project.templates_dir, project.root / "kiln.toml", project.root / STYLES_FILE, project.art_dir,
+        project.templates_dir, project.root / "kiln.toml", project.root / STYLES_FILE,
     ]
     return [p for p in paths if p.exists()]
 
 
-def _relevant(changes: Iterable[tuple[object, str]], project: Project) -> tuple[bool, bool, bool]:
-    """Whether the changes touch the inputs (a run is due), the templates, or the store's files."""
-    inputs = templates = store = False
+def _relevant(changes: Iterable[tuple[object, str]], project: Project) -> tuple[bool, bool]:
+    """Whether the changes touch the inputs (a run is due) or only the templates."""
+    inputs = templates = False
     for _, changed in changes:
-        path = Path(changed)
-        if path.is_relative_to(project.art_dir):
-            store = store or path.name in STORE_FILES
-        elif path.is_relative_to(project.templates_dir):
+        if Path(changed).is_relative_to(project.templates_dir):
             templates = True
         else:
             inputs = True
-    return inputs, templates, store
-
-
-class _Filter(DefaultFilter):
-    """In art/, only the database matters: a run writes thousands of image files."""
-
-    def __init__(self, art_dir: Path):
-        super().__init__()
-        self.art_dir = art_dir
-
-    def __call__(self, change: object, path: str) -> bool:
-        if Path(path).is_relative_to(self.art_dir):
-            return Path(path).name in STORE_FILES
-        return super().__call__(change, path)  # type: ignore[arg-type]
+    return inputs, templates
 
 
 class StoreVersion:
-    """Tells a real change to the store from its files being touched by a mere reader.
+    """Tells whether anyone committed to the store since the last look.
 
-    Every open and close of a WAL database touches ``kiln.db-wal``, so file events alone would
-    have each rebuild trigger the next. SQLite's ``data_version`` changes only when another
-    connection commits.
+    File events cannot: every open and close of a WAL database touches ``kiln.db-wal``, and a
+    writer's event can arrive before its commit is visible. SQLite's ``data_version`` changes
+    exactly when another connection commits.
     """
 
     def __init__(self, path: Path):
@@ -122,6 +111,8 @@ def builder(project: Project, stop: threading.Event) -> Callable[[bool], list[st
             if run:
                 for line in summary(run_recipes(project, observer=LineObserver(), stop=stop)):
                     click.echo(line)
+                if stop.is_set():
+                    return []
             store = open_store(project.db_path)
             try:
                 report = build_site(project, store)
@@ -143,7 +134,7 @@ def builder(project: Project, stop: threading.Event) -> Callable[[bool], list[st
 
 
 class Live:
-    """The watch task and the rebuild task of one server.
+    """The watch tasks (store and files) and the rebuild task of one server.
 
     ``run_recipes``: whether a change to the recipes (or what they read) runs them before the
     rebuild, as ``kiln serve --watch`` asks.
@@ -163,30 +154,38 @@ class Live:
         self.wanted = asyncio.Event()
         self.run_due = False
 
-    async def watch(self) -> None:
-        try:
-            async for changes in awatch(
-                *watched_paths(self.project), watch_filter=_Filter(self.project.art_dir), stop_event=self.stop,
-                debounce=500,
-            ):
-                inputs, templates, store_files = _relevant(changes, self.project)
-                if store_files and self.version.changed():
-                    images = await asyncio.to_thread(self.feed.news)
-                    if images:
-                        self.events.publish("curation", {"images": images})
-                    self.wanted.set()
-                if inputs or templates:
-                    self.run_due = self.run_due or (inputs and self.run_recipes)
-                    self.wanted.set()
-        finally:
-            self.version.close()
+    async def watch_store(self) -> None:
+        """Send ``curation`` and rebuild after every commit to the store, whoever made it."""
+        while True:
+            await asyncio.sleep(STORE_POLL_S)
+            if await asyncio.to_thread(self.version.changed):
+                images = await asyncio.to_thread(self.feed.news)
+                if images:
+                    self.events.publish("curation", {"images": images})
+                self.wanted.set()
+
+    async def watch_files(self) -> None:
+        async for changes in awatch(*watched_paths(self.project), stop_event=self.stop, debounce=500):
+            inputs, templates = _relevant(changes, self.project)
+            self.run_due = self.run_due or (inputs and self.run_recipes)
+            if inputs or templates:
+                self.wanted.set()
 
     async def rebuild(self) -> None:
         """One rebuild at a time; changes made meanwhile are caught by the next."""
         while True:
             await self.wanted.wait()
+            await asyncio.sleep(REBUILD_DELAY_S)
             self.wanted.clear()
             run, self.run_due = self.run_due, False
-            pages = await asyncio.to_thread(self.build, run)
+            try:
+                pages = await asyncio.to_thread(self.build, run)
+            except Exception as error:  # a bug in a build must not end live reload for the session
+                click.secho(f"error: the rebuild failed: {error!r}", fg="red", err=True)
+                continue
             if pages:
                 self.events.publish("build", {"pages": pages})
+
+    def close(self) -> None:
+        """Once no task runs any more: a check cancelled on the loop may still run in its thread."""
+        self.version.close()
