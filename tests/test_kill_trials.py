@@ -72,9 +72,10 @@ def _rows(project: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-def kill_at(project: Path, delay: float, note: str) -> None:
+def kill_at(project: Path, delay: float, note: str) -> bool:
     """Start `kiln run`, SIGKILL it after ``delay`` seconds, and check that everything it
-    started is gone within 5 s and that each image row still has its files."""
+    started is gone within 5 s and that each image row still has its files. False if the run
+    had already ended by then."""
     process = _kiln_run(project)
     started: set[int] = set()
     try:
@@ -83,6 +84,7 @@ def kill_at(project: Path, delay: float, note: str) -> None:
             started |= descendants(process.pid)
             time.sleep(0.05)
         started |= descendants(process.pid)
+        landed = process.poll() is None
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         left = survivors(started | naming(str(project)), timeout=5)
@@ -96,6 +98,7 @@ def kill_at(project: Path, delay: float, note: str) -> None:
         art = project / "art"
         for image_id, path in _rows(project, "SELECT id, path FROM images"):
             assert (art / path).is_file(), f"{note}: image {image_id} has a row but no file {path}"
+    return landed
 
 
 def run_to_the_end(project: Path, note: str) -> None:
@@ -145,7 +148,8 @@ def test_many_trials_each_killed_once_then_run_to_the_end(project: Path):
         shutil.rmtree(project / "art")
         note = f"trial {trial + 1} of {trials} (KILN_KILL_SEED={seed})"
         delay = rng.uniform(0.1, whole)
-        kill_at(project, delay, note)
+        landed = kill_at(project, delay, note)
         started = time.monotonic()
         run_to_the_end(project, note)
-        print(f"{note}: killed after {delay:.1f} s, then finished in {time.monotonic() - started:.1f} s", flush=True)
+        what = f"killed after {delay:.1f} s" if landed else f"not killed: it had ended before {delay:.1f} s"
+        print(f"{note}: {what}; the next run finished in {time.monotonic() - started:.1f} s", flush=True)
