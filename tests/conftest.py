@@ -76,3 +76,18 @@ def store(project: Project) -> Iterator[Store]:
     store = open_store(project.db_path)
     yield store
     store.close()
+
+
+# Long runs of many examples or trials, left out unless a -m expression names them.
+LONG_RUNS = ("fuzz", "stress")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the ``fuzz`` and ``stress`` runs unless ``-m`` names them (``-m stress``), so a
+    plain run, or ``-m "not slow"``, stays minutes long."""
+    asked = config.getoption("markexpr") or ""
+    skipped = [m for m in LONG_RUNS if m not in asked]
+    left_out = [item for item in items if any(item.get_closest_marker(m) for m in skipped)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]

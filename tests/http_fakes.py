@@ -37,6 +37,12 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def most_in_a_window(starts: list[float], window: float) -> int:
+    """The most starts in any half-open interval of ``window`` seconds."""
+    starts = sorted(starts)
+    return max((sum(1 for t in starts[i:] if t < s + window) for i, s in enumerate(starts)), default=0)
+
+
 @dataclass
 class Part:
     """One part of a multipart/form-data body."""
@@ -56,6 +62,7 @@ class Recorded:
     body: bytes
     json: Any = None
     parts: list[Part] = field(default_factory=list)
+    received_at: float = 0.0  # time.monotonic() when the request line arrived
 
     def field(self, name: str) -> str:
         return next(p.data.decode() for p in self.parts if p.name == name and p.filename is None)
@@ -142,12 +149,13 @@ class FakeService:
         raise NotImplementedError
 
     def _serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        received_at = time.monotonic()
         split = urlsplit(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         content_type = handler.headers.get("Content-Type", "")
         request = Recorded(method, split.path, parse_qs(split.query), {k.lower(): v for k, v in handler.headers.items()},
-                           body)
+                           body, received_at=received_at)
         if content_type.startswith("application/json") and body:
             try:
                 request.json = json.loads(body)

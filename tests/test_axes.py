@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from images import image_bytes
 
 from kiln.errors import InputError
 from kiln.project import load_project
@@ -100,7 +101,7 @@ def test_zip_of_params_and_references(project_dir, write_recipe):
     folder = project_dir / "references" / "set"
     folder.mkdir(parents=True)
     for name in ("a.png", "b.png"):
-        (folder / name).write_bytes(name.encode())
+        (folder / name).write_bytes(image_bytes(name))
     jobs = jobs_of(
         project_dir, write_recipe,
         'prompt = "x"\nseeds = [1]\nreferences = "!!set!!"\nparams = { strength = [0.3, 0.6] }\n'
@@ -141,7 +142,7 @@ def test_zip_with_references_checks_lengths_after_listing_files(project_dir, wri
     folder = project_dir / "references" / "set"
     folder.mkdir(parents=True)
     for name in ("a.png", "b.png", "c.png"):
-        (folder / name).write_bytes(name.encode())
+        (folder / name).write_bytes(image_bytes(name))
     assert errors_of(
         project_dir, write_recipe, 'prompt = "x"\nreferences = "!!set!!"\nsteps = [1, 2]\nzip = [["references", "steps"]]\n',
     ) == ["recipes/r.toml:4: zip: references has 3 but steps has 2 values; zipped axes need equal lengths"]

@@ -238,14 +238,13 @@ def test_unknown_engine_type_is_caught_with_its_line(project_dir):
     )
 
 
-def test_an_engine_that_cannot_be_loaded_fails_the_run_cleanly(project_dir, write_recipe):
+def test_an_engine_that_cannot_be_loaded_stops_the_run_before_the_store(project_dir, write_recipe):
     (project_dir / "kiln.toml").write_text('[engines.x]\ntype = "no_such_module:Engine"\n')
     write_recipe("one", 'engine = "x"\nmodel = "m"\nprompt = "p"\nsize = "64x64"\n')
     result = invoke(project_dir, "run")
     assert result.exit_code == 1
-    assert "error: kiln.toml: engines.x.type: cannot load 'no_such_module:Engine'" in result.output
-    import sqlite3
-
-    with sqlite3.connect(project_dir / "art" / "kiln.db") as conn:
-        assert conn.execute("SELECT status FROM runs").fetchall() == [("failed",)]
-        assert conn.execute("SELECT status FROM jobs").fetchall() == [("queued",)]
+    assert result.output == (
+        "error: kiln.toml:2: engines.x.type: cannot load 'no_such_module:Engine':"
+        " ModuleNotFoundError: No module named 'no_such_module'\n1 problem found; nothing was run.\n"
+    )
+    assert not (project_dir / "art").exists()

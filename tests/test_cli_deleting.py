@@ -11,17 +11,13 @@ from click.testing import CliRunner
 from kiln import cli as cli_module
 from kiln.cli import cli
 from kiln.library.deletion import human_size
+from projectcli import rows
 
 RECIPE = 'prompt = "a {red|blue|green} kite"\nsize = "64x64"\nsteps = 1\nseeds = [1]\n'
 
 
 def invoke(project: Path, *args: str, input: str | None = None):
     return CliRunner().invoke(cli, [*args, "-C", str(project)], input=input)
-
-
-def rows(project: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(project / "art" / "kiln.db") as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def size_of(project: Path, *ids: str) -> int:

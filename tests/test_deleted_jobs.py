@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
-from click.testing import CliRunner
 
-from kiln.cli import cli
 from kiln.errors import KilnError
 from kiln.library.requeue import plan_redo, recipe_jobs, requeue, resolve_jobs
 from kiln.plan import make_plan, record_plan, table
 from kiln.recipe import expand_target, load_all
-
-
-def kiln(project: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [*args, "-C", str(project)], catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def rows(project: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(project / "art" / "kiln.db") as conn:
-        return conn.execute(sql, params).fetchall()
+from projectcli import kiln, rows
 
 
 def plan_of(project, store, name="t"):

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from projectcli import kiln, rows
 
-from click.testing import CliRunner
-
-from kiln.cli import cli
 
 FOXES = """
 title = "Foxes in weather"
@@ -23,16 +21,6 @@ prompt = "a {foggy|sunny} harbour"
 size = "96x96"
 steps = 2
 """
-
-
-def kiln(project: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [*args, "-C", str(project)], catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def rows(project: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(project / "art" / "kiln.db") as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def art_ids(project: Path) -> set[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from kiln.library.archive import archived_recipes
 from kiln.library.deletion import delete, human_size, leftovers, plan_ids, plan_recipe, plan_rejected
 from kiln.project import load_project
 from kiln.store import open_store
+from projectcli import rows
 
 SMALL = 'prompt = "a {red|blue|green} kite"\nsize = "64x64"\nsteps = 1\nseeds = [1]\n'
 
@@ -25,11 +25,6 @@ def kiln(project: Path, *args: str) -> str:
     result = CliRunner().invoke(cli, [*args, "-C", str(project)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def rows(project: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(project / "art" / "kiln.db") as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def ids(project: Path) -> list[str]:

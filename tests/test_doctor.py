@@ -7,17 +7,17 @@ import hashlib
 import io
 import os
 import socket
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
+from projectcli import kiln
+from projectcli import rows as sql
 
-from kiln.cli import cli
 from kiln.site.lock import build_lock
+from kiln.store.db import now
 
 SMALL = """
 prompt = "a {red|blue|green} fox in the snow"
@@ -29,16 +29,6 @@ CLEAN = "kiln doctor: 6 images, 18 files checked, no problems\n"
 LEFT_ONE = "1 recent temporary or unrecorded file left alone: another kiln process may still be writing it\n"
 LEFT_TWO = "2 recent temporary or unrecorded files left alone: another kiln process may still be writing them\n"
 HOUR_AGO = time.time() - 3600
-
-
-def kiln(project: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [*args, "-C", str(project)], catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def sql(project: Path, statement: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(project / "art" / "kiln.db") as conn:
-        return conn.execute(statement, params).fetchall()
 
 
 def aged(path: Path, data: bytes | None = None) -> Path:
@@ -355,12 +345,39 @@ def test_a_job_stuck_running_is_released(made: Path):
     assert kiln(made, "doctor") == (0, CLEAN)
 
 
-def test_a_job_running_in_a_live_process_is_not_stuck(made: Path):
+def claimed_by(made: Path, host: str, pid: int, heartbeat_at: str) -> tuple[str, int]:
     _, key = images(made)[0]
-    sql(made, "INSERT INTO runs (started_at, status, pid, host) VALUES ('2026-01-01T00:00:00.000Z', 'running', ?, ?)",
-        (os.getpid(), socket.gethostname()))
-    sql(made, "UPDATE jobs SET status = 'running', run_id = (SELECT max(id) FROM runs) WHERE key = ?", (key,))
+    sql(made, "INSERT INTO runs (started_at, status, pid, host, heartbeat_at)"
+        " VALUES ('2026-01-01T00:00:00.000Z', 'running', ?, ?, ?)", (pid, host, heartbeat_at))
+    run_id = sql(made, "SELECT max(id) FROM runs")[0][0]
+    sql(made, "UPDATE jobs SET status = 'running', run_id = ? WHERE key = ?", (run_id, key))
+    return key, run_id
+
+
+def test_a_job_running_in_a_live_process_is_not_stuck(made: Path):
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        claimed_by(made, socket.gethostname(), live.pid, now())
+        assert kiln(made, "doctor") == (0, CLEAN)
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_job_claimed_by_a_live_run_on_another_host_is_not_stuck(made: Path):
+    claimed_by(made, "render-box-2", 4242, now())
     assert kiln(made, "doctor") == (0, CLEAN)
+
+
+def test_a_job_whose_lease_ran_out_on_another_host_is_stuck(made: Path):
+    key, run_id = claimed_by(made, "render-box-2", 4242, "2026-01-01T00:00:05.000Z")
+    report = (
+        "kiln doctor: 6 images, 18 files checked, 1 problem\n"
+        "  1 job stuck running with no live process\n"
+        f"    {key}: small: run #{run_id} on render-box-2 has not renewed its lease since 2026-01-01T00:00:05.000Z\n"
+    )
+    assert kiln(made, "doctor", "--fix") == (0, report + "fixed:\n  released 1 stuck job to the queue\n")
+    assert sql(made, "SELECT status FROM runs WHERE id = ?", (run_id,)) == [("interrupted",)]
 
 
 def test_the_full_text_index_is_rebuilt(made: Path):

@@ -110,7 +110,7 @@ def test_options_are_checked_with_the_kiln_toml_key_named():
     assert "engines.cloud.timeout_s: expected a number, got \"soon\"" in text
     assert "engines.cloud.sizez: unknown option (did you mean 'sizes'?)" in text
     assert "engines.cloud.base_url: expected an http:// or https:// address" in text
-    assert "engines.cloud.concurrency: expected an integer of at least 1" in text
+    assert "engines.cloud.concurrency: expected an integer from 1 to 256, got 0" in text
     with pytest.raises(InputError, match=r"engines.comfy.workflow: required"):
         ComfyUIEngine("comfy", {})
     with pytest.raises(InputError, match=r"engines.a1\.extra\.seed: kiln sets this itself"):

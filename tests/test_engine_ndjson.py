@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from kiln.engines import EngineError, GenerateRequest, Progress, create_engine
+from kiln.engines import EngineError, GenerateRequest, Progress, Restarted, create_engine
 from kiln.engines.ndjson import NdjsonEngine
 from kiln.engines.placeholder import FAIL_WORD, PlaceholderEngine
 from kiln.errors import InputError
@@ -302,6 +302,42 @@ def test_a_hang_times_out_kills_and_recovers(make_engine: MakeEngine, tmp_path: 
     assert engine.pid not in (None, pid)
 
 
+def test_a_stall_after_some_progress_restarts_and_retries_at_once(make_engine: MakeEngine, tmp_path: Path) -> None:
+    marker = tmp_path / "hang"
+    engine = make_engine([*FAKE, "--hang-once", str(marker)], progress_timeout_s=0.3)
+    engine.load("klein")
+    pid = engine.pid
+    marker.touch()
+    seen: list[Progress] = []
+
+    started = time.monotonic()
+    result = engine.generate(job(model="klein"), seen.append)
+
+    assert result.image.size == (96, 64)
+    assert time.monotonic() - started < 10  # not the 20 s of timeout_s
+    assert not marker.exists() and gone(pid)
+    restarts = [p for p in seen if isinstance(p, Restarted)]
+    assert [r.code for r in restarts] == ["ENGINE_STALLED"]
+    assert "no progress for 0.3 s after step 1/6, so it was killed" in restarts[0].message
+    assert "generate: no progress for 0.3 s after step 1/6; killing it" in log_text(tmp_path)
+
+
+def test_a_second_stall_is_reported(make_engine: MakeEngine) -> None:
+    engine = make_engine([*FAKE, "--hang-always"], progress_timeout_s=0.3)
+    engine.load("klein")
+    with pytest.raises(EngineError) as stalled:
+        engine.generate(job(model="klein"))
+    assert (stalled.value.code, stalled.value.retryable) == ("ENGINE_STALLED", True)
+    assert engine.pid is None
+
+
+def test_a_crash_is_reported_as_a_restart(make_engine: MakeEngine, tmp_path: Path) -> None:
+    engine = make_engine([*FAKE, "--crash-once", str(tmp_path / "crashed")])
+    seen: list[Progress] = []
+    engine.generate(job(model="klein"), seen.append)
+    assert [(type(p), p.code) for p in seen if isinstance(p, Restarted)] == [(Restarted, "ENGINE_CRASHED")]
+
+
 def test_close_sends_quit_and_the_engine_exits(make_engine: MakeEngine, tmp_path: Path) -> None:
     requests = tmp_path / "requests.jsonl"
     engine = make_engine([*FAKE, "--log", str(requests)])
@@ -395,4 +431,7 @@ def test_the_type_is_registered_and_options_are_checked() -> None:
         "engines.klein.timout", "engines.klein.command", "engines.klein.models.m", "engines.klein.env.A",
         "engines.klein.timeout_s",
     ]
+    with pytest.raises(InputError) as watchdog:
+        NdjsonEngine("klein", {"command": "x", "progress_timeout_s": 0})
+    assert str(watchdog.value) == "kiln.toml: engines.klein.progress_timeout_s: expected a number of seconds above 0, got 0"
     assert "kiln.toml: engines.klein.command: required" in str(bad.value)

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from images import image_bytes
 from click.testing import CliRunner
 
 from kiln.cli import cli
@@ -30,7 +31,7 @@ def legacy_project(project_dir):
     for name in ("faces/ana.png", "poses/p1.png", "poses/p2.png", "foxes/a.png", "foxes/b.png"):
         path = project_dir / "references" / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{name}\n")
+        path.write_bytes(image_bytes(name))
     return project_dir
 
 
@@ -109,7 +110,7 @@ def test_import_check_and_plan_round_trip(legacy_project):
 
     # What the report asked for: copy the missing files in.
     (legacy_project / "wildcards" / "scenes.txt").write_text("misty dawn\nlow tide\n")
-    (legacy_project / "references" / "faces" / "ben.png").write_text("faces/ben.png\n")
+    (legacy_project / "references" / "faces" / "ben.png").write_bytes(image_bytes("faces/ben.png"))
     result = invoke(legacy_project, "check")
     assert result.exit_code == 0
     assert result.output.splitlines()[-2:] == [

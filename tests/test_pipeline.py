@@ -13,10 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
-
-from kiln.cli import cli
+from projectcli import kiln
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,11 +25,6 @@ size = "256x192"
 seeds = 2
 steps = 4
 """
-
-
-def kiln(project: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [*args, "-C", str(project)], catch_exceptions=False)
-    return result.exit_code, result.output
 
 
 def db_rows(project: Path, sql: str) -> list[tuple]:

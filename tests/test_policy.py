@@ -1,4 +1,4 @@
-"""Engine policies: settings from kiln.toml, the token bucket, backoff, retry decisions."""
+"""Engine policies: settings from kiln.toml, the rate limiter, backoff, retry decisions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import threading
 
 import pytest
 
+from http_fakes import most_in_a_window
 from kiln.engines import EngineError
-from kiln.policy import Payload, Policy, RateLimit, Retry, TokenBucket, split_policy
+from kiln.policy import Payload, Policy, RateLimit, RateLimiter, Retry, split_policy
 
 
 class FakeClock:
@@ -72,10 +73,14 @@ def test_settings_are_read_and_removed_from_adapter_options():
     [
         ({"rate_limit": 5}, "rate_limit: expected a table, got 5"),
         ({"rate_limit": {"max_token": 5}}, "rate_limit.max_token: unknown key; expected one of max_tokens, window_ms, min_delay_ms"),
-        ({"retry": {"max_retries": -1}}, "retry.max_retries: expected an integer ≥ 0, got -1"),
-        ({"retry": {"backoff_ms": 1.5}}, "retry.backoff_ms: expected an integer ≥ 0, got 1.5"),
+        ({"retry": {"max_retries": -1}}, "retry.max_retries: expected an integer from 0 to 100, got -1"),
+        ({"retry": {"backoff_ms": 1.5}}, "retry.backoff_ms: expected an integer from 0 to 3,600,000, got 1.5"),
+        ({"retry": {"backoff_ms": 10**15}}, "retry.backoff_ms: expected an integer from 0 to 3,600,000, got 1000000000000000"),
+        ({"retry": {"backoff_multiplier": float("nan")}}, "retry.backoff_multiplier: expected a number from 0 to 10, got nan"),
+        ({"rate_limit": {"window_ms": float("inf")}}, "rate_limit.window_ms: expected an integer from 0 to 86,400,000, got inf"),
+        ({"compression": {"initial_quality": 870}}, "compression.initial_quality: expected an integer from 0 to 100, got 870"),
         ({"retryable_errors": [429, "503"]}, 'retryable_errors: expected a list of HTTP status codes, got [429, \'503\']'),
-        ({"auto_pause_after": True}, "auto_pause_after: expected an integer ≥ 0 (0: never pause), got true"),
+        ({"auto_pause_after": True}, "auto_pause_after: expected an integer from 0 (never pause) to 1,000,000, got true"),
     ],
 )
 def test_bad_settings_name_the_key(options, message):
@@ -89,7 +94,7 @@ def test_bad_policy_in_kiln_toml_names_line_and_key(project_dir):
     (project_dir / "kiln.toml").write_text('[engines.api]\ntype = "openai"\nretry = { max_retries = "x" }\n')
     with pytest.raises(InputError) as caught:
         load_project(project_dir)
-    assert str(caught.value) == 'kiln.toml:3: engines.api.retry.max_retries: expected an integer ≥ 0, got "x"'
+    assert str(caught.value) == 'kiln.toml:3: engines.api.retry.max_retries: expected an integer from 0 to 100, got "x"'
 
 
 def test_backoff_grows_and_is_capped_and_retry_after_wins():
@@ -117,34 +122,71 @@ def test_non_http_errors_follow_the_engine():
     assert Policy().should_retry(ValueError("bug")) is False
 
 
-def test_token_bucket_spaces_starts():
+def test_rate_limiter_holds_in_every_sliding_window():
     clock = FakeClock()
-    bucket = TokenBucket(RateLimit(max_tokens=2, window_ms=1000, min_delay_ms=100), clock)
+    limiter = RateLimiter(RateLimit(max_tokens=2, window_ms=1000, min_delay_ms=100), clock)
     stop = ClockEvent(clock)
     starts = []
     for _ in range(5):
-        assert bucket.acquire(stop)
+        assert limiter.acquire(stop)
         starts.append(round(clock.now - 100, 3))
-    # two tokens at once (but 100 ms apart), then one every 500 ms as the bucket refills
-    assert starts == [0.0, 0.1, 0.5, 1.0, 1.5]
+    # two starts (100 ms apart), then the next only when the first has left the window
+    assert starts == [0.0, 0.1, 1.0, 1.1, 2.0]
 
 
-def test_token_bucket_without_limit_never_waits():
+@pytest.mark.parametrize("seed", range(20))
+def test_rate_limiter_never_exceeds_the_window_at_any_pace(seed):
+    import random
+
+    draw = random.Random(seed)
     clock = FakeClock()
-    bucket = TokenBucket(RateLimit(), clock)
+    limit = RateLimit(max_tokens=draw.randint(1, 6), window_ms=draw.choice([250, 1000, 2500]))
+    limiter = RateLimiter(limit, clock)
+    stop = ClockEvent(clock)
+    starts, waited = [], []
+    for _ in range(60):
+        clock.now += draw.choice([0, 0, 0.01, 0.2, 0.7])  # bursts and pauses between callers
+        waits = len(stop.waits)
+        assert limiter.acquire(stop)
+        starts.append(clock.now)
+        waited.append(len(stop.waits) > waits)
+    window = limit.window_ms / 1000
+    assert most_in_a_window(starts, window) <= limit.max_tokens
+    # and no slower than it must be: a start that waited came as the oldest left the window
+    for i, start in enumerate(starts):
+        if waited[i]:
+            assert start == pytest.approx(starts[i - limit.max_tokens] + window)
+
+
+def test_rate_limiter_pause_holds_every_start_back():
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(), clock)
+    stop = ClockEvent(clock)
+    assert limiter.acquire(stop)
+    limiter.pause(3.0)
+    limiter.pause(1.0)  # a shorter pause never shortens a longer one
+    assert limiter.acquire(stop)
+    assert clock.now - 100 == pytest.approx(3.0)
+    assert limiter.acquire(stop)
+    assert clock.now - 100 == pytest.approx(3.0)
+
+
+def test_rate_limiter_without_limit_never_waits():
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(), clock)
     stop = ClockEvent(clock)
     for _ in range(100):
-        assert bucket.acquire(stop)
+        assert limiter.acquire(stop)
     assert stop.waits == []
 
 
-def test_token_bucket_gives_up_when_stopped():
+def test_rate_limiter_gives_up_when_stopped():
     clock = FakeClock()
-    bucket = TokenBucket(RateLimit(max_tokens=1, window_ms=60_000), clock)
+    limiter = RateLimiter(RateLimit(max_tokens=1, window_ms=60_000), clock)
     stop = ClockEvent(clock)
-    assert bucket.acquire(stop)
+    assert limiter.acquire(stop)
     stop.set()
-    assert bucket.acquire(stop) is False
+    assert limiter.acquire(stop) is None
 
 
 def test_payload_budget_per_image():

@@ -6,6 +6,7 @@ import hashlib
 import os
 
 import pytest
+from images import image_bytes
 
 from kiln.errors import InputError
 from kiln.project import load_project
@@ -22,12 +23,12 @@ def refs_dir(project_dir):
     for name in FILES:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(name.encode())
+        path.write_bytes(image_bytes(name))
     return root
 
 
 def sha(name: str) -> str:
-    return hashlib.sha256(name.encode()).hexdigest()
+    return hashlib.sha256(image_bytes(name)).hexdigest()
 
 
 def jobs_of(project_dir, write_recipe, text, name="r"):
@@ -175,11 +176,11 @@ def test_changing_a_reference_file_makes_new_jobs(project_dir, write_recipe, ref
     text = f'{BASE}references = "foxes/red.png"\n'
     before = jobs_of(project_dir, write_recipe, text)
     path = refs_dir / "foxes" / "red.png"
-    path.write_bytes(b"repainted")
+    path.write_bytes(image_bytes("repainted"))
     os.utime(path, ns=(1, 1))
     after = jobs_of(project_dir, write_recipe, text)
     assert before[0].key != after[0].key
-    assert after[0].spec["references"][0]["sha256"] == hashlib.sha256(b"repainted").hexdigest()
+    assert after[0].spec["references"][0]["sha256"] == hashlib.sha256(image_bytes("repainted")).hexdigest()
 
 
 def test_digests_are_cached_by_path_size_and_mtime(refs_dir, monkeypatch):

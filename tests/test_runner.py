@@ -8,7 +8,6 @@ nothing was lost, nothing is half-written.
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -19,9 +18,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from http_fakes import FakeOpenAI, Recorded, Reply, openai_error
+
 from kiln.cli import cli
+from projectcli import rows
 
 KEY = "sk-test-0123456789abcdef"
 
@@ -75,11 +75,6 @@ API_RECIPE = """
 def run(project: Path) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["run", "-C", str(project)], catch_exceptions=False)
     return result.exit_code, result.output
-
-
-def rows(project: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(project / "art" / "kiln.db") as conn:
-        return conn.execute(sql).fetchall()
 
 
 def assert_each_job_once(project: Path, expected_images: int) -> None:

@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
-from click.testing import CliRunner
 from PIL import Image
-
-from kiln.cli import cli
-
-
-def kiln(project: Path, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, [*args, "-C", str(project)], catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def rows(project: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(project / "art" / "kiln.db") as conn:
-        return conn.execute(sql).fetchall()
-
+from projectcli import kiln, rows
 
 TARGET = """
 prompt = ["a calm {lake|bay}", "_fail_ a broken {lake|bay}"]

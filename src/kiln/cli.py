@@ -92,9 +92,12 @@ def plan(recipe: str, as_json: bool, project_path: str | None) -> None:
     from kiln.plan import make_plan, table
     from kiln.recipe import load_all
 
+    from kiln.store.db import open_store_to_read
+
     project = _project(project_path)
-    store = open_store(project.db_path)
-    for recipe_plan in make_plan(load_all(project, [recipe]), project, store):
+    recipes = load_all(project, [recipe])
+    store = open_store_to_read(project.db_path)
+    for recipe_plan in make_plan(recipes, project, store):
         if as_json:
             for job in recipe_plan.jobs:
                 record = {"key": job.key, **job.spec, "template": job.template, "axes": job.axes,

@@ -85,10 +85,12 @@ _TABLES: dict[str, dict[str, Any]] = {
             "generated": "Jobs that produced an image in this run.",
             "skipped": "Jobs the run skipped rather than generated: made already, or deleted on purpose.",
             "failed": "Jobs that failed in this run.",
-            "pid": "Process id of the kiln run process; tells live claims from stale ones.",
+            "pid": "Process id of the kiln run process; on its own host, a dead process releases its claims at once.",
             "host": "Host name of the machine that ran it.",
             "kiln_version": "kiln version that ran it.",
             "stop_reason": "Why a paused run stopped early, e.g. an engine failing jobs in a row.",
+            "heartbeat_at": "When the live run last renewed its lease on its claims (ISO 8601, UTC; every 5 s). "
+            "A claim whose run has not renewed it for 60 s goes back to the queue, whichever host made it.",
         },
     },
     "attempts": {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -22,7 +23,7 @@ PolicyProblem = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class RateLimit:
-    """A token bucket: ``max_tokens`` starts per ``window_ms``, at least ``min_delay_ms`` apart."""
+    """At most ``max_tokens`` request starts in any ``window_ms``, at least ``min_delay_ms`` apart."""
 
     max_tokens: int = 0  # 0: no limit
     window_ms: int = 1000
@@ -102,6 +103,26 @@ def http_status(error: Exception) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# Upper bounds of the policy numbers: beyond them a value is a slip (a day of backoff, a
+# quality of 870, an infinity), which would otherwise show only as a run that never ends.
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+MAX_SETTING = 2**40  # bytes and counts: far above any real payload, within every integer column
+_MAXIMA: dict[str, float] = {
+    "rate_limit.max_tokens": 100_000, "rate_limit.window_ms": DAY_MS, "rate_limit.min_delay_ms": DAY_MS,
+    "retry.max_retries": 100, "retry.backoff_ms": HOUR_MS, "retry.backoff_multiplier": 10,
+    "retry.max_backoff_ms": DAY_MS,
+    "compression.max_dimension": 16_384, "compression.initial_quality": 100, "compression.min_quality": 100,
+    "compression.quality_step": 100, "compression.emergency_dimension_factor": 1, "compression.max_attempts": 100,
+    "compression.heavy_compression_threshold": 100,
+    "payload.max_reference_images": 1_000, "payload.safety_margin_percent": 99,
+}
+# Zero here would loop for ever (a quality step of 0) or make images of no pixels.
+_MINIMA: dict[str, float] = {
+    "compression.quality_step": 1, "compression.max_dimension": 64, "compression.max_attempts": 1,
+    "compression.emergency_dimension_factor": 0.1,
+}
+MAX_AUTO_PAUSE = 1_000_000
+
 _TABLES: dict[str, type] = {"rate_limit": RateLimit, "retry": Retry, "compression": Compression, "payload": Payload}
 _LISTS = ("retryable_errors", "fatal_errors")
 POLICY_KEYS = (*_TABLES, *_LISTS, "auto_pause_after")
@@ -119,9 +140,10 @@ def _table(cls: type, value: Any, key: str, problem: PolicyProblem) -> Any:
             problem(f"{key}.{name}", f"unknown key; expected one of {', '.join(known)}")
             continue
         number_ok = isinstance(item, int | float) and not isinstance(item, bool)
-        if not number_ok or item < 0 or (spec.type == "int" and not isinstance(item, int)):
+        least, most = _MINIMA.get(f"{key}.{name}", 0), _MAXIMA.get(f"{key}.{name}", MAX_SETTING)
+        if not number_ok or not least <= item <= most or (spec.type == "int" and not isinstance(item, int)):
             kind = "an integer" if spec.type == "int" else "a number"
-            problem(f"{key}.{name}", f"expected {kind} ≥ 0, got {show(item)}")
+            problem(f"{key}.{name}", f"expected {kind} from {least:g} to {most:,}, got {show(item)}")
             continue
         values[name] = item
     return cls(**values)
@@ -142,47 +164,54 @@ def split_policy(options: dict[str, Any], problem: PolicyProblem) -> tuple[Polic
                 settings[key] = tuple(value)
     if "auto_pause_after" in options:
         value = options["auto_pause_after"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            problem("auto_pause_after", f"expected an integer ≥ 0 (0: never pause), got {show(value)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_AUTO_PAUSE:
+            problem("auto_pause_after", f"expected an integer from 0 (never pause) to {MAX_AUTO_PAUSE:,}, got {show(value)}")
         else:
             settings["auto_pause_after"] = value
     rest = {k: v for k, v in options.items() if k not in POLICY_KEYS}
     return Policy(**settings), rest
 
 
-class TokenBucket:
-    """Thread-safe rate limiting for one engine's request starts."""
+class RateLimiter:
+    """Request starts of one engine, shared by its lane's threads: at most ``max_tokens`` starts
+    in any sliding window of ``window_ms`` (a log of recent starts, not a bucket, so no burst
+    ever goes over), at least ``min_delay_ms`` apart, and none while the lane is paused."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic):
         self.limit = limit
         self.clock = clock
-        self.tokens = float(limit.max_tokens)
-        self.updated = clock()
+        self.window_s = limit.window_ms / 1000
+        self.starts: deque[float] = deque()  # the starts still inside the window, oldest first
         self.last_start = float("-inf")
+        self.paused_until = float("-inf")
         self.lock = threading.Lock()
 
-    def _wait_needed(self) -> float:
-        now = self.clock()
-        limit = self.limit
-        if limit.max_tokens:
-            rate = limit.max_tokens / (limit.window_ms / 1000) if limit.window_ms else float("inf")
-            self.tokens = min(limit.max_tokens, self.tokens + (now - self.updated) * rate)
-            self.updated = now
-            token_wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / rate
-        else:
-            token_wait = 0.0
-        gap_wait = self.last_start + limit.min_delay_ms / 1000 - now
-        return max(token_wait, gap_wait, 0.0)
+    def pause(self, seconds: float) -> None:
+        """Hold every start back for ``seconds`` from now (a server's ``Retry-After``)."""
+        with self.lock:
+            self.paused_until = max(self.paused_until, self.clock() + seconds)
 
-    def acquire(self, stop: threading.Event) -> bool:
-        """Wait for a start slot; False if ``stop`` was set while waiting."""
+    def _wait_needed(self, now: float) -> float:
+        limit = self.limit
+        while self.starts and self.starts[0] <= now - self.window_s:
+            self.starts.popleft()
+        window_wait = 0.0
+        if limit.max_tokens and len(self.starts) >= limit.max_tokens:
+            window_wait = self.starts[0] + self.window_s - now
+        gap_wait = self.last_start + limit.min_delay_ms / 1000 - now
+        return max(window_wait, gap_wait, self.paused_until - now, 0.0)
+
+    def acquire(self, stop: threading.Event) -> float | None:
+        """Wait for a start slot and take it: the clock's time of the slot (the call's start as
+        the limit counts it), or None if ``stop`` was set while waiting."""
         while True:
             with self.lock:
-                wait = self._wait_needed()
+                now = self.clock()
+                wait = self._wait_needed(now)
                 if wait <= 0:
                     if self.limit.max_tokens:
-                        self.tokens -= 1
-                    self.last_start = self.clock()
-                    return True
+                        self.starts.append(now)
+                    self.last_start = now
+                    return now
             if stop.wait(wait):
-                return False
+                return None

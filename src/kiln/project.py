@@ -6,6 +6,7 @@ as git does with ``.git``.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ _PATH_KEYS = {
     "prompts": "prompts",
     "references": "references",
 }
-_SECTIONS = {"project", "paths", "site", "engines", "styles", "reference_groups"}
+_SECTIONS = ("project", "site", "paths", "engines", "styles", "reference_groups")
 STYLES_FILE = "styles.toml"
 _STYLE_KEYS = {"prompt", "negative"}
 DEFAULT_SIZE_MULTIPLE = 16
@@ -34,6 +35,9 @@ _SITE_KEYS = {"title": str, "description": str, "page_size": int, "media": str}
 MEDIA_MODES = ("copy", "link")
 _PROJECT_KEYS = {"title": str, "description": str}
 _TYPE_NAMES = {str: "a string", int: "an integer"}
+# Limits of Linux and macOS file systems, in bytes of UTF-8 (Windows counts characters, fewer).
+NAME_MAX = 255
+PATH_MAX = 4096
 
 
 @dataclass
@@ -79,6 +83,12 @@ class Project:
     engines: dict[str, EngineConfig] = field(default_factory=dict)
     styles: dict[str, Style] = field(default_factory=dict)
     reference_groups: dict[str, ReferenceGroup] = field(default_factory=dict)
+    # kiln.toml as read, for checks made later (engine options) to name the line of a key.
+    config: tomlfile.TomlDocument | None = None
+
+    def config_problem(self, key: str, message: str) -> Problem:
+        """A problem with ``key`` (dotted) of kiln.toml, at its line."""
+        return self.config.problem(key, message) if self.config else Problem(CONFIG_NAME, None, key, message)
 
     @property
     def recipes_dir(self) -> Path:
@@ -123,7 +133,9 @@ class Project:
         """Every recipe file, sorted by name; files starting with ``_`` are shared defaults."""
         if not self.recipes_dir.is_dir():
             return []
-        return sorted(p for p in self.recipes_dir.glob("*.toml") if not p.name.startswith("_"))
+        return sorted(
+            p for p in self.recipes_dir.glob("*.toml") if not p.name.startswith("_") and not p.is_dir()
+        )
 
     def engine(self, name: str) -> EngineConfig:
         if name in self.engines:
@@ -152,6 +164,41 @@ def find_root(start: Path | None = None) -> Path:
     )
 
 
+def unusable_path(text: str) -> str | None:
+    """Why no file system would take ``text`` as a path (a NUL, an over-long name), or None.
+
+    Asked before a path written in a file is looked up, so the problem is reported with that
+    file's line rather than as an ``OSError`` of the first ``stat``.
+    """
+    if "\0" in text:
+        return "contains a NUL character"
+    if len(text.encode("utf-8", "surrogatepass")) > PATH_MAX:
+        return f"is longer than {PATH_MAX} bytes"
+    for part in text.replace("\\", "/").split("/"):
+        size = len(part.encode("utf-8", "surrogatepass"))
+        if size > NAME_MAX:
+            return f"holds a name of {size} bytes; file and folder names are at most {NAME_MAX} bytes"
+    return None
+
+
+def special_file(path: Path) -> str | None:
+    """What ``path`` is if it is neither a regular file nor a folder ("a FIFO", …), else None.
+
+    Reading a FIFO waits for a writer forever, and a device may never end: kiln reads neither.
+    """
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
 def inside(root: Path, candidate: Path) -> bool:
     """Whether ``candidate`` resolves to a place inside ``root`` (symlinks followed)."""
     try:
@@ -171,33 +218,36 @@ def load_project(start: Path | None = None) -> Project:
         if key not in _SECTIONS:
             problems.append(doc.problem(key, f"unknown section; expected one of {', '.join(sorted(_SECTIONS))}"))
 
-    project = Project(root=root)
+    project = Project(root=root, config=doc)
+    # A section that is not a table is reported once and read as empty, so every other
+    # problem of the file is still found.
+    tables = {section: _section(doc, section, problems) for section in _SECTIONS}
     for section, keys in (("project", _PROJECT_KEYS), ("site", _SITE_KEYS)):
-        table = data.get(section, {})
-        if not isinstance(table, dict):
-            problems.append(doc.problem(section, "expected a table"))
-            continue
-        for key, value in table.items():
+        for key, value in tables[section].items():
             expected = keys.get(key)
             dotted = f"{section}.{key}"
             if expected is None:
                 problems.append(doc.problem(dotted, f"unknown key; expected one of {', '.join(sorted(keys))}"))
             elif not isinstance(value, expected) or isinstance(value, bool):
                 problems.append(doc.problem(dotted, f"expected {_TYPE_NAMES[expected]}, got {show(value)}"))
-    project.title = data.get("site", {}).get("title") or data.get("project", {}).get("title") or "kiln"
-    project.description = data.get("site", {}).get("description") or data.get("project", {}).get("description", "")
-    page_size = data.get("site", {}).get("page_size", project.page_size)
-    if isinstance(page_size, int) and not 1 <= page_size <= 1000:
-        problems.append(doc.problem("site.page_size", f"expected an integer from 1 to 1000, got {page_size}"))
-    else:
-        project.page_size = page_size
-    media = data.get("site", {}).get("media", project.media)
+    site, about = tables["site"], tables["project"]
+    title = site.get("title") or about.get("title")
+    project.title = title if isinstance(title, str) else "kiln"
+    description = site.get("description") or about.get("description")
+    project.description = description if isinstance(description, str) else ""
+    page_size = site.get("page_size", project.page_size)
+    if isinstance(page_size, int) and not isinstance(page_size, bool):
+        if 1 <= page_size <= 1000:
+            project.page_size = page_size
+        else:
+            problems.append(doc.problem("site.page_size", f"expected an integer from 1 to 1000, got {page_size}"))
+    media = site.get("media", project.media)
     if isinstance(media, str) and media not in MEDIA_MODES:
         problems.append(doc.problem("site.media", f"expected \"copy\" or \"link\", got {show(media)}"))
     elif isinstance(media, str):
         project.media = media
 
-    paths = data.get("paths", {})
+    paths = tables["paths"]
     for key in paths:
         if key not in _PATH_KEYS:
             problems.append(doc.problem(f"paths.{key}", f"unknown key; expected one of {', '.join(_PATH_KEYS)}"))
@@ -206,14 +256,20 @@ def load_project(start: Path | None = None) -> Project:
         if not isinstance(value, str) or not value:
             problems.append(doc.problem(f"paths.{key}", f"expected a folder name, got {show(value)}"))
             continue
+        unusable = unusable_path(value)
+        if unusable:
+            problems.append(doc.problem(f"paths.{key}", f"{show(value)} {unusable}"))
+            continue
         path = root / value
         if not inside(root, path):
             problems.append(doc.problem(f"paths.{key}", f"{show(value)} points outside the project"))
             continue
+        if path.exists() and not path.is_dir():
+            problems.append(doc.problem(f"paths.{key}", f"{show(value)} is a file, not a folder"))
+            continue
         project.paths[key] = path
 
-    engines = data.get("engines", {})
-    for name, table in engines.items():
+    for name, table in tables["engines"].items():
         if not isinstance(table, dict):
             problems.append(doc.problem(f"engines.{name}", "expected a table"))
             continue
@@ -237,7 +293,7 @@ def load_project(start: Path | None = None) -> Project:
         policy, options = split_policy(options, policy_problem)
         project.engines[name] = EngineConfig(name, kind, options, policy, multiple)
 
-    project.styles = _styles(doc, data.get("styles", {}), problems)
+    project.styles = _styles(doc, tables["styles"], problems)
     styles_path = root / STYLES_FILE
     if styles_path.is_file():
         if not inside(root, styles_path):
@@ -249,19 +305,25 @@ def load_project(start: Path | None = None) -> Project:
                     problems.append(extra.problem(name, f"style {show(name)} is also defined at {project.styles[name].where}"))
                 else:
                     project.styles[name] = style
-    project.reference_groups = _reference_groups(doc, data.get("reference_groups", {}), problems)
+    project.reference_groups = _reference_groups(doc, tables["reference_groups"], problems)
 
     if problems:
         raise InputError(problems)
     return project
 
 
-def _styles(doc: tomlfile.TomlDocument, tables: Any, problems: list[Problem], prefix: str = "styles.") -> dict[str, Style]:
+def _section(doc: tomlfile.TomlDocument, section: str, problems: list[Problem]) -> dict[str, Any]:
+    """The ``[section]`` table of kiln.toml, or an empty one (and a problem) if it is something else."""
+    table = doc.data.get(section, {})
+    if isinstance(table, dict):
+        return table
+    problems.append(doc.problem(section, f"expected a [{section}] table, got {show(table)}"))
+    return {}
+
+
+def _styles(doc: tomlfile.TomlDocument, tables: dict[str, Any], problems: list[Problem], prefix: str = "styles.") -> dict[str, Style]:
     """``[styles.NAME]`` tables of kiln.toml, or the ``[NAME]`` tables of styles.toml."""
     styles: dict[str, Style] = {}
-    if not isinstance(tables, dict):
-        problems.append(doc.problem(prefix.rstrip("."), "expected a table of styles"))
-        return styles
     for name, table in tables.items():
         where = f"{prefix}{name}"
         if not isinstance(table, dict):
@@ -281,11 +343,8 @@ def _styles(doc: tomlfile.TomlDocument, tables: Any, problems: list[Problem], pr
     return styles
 
 
-def _reference_groups(doc: tomlfile.TomlDocument, table: Any, problems: list[Problem]) -> dict[str, ReferenceGroup]:
+def _reference_groups(doc: tomlfile.TomlDocument, table: dict[str, Any], problems: list[Problem]) -> dict[str, ReferenceGroup]:
     groups: dict[str, ReferenceGroup] = {}
-    if not isinstance(table, dict):
-        problems.append(doc.problem("reference_groups", "expected a table of name = [patterns]"))
-        return groups
     for name, patterns in table.items():
         key = f"reference_groups.{name}"
         if isinstance(patterns, str):

@@ -28,6 +28,7 @@ from kiln.art import write_atomic
 from kiln.engines import Engine, EngineError
 from kiln.policy import Policy
 from kiln.project import Project
+from kiln.recipe.references import IMAGE_ERRORS, image_error, too_many_pixels
 from kiln.stages import encode_webp, thumbnail
 
 LOCAL_MAX_PIXELS = 1024 * 1024
@@ -76,8 +77,15 @@ class ReferencePreparer:
                 f"reference {reference['path']} changed since the recipe was planned; run again to plan it anew",
                 code="REFERENCE_CHANGED",
             )
-        image = Image.open(io.BytesIO(data))
-        return ImageOps.exif_transpose(image)
+        try:
+            image = Image.open(io.BytesIO(data))
+            problem = too_many_pixels(image)
+            if problem is None:
+                image.load()
+                return ImageOps.exif_transpose(image)
+        except IMAGE_ERRORS as error:
+            problem = image_error(error)
+        raise EngineError(f"reference {reference['path']} {problem}", code="REFERENCE_UNREADABLE")
 
     def _downscaled(self, reference: dict[str, Any]) -> Path:
         path = self.cache / f"{reference['sha256'][:16]}-1mp.png"

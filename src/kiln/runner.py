@@ -2,15 +2,17 @@
 
 Each engine gets a *lane*. A local engine's lane runs one job at a time on the calling
 thread (one accelerator, kept busy). A remote engine's lane runs up to its ``concurrency``
-jobs on worker threads, each start passing the engine's token bucket. Either way a result is
-handed to a small pool of finishing threads that encode the PNG with its provenance, write it
-and its derivatives atomically, compute the blurhash and commit the rows while the engine is
-already on the next job. At most a few results wait, so memory stays flat.
+jobs on worker threads. Every engine call, retries included, first passes the lane's rate
+limiter, and a ``Retry-After`` from the server pauses the whole lane, not only its job. Either
+way a result is handed to a small pool of finishing threads that encode the PNG with its
+provenance, write it and its derivatives atomically, compute the blurhash and commit the rows
+while the engine is already on the next job. At most a few results wait, so memory stays flat.
 
 Failures follow the engine's policy (:mod:`kiln.policy`): retryable errors are tried again
 with exponential backoff (longer if the server says ``Retry-After``), fatal ones are not, and
 after ``auto_pause_after`` failures in a row the run stops with every unstarted job still
-queued. Every engine call is recorded in the ``attempts`` table.
+queued. Every engine call is recorded in the ``attempts`` table, and so is every call an
+engine recovered from by restarting itself.
 
 Interrupts (Ctrl-C, SIGTERM) stop after the jobs in hand: finished images are kept, claimed
 jobs go back to the queue, and the next ``kiln run`` resumes.
@@ -20,24 +22,31 @@ from __future__ import annotations
 
 import json
 import queue
+import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from kiln.art import sweep_temporaries
-from kiln.engines import Engine, EngineError, GenerateRequest, GenerateResult, Progress, open_engine
+from kiln.engines import (
+    Engine, EngineError, GenerateRequest, GenerateResult, Progress, Restarted, check_engines, open_engine,
+)
+from kiln.errors import InputError, KilnError
 from kiln.finishing import WORKERS, image_row, worker_pool, write_image_files
 from kiln.plan import RecipePlan, record_plan
-from kiln.policy import Policy, TokenBucket
+from kiln.policy import Policy, RateLimiter
 from kiln.project import Project
 from kiln.recipe import Job
 from kiln.reference_images import ReferencePreparer
 from kiln.store import Store
-from kiln.store.db import Replaced, now
+from kiln.store.db import Replaced, now, stamp, write_failure
+from kiln.store.leases import Heartbeat
 
 # A thread per worker process hands it images and commits their rows; one more result may
 # wait, so the workers never idle and memory stays flat when the engine outpaces them.
@@ -99,6 +108,27 @@ class _Outcome:
     retry_after_s: float | None
 
 
+class _Stopping(Exception):
+    """The run stopped while a job waited for its turn at the rate limiter."""
+
+
+@dataclass
+class _Call:
+    """The engine call in progress for one job: its attempt number and when it started."""
+
+    attempt: int
+    started_at: str = field(default_factory=now)
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def begin(self, ago_s: float) -> None:
+        """The call started ``ago_s`` seconds ago (when the rate limiter gave it its slot)."""
+        self.started = time.perf_counter() - ago_s
+        self.started_at = stamp(datetime.now(UTC) - timedelta(seconds=ago_s))
+
+
 def _outcome(error: Exception, policy: Policy) -> _Outcome:
     if isinstance(error, EngineError):
         code, message = error.code, str(error.args[0])
@@ -117,7 +147,7 @@ class _Lane:
     def __init__(self, engine: Engine, policy: Policy, work: Callable[[_Lane, Any], None], stop: threading.Event):
         self.engine = engine
         self.policy = policy
-        self.bucket = TokenBucket(policy.rate_limit)
+        self.limiter = RateLimiter(policy.rate_limit)
         self.failures_in_a_row = 0
         self.lock = threading.Lock()
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -202,6 +232,7 @@ class Runner:
         self._finishers: ThreadPoolExecutor | None = None
         self._workers: ProcessPoolExecutor | None = None
         self._report = RunReport()
+        self._error: BaseException | None = None  # what stopped the run, if not a lane's bug
 
     # the run ------------------------------------------------------------------------------
 
@@ -230,51 +261,69 @@ class Runner:
         report.warnings.extend(self._lost_originals(plans))
         report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
 
-        try:
-            with worker_pool() as workers, ThreadPoolExecutor(FINISHING_THREADS, thread_name_prefix="kiln-finish") as finishers:
-                self._workers = workers
-                self._finishers = finishers
-                try:
-                    for plan, todo in queued:
-                        self.observer.recipe_started(plan)
-                        self._dispatch(plan, todo)
-                    self.tracker.wait_all(self.stop)
-                    if self.stop.is_set() and not report.paused:
+        # Renewing the lease on this run's claims, so no other runner takes them back.
+        with Heartbeat(self.store.path, self.run_id):
+            try:
+                finishing = ThreadPoolExecutor(FINISHING_THREADS, thread_name_prefix="kiln-finish")
+                with worker_pool() as workers, finishing as finishers:
+                    self._workers = workers
+                    self._finishers = finishers
+                    try:
+                        for plan, todo in queued:
+                            self.observer.recipe_started(plan)
+                            self._dispatch(plan, todo)
+                        self.tracker.wait_all(self.stop)
+                        if self.stop.is_set() and not report.paused:
+                            report.interrupted = True
+                    except KeyboardInterrupt:
                         report.interrupted = True
-                except KeyboardInterrupt:
-                    report.interrupted = True
-                    self.stop.set()
-                # Waiting here, not in the pools' exits, so a second Ctrl-C during the wait is
-                # caught below instead of abandoning half-finished rows.
+                        self.stop.set()
+                    # Waiting here, not in the pools' exits, so a second Ctrl-C during the wait is
+                    # caught below instead of abandoning half-finished rows.
+                    self._close_lanes()
+                    self._drain_finishing()
+            except KeyboardInterrupt:
+                report.interrupted = True
+                self.stop.set()
+            except BaseException:
+                report.crashed = True  # recorded as failed; the claimed jobs go back at the next start
+                self.stop.set()
+                raise
+            finally:
                 self._close_lanes()
-                self._drain_finishing()
-        except KeyboardInterrupt:
-            report.interrupted = True
-            self.stop.set()
-        except BaseException:
-            report.crashed = True  # recorded as failed; the claimed jobs go back at the next start
-            self.stop.set()
-            raise
-        finally:
-            self._close_lanes()
-            if any(lane.error is not None for lane in self.lanes.values()):
-                report.crashed = True
-            for plan in plans:
-                if plan.target is not None:
-                    record_plan(plan, self.store)  # it may hold replacements for failed jobs
-            report.seconds = time.perf_counter() - started
-            report.warnings.extend(self.references.warnings)
-            self.store.finish_run(
-                report.run_id,
-                report.status,
-                {"planned": report.planned, "generated": report.generated,
-                 "skipped": report.skipped + report.deleted, "failed": report.failed},
-                stop_reason=report.paused,
-            )
-        errors = [lane.error for lane in self.lanes.values() if lane.error is not None]
+                if any(lane.error is not None for lane in self.lanes.values()):
+                    report.crashed = True
+                for plan in plans:
+                    if plan.target is not None:
+                        record_plan(plan, self.store)  # it may hold replacements for failed jobs
+                report.seconds = time.perf_counter() - started
+                report.warnings.extend(self.references.warnings)
+                if self._error is not None:
+                    report.crashed = True
+                self._close_run(report)
+        errors = [error for error in (self._error, *(lane.error for lane in self.lanes.values())) if error is not None]
         if errors:
             raise errors[0]
         return report
+
+    def _stop_for(self, error: BaseException) -> None:
+        """End the run because of ``error``, which ``run`` raises once the lanes have stopped."""
+        with self._report_lock:
+            self._error = self._error or error
+        self.stop.set()
+
+    def _close_run(self, report: RunReport) -> None:
+        """Hand back the jobs the run still holds and record how it ended."""
+        counts = {"planned": report.planned, "generated": report.generated,
+                  "skipped": report.skipped + report.deleted, "failed": report.failed}
+        try:
+            self.store.release_run(report.run_id)
+            self.store.finish_run(report.run_id, report.status, counts, stop_reason=report.paused)
+        except sqlite3.Error:
+            if not report.crashed:
+                raise
+            # The store already failed the run (read-only, full); the error that did is the one
+            # to report, and the next run's start releases the jobs left behind.
 
     def _lost_originals(self, plans: list[RecipePlan]) -> list[str]:
         """A warning if images the run skips as made have lost their original: one stat each."""
@@ -386,19 +435,21 @@ class Runner:
         policy = lane.policy
         attempt = 0
         while True:
-            attempt += 1
-            if not lane.bucket.acquire(self.stop):
+            call = _Call(attempt + 1)
+            try:
+                result, timings = self._generate(plan, job, lane, call)
+            except _Stopping:
                 self.store.release([job.key])
                 return None, {}
-            started_at, started = now(), time.perf_counter()
-            try:
-                result, timings = self._generate(plan, job, lane)
             except Exception as error:
+                attempt = call.attempt
                 outcome = _outcome(error, policy)
-                elapsed = (time.perf_counter() - started) * 1000
+                elapsed = call.elapsed_ms()
+                if outcome.retry_after_s:
+                    lane.limiter.pause(outcome.retry_after_s)  # the server speaks of the lane, not the job
                 retry = outcome.retry and attempt <= policy.retry.max_retries and not self.stop.is_set()
                 self.store.record_attempt(
-                    job.key, report.run_id, lane.engine.name, attempt, started_at, elapsed,
+                    job.key, report.run_id, lane.engine.name, attempt, call.started_at, elapsed,
                     "retried" if retry else "failed", outcome.code, outcome.message,
                 )
                 if retry:
@@ -412,12 +463,23 @@ class Runner:
                 self._count_failure(lane, outcome)
                 return None, {}
             self.store.record_attempt(
-                job.key, report.run_id, lane.engine.name, attempt, started_at,
+                job.key, report.run_id, lane.engine.name, call.attempt, call.started_at,
                 timings["generate_ms"], "succeeded", None, None, result.response_id,
             )
             with lane.lock:
                 lane.failures_in_a_row = 0
             return result, timings
+
+    def _restarted(self, job: Job, lane: _Lane, call: _Call, restart: Restarted) -> None:
+        """The engine restarted itself to try the call again: the failed try is an attempt."""
+        self.store.record_attempt(
+            job.key, self._report.run_id, lane.engine.name, call.attempt, call.started_at, call.elapsed_ms(),
+            "retried", restart.code, restart.message,
+        )
+        with self._report_lock:
+            self._report.retries += 1
+        call.attempt += 1
+        call.started_at, call.started = now(), time.perf_counter()
 
     def _fail(self, plan: RecipePlan, job: Job, code: str, message: str, elapsed: float) -> None:
         """Record a job's failure, report it, and replace it if its recipe has a target."""
@@ -445,15 +507,25 @@ class Runner:
                 )
             self.stop.set()
 
-    def _generate(self, plan: RecipePlan, job: Job, lane: _Lane) -> tuple[GenerateResult, dict[str, float]]:
+    def _generate(
+        self, plan: RecipePlan, job: Job, lane: _Lane, call: _Call
+    ) -> tuple[GenerateResult, dict[str, float]]:
         spec, engine = job.spec, lane.engine
 
         def report_progress(progress: Progress) -> None:
+            if isinstance(progress, Restarted):
+                self._restarted(job, lane, call, progress)
             self.observer.job_progress(plan, job, progress)
 
         load_ms = engine.load(spec["model"], report_progress)
         references = self.references.for_engine(spec["references"], engine, lane.policy)
         request = GenerateRequest.from_spec(spec, tuple(str(path) for path in references))
+        # The slot is taken right before the request leaves, so the server sees the limit held;
+        # the call is recorded as starting at its slot, as the limit counts it.
+        slot = lane.limiter.acquire(self.stop)
+        if slot is None:
+            raise _Stopping
+        call.begin(time.monotonic() - slot)
         started = time.perf_counter()
         result = engine.generate(request, report_progress)
         if result.image.size != (spec["width"], spec["height"]):
@@ -474,8 +546,12 @@ class Runner:
             timings["stages_ms"] = round((time.perf_counter() - started) * 1000, 1)
             row["timings"] = json.dumps({**result.timings_ms, **timings}, sort_keys=True)
             replaced = self.store.record_image(job.key, row, derivatives, timings["generate_ms"], references)
-        except Exception as error:  # a disk or encoder failure fails this job, not the run
-            self._fail(plan, job, "STAGE_FAILED", f"{type(error).__name__}: {error}", timings["generate_ms"])
+        except Exception as error:
+            if write_failure(error):
+                # art/ or the store cannot be written (read-only, full): every job would fail alike.
+                self._stop_for(error)
+            else:  # an encoder failure, a vanished folder: this job fails, not the run
+                self._fail(plan, job, "STAGE_FAILED", f"{type(error).__name__}: {error}", timings["generate_ms"])
         else:
             if replaced is not None:
                 self._replaced(plan, job, row["id"], replaced)
@@ -549,9 +625,16 @@ def run_recipes(
     from kiln.recipe import load_all
     from kiln.store import open_store
 
-    # Recipes are read before the store is opened, so a bad recipe leaves no art/ behind.
+    # Recipes and engine settings are read before the store is opened, so a bad recipe or
+    # option leaves no art/ behind and is reported with its line.
     recipes = [] if redo else load_all(project, names or None)
-    store = open_store(project.db_path)
+    problems = check_engines(project, {recipe.engine for recipe in recipes})
+    if problems:
+        raise InputError(problems)
+    try:
+        store = open_store(project.db_path)
+    except (sqlite3.Error, OSError) as error:
+        raise _write_error(project, error) from None
     try:
         runner = Runner(project, store, observer, stop)
         if redo:
@@ -560,5 +643,20 @@ def run_recipes(
             plans, keys = plan_redo(project, store, redo)
             return runner.run(plans, only=keys)
         return runner.run(make_plan(recipes, project, store))
+    except (sqlite3.Error, OSError) as error:
+        raise _write_error(project, error) from None
     finally:
         store.close()
+
+
+def _write_error(project: Project, error: sqlite3.Error | OSError) -> BaseException:
+    """A store or art/ that cannot be written, as one line; any other error as it is."""
+    meaning = write_failure(error)
+    if meaning is None:
+        return error
+    filename = getattr(error, "filename", None)
+    subject = project.relative(Path(filename)) if filename else project.relative(project.db_path)
+    return KilnError(
+        f"cannot write {subject}: it {meaning}. Images finished before are kept, and unfinished"
+        " jobs stay queued for the next 'kiln run'."
+    )

@@ -15,25 +15,46 @@ from typing import Any
 
 from kiln.errors import InputError, Problem
 
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+# A bare key, a "basic" quoted key (with escapes) or a 'literal' one.
+_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
+_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED})\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
 _DECODE_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+# Longer values are cut in messages: a 5,000-character name would hide the message itself.
+SHOWN_MAX = 80
 
 
 def show(value: Any) -> str:
     """A value as the user would have written it in TOML, for error messages."""
     if isinstance(value, str):
+        if len(value) > SHOWN_MAX:
+            return json.dumps(value[:SHOWN_MAX], ensure_ascii=False)[:-1] + f'…" ({len(value)} characters)'
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
         return "a table"
-    return repr(value)
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX]}…"
 
 
 def _split_dotted(text: str) -> list[str]:
-    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", text)
-    return [p.strip("\"'") for p in parts]
+    return [_unquote(part) for part in re.findall(_PART, text)]
+
+
+def _unquote(part: str) -> str:
+    """A key as TOML reads it: quotes removed, escapes (``"\\t"``, ``"\\u00e9"``) decoded."""
+    if part.startswith("'"):
+        return part[1:-1]
+    if part.startswith('"'):
+        try:
+            return str(tomllib.loads(f"k = {part}")["k"])
+        except tomllib.TOMLDecodeError:
+            return part[1:-1]
+    return part
 
 
 @dataclass
@@ -72,8 +93,7 @@ def index_lines(text: str) -> dict[str, int]:
     in_multiline: str | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         if in_multiline:
-            if raw.count(in_multiline) % 2 == 1:
-                in_multiline = None
+            in_multiline = _open_string(raw, in_multiline)
             continue
         header = _HEADER.match(raw)
         if header and not _KEY.match(raw):
@@ -87,11 +107,42 @@ def index_lines(text: str) -> dict[str, int]:
             dotted = ".".join(table + _split_dotted(key.group(1)))
             lines.setdefault(dotted, number)
             lines.setdefault(".".join(positional + _split_dotted(key.group(1))), number)
-            rest = raw[key.end():]
-            for quote in ('"""', "'''"):
-                if rest.count(quote) == 1:
-                    in_multiline = quote
+        # A value (or a line of a multi-line array) may open a multi-line string: its lines
+        # are text, not keys.
+        in_multiline = _open_string(raw[key.end():] if key else raw, None)
     return lines
+
+
+def _open_string(line: str, open_quote: str | None) -> str | None:
+    """The multi-line string delimiter (three double or three single quotes) still open at the
+    end of ``line``, given the one open at its start: quotes in strings and comments do not count."""
+    i, end = 0, len(line)
+    while i < end:
+        if open_quote:
+            if open_quote == '"""' and line[i] == "\\":
+                i += 2
+            elif line.startswith(open_quote, i):
+                i += 3
+                while i < end and line[i] == open_quote[0]:  # up to two quotes may end the string itself
+                    i += 1
+                open_quote = None
+            else:
+                i += 1
+        elif line[i] == "#":
+            break
+        elif line.startswith('"""', i) or line.startswith("'''", i):
+            open_quote, i = line[i : i + 3], i + 3
+        elif line[i] == '"':
+            i += 1
+            while i < end and line[i] != '"':
+                i += 2 if line[i] == "\\" else 1
+            i += 1
+        elif line[i] == "'":
+            close = line.find("'", i + 1)
+            i = end if close < 0 else close + 1
+        else:
+            i += 1
+    return open_quote
 
 
 def _positional(table: list[str], arrays: dict[tuple[str, ...], int], is_array: bool) -> list[str]:
@@ -112,11 +163,18 @@ def _positional(table: list[str], arrays: dict[tuple[str, ...], int], is_array: 
 
 def load(path: Path, display: str | None = None) -> TomlDocument:
     """Parse ``path``; a syntax error becomes an :class:`InputError` naming the line."""
+    from kiln.project import special_file  # here: kiln.project reads its file with this module
+
     display = display or str(path)
+    kind = special_file(path)
+    if kind:
+        raise InputError([Problem(display, None, None, f"is {kind}, not a file; kiln reads only regular files")])
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError([Problem(display, None, None, f"not UTF-8 text ({exc.reason})")]) from None
+    except OSError as exc:  # a folder named like a file, a file it may not read
+        raise InputError([Problem(display, None, None, f"cannot be read: {exc.strerror or exc}")]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

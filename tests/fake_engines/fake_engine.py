@@ -10,6 +10,7 @@ nobody sent. Misbehaviour:
                           MARKER so that the restarted process behaves.
 ``--crash-always``        SIGKILL itself in the middle of every generate.
 ``--hang-once MARKER``    if MARKER exists, delete it and never answer that generate.
+``--hang-always``         never answer a generate after its first sampling step.
 ``--ignore-quit``         answer quit but keep running, even after stdin closes.
 
 Only the standard library and Pillow, so it starts fast.
@@ -44,6 +45,7 @@ def main() -> int:
     parser.add_argument("--crash-once", type=Path)
     parser.add_argument("--crash-always", action="store_true")
     parser.add_argument("--hang-once", type=Path)
+    parser.add_argument("--hang-always", action="store_true")
     parser.add_argument("--ignore-quit", action="store_true")
     args = parser.parse_args()
 
@@ -80,8 +82,9 @@ def main() -> int:
                     args.crash_once.touch()
                 log("fake: crashing now")
                 os.kill(os.getpid(), signal.SIGKILL)
-            if args.hang_once and args.hang_once.exists():
-                args.hang_once.unlink()
+            if args.hang_always or (args.hang_once and args.hang_once.exists()):
+                if args.hang_once:
+                    args.hang_once.unlink()
                 log("fake: hanging now")
                 time.sleep(3600)
             for step in range(2, steps + 1):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+from collections.abc import Iterable
 from pathlib import Path
 
-from kiln.engines.base import Engine, EngineError, GenerateRequest, GenerateResult, Progress
-from kiln.errors import KilnError
-from kiln.project import EngineConfig, Project
+from kiln.engines.base import Engine, EngineError, GenerateRequest, GenerateResult, Progress, Restarted
+from kiln.errors import KilnError, Problem
+from kiln.project import CONFIG_NAME, EngineConfig, Project
 
 # Built-in types, imported only when a project uses one: most runs need one adapter, and
 # importing them all (httpx, numpy, ...) would cost every command half a second.
@@ -35,21 +37,50 @@ def engine_types() -> dict[str, type[Engine]]:
 def engine_class(config: EngineConfig) -> type[Engine]:
     """The class for ``config.type``: a built-in type, or ``"module:Class"`` naming your own
     :class:`Engine` subclass in an importable module."""
+    found = _resolve(config)
+    if isinstance(found, str):
+        raise KilnError(f"{CONFIG_NAME}: engines.{config.name}.type: {found}")
+    return found
+
+
+def _resolve(config: EngineConfig) -> type[Engine] | str:
+    """The class for ``config.type``, or what is wrong with it."""
     if config.type in BUILTIN_TYPES:
         return _load(BUILTIN_TYPES[config.type])  # type: ignore[return-value]
-    where = f"kiln.toml: engines.{config.name}.type"
     if ":" not in config.type:
-        raise KilnError(
-            f"{where}: unknown engine type {config.type!r}; expected one of {', '.join(sorted(BUILTIN_TYPES))}"
-            " or \"module:Class\""
-        )
+        return (f"unknown engine type {config.type!r}; expected one of {', '.join(sorted(BUILTIN_TYPES))}"
+                " or \"module:Class\"")
     try:
         found = _load(config.type)
-    except (ImportError, AttributeError) as error:
-        raise KilnError(f"{where}: cannot load {config.type!r}: {error}") from None
+    except Exception as error:  # the module is the user's: any error of its import is theirs to see
+        return f"cannot load {config.type!r}: {type(error).__name__}: {error}"
     if not (isinstance(found, type) and issubclass(found, Engine)):
-        raise KilnError(f"{where}: {config.type!r} is not a kiln Engine subclass")
+        return f"{config.type!r} is not a kiln Engine subclass"
+    if inspect.isabstract(found):
+        return f"{config.type!r} is abstract: it does not implement {', '.join(sorted(found.__abstractmethods__))}"
     return found
+
+
+def check_engines(project: Project, names: Iterable[str] | None = None) -> list[Problem]:
+    """Every problem of the engines' settings in kiln.toml (all, or those named), each at its
+    line: the type must name an :class:`Engine` subclass, the options must be the adapter's.
+
+    Built-in adapters are imported, and so is a ``"module:Class"`` (that is how it is checked);
+    no engine is started.
+    """
+    problems: list[Problem] = []
+    wanted = None if names is None else set(names)
+    for name, config in project.engines.items():
+        if wanted is not None and name not in wanted:
+            continue
+        found = _resolve(config)
+        if isinstance(found, str):
+            problems.append(project.config_problem(f"engines.{name}.type", found))
+            continue
+        for problem in found.check_options(name, config.options, project.root):
+            key = problem.key or f"engines.{name}"
+            problems.append(project.config_problem(key, problem.message))
+    return problems
 
 
 def create_engine(config: EngineConfig, root: Path | None = None) -> Engine:
@@ -74,6 +105,8 @@ __all__ = [
     "GenerateRequest",
     "GenerateResult",
     "Progress",
+    "Restarted",
+    "check_engines",
     "create_engine",
     "engine_class",
     "open_engine",

@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from kiln.errors import ProjectNotFound
+from kiln.errors import Problem, ProjectNotFound
 from kiln.project import find_root
 
 
@@ -29,6 +29,15 @@ class Progress:
     step: int = 0
     total: int = 0
     message: str = ""
+
+
+@dataclass(frozen=True)
+class Restarted(Progress):
+    """The engine recovered from a failed call by restarting and is trying it again: a call
+    the runner records as retried, with ``code`` (``ENGINE_CRASHED``, ``ENGINE_STALLED``) and
+    ``message``. A type of its own, so no progress an engine sends can pass for one."""
+
+    code: str = ""
 
 
 ProgressFn = Callable[[Progress], None]
@@ -122,6 +131,13 @@ class Engine(ABC):
             except ProjectNotFound:
                 self._root = Path.cwd()
         return self._root
+
+    @classmethod
+    def check_options(cls, name: str, options: dict[str, Any], root: Path) -> list[Problem]:
+        """What is wrong with ``options`` (each problem named ``engines.NAME.KEY``), found by the
+        same code that reads them when the engine starts, but starting nothing. An engine that
+        does not declare its options, as your own ``"module:Class"`` may not, accepts any."""
+        return []
 
     def load(self, model: str, progress: ProgressFn = no_progress) -> float:
         """Make ``model`` ready; returns the milliseconds it took (0 if it was loaded)."""

@@ -114,7 +114,7 @@ from kiln.engines.base import (
     no_progress,
 )
 from kiln.errors import InputError, KilnError, Problem
-from kiln.project import CONFIG_NAME, inside
+from kiln.project import CONFIG_NAME, inside, unusable_path
 from kiln.tomlfile import show
 
 INSTALL_HINT = "pip install 'kiln[diffusers]'"
@@ -214,6 +214,10 @@ class _Settings:
         if not isinstance(value, str) or not value:
             self._problem(key, f"expected a folder path, got {show(value)}")
             return None
+        unusable = unusable_path(value)
+        if unusable:
+            self._problem(key, f"{show(value)} {unusable}")
+            return None
         if not inside(self._root, self._root / value):
             self._problem(key, f"{show(value)} points outside the project")
             return None
@@ -277,6 +281,14 @@ class DiffusersEngine(Engine):
         self._scheduler: Any = None  # the model's own, restored for jobs without a sampler
         self._device = "cpu"
         self._dtype: Any = None
+
+    @classmethod
+    def check_options(cls, name: str, options: dict[str, Any], root: Path) -> list[Problem]:
+        try:
+            _Settings(name, options, root)
+        except InputError as error:
+            return error.problems
+        return []
 
     # --- Loading ---------------------------------------------------------------------------
 

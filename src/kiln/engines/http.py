@@ -193,8 +193,17 @@ def positive(value: float) -> str | None:
     return None if value > 0 else "expected a number above 0"
 
 
-def at_least_one(value: int) -> str | None:
-    return None if value >= 1 else "expected an integer of at least 1"
+# More threads than this only queue at the service; more seconds than this is a slip of the keyboard.
+MAX_CONCURRENCY = 256
+MAX_SECONDS = 7 * 24 * 3600
+
+
+def _concurrency(value: int) -> str | None:
+    return None if 1 <= value <= MAX_CONCURRENCY else f"expected an integer from 1 to {MAX_CONCURRENCY}"
+
+
+def _timeout(value: float) -> str | None:
+    return None if 0 < value <= MAX_SECONDS else f"expected a number of seconds above 0, at most {MAX_SECONDS}"
 
 
 def _http_url(value: str) -> str | None:
@@ -207,8 +216,8 @@ def common_options(*, base_url: str, timeout_s: float) -> dict[str, Option]:
     return {
         "base_url": Option(str, base_url, _http_url),
         "api_key_env": Option(str, None),
-        "timeout_s": Option(float, timeout_s, positive),
-        "concurrency": Option(int, None, at_least_one),
+        "timeout_s": Option(float, timeout_s, _timeout),
+        "concurrency": Option(int, None, _concurrency),
     }
 
 
@@ -233,6 +242,9 @@ def read_options(engine: str, given: Mapping[str, Any], schema: Mapping[str, Opt
             continue
         if not _is_kind(value, option.kind):
             problem(key, f"expected {_KIND_NAMES[option.kind]}, got {show(value)}")
+            continue
+        if option.kind is float and not math.isfinite(value):
+            problem(key, f"expected a finite number, got {show(value)}")
             continue
         if option.check and (message := option.check(value)):
             problem(key, f"{message}, got {show(value)}")
@@ -386,17 +398,30 @@ class HTTPEngine(Engine):
 
     def __init__(self, name: str, options: dict[str, Any] | None = None, *, root: Path | None = None):
         super().__init__(name, options, root=root)
-        self.settings = read_options(name, self.options, self.options_schema)
+        self.settings = self._read_options(name, self.options)
         if self.settings["concurrency"] is None:
             self.settings["concurrency"] = type(self).concurrency
         self.concurrency = self.settings["concurrency"]
-        if "extra" in self.settings:
-            check_extra(name, self.settings["extra"], self.managed_fields)
         self.base_url = self.settings["base_url"].rstrip("/")
         self.label = name if name == self.type else f"{name} ({self.type})"
         self._secret: Secret | None = None
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def _read_options(cls, name: str, options: dict[str, Any]) -> dict[str, Any]:
+        settings = read_options(name, options, cls.options_schema)
+        if "extra" in settings:
+            check_extra(name, settings["extra"], cls.managed_fields)
+        return settings
+
+    @classmethod
+    def check_options(cls, name: str, options: dict[str, Any], root: Path) -> list[Problem]:
+        try:
+            cls._read_options(name, options)
+        except InputError as error:
+            return error.problems
+        return []
 
     def references(self, request: GenerateRequest) -> list[EncodedImage]:
         """The job's reference images, read for sending."""
@@ -415,6 +440,9 @@ class HTTPEngine(Engine):
                     code="MISSING_API_KEY", retryable=False,
                 )
             self._secret = Secret(value)
+        # The client (its TLS context takes a while) is made here, before the runner hands out
+        # a rate-limit slot, so the first requests leave when their slot says.
+        self._http()
         self._prepare(model, progress)
         return (time.perf_counter() - started) * 1000.0
 

@@ -36,6 +36,11 @@ Options:
     How long the engine may stay silent, in seconds, while it generates, loads a model, or
     starts and answers ``ping``. Every reply line (a progress event too) restarts the clock,
     so a long generation that reports its steps never times out.
+``progress_timeout_s`` (off)
+    The progress watchdog: once a generation has reported a sampling step, the next step
+    must come within this many seconds, until the last. An engine that stalls mid-sampling
+    is killed, restarted, and the job tried again at once, instead of after ``timeout_s``.
+    Set it above the slowest step (the first step of a new prompt may take longest).
 ``quit_grace_s`` (5)
     How long :meth:`NdjsonEngine.close` waits after ``quit`` before it kills the process.
 ``env``
@@ -57,9 +62,11 @@ references) and ``output``, plus ``negative_prompt`` and ``guidance``, which cn-
 ignores and ``kiln engine serve`` uses.
 
 Lifecycle: the process starts on first use and is checked with ``ping``; a model is loaded
-once and stays loaded across jobs. If the process dies (EOF on its stdout), it is restarted,
-its model is loaded again and the job is tried once more; a second death raises
-``ENGINE_CRASHED`` (retryable). If it stays silent past its timeout it is killed and the call
+once and stays loaded across jobs. If the process dies (EOF on its stdout) or stalls (the
+progress watchdog), it is restarted, its model is loaded again and the job is tried once
+more, and the failed try is reported as :class:`~kiln.engines.base.Restarted` progress (the
+runner records it as a retried attempt, ``ENGINE_CRASHED`` or ``ENGINE_STALLED``); a second
+death or stall raises that code (retryable). If it stays silent past its timeout it is killed and the call
 raises ``TIMEOUT`` (retryable); the next call starts a fresh process. The engine's own errors
 keep their code (a validation error, which has none, becomes ``INVALID_REQUEST``) and are
 retryable only when they describe a passing condition (``OUTPUT_DIR_FAILED``, ``NO_OUTPUT``).
@@ -98,12 +105,16 @@ from kiln.engines.base import (
     GenerateResult,
     Progress,
     ProgressFn,
+    Restarted,
     no_progress,
 )
 from kiln.errors import InputError, Problem
+from kiln.project import unusable_path
 from kiln.tomlfile import show
 
 DEFAULT_LOG_DIR = Path("art") / "logs"
+# Longer than a week is a slip of the keyboard (or an infinity), not a timeout.
+MAX_SECONDS = 7 * 24 * 3600
 TIMEOUTS = {"timeout_s": 600.0, "load_timeout_s": 600.0, "startup_timeout_s": 30.0, "quit_grace_s": 5.0}
 # Engine error codes that describe a passing condition (a full disk, a vanished folder).
 RETRYABLE_CODES = frozenset({protocol.OUTPUT_DIR_FAILED, protocol.NO_OUTPUT})
@@ -127,13 +138,24 @@ class _Silent(Exception):
         self.seconds = seconds
 
 
+class _Stalled(Exception):
+    """The engine reported a sampling step, then no next one within the watchdog's time."""
+
+    def __init__(self, cmd: str, seconds: float, last: Progress):
+        super().__init__(f"{cmd}: no progress for {seconds:g} s after step {last.step}/{last.total}")
+        self.cmd = cmd
+
+
 class _Settings:
     """The ``[engines.NAME]`` options, checked; every problem is reported at once."""
 
     def __init__(self, name: str, options: dict[str, Any]):
         self.problems: list[Problem] = []
         self._name = name
-        known = {"command", "load", "models", "generate", "env", "log_dir", "log_path", "work_dir", *TIMEOUTS}
+        known = {
+            "command", "load", "models", "generate", "env", "log_dir", "log_path", "work_dir", "progress_timeout_s",
+            *TIMEOUTS,
+        }
         for key in options:
             if key not in known:
                 self._problem(key, f"unknown option; expected one of {', '.join(sorted(known))}")
@@ -160,10 +182,17 @@ class _Settings:
             value = options.get(key, default)
             # A zero grace period is a valid choice (kill at once); a zero timeout is not.
             least = 0.0 if key == "quit_grace_s" else 1e-3
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= least:
-                self._problem(key, f"expected a number of seconds, at least {least:g}, got {show(value)}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not least <= value <= MAX_SECONDS:
+                self._problem(key, f"expected a number of seconds from {least:g} to {MAX_SECONDS}, got {show(value)}")
                 value = default
             self.seconds[key] = float(value)
+        self.progress_timeout: float | None = None
+        watchdog = options.get("progress_timeout_s")
+        if watchdog is not None:
+            if isinstance(watchdog, bool) or not isinstance(watchdog, int | float) or not watchdog > 0:
+                self._problem("progress_timeout_s", f"expected a number of seconds above 0, got {show(watchdog)}")
+            else:
+                self.progress_timeout = float(watchdog)
         self.log_dir = self._path(options, "log_dir")
         self.log_path = self._path(options, "log_path")
         self.work_dir = self._path(options, "work_dir")
@@ -199,6 +228,10 @@ class _Settings:
         if value is None:
             return None
         if isinstance(value, str | os.PathLike) and str(value):
+            unusable = unusable_path(str(value))
+            if unusable:
+                self._problem(key, f"{show(str(value))} {unusable}")
+                return None
             return Path(value)
         self._problem(key, f"expected a path, got {show(value)}")
         return None
@@ -369,6 +402,14 @@ class NdjsonEngine(Engine):
         # Ids unique across restarts and engines, so a late line is never taken for a reply.
         self._ids = (f"{secrets.token_hex(3)}-{n}" for n in itertools.count(1))
 
+    @classmethod
+    def check_options(cls, name: str, options: dict[str, Any], root: Path) -> list[Problem]:
+        try:
+            _Settings(name, options)
+        except InputError as error:
+            return error.problems
+        return []
+
     @property
     def pid(self) -> int | None:
         """The running engine process's id, if one is running."""
@@ -440,14 +481,14 @@ class NdjsonEngine(Engine):
         started = time.perf_counter()
         try:
             try:
-                data = self._call("generate", params, timeout, progress)
+                data = self._call("generate", params, timeout, progress, watchdog=self.settings.progress_timeout)
             except EngineError as error:
                 if error.code != protocol.NO_MODEL:
                     raise
                 # The process lost its model behind our back: load it again, try once more.
                 self._process_model = None
                 self._ensure_model(request.model, progress)
-                data = self._call("generate", params, timeout, progress)
+                data = self._call("generate", params, timeout, progress, watchdog=self.settings.progress_timeout)
             image = _read_image(output)
         finally:
             output.unlink(missing_ok=True)
@@ -500,20 +541,37 @@ class NdjsonEngine(Engine):
     # --- The process -----------------------------------------------------------------------
 
     def _with_restart(self, action: Callable[[], T], progress: ProgressFn) -> T:
-        """Run ``action``; if the engine dies, restart it and run ``action`` once more."""
+        """Run ``action``; if the engine dies or stalls, restart it and run ``action`` once more."""
         try:
             try:
                 return action()
             except _Exited:
                 ending = self._discard()
                 self._note(f"the engine crashed ({ending}); restarting it and trying again")
-                progress(Progress("loading", message=f"{self.name}: the engine crashed; restarting it"))
+                progress(Restarted(
+                    "loading", code="ENGINE_CRASHED",
+                    message=f"{self.name}: the engine crashed ({ending}); restarted it to try again",
+                ))
+            except _Stalled as stall:
+                self._note(f"{stall}; killing it, restarting it and trying again")
+                ending = self._kill()
+                progress(Restarted(
+                    "loading", code="ENGINE_STALLED",
+                    message=f"{self.name}: {stall}, so it was killed ({ending}); restarted it to try again",
+                ))
             try:
                 return action()
             except _Exited:
                 ending = self._discard()
                 raise EngineError(
                     f"the engine crashed again after a restart ({ending})", code="ENGINE_CRASHED", retryable=True
+                ) from None
+            except _Stalled as stall:
+                self._note(f"{stall}; killing it")
+                ending = self._kill()
+                raise EngineError(
+                    f"{stall} again after a restart, so it was killed ({ending}); the next call starts a new one",
+                    code="ENGINE_STALLED", retryable=True,
                 ) from None
         except _Silent as silence:
             self._note(f"{silence}; killing it")
@@ -557,17 +615,31 @@ class NdjsonEngine(Engine):
         return process
 
     def _call(
-        self, cmd: str, params: dict[str, Any] | None, timeout: float, progress: ProgressFn | None = None
+        self,
+        cmd: str,
+        params: dict[str, Any] | None,
+        timeout: float,
+        progress: ProgressFn | None = None,
+        *,
+        watchdog: float | None = None,
     ) -> dict[str, Any]:
-        """Send one command and return the data of its ``ok`` or ``result`` reply."""
+        """Send one command and return the data of its ``ok`` or ``result`` reply.
+
+        With ``watchdog``, a sampling step reported before the last arms a deadline that only
+        the next progress event of this request moves on."""
         process = self._process
         assert process is not None
         request_id = f"{cmd}-{next(self._ids)}"
         process.send(protocol.request(request_id, cmd, params))
         deadline = time.monotonic() + timeout
+        step_due: float | None = None
+        last_step = Progress("sampling")
         while True:
-            line = process.next_line(deadline - time.monotonic())
+            until = deadline if step_due is None else min(deadline, step_due)
+            line = process.next_line(until - time.monotonic())
             if line is None:
+                if watchdog is not None and until == step_due:
+                    raise _Stalled(cmd, watchdog, last_step)
                 raise _Silent(cmd, timeout)
             message = protocol.decode(line)
             if message is None:
@@ -581,8 +653,14 @@ class NdjsonEngine(Engine):
                 self._note(f"skipped a {kind} line for request {message.get('id')!r}")
                 continue
             if kind == "progress":
+                update = protocol.progress_from_data(data)
+                if watchdog is not None:
+                    if update.total and update.step >= update.total:
+                        step_due = None  # decoding and saving report no steps
+                    elif update.step > 0:
+                        step_due, last_step = time.monotonic() + watchdog, update
                 if progress is not None:
-                    progress(protocol.progress_from_data(data))
+                    progress(update)
                 continue
             if kind == "error":
                 code = str(data.get("code") or "INVALID_REQUEST")

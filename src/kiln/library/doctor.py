@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -45,7 +44,7 @@ from kiln.site.lock import build_in_progress
 from kiln.site.output import TEMP_SUFFIX
 from kiln.stages import STAGES
 from kiln.store import Store
-from kiln.store.db import process_alive
+from kiln.store.leases import lapsed
 
 # A write in progress lasts well under a second; ten minutes leaves room for a stalled disk.
 RECENT_S = 600
@@ -397,21 +396,11 @@ def _build_temporaries(folder: Path) -> Iterator[os.DirEntry[str]]:
 
 
 def _check_jobs(store: Store, report: Examination) -> None:
-    host = socket.gethostname()
-    rows = store.query(
-        "SELECT jobs.key, jobs.recipe, runs.id AS run, runs.pid, runs.host FROM jobs"
-        " LEFT JOIN runs ON runs.id = jobs.run_id WHERE jobs.status = 'running' ORDER BY jobs.key"
-    )
-    for row in rows:
-        if row["host"] == host and row["pid"] is not None and process_alive(row["pid"]):
-            continue
-        if row["run"] is None:
-            detail = "no run claimed it"
-        elif row["host"] != host:
-            detail = f"run #{row['run']} was on {row['host']}, not here"
-        else:
-            detail = f"run #{row['run']} (pid {row['pid']}) is gone"
-        report.findings.append(Finding("stuck-job", row["key"], f"{row['recipe']}: {detail}", job_key=row["key"]))
+    """Jobs whose claim has lapsed, by the rule ``kiln run`` follows to take them back."""
+    for key, recipe, run in store.running_claims():
+        detail = lapsed(run)
+        if detail is not None:
+            report.findings.append(Finding("stuck-job", key, f"{recipe}: {detail}", job_key=key))
 
 
 def _check_fts(store: Store, report: Examination) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,7 +35,8 @@ from kiln.project import Project
 from kiln.reference_images import ReferencePreparer
 from kiln.stages import STAGES, blurhash_of, run_stages
 from kiln.store import Store
-from kiln.store.db import now, process_alive
+from kiln.store.db import now
+from kiln.store.leases import lapsed
 
 QUARANTINE = "quarantine"
 
@@ -95,25 +95,21 @@ def _release_stuck_jobs(store: Store, findings: list[Finding], repairs: Repairs)
     if not findings:
         return
     keys = [finding.job_key for finding in findings]
-    host = socket.gethostname()
     with store.transaction():
         marks = ",".join("?" * len(keys))
-        runs = store.conn.execute(
-            f"SELECT DISTINCT runs.id, runs.pid, runs.host FROM runs JOIN jobs ON jobs.run_id = runs.id"
-            f" WHERE jobs.key IN ({marks}) AND runs.status = 'running'",
+        runs = store.query(
+            f"SELECT DISTINCT runs.id, runs.status, runs.pid, runs.host, runs.started_at, runs.heartbeat_at"
+            f" FROM runs JOIN jobs ON jobs.run_id = runs.id WHERE jobs.key IN ({marks}) AND runs.status = 'running'",
             keys,
-        ).fetchall()
+        )
         store.conn.executemany(
             "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE key = ? AND status = 'running'",
             [(key,) for key in keys],
         )
-        for run_id, pid, run_host in runs:
-            if run_host == host and pid is not None and process_alive(pid):
-                continue
-            store.conn.execute(
-                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ? AND status = 'running'",
-                [now(), run_id],
-            )
+        store.conn.executemany(
+            "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ? AND status = 'running'",
+            [(now(), run["id"]) for run in runs if lapsed(run) is not None],
+        )
     repairs.done.append(
         _phrase(len(keys), "released {n} stuck job to the queue", "released {n} stuck jobs to the queue")
     )

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiln.project import Project, inside
+from kiln.project import Project, inside, special_file, unusable_path
 from kiln.recipe.prompts import is_dynamic
 from kiln.tomlfile import show
 
@@ -37,8 +37,14 @@ def read(project: Project, name: str) -> str:
     shown = project.relative(project.prompts_dir)
     if not NAME.match(name):
         raise ValueError(f"library names are file names without a suffix, such as \"portrait_v1\", got {show(name)}")
+    unusable = unusable_path(f"{name}.txt")
+    if unusable:
+        raise ValueError(f"{show(name)} {unusable}")
     for suffix in SUFFIXES:
         path = project.prompts_dir / f"{name}{suffix}"
+        kind = special_file(path)
+        if kind:
+            raise ValueError(f"{project.relative(path)} is {kind}, not a file; kiln reads only regular files")
         if path.is_file():
             if not inside(project.prompts_dir, path):
                 raise ValueError(f"{project.relative(path)} is a link to outside {shown}/; kiln never reads outside it")

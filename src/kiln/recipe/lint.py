@@ -47,7 +47,9 @@ class CheckReport:
 
 def check_project(project: Project) -> CheckReport:
     """Parse and expand every recipe file, collecting problems instead of stopping at the first."""
-    report = CheckReport()
+    from kiln.engines import check_engines  # imports the adapters in use: only kiln check needs them
+
+    report = CheckReport(problems=check_engines(project))
     names: dict[str, str] = {}
     for path in project.recipe_files():
         try:

@@ -22,6 +22,7 @@ from dynamicprompts.enums import SamplingMethod
 from dynamicprompts.sampling_context import SamplingContext
 from dynamicprompts.wildcards import WildcardManager
 
+from kiln.project import special_file
 from kiln.recipe.seeds import generator
 
 MODES = ("combinatorial", "random")
@@ -50,6 +51,19 @@ def outside_links(folder: Path) -> list[Path]:
     return found
 
 
+def special_files(folder: Path) -> list[tuple[Path, str]]:
+    """Entries under ``folder`` that are not regular files or folders (FIFOs, sockets, devices),
+    with what each is: dynamicprompts would open them, and a FIFO blocks until it has a writer."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.rglob("*")):
+        kind = special_file(path)
+        if kind:
+            found.append((path, kind))
+    return found
+
+
 def is_dynamic(text: str) -> bool:
     """Whether ``text`` holds variants, wildcards or variables."""
     return bool(DYNAMIC.search(text))
@@ -60,6 +74,10 @@ def expand_template(
 ) -> Expansion:
     """The prompts of ``text``; ``limit`` bounds a combinatorial expansion (the job cap)."""
     result = Expansion()
+    if WILDCARD.search(text):
+        for path, kind in special_files(wildcards):
+            result.error = f"{shown}{path.relative_to(wildcards).as_posix()} is {kind}, not a file; kiln reads only regular files"
+            return result
     manager = WildcardManager(wildcards if wildcards.is_dir() else None)
     for name in WILDCARD.findall(text):
         if not manager.get_values(name):

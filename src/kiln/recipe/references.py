@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
+
 from kiln.errors import Problem
-from kiln.project import Project, inside
+from kiln.project import Project, inside, special_file, unusable_path
 from kiln.recipe.model import ReferencePattern
 from kiln.recipe.seeds import generator
 from kiln.tomlfile import show
@@ -37,6 +40,45 @@ Choice = tuple[Reference, ...]  # the files one pattern contributes to one job
 
 # sha256 by (resolved path, size, mtime_ns): a recipe plan reads each reference once per process.
 _DIGESTS: dict[tuple[str, int, int], str] = {}
+# What is wrong with each reference image (None: nothing), by the same key.
+_IMAGE_PROBLEMS: dict[tuple[str, int, int], str | None] = {}
+# What Pillow raises for a file it cannot read: not an image, truncated, corrupt, too large.
+IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError)
+
+
+def too_many_pixels(image: Image.Image) -> str | None:
+    """A message if ``image`` is larger than Pillow's decompression-bomb limit, else None."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and image.width * image.height > limit:
+        return (f"is {image.width}x{image.height}, {image.width * image.height / 1e6:.0f} megapixels;"
+                f" references may have at most {limit / 1e6:.0f} (Pillow's limit against decompression bombs)")
+    return None
+
+
+def image_error(error: BaseException) -> str:
+    """What a Pillow error means for a reference file, as the end of a sentence about it."""
+    if isinstance(error, UnidentifiedImageError):
+        return "is not an image kiln can read (PNG, JPEG or WebP)"
+    if isinstance(error, Image.DecompressionBombError):
+        return f"is too large to decode safely: {error}"
+    return f"is not a readable image: {error or type(error).__name__}"
+
+
+def image_problem(path: Path) -> str | None:
+    """What is wrong with the reference image at ``path``, read as cheaply as Pillow allows
+    (the header, and for PNG the chunk checksums), or None. Remembered per file version."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _IMAGE_PROBLEMS:
+        try:
+            with Image.open(path) as image:
+                problem = too_many_pixels(image)
+                if problem is None:
+                    image.verify()
+        except IMAGE_ERRORS as error:
+            problem = image_error(error)
+        _IMAGE_PROBLEMS[key] = problem
+    return _IMAGE_PROBLEMS[key]
 
 
 def parse_pattern(text: str, where: tuple[str, int | None, str]) -> ReferencePattern | str:
@@ -72,6 +114,9 @@ def parse_pattern(text: str, where: tuple[str, int | None, str]) -> ReferencePat
         return f"{show(text)}: expected a path, !folder, !!folder, !!folder!!, !#N or {{a|b}}"
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         return f"{show(text)}: paths are relative to the references folder"
+    unusable = unusable_path(path)
+    if unusable:
+        return f"{show(text)} {unusable}"
     return ReferencePattern(text, kind, path=path, where=where)
 
 
@@ -120,7 +165,7 @@ def _choices(
         if len(files) < pattern.count:
             report(f"{show(pattern.text)} asks for {pattern.count} images but {shown_root} holds {len(files)}")
             return []
-        return [tuple(_reference(f, project) for f in draw.sample(files, pattern.count))]
+        return _readable([tuple(draw.sample(files, pattern.count))], project, report)
 
     target = root / pattern.path
     shown = f"{shown_root}{pattern.path}"
@@ -131,13 +176,17 @@ def _choices(
         if target.is_dir():
             report(f"{show(pattern.text)} is a folder: use \"!!{pattern.path}!!\" for every image in it or \"!{pattern.path}\" for one")
             return []
+        kind = special_file(target)
+        if kind:
+            report(f"{show(pattern.text)}: {shown} is {kind}, not a file; kiln reads only regular files")
+            return []
         if not target.is_file():
             report(f"{show(pattern.text)}: no file {shown}")
             return []
         if target.suffix.lower() not in IMAGE_SUFFIXES:
             report(f"{show(pattern.text)} is not an image ({', '.join(IMAGE_SUFFIXES)})")
             return []
-        return [(_reference(target, project),)]
+        return _readable([(target,)], project, report)
     if not target.is_dir():
         report(f"{show(pattern.text)}: no folder {shown}")
         return []
@@ -148,8 +197,19 @@ def _choices(
         report(f"{show(pattern.text)} matches no image in {shown} ({', '.join(IMAGE_SUFFIXES)})")
         return []
     if pattern.kind == "all":
-        return [(_reference(f, project),) for f in files]
-    return [(_reference(draw.choice(files), project),)]
+        return _readable([(f,) for f in files], project, report)
+    return _readable([(draw.choice(files),)], project, report)
+
+
+def _readable(choices: list[tuple[Path, ...]], project: Project, report: Callable[[str], None]) -> list[Choice]:
+    """The choices as references, reporting every file that is not a readable image."""
+    bad = False
+    for path in dict.fromkeys(p for choice in choices for p in choice):
+        problem = image_problem(path)
+        if problem:
+            report(f"{project.relative(path)} {problem}")
+            bad = True
+    return [] if bad else [tuple(_reference(p, project) for p in choice) for choice in choices]
 
 
 def _images(folder: Path, root: Path, *, recursive: bool, project: Project, report: Callable[[str], None]) -> list[Path] | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from kiln import tomlfile
 from kiln.errors import InputError, Problem
-from kiln.project import Project, inside
+from kiln.project import Project, inside, unusable_path
 from kiln.tomlfile import TomlDocument, show
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -164,6 +164,10 @@ def _chain(doc: TomlDocument, project: Project, problems: list[Problem]) -> list
         value = current.data["extends"]
         if not isinstance(value, str) or not value.strip():
             problems.append(current.problem("extends", f"expected the name of a recipe file, got {show(value)}"))
+            break
+        unusable = unusable_path(value)
+        if unusable:
+            problems.append(current.problem("extends", f"{show(value)} {unusable}"))
             break
         target = project.recipes_dir / (value if value.endswith(".toml") else f"{value}.toml")
         shown = project.relative(target)

@@ -7,6 +7,7 @@ busy timeout instead of failing to upgrade a read lock.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -22,14 +23,20 @@ from typing import Any
 from sqlite_utils import Database
 
 from kiln import __version__
+from kiln.store.leases import lapsed, process_alive
 from kiln.store.schema import migrations
 
 BUSY_TIMEOUT_S = 30.0
 
 
+def stamp(moment: datetime) -> str:
+    """A moment as the store writes it: ISO 8601, UTC, milliseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def now() -> str:
-    """The current time as the store writes it: ISO 8601, UTC, milliseconds."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current time as the store writes it."""
+    return stamp(datetime.now(UTC))
 
 
 def chunks(items: Sequence[str], size: int = 500) -> Iterator[Sequence[str]]:
@@ -69,7 +76,10 @@ class Store:
             try:
                 yield self.db
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk, an I/O error);
+                # a second ROLLBACK would fail and hide the error that matters.
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
             else:
                 self.conn.execute("COMMIT")
@@ -171,6 +181,7 @@ class Store:
                     "pid": os.getpid(),
                     "host": socket.gethostname(),
                     "kiln_version": __version__,
+                    "heartbeat_at": now(),
                 }
             )
             return int(table.last_pk)
@@ -194,29 +205,41 @@ class Store:
 
     # claims -----------------------------------------------------------------------------
 
+    def running_claims(self) -> list[tuple[str, str, dict[str, Any] | None]]:
+        """Each job marked ``running``: its key, its recipe, and the ``runs`` row of the run that
+        claimed it (None if there is none)."""
+        rows = self.query(
+            "SELECT jobs.key, jobs.recipe, runs.id, runs.status, runs.pid, runs.host, runs.started_at,"
+            " runs.heartbeat_at FROM jobs LEFT JOIN runs ON runs.id = jobs.run_id WHERE jobs.status = 'running'"
+            " ORDER BY jobs.key"
+        )
+        return [(row.pop("key"), row.pop("recipe"), row if row["id"] is not None else None) for row in rows]
+
     def release_stale_claims(self) -> int:
-        """Return to the queue every job left ``running`` by a process that is gone."""
-        host = socket.gethostname()
-        released = 0
+        """Return to the queue every job whose claim has lapsed (:func:`kiln.store.leases.lapsed`):
+        its run's lease ran out, or its process on this host is gone; mark such runs interrupted."""
         with self.transaction():
-            rows = self.conn.execute(
-                "SELECT jobs.key, runs.pid, runs.host FROM jobs LEFT JOIN runs ON runs.id = jobs.run_id"
-                " WHERE jobs.status = 'running'"
-            ).fetchall()
-            for key, pid, run_host in rows:
-                if run_host == host and pid is not None and process_alive(pid) and pid != os.getpid():
-                    continue
-                self.conn.execute(
-                    "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE key = ?", [key]
-                )
-                released += 1
-            self.conn.execute(
-                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE status = 'running'"
-                " AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.run_id = runs.id AND jobs.status = 'running')"
-                " AND pid != ?",
-                [now(), os.getpid()],
+            stale = [(key, run) for key, _, run in self.running_claims() if lapsed(run) is not None]
+            self.conn.executemany(
+                "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE key = ? AND status = 'running'",
+                [(key,) for key, _ in stale],
             )
-        return released
+            # Runs killed between jobs hold no claim, but are over all the same.
+            runs = self.query(
+                "SELECT id, status, pid, host, started_at, heartbeat_at FROM runs WHERE status = 'running'"
+            )
+            self.conn.executemany(
+                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?",
+                [(now(), run["id"]) for run in runs if lapsed(run) is not None],
+            )
+        return len(stale)
+
+    def release_run(self, run_id: int) -> None:
+        """Put back in the queue every job run ``run_id`` still holds (it is ending early)."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE jobs SET status = 'queued', claimed_by = NULL WHERE run_id = ? AND status = 'running'", [run_id]
+            )
 
     def claim(self, key: str, run_id: int) -> bool:
         """Mark ``key`` running for this run, unless another process got there first."""
@@ -336,20 +359,46 @@ class Replaced:
     paths: list[str]  # its derivatives' files, relative to art/, for the caller to remove
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# SQLite's words for a store it cannot write, with what they mean for the user.
+_SQLITE_WRITE_FAILURES = {
+    "readonly database": "is read-only",
+    "database or disk is full": "has no space left (database or disk is full)",
+    "disk i/o error": "cannot be written (disk I/O error)",
+    "unable to open database file": "cannot be opened for writing",
+}
+_OS_WRITE_FAILURES = {
+    errno.ENOSPC: "has no space left (no space left on device)",
+    errno.EDQUOT: "is over its disk quota",
+    errno.EROFS: "is on a read-only file system",
+    errno.EACCES: "is read-only (permission denied)",
+    errno.EPERM: "is read-only (operation not permitted)",
+}
+
+
+def write_failure(error: BaseException) -> str | None:
+    """What ``error`` says about the place kiln writes (read-only, full), or None if it is not
+    about that: the end of a sentence whose subject is the store or the file."""
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return next((meaning for words, meaning in _SQLITE_WRITE_FAILURES.items() if words in text), None)
+    if isinstance(error, OSError):
+        return _OS_WRITE_FAILURES.get(error.errno or 0)
+    return None
 
 
 def open_store(path: Path) -> Store:
     """Open (creating and migrating as needed) the store at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     store = Store(path)
+    store.migrate()
+    return store
+
+
+def open_store_to_read(path: Path) -> Store:
+    """The store at ``path``, or an empty one in memory if there is none yet, so that looking
+    at a plan never creates ``art/``."""
+    if path.exists():
+        return open_store(path)
+    store = Store(Path(":memory:"))
     store.migrate()
     return store

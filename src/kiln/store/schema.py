@@ -304,3 +304,10 @@ def doctor(db: Database) -> None:
     modification time at which each original was last known to match its id."""
     db.execute("ALTER TABLE jobs ADD COLUMN expected_image_id TEXT")
     db.execute("ALTER TABLE images ADD COLUMN file_mtime_ns INTEGER")
+
+
+@migrations(name="0009_leases")
+def leases(db: Database) -> None:
+    """A live run renews its lease on its claims, so a store shared between machines never
+    hands a job that is still running to a second runner."""
+    db.execute("ALTER TABLE runs ADD COLUMN heartbeat_at TEXT")
