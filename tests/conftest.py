@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +17,36 @@ from kiln.store import Store, open_store
 pytest_plugins = ["browsing"]
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Every process the suite starts inherits this variable, so the end of the session can find any
+# left behind, even one whose parent died and that init adopted.
+SESSION_VARIABLE = "KILN_TEST_SESSION"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    os.environ[SESSION_VARIABLE] = uuid.uuid4().hex
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing a test started may outlive the suite: fail the session if something did."""
+    from processes import carrying, describe, kill_all, parent, survivors
+
+    if not Path("/proc/self/environ").exists():
+        return
+    started = carrying(SESSION_VARIABLE, os.environ[SESSION_VARIABLE])
+    # The resource tracker of the tests' own process (in-process runs start it) ends with it.
+    own = {pid for pid in started if parent(pid) == os.getpid() and "resource_tracker" in describe({pid})[0]}
+    left = survivors(started - own, timeout=5)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["processes started by the tests are still running:", *describe(left)]
+        if reporter is not None:
+            reporter.write("\n")
+            reporter.write_sep("=", "processes left behind", red=True)
+            for line in lines:
+                reporter.write_line(line)
+        kill_all(left)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

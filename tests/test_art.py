@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import io
 import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -39,22 +44,79 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     assert list(target.parent.iterdir()) == []
 
 
-def test_sweep_removes_temporaries_only(tmp_path):
-    (tmp_path / "thumb").mkdir()
-    (tmp_path / "thumb" / ".tmp-abc").write_bytes(b"half")
-    (tmp_path / "thumb" / "keep.webp").write_bytes(b"whole")
-    assert art.sweep_temporaries(tmp_path) == 1
-    assert [p.name for p in (tmp_path / "thumb").iterdir()] == ["keep.webp"]
+def _owned(pid: int, host: str | None = None) -> str:
+    return f"{art.TEMP_PREFIX}{art._host_tag(host or socket.gethostname())}-{pid}-abc"
 
 
-def test_sweep_spares_temporaries_newer_than_a_live_run(tmp_path):
-    (tmp_path / "web").mkdir()
-    old, new = tmp_path / "web" / ".tmp-old", tmp_path / "web" / ".tmp-new"
-    old.write_bytes(b"half")
-    os.utime(old, ns=(1_000, 1_000))
-    new.write_bytes(b"half")
-    assert art.sweep_temporaries(tmp_path, spare_since_ns=2_000) == 1
-    assert [p.name for p in (tmp_path / "web").iterdir()] == [".tmp-new"]
+def test_a_temporary_names_its_writer(tmp_path, monkeypatch):
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(art.os, "replace", lambda src, dst: (renamed.append(Path(src).name), real_replace(src, dst)))
+    art.write_atomic(tmp_path / "original" / "x.png", b"data")
+    assert renamed[0].startswith(_owned(os.getpid())[:-3])
+
+
+def test_sweep_removes_only_temporaries_no_live_writer_owns(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    day = 24 * 3600 * 10**9
+    folder = tmp_path / "thumb"
+    folder.mkdir()
+    files = {
+        "live": _owned(os.getpid()),
+        "dead": _owned(dead.pid),
+        "elsewhere-recent": _owned(1, "another-host"),
+        "elsewhere-old": _owned(2, "another-host"),
+        "unnamed-recent": ".tmp-abc",
+        "unnamed-old": ".tmp-def",
+    }
+    for name in files.values():
+        (folder / name).write_bytes(b"half")
+    for kind in ("elsewhere-old", "unnamed-old", "live", "dead"):
+        os.utime(folder / files[kind], ns=(time.time_ns() - 2 * day, time.time_ns() - 2 * day))
+    (folder / "keep.webp").write_bytes(b"whole")
+    assert art.sweep_temporaries(tmp_path) == 3
+    left = {path.name for path in folder.iterdir()}
+    assert left == {"keep.webp", files["live"], files["elsewhere-recent"], files["unnamed-recent"]}
+
+
+WRITER = """
+import os, sys, time
+from pathlib import Path
+from kiln import art
+held, go = Path(sys.argv[2]), Path(sys.argv[3])
+real_replace = os.replace
+def slow_replace(src, dst):
+    held.touch()
+    while not go.exists():
+        time.sleep(0.01)
+    real_replace(src, dst)
+art.os.replace = slow_replace
+art.write_atomic(Path(sys.argv[1]), b"an image being written")
+"""
+
+
+def test_a_starting_run_leaves_a_live_writers_temporary_alone(project_dir, write_recipe):
+    """A process writes into art/ (another run, kiln doctor --fix) and is between writing its
+    temporary and renaming it when `kiln run` starts: the rename still works."""
+    write_recipe("one", 'prompt = "a fox"\nsize = "64x64"\nsteps = 1\n')
+    target = project_dir / "art" / "thumb" / "0123456789abcdef.webp"
+    held, go = project_dir / "held", project_dir / "go"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(held), str(go)], stderr=subprocess.PIPE)
+    try:
+        while not held.exists():
+            assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
+            time.sleep(0.01)
+        run = subprocess.run([sys.executable, "-m", "kiln", "run", "-C", str(project_dir)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr
+        go.touch()
+        _, errors = writer.communicate(timeout=30)
+        assert writer.returncode == 0, errors.decode()
+        assert target.read_bytes() == b"an image being written"
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
 
 
 def test_content_id():

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -119,8 +121,11 @@ class FakeProcess:
     argv: list[str] = []
     returncode = 0
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], **options: object) -> None:
         FakeProcess.argv = argv
+
+    def poll(self) -> int:
+        return self.returncode
 
     def __enter__(self) -> FakeProcess:
         return self
@@ -282,3 +287,46 @@ def test_real_process(populated: Project, store: Store, tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _serving(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=lambda s: s.name)
+def test_stopping_kiln_datasette_stops_datasette(project: Project, how: signal.Signals) -> None:
+    from processes import describe, descendants, kill_all, survivors
+
+    port = _free_port()
+    kiln = subprocess.Popen(
+        [sys.executable, "-m", "kiln", "datasette", "-C", str(project.root), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    started: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while not _serving(port):
+            assert kiln.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        started = descendants(kiln.pid)
+        assert started
+        kiln.send_signal(how)
+        kiln.wait(timeout=10)
+        assert not survivors(started, timeout=5), describe(started)
+        assert not _serving(port)
+    finally:
+        if kiln.poll() is None:
+            kiln.kill()
+            kiln.wait()
+        kill_all(started)

@@ -16,6 +16,7 @@ from PIL import Image
 from projectcli import kiln
 from projectcli import rows as sql
 
+from kiln.site.lock import build_lock
 from kiln.store.db import now
 
 SMALL = """
@@ -26,6 +27,7 @@ steps = 4
 """
 CLEAN = "kiln doctor: 6 images, 18 files checked, no problems\n"
 LEFT_ONE = "1 recent temporary or unrecorded file left alone: another kiln process may still be writing it\n"
+LEFT_TWO = "2 recent temporary or unrecorded files left alone: another kiln process may still be writing them\n"
 HOUR_AGO = time.time() - 3600
 
 
@@ -304,6 +306,12 @@ def test_temporary_files_are_removed_unless_a_live_process_may_own_them(made: Pa
     ) + LEFT_ONE
     assert kiln(made, "doctor", "--fix") == (0, report + "fixed:\n  deleted 2 leftover temporary files\n")
     assert not old.exists() and not page.exists() and fresh.exists()
+
+    # A build in progress owns the build folder's temporaries, however old.
+    page = aged(build / "coast" / ".index.html.kiln-tmp", b"<html>")
+    with build_lock(build):
+        assert kiln(made, "doctor") == (0, CLEAN + LEFT_TWO)
+    page.unlink()
 
     # A run still going on this host owns anything written since it started.
     started = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 7200))

@@ -153,6 +153,15 @@ def test_nothing_outside_build_and_no_dotfiles(server, site, path):
     assert b"outside the build folder" not in body and b"digest" not in body
 
 
+@pytest.mark.parametrize("name", [".kiln-build.lock", ".index.html.kiln-tmp", "media/original/.x.png.kiln-tmp"])
+def test_a_builds_lock_and_temporaries_are_not_served(server, site, name):
+    path = site.build_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"half a page")
+    status, _, body = request(server, "GET", f"/{name}")
+    assert status == 404 and b"half a page" not in body
+
+
 def test_only_reads_outside_the_culling_api(server):
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         status, headers, _ = request(server, method, "/index.html", b"{}", {"X-Kiln-Token": server.token})

@@ -122,13 +122,6 @@ def test_build_writes_index_galleries_image_pages_media_and_static(project, stor
     assert report.skipped == report.removed == 0
 
 
-def test_media_are_hard_links_to_the_art_store(project, store, catalogue):
-    build(project, store)
-    image = catalogue["alpha"][0]
-    published = project.build_dir / "media" / "thumb" / f"{image}.webp"
-    assert published.stat().st_ino == (project.art_dir / "thumb" / f"{image}.webp").stat().st_ino
-
-
 def test_every_link_and_image_resolves_to_a_file_and_nothing_is_remote(project, store, catalogue):
     add_recipe(store, "shared", title="Shared")
     store.conn.execute(

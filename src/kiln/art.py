@@ -9,12 +9,53 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import socket
 import tempfile
+import time
 from pathlib import Path
 
 ID_LENGTH = 16
 TEMP_PREFIX = ".tmp-"
 FILE_MODE = 0o644
+# A temporary is named for its writer: ``.tmp-<host>-<pid>-<random>``, the host as a short hash
+# (any name fits, and a store may be shared between machines).
+_OWNED = re.compile(r"\.tmp-([0-9a-f]{8})-([0-9]+)-")
+# A writer on another machine cannot be asked whether it lives; no write takes a day.
+FOREIGN_STALE_S = 24 * 3600
+
+
+def _host_tag(host: str) -> str:
+    return hashlib.sha256(host.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def _temp_prefix() -> str:
+    return f"{TEMP_PREFIX}{_host_tag(socket.gethostname())}-{os.getpid()}-"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, alive
+    return True
+
+
+def temporary_in_use(name: str, mtime_ns: int, unknown_since_ns: int | None = None) -> bool:
+    """Whether a temporary file named ``name`` may still be renamed into place by its writer.
+
+    A writer of this host is asked (is its process alive?). One of another host, or a file of
+    an older version that names no writer, is taken as in use if modified since
+    ``unknown_since_ns`` (default: a day ago).
+    """
+    owner = _OWNED.match(name)
+    if owner is not None and owner.group(1) == _host_tag(socket.gethostname()):
+        return _process_alive(int(owner.group(2)))
+    if unknown_since_ns is None:
+        unknown_since_ns = time.time_ns() - FOREIGN_STALE_S * 1_000_000_000
+    return mtime_ns >= unknown_since_ns
 
 
 def content_id(data: bytes) -> tuple[str, str]:
@@ -30,7 +71,7 @@ def stage_path(art_dir: Path, stage: str, image_id: str, extension: str) -> Path
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so the file is either absent or complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    fd, temp = tempfile.mkstemp(prefix=_temp_prefix(), dir=path.parent)
     try:
         # mkstemp makes owner-only files; images are meant to be served and shared.
         os.fchmod(fd, FILE_MODE)
@@ -44,16 +85,16 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def sweep_temporaries(art_dir: Path, spare_since_ns: int | None = None) -> int:
-    """Delete temporary files left by a process that died mid-write; those modified since
-    ``spare_since_ns`` (the start of a run still going) may be another's, and are kept."""
+def sweep_temporaries(art_dir: Path) -> int:
+    """Delete the temporary files that no live writer owns: those of a process that died
+    mid-write. Another run's, or ``kiln doctor --fix``'s, are left alone."""
     removed = 0
     if art_dir.is_dir():
         for stage in art_dir.iterdir():
             if stage.is_dir():
                 for temp in stage.glob(f"{TEMP_PREFIX}*"):
                     try:
-                        if spare_since_ns is not None and temp.stat().st_mtime_ns >= spare_since_ns:
+                        if temporary_in_use(temp.name, temp.stat().st_mtime_ns):
                             continue
                         temp.unlink()
                     except FileNotFoundError:

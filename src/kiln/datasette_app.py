@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from datasette.app import Datasette
 
+from kiln import lifeline
 from kiln.art import write_atomic
 from kiln.datasette_plugin import THUMB_MOUNT
 from kiln.errors import KilnError
@@ -36,6 +39,8 @@ from kiln.store import open_store
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8001
 CONFIG_DIR = ".datasette"
+# Seconds Datasette has to exit once told to stop, before it is killed.
+QUIT_GRACE_S = 5.0
 PLUGIN_SHIM = "from kiln.datasette_plugin import asgi_wrapper, extra_css_urls, register_routes, render_cell  # noqa: F401\n"
 
 # The FTS5 shadow tables behind ``images_fts`` and the migrations log: plumbing, not data.
@@ -443,7 +448,8 @@ def app(project: Project) -> Datasette:
 def serve(
     project: Project, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, open_browser: bool = False
 ) -> None:
-    """Run Datasette on the store until it is stopped with Ctrl-C.
+    """Run Datasette on the store until it is stopped (Ctrl-C, TERM or HUP); it never
+    outlives kiln.
 
     Raises :class:`KilnError` if Datasette fails (it prints why, e.g. the port is taken).
     """
@@ -457,12 +463,35 @@ def serve(
     argv = command(project, host, port)
     if open_browser:
         argv.append("--open")
-    with subprocess.Popen(argv) as process:
+    # Datasette goes with kiln: told to stop when kiln is (TERM, HUP), and by the parent-death
+    # signal if kiln is killed outright.
+    process = lifeline.popen(argv, death_signal=signal.SIGTERM)
+    stopped: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopped.append(signum)
+        process.terminate()
+
+    handled = (signal.SIGTERM, signal.SIGHUP) if threading.current_thread() is threading.main_thread() else ()
+    previous = {signum: signal.signal(signum, stop) for signum in handled}
+    try:
         try:
             returncode = process.wait()
         except KeyboardInterrupt:
             # Ctrl-C reached Datasette too (same process group): let it finish shutting down.
             process.wait()
             return
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(QUIT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    if stopped:
+        return
     if returncode != 0:
         raise KilnError(f"datasette exited with status {returncode}")

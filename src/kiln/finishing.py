@@ -20,6 +20,7 @@ from typing import Any
 from PIL import Image
 
 from kiln.art import content_id, stage_path, write_atomic
+from kiln.lifeline import watch_parent
 from kiln.pngmeta import png_info
 from kiln.stages import blurhash_of, run_stages
 
@@ -92,10 +93,12 @@ def image_row(
     }
 
 
-def _ignore_interrupts() -> None:
+def _start_worker(parent: int) -> None:
     # Ctrl-C reaches the whole process group; the runner decides what stops, and the images
     # already handed to this worker are finished and kept.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # But a kiln that is killed outright takes its workers with it.
+    watch_parent(parent)
 
 
 def _ready() -> None:
@@ -110,7 +113,7 @@ def worker_pool() -> ProcessPoolExecutor:
     engine's thread keeps that one), at least one and at most four."""
     # spawn, not fork: the runner has threads, and forking a threaded process is unsafe.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(WORKERS, mp_context=context, initializer=_ignore_interrupts)
+    pool = ProcessPoolExecutor(WORKERS, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),))
     # Starting a worker imports Pillow and friends (most of a second): do it while the
     # engine makes its first image, not after.
     for _ in range(WORKERS):

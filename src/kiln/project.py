@@ -31,7 +31,8 @@ _SECTIONS = ("project", "site", "paths", "engines", "styles", "reference_groups"
 STYLES_FILE = "styles.toml"
 _STYLE_KEYS = {"prompt", "negative"}
 DEFAULT_SIZE_MULTIPLE = 16
-_SITE_KEYS = {"title": str, "description": str, "page_size": int}
+_SITE_KEYS = {"title": str, "description": str, "page_size": int, "media": str}
+MEDIA_MODES = ("copy", "link")
 _PROJECT_KEYS = {"title": str, "description": str}
 _TYPE_NAMES = {str: "a string", int: "an integer"}
 # Limits of Linux and macOS file systems, in bytes of UTF-8 (Windows counts characters, fewer).
@@ -77,6 +78,7 @@ class Project:
     title: str = "kiln"
     description: str = ""
     page_size: int = 48
+    media: str = "copy"  # how build/media gets art/'s files: "copy" (or clone), or hard "link"
     paths: dict[str, Path] = field(default_factory=dict)
     engines: dict[str, EngineConfig] = field(default_factory=dict)
     styles: dict[str, Style] = field(default_factory=dict)
@@ -239,6 +241,11 @@ def load_project(start: Path | None = None) -> Project:
             project.page_size = page_size
         else:
             problems.append(doc.problem("site.page_size", f"expected an integer from 1 to 1000, got {page_size}"))
+    media = site.get("media", project.media)
+    if isinstance(media, str) and media not in MEDIA_MODES:
+        problems.append(doc.problem("site.media", f"expected \"copy\" or \"link\", got {show(media)}"))
+    elif isinstance(media, str):
+        project.media = media
 
     paths = tables["paths"]
     for key in paths:

@@ -239,8 +239,7 @@ class Runner:
     def run(self, plans: list[RecipePlan], only: set[str] | None = None) -> RunReport:
         """Run the plans' jobs that have no image (of those, only the keys in ``only``, if given)."""
         started = time.perf_counter()
-        # A second kiln run on the same project may be writing: its temporaries are not litter.
-        sweep_temporaries(self.project.art_dir, self.store.live_run_started_ns())
+        sweep_temporaries(self.project.art_dir)
         self.store.release_stale_claims()
         report = self._report
         scheduled: set[str] = set()

@@ -96,6 +96,7 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
+from kiln import lifeline
 from kiln.engines import protocol
 from kiln.engines.base import (
     Engine,
@@ -272,7 +273,8 @@ class _Process:
             if os.name == "posix"
             else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
         )
-        self.popen = subprocess.Popen(
+        # And it dies with kiln: a killed kiln must not leave an engine holding a GPU's memory.
+        self.popen = lifeline.popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, **detach
         )
         self.log = log

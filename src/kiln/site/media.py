@@ -12,13 +12,13 @@ from kiln.site.output import Output
 
 
 def publish_media(project: Project, site: Site, output: Output, problems: list[Problem]) -> None:
-    """Link every file the site shows; a missing file is reported and dropped from its image,
+    """Publish every file the site shows (copies, or links if kiln.toml asks: ``[site] media``); a missing file is reported and dropped from its image,
     so its pages fall back to another size instead of linking to nothing."""
     art: Path = project.art_dir
     for image in site.images.values():
         missing = set()
         for media in image.media():
-            if not output.link(media_path(media.path), art / media.path):
+            if not output.publish(media_path(media.path), art / media.path, project.media):
                 missing.add(media.path)
                 problems.append(
                     Problem(project.relative(art / media.path), None, None, f"missing file of image {image.id}")

@@ -19,8 +19,17 @@ from pathlib import Path, PurePosixPath
 from kiln.errors import Problem
 from kiln.site.layout import STATIC
 
+try:
+    import fcntl
+except ImportError:  # Windows: plain copies
+    fcntl = None  # type: ignore[assignment]
+
 MANIFEST = ".kiln-manifest.json"
 TEMP_SUFFIX = ".kiln-tmp"  # a page being written is ``.NAME.kiln-tmp`` until it is renamed into place
+
+# The Linux ioctl that makes a file share another's blocks, copy-on-write (btrfs, XFS, ...).
+FICLONE = 0x40049409
+COPY_CHUNK = 1 << 20
 
 Stamp = tuple[int, int]  # size, modification time in ns
 
@@ -51,29 +60,41 @@ class Output:
         os.replace(temporary, path)
         self._wrote(name, path)
 
-    def link(self, name: str, source: Path) -> bool:
-        """Hard-link (or, across devices, copy) ``source`` to ``name``; False if it is missing.
+    def publish(self, name: str, source: Path, mode: str = "copy") -> bool:
+        """Put the file ``source`` at ``name``; False if it is missing.
 
-        Media names are content-addressed, so an existing file of the same size is the same
-        file and is left alone.
+        ``copy`` (the default) makes a file of its own, cloned where the filesystem can (no
+        space used until one side changes), so nothing written into build/ can change art/.
+        A copy with the source's size and modification time is left alone: media names are
+        content-addressed. ``link`` hard-links instead, when the user has asked for it.
         """
         try:
-            size = source.stat().st_size
+            origin = source.stat()
         except FileNotFoundError:
             return False
         path = self.root / name
         try:
             stat = path.stat()
-            if stat.st_size == size:
+            shared = (stat.st_dev, stat.st_ino) == (origin.st_dev, origin.st_ino)
+            if mode == "link":
+                current = shared
+            else:  # a link left by an older build, or in link mode, is replaced by a copy
+                current = not shared and (stat.st_size, stat.st_mtime_ns) == (origin.st_size, origin.st_mtime_ns)
+            if current:
                 self._keep(name, stat)
                 return True
-            path.unlink()
         except FileNotFoundError:
             self._mkdir(path.parent)
-        try:
-            os.link(source, path)
-        except OSError:
-            shutil.copyfile(source, path)
+        temporary = path.with_name(f".{path.name}{TEMP_SUFFIX}")
+        temporary.unlink(missing_ok=True)
+        if mode == "link":
+            try:
+                os.link(source, temporary)
+            except OSError:  # another device: a copy is the best there is
+                _clone(source, temporary, origin)
+        else:
+            _clone(source, temporary, origin)
+        os.replace(temporary, path)
         self._wrote(name, path)
         return True
 
@@ -142,6 +163,17 @@ class Output:
             except OSError:
                 return
             folder = folder.parent
+
+
+def _clone(source: Path, target: Path, origin: os.stat_result) -> None:
+    """Copy ``source`` to ``target`` (a reflink where the filesystem has them), with its mtime."""
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        try:
+            fcntl.ioctl(writer.fileno(), FICLONE, reader.fileno())
+        except (OSError, AttributeError):  # no reflinks here (AttributeError: no fcntl)
+            shutil.copyfileobj(reader, writer, COPY_CHUNK)
+    os.chmod(target, 0o644)
+    os.utime(target, ns=(origin.st_atime_ns, origin.st_mtime_ns))
 
 
 def _read_manifest(path: Path, problems: list[Problem]) -> tuple[str | None, dict[str, Stamp]]:
