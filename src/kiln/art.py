@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kiln.store.leases import process_alive
+
 ID_LENGTH = 16
 TEMP_PREFIX = ".tmp-"
 FILE_MODE = 0o644
@@ -33,16 +35,6 @@ def _temp_prefix() -> str:
     return f"{TEMP_PREFIX}{_host_tag(socket.gethostname())}-{os.getpid()}-"
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process, alive
-    return True
-
-
 def temporary_in_use(name: str, mtime_ns: int, unknown_since_ns: int | None = None) -> bool:
     """Whether a temporary file named ``name`` may still be renamed into place by its writer.
 
@@ -52,7 +44,7 @@ def temporary_in_use(name: str, mtime_ns: int, unknown_since_ns: int | None = No
     """
     owner = _OWNED.match(name)
     if owner is not None and owner.group(1) == _host_tag(socket.gethostname()):
-        return _process_alive(int(owner.group(2)))
+        return process_alive(int(owner.group(2)))
     if unknown_since_ns is None:
         unknown_since_ns = time.time_ns() - FOREIGN_STALE_S * 1_000_000_000
     return mtime_ns >= unknown_since_ns

@@ -13,6 +13,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,13 +61,31 @@ class Store:
         self.conn.close()
 
     def migrate(self) -> None:
-        if self.db.journal_mode != "wal":
-            self.db.enable_wal()
+        self._enable_wal()
         if not migrations.pending(self.db):
             return  # nothing to write: opening a store for reading leaves it untouched
         # Under the write lock, so two processes opening a new store never both apply a migration.
         with self.transaction():
             migrations.apply(self.db)
+
+    def _enable_wal(self) -> None:
+        """Switch a new store to WAL, waiting out another process doing the same.
+
+        Changing the journal mode needs the database to itself, and SQLite answers "database is
+        locked" at once instead of calling the busy handler, so two runs opening a new store
+        together would see one of them fail. The mode is kept in the file: once either has set
+        it, the other finds it set.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                if self.db.journal_mode != "wal":
+                    self.db.enable_wal()
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
