@@ -96,3 +96,22 @@ def test_a_full_disk_while_writing_images_stops_the_run(project_dir, write_recip
     )
     assert states(project_dir) == {"queued": 20}
     assert runs(project_dir) == [("failed", 0)]
+
+
+def test_curating_on_a_read_only_store_is_one_line(project_dir, write_recipe, monkeypatch):
+    write_recipe("cats", 'prompt = "a cat"\nsize = "64x64"\n')
+    assert invoke(project_dir, "run").exit_code == 0
+    with sqlite3.connect(project_dir / "art" / "kiln.db") as conn:
+        (image_id,) = conn.execute("SELECT id FROM images").fetchone()
+    connect = sqlite3.connect
+
+    def read_only(path, *args, **kwargs):
+        return connect(f"file:{path}?mode=ro", *args, uri=True, **kwargs)
+
+    monkeypatch.setattr(store_db.sqlite3, "connect", read_only)
+    result = invoke(project_dir, "rate", image_id, "4")
+    monkeypatch.undo()
+    assert result.exit_code == 1
+    assert result.output == "error: cannot write the store: it is read-only; nothing was changed\n"
+    with sqlite3.connect(project_dir / "art" / "kiln.db") as conn:
+        assert conn.execute("SELECT rating FROM images").fetchone() == (0,)

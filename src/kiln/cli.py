@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -16,6 +17,7 @@ from kiln import __version__
 from kiln.errors import InputError, KilnError
 from kiln.project import Project, load_project
 from kiln.store import Store, open_store
+from kiln.store.db import write_failure
 from kiln.terminal import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +43,14 @@ def reports_errors(command: F) -> F:
             sys.exit(1)
         except KilnError as error:
             echo(f"error: {error}", fg="red", err=True)
+            sys.exit(1)
+        except (sqlite3.OperationalError, OSError) as error:
+            # A read-only or full store or disk is the user's to fix, not a bug to trace.
+            meaning = write_failure(error)
+            if meaning is None:
+                raise
+            subject = getattr(error, "filename", None) or "the store"
+            echo(f"error: cannot write {subject}: it {meaning}; nothing was changed", fg="red", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
