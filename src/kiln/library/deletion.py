@@ -28,6 +28,7 @@ from kiln.project import Project
 from kiln.stages import STAGES
 from kiln.store import Store
 from kiln.store.db import chunks
+from kiln.wording import plural
 
 ORIGINALS = "original"
 
@@ -56,7 +57,7 @@ class DeletionPlan:
 
     def describe(self) -> str:
         """``12 images (34.5 MB)``, and the archived recipes it forgets."""
-        text = f"{_count(len(self.images), 'image')} ({human_size(self.bytes)})"
+        text = f"{plural(len(self.images), 'image')} ({human_size(self.bytes)})"
         if self.forget:
             text += f" and forget the archived recipe{'s' if len(self.forget) > 1 else ''} {', '.join(self.forget)}"
         return text
@@ -79,7 +80,7 @@ class DeletionResult:
     problems: list[str] = field(default_factory=list)  # files that could not be removed
 
     def describe(self) -> str:
-        return f"{_count(self.images, 'image')} ({human_size(self.bytes)})"
+        return f"{plural(self.images, 'image')} ({human_size(self.bytes)})"
 
 
 def plan_ids(project: Project, store: Store, prefixes: Sequence[str]) -> DeletionPlan:
@@ -160,7 +161,7 @@ def leftovers(project: Project, store: Store) -> list[Path]:
 def human_size(size: int) -> str:
     """Bytes as people read them: ``512 bytes``, ``1.2 KB``, ``34.5 MB``, ``1.2 GB``."""
     if size < 1000:
-        return _count(size, "byte")
+        return plural(size, "byte")
     # Thresholds a little under 1000 of a unit, so 999,999 bytes reads 1.0 MB, not 1000.0 KB.
     if size < 999_950:
         return f"{size / 1e3:.1f} KB"
@@ -283,7 +284,3 @@ def _remove(path: Path, project: Project, problems: list[str]) -> int:
         problems.append(f"{project.relative(path)}: could not remove it: {error.strerror}")
         return 0
     return size
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"

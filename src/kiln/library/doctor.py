@@ -45,6 +45,7 @@ from kiln.site.output import TEMP_SUFFIX
 from kiln.stages import STAGES
 from kiln.store import Store
 from kiln.store.leases import lapsed
+from kiln.wording import plural
 
 # A write in progress lasts well under a second; ten minutes leaves room for a stalled disk.
 RECENT_S = 600
@@ -95,9 +96,9 @@ class Examination:
     def lines(self) -> list[str]:
         problems = len(self.findings)
         head = (
-            f"kiln doctor: {_count(self.images, 'image')}, {_count(self.files, 'file')} checked"
+            f"kiln doctor: {plural(self.images, 'image')}, {plural(self.files, 'file')} checked"
             + (", decoded" if self.deep else "")
-            + (f", {_count(problems, 'problem')}" if problems else ", no problems")
+            + (f", {plural(problems, 'problem')}" if problems else ", no problems")
         )
         lines = [head]
         for kind, (one, many) in KINDS.items():
@@ -115,14 +116,10 @@ class Examination:
             )
         if self.left_alone:
             lines.append(
-                f"{_count(self.left_alone, 'recent temporary or unrecorded file')} left alone: another kiln"
+                f"{plural(self.left_alone, 'recent temporary or unrecorded file')} left alone: another kiln"
                 f" process may still be writing {'it' if self.left_alone == 1 else 'them'}"
             )
         return lines
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def examine(project: Project, store: Store, *, deep: bool = False) -> Examination:

@@ -19,6 +19,7 @@ import kiln
 from kiln.site.collect import Entry, Grid, Media, Recipe
 from kiln.site.layout import gallery_path, grid_path, image_path, media_path
 from kiln.site.markdown import render_markdown, render_summary
+from kiln.wording import plural
 
 
 @functools.lru_cache(maxsize=4)
@@ -153,10 +154,6 @@ def when(stamp: str) -> str:
 
 def number(n: int) -> str:
     return f"{n:,}"
-
-
-def plural(n: int, noun: str, nouns: str | None = None) -> str:
-    return f"{n:,} {noun if n == 1 else nouns or noun + 's'}"
 
 
 def stars(rating: int) -> str:
