@@ -262,7 +262,8 @@ _INFOTEXT_FIELDS = {"Model": "model", "Seed": "seed", "Steps": "steps", "CFG sca
 
 def read_infotext(view: dict[str, str]) -> Fields | None:
     text = view.get("parameters")
-    if not text or text.lstrip()[:1] == "{":
+    # A prompt may well begin with "{" (a dynamic prompt's choice); only JSON is not infotext.
+    if not text or json_object(text) is not None:
         return None
     info = parse_infotext(text)
     if info is None:
