@@ -27,6 +27,10 @@ _EXIF_IFD = 0x8769
 _IFD0_TAGS = {0x010E: "ImageDescription", 0x010F: "Make", 0x0110: "Model", 0x0131: "Software", 0x0132: "DateTime", 0x013B: "Artist"}
 # Tags of the Exif IFD: DateTimeOriginal, OffsetTimeOriginal, UserComment, MakerNote.
 _EXIF_TAGS = {0x9003: "DateTimeOriginal", 0x9011: "OffsetTimeOriginal", 0x9286: "UserComment", 0x927C: "MakerNote"}
+# The PNG chunks some image tool's generation metadata is in.
+GENERATION_CHUNKS = frozenset(
+    {"kiln", "parameters", "prompt", "workflow", "invokeai_metadata", "sd-metadata", "Dream", "Comment", "Description"}
+)
 # ComfyUI writes each of its graphs into one of these, counting down from Model.
 COMFY_EXIF_TAGS = ("Model", "Make", "ImageDescription")
 
@@ -39,7 +43,10 @@ def embedded_text(image: Image.Image) -> dict[str, str]:
             raw[str(key)] = str(value)
         elif key in ("xmp", "XML:com.adobe.xmp", "comment") and isinstance(value, bytes):
             raw["xmp" if key != "comment" else "comment"] = value.decode("utf-8", "replace")
-    if image.format == "PNG" and image.fp is not None:
+    if image.format == "PNG" and image.fp is not None and not GENERATION_CHUNKS.intersection(raw):
+        # Tools write their chunks before the image data (Pillow does); stepping past the data
+        # to look behind it costs a read per 64 KB chunk, so it is done only for files that
+        # have none of them in front.
         for key, value in _png_text_after_image_data(image).items():
             raw.setdefault(key, value)
     exif = image.info.get("exif")
