@@ -184,6 +184,29 @@ def test_comfyui_values_given_by_primitive_nodes_and_a_unet_loader():
     assert generation.model == "flux1-dev.safetensors"
 
 
+def test_comfyui_flux_custom_sampler():
+    generation = read(tools.comfyui_png(tools.COMFYUI_FLUX_PROMPT, workflow=None))
+    assert fields(generation) == tools.COMFYUI_FLUX_EXPECTED
+    assert generation.params == {"scheduler": "simple", "denoise": 1.0, "flux_guidance": 3.5}
+
+
+def test_comfyui_sdxl_text_encoder():
+    graph = json.loads(json.dumps(tools.COMFYUI_PROMPT))
+    graph["6"] = {"inputs": {"text_g": "a castle, dawn", "text_l": "a castle", "width": 4096, "height": 4096,
+                             "crop_w": 0, "crop_h": 0, "target_width": 4096, "target_height": 4096,
+                             "clip": ["10", 1]}, "class_type": "CLIPTextEncodeSDXL"}
+    generation = read(tools.comfyui_png(graph))
+    assert (generation.prompt, generation.negative_prompt) == ("a castle, dawn", "text, watermark")
+
+
+def test_comfyui_graph_with_a_cycle_and_dangling_links():
+    graph = json.loads(json.dumps(tools.COMFYUI_FLUX_PROMPT))
+    graph["30"]["inputs"]["model"] = ["22", 0]  # BasicGuider <-> ModelSamplingFlux
+    graph["26"]["inputs"]["conditioning"] = ["99", 0]
+    generation = read(tools.comfyui_png(graph, workflow=None))
+    assert (generation.tool, generation.model, generation.prompt, generation.seed) == ("ComfyUI", None, "", 219670278747233)
+
+
 def test_comfyui_with_two_samplers_lists_both():
     graph = json.loads(json.dumps(tools.COMFYUI_PROMPT))
     graph["11"] = {"inputs": {**graph["3"]["inputs"], "denoise": 0.5, "steps": 10, "latent_image": ["3", 0]},

@@ -250,6 +250,40 @@ COMFYUI_EXPECTED: dict[str, Any] = {
 }
 
 
+# The Flux dev template: a sampler node fed by a guider, noise, sampler and scheduler nodes.
+COMFYUI_FLUX_PROMPT: dict[str, Any] = {
+    "6": {"inputs": {"text": "a neon sign reading OPEN, rain", "clip": ["11", 0]}, "class_type": "CLIPTextEncode"},
+    "8": {"inputs": {"samples": ["13", 0], "vae": ["10", 0]}, "class_type": "VAEDecode"},
+    "9": {"inputs": {"filename_prefix": "ComfyUI", "images": ["8", 0]}, "class_type": "SaveImage"},
+    "10": {"inputs": {"vae_name": "ae.safetensors"}, "class_type": "VAELoader"},
+    "11": {"inputs": {"clip_name1": "t5xxl_fp16.safetensors", "clip_name2": "clip_l.safetensors", "type": "flux"},
+           "class_type": "DualCLIPLoader"},
+    "12": {"inputs": {"unet_name": "flux1-dev.safetensors", "weight_dtype": "default"}, "class_type": "UNETLoader"},
+    "13": {"inputs": {"noise": ["25", 0], "guider": ["22", 0], "sampler": ["16", 0], "sigmas": ["17", 0],
+                      "latent_image": ["27", 0]}, "class_type": "SamplerCustomAdvanced"},
+    "16": {"inputs": {"sampler_name": "euler"}, "class_type": "KSamplerSelect"},
+    "17": {"inputs": {"scheduler": "simple", "steps": 20, "denoise": 1.0, "model": ["30", 0]}, "class_type": "BasicScheduler"},
+    "22": {"inputs": {"model": ["30", 0], "conditioning": ["26", 0]}, "class_type": "BasicGuider"},
+    "25": {"inputs": {"noise_seed": 219670278747233}, "class_type": "RandomNoise"},
+    "26": {"inputs": {"guidance": 3.5, "conditioning": ["6", 0]}, "class_type": "FluxGuidance"},
+    "27": {"inputs": {"width": 1024, "height": 768, "batch_size": 1}, "class_type": "EmptySD3LatentImage"},
+    "30": {"inputs": {"max_shift": 1.15, "base_shift": 0.5, "width": 1024, "height": 768, "model": ["12", 0]},
+           "class_type": "ModelSamplingFlux"},
+}
+COMFYUI_FLUX_EXPECTED: dict[str, Any] = {
+    "tool": "ComfyUI",
+    "prompt": "a neon sign reading OPEN, rain",
+    "negative_prompt": "",
+    "model": "flux1-dev.safetensors",
+    "seed": 219670278747233,
+    "steps": 20,
+    "guidance": None,
+    "sampler": "euler",
+    "width": 1024,
+    "height": 768,
+}
+
+
 def comfyui_png(prompt: dict[str, Any] = COMFYUI_PROMPT, workflow: dict[str, Any] | None = COMFYUI_WORKFLOW) -> bytes:
     text = {"prompt": json.dumps(prompt)}
     if workflow is not None:

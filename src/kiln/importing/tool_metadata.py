@@ -18,6 +18,7 @@ from sd_parsers.data import PromptInfo
 from sd_parsers.exceptions import ParserError
 from sd_parsers.parsers import ComfyUIParser, FooocusParser, InvokeAIParser, NovelAIParser
 
+from kiln.importing import comfyui_graph
 from kiln.importing.embedded import COMFY_EXIF_TAGS
 from kiln.importing.infotext import parse_infotext
 
@@ -101,8 +102,6 @@ def read_invokeai(view: dict[str, str]) -> Fields | None:
 
 # --- ComfyUI --------------------------------------------------------------------------------
 
-_LATENT_SIZE_KEYS = ("width", "height")
-
 
 def read_comfyui(view: dict[str, str]) -> Fields | None:
     graph = json_object(view.get("prompt"))
@@ -112,83 +111,40 @@ def read_comfyui(view: dict[str, str]) -> Fields | None:
     # sd-parsers 0.6 follows the links of the UI graph (``workflow``), which is missing when
     # saved through the API and whose node ids differ from the executed graph's once a workflow
     # has subgraphs; the executed graph holds every link itself, so they are taken from there.
-    workflow = {"links": list(_links(graph))}
-    info = _parse(_COMFYUI, {"prompt": graph, "workflow": workflow})
-    fields = _from_prompt_info(info, "ComfyUI") if info else {"tool": "ComfyUI", "params": {}}
-    sampler_id = info.samplers[0].sampler_id if info and info.samplers else None
-    sampler = graph.get(sampler_id or "", {}).get("inputs", {})
-    if fields.get("seed") is None:
-        # A seed given by a primitive node is a link, which sd-parsers leaves out.
-        fields["seed"] = _resolve(graph, sampler.get("seed", sampler.get("noise_seed")))
-    model, loras = _comfyui_model(graph, sampler.get("model"))
+    info = _parse(_COMFYUI, {"prompt": graph, "workflow": {"links": list(comfyui_graph.links(graph))}})
+    if info is not None and info.samplers:
+        fields = _from_prompt_info(info, "ComfyUI")
+        fields["params"].pop("cfg_scale", None)
+        sampler = comfyui_graph.inputs_of(graph.get(info.samplers[0].sampler_id or ""))
+        if len(info.samplers) > 1:
+            fields["params"]["samplers"] = [{"name": s.name, **s.parameters} for s in info.samplers]
+        if fields.get("seed") is None:
+            # A seed given by a primitive node is a link, which sd-parsers leaves out.
+            fields["seed"] = comfyui_graph.resolve(graph, sampler.get("seed", sampler.get("noise_seed")))
+    else:
+        # sd-parsers 0.6 knows samplers only by sampler_name, steps and cfg inputs; Flux
+        # workflows plug those into SamplerCustomAdvanced through other nodes.
+        custom = comfyui_graph.custom_sampler(graph)
+        if custom is None:
+            return {"tool": "ComfyUI", "params": {}}
+        sampler = {key: custom.pop(key) for key in ("model", "positive", "negative", "latent_image")}
+        fields = {"tool": "ComfyUI", **custom}
+    if not fields.get("prompt"):
+        # sd-parsers 0.6 reads only "text" inputs: not SDXL's text_g, Flux's t5xxl, or text
+        # that a string node feeds in.
+        fields["prompt"] = comfyui_graph.text(graph, sampler.get("positive"))
+        fields["negative_prompt"] = comfyui_graph.text(graph, sampler.get("negative"))
+    model, loras = comfyui_graph.model_and_loras(graph, sampler.get("model"))
     if not isinstance(fields.get("model"), str):
         # sd-parsers 0.6 takes a LoRA loader's "model" link for the model's name, and does not
         # know UNETLoader (Flux and other diffusion-only checkpoints).
         fields["model"] = model
     if loras:
         fields["params"]["loras"] = loras
-    latent = _linked_node(graph, sampler.get("latent_image"))
-    if latent:
-        size = [_resolve(graph, latent.get("inputs", {}).get(key)) for key in _LATENT_SIZE_KEYS]
-        if all(isinstance(value, int) for value in size):
-            fields["width"], fields["height"] = size
-    fields["params"].pop("cfg_scale", None)
-    if info and len(info.samplers) > 1:
-        fields["params"]["samplers"] = [{"name": s.name, **s.parameters} for s in info.samplers]
+    size = comfyui_graph.latent_size(graph, sampler.get("latent_image"))
+    if size:
+        fields["width"], fields["height"] = size
     return fields
-
-
-def _links(graph: dict[str, Any]) -> Any:
-    for node_id, node in graph.items():
-        for name, value in dict(node.get("inputs") or {}).items():
-            if _is_link(value):
-                # The input's own name stands for the link's type: what sd-parsers checks is
-                # only that prompt searches do not walk up "clip" links into the checkpoint.
-                yield [0, str(value[0]), value[1], node_id, 0, name.upper()]
-
-
-def _is_link(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and isinstance(value[1], int)
-
-
-def _linked_node(graph: dict[str, Any], value: Any) -> dict[str, Any] | None:
-    if not _is_link(value):
-        return None
-    node = graph.get(str(value[0]))
-    return node if isinstance(node, dict) else None
-
-
-def _resolve(graph: dict[str, Any], value: Any, depth: int = 0) -> Any:
-    """An input's value, following links to the primitive node that holds it."""
-    if not _is_link(value):
-        return value
-    node = _linked_node(graph, value)
-    if node is None or depth > 8:
-        return None
-    inputs = node.get("inputs") or {}
-    for key in ("seed", "noise_seed", "value", "int", "number", "width", "height", "text", "string"):
-        if key in inputs:
-            return _resolve(graph, inputs[key], depth + 1)
-    return None
-
-
-def _comfyui_model(graph: dict[str, Any], value: Any) -> tuple[str | None, list[dict[str, Any]]]:
-    """The checkpoint at the end of a sampler's model link, and the LoRAs passed on the way."""
-    loras = []
-    for _ in range(64):
-        node = _linked_node(graph, value)
-        if node is None:
-            break
-        inputs = node.get("inputs") or {}
-        for key in ("ckpt_name", "unet_name", "model_name", "gguf_name"):
-            if isinstance(inputs.get(key), str):
-                return inputs[key], loras
-        if isinstance(inputs.get("lora_name"), str):
-            lora = {"name": inputs["lora_name"]}
-            lora.update({key: inputs[key] for key in ("strength_model", "strength_clip") if key in inputs})
-            loras.append(lora)
-        value = inputs.get("model")
-    return None, loras
 
 
 # --- NovelAI --------------------------------------------------------------------------------
