@@ -273,6 +273,20 @@ def test_midjourney_xmp_description():
     )
     generation = read(tools.png(itxt={"XML:com.adobe.xmp": xmp}))
     assert (generation.tool, generation.prompt, generation.params) == ("Midjourney", "a fox & a hare", {"ar": "3:2"})
+    assert list(generation.raw) == ["XML:com.adobe.xmp"]
+
+
+def test_a_gif_comment_and_a_camera_photo():
+    buffer = io.BytesIO()
+    Image.new("P", tools.SIZE).save(buffer, "GIF", comment=tools.A1111_PARAMETERS.encode())
+    assert fields(read(buffer.getvalue())) == {name: tools.A1111_EXPECTED[name] for name in FIELDS}
+    camera = tools.exif_block(
+        ifd0={0x010F: (2, b"Canon\0"), 0x0110: (2, b"Canon EOS R5\0")},
+        exif_ifd={0x9003: (2, b"2023:07:01 09:15:00\0"), 0x927C: (7, bytes(range(256)))},
+    )
+    photo = read(tools.jpeg(camera))
+    assert (photo.tool, photo.created_at) == (None, "2023-07-01T09:15:00")
+    assert photo.raw == {"exif:Make": "Canon", "exif:Model": "Canon EOS R5", "exif:DateTimeOriginal": "2023:07:01 09:15:00"}
 
 
 def test_exif_creation_time_with_its_offset():

@@ -39,10 +39,12 @@ def embedded_text(image: Image.Image) -> dict[str, str]:
     """Every piece of text metadata in an opened image, by field name."""
     raw: dict[str, str] = {}
     for key, value in image.info.items():
+        if key == "xmp" and "XML:com.adobe.xmp" in image.info:
+            continue  # Pillow's second name for a PNG's XMP chunk
         if isinstance(value, str):
             raw[str(key)] = str(value)
-        elif key in ("xmp", "XML:com.adobe.xmp", "comment") and isinstance(value, bytes):
-            raw["xmp" if key != "comment" else "comment"] = value.decode("utf-8", "replace")
+        elif key in ("xmp", "comment") and isinstance(value, bytes):
+            raw[key] = value.decode("utf-8", "replace")
     if image.format == "PNG" and image.fp is not None and not GENERATION_CHUNKS.intersection(raw):
         # Tools write their chunks before the image data (Pillow does); stepping past the data
         # to look behind it costs a read per 64 KB chunk, so it is done only for files that
@@ -126,7 +128,11 @@ def _exif_text(data: bytes) -> dict[str, str]:
             if tag == 0x9286 and isinstance(value, bytes):
                 text = user_comment(value)
             elif isinstance(value, bytes):
-                text = value.decode("utf-8", "replace")
+                # A camera's MakerNote is binary, not text: it is left out.
+                try:
+                    text = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
             elif isinstance(value, str):
                 text = value
             else:

@@ -37,7 +37,7 @@ def fields_view(raw: dict[str, str]) -> dict[str, str]:
 
     JPEG and WebP carry in EXIF what PNG carries in text chunks: A1111, Fooocus and SwarmUI
     write their ``parameters`` into UserComment, ComfyUI its graphs as ``prompt:{...}`` into
-    Model, Make, ImageDescription.
+    Model, Make, ImageDescription. A1111 writes a GIF's into its comment.
     """
     view = {key: value for key, value in raw.items() if not key.startswith("exif:")}
     for tag in COMFY_EXIF_TAGS:
@@ -45,6 +45,10 @@ def fields_view(raw: dict[str, str]) -> dict[str, str]:
         match = re.match(r"(\w+):\s*(?=[{\[])", value)
         if match:
             view.setdefault(match.group(1), value[match.end() :])
+    if "XML:com.adobe.xmp" in raw:
+        view.setdefault("xmp", raw["XML:com.adobe.xmp"])  # a PNG's XMP chunk
+    if "comment" in raw:
+        view.setdefault("parameters", raw["comment"])  # A1111's GIF, and JPEG comments
     for tag, name in (("UserComment", "parameters"), ("ImageDescription", "Description"), ("Software", "Software"), ("MakerNote", "fooocus_scheme")):
         value = raw.get(f"exif:{tag}")
         if value and not (tag == "ImageDescription" and re.match(r"\w+:\s*[{\[]", value)):
