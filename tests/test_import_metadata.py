@@ -66,6 +66,14 @@ def test_quoted_values_keep_their_commas_and_colons():
     assert "snow" not in generation.params
 
 
+def test_a_hashes_object_is_read_whole():
+    text = ('a fox\nSteps: 4, Sampler: Euler, CFG scale: 7, Hashes: {"vae": "c6a580b13a", "lora:fur": "1a2b"}, '
+            "Tiling: {red|blue}, Version: v1.9.4")
+    assert read(tools.png({"parameters": text})).params == {
+        "Hashes": {"vae": "c6a580b13a", "lora:fur": "1a2b"}, "Tiling": "{red|blue}", "Version": "v1.9.4",
+    }
+
+
 def test_a_quoted_value_keeps_escaped_quotes_and_line_breaks():
     text = 'a fox\nSteps: 4, Sampler: Euler, Seed: 1, Note: "she said \\"hi\\", then:\\nleft"'
     assert read(tools.png({"parameters": text})).params == {"Note": 'she said "hi", then:\nleft'}
@@ -219,6 +227,7 @@ def test_comfyui_with_two_samplers_lists_both():
 def test_invokeai_params_and_legacy_dream():
     generation = read(tools.invokeai_png())
     assert generation.params["app_version"] == "5.4.3"
+    assert generation.params["model"] == tools.INVOKEAI_METADATA["model"]
     assert generation.params["generation_mode"] == "sdxl_txt2img"
     assert "invokeai_graph" in generation.raw
     dream = read(tools.png({"Dream": '"a cat on a mat [blurry]" -s 50 -S 123 -W 512 -H 640 -C 7.5 -A k_lms'}))

@@ -32,6 +32,15 @@ _NOVELAI = NovelAIParser()
 _SIZE = re.compile(r"^\s*\(?\s*(\d+)\s*[x,×]\s*(\d+)\s*\)?\s*$")
 
 
+# EXIF fields standing in for PNG chunks; Fooocus keeps its metadata scheme in MakerNote.
+_EXIF_AS_CHUNK = (
+    ("UserComment", "parameters"),
+    ("ImageDescription", "Description"),
+    ("Software", "Software"),
+    ("MakerNote", "fooocus_scheme"),
+)
+
+
 def fields_view(raw: dict[str, str]) -> dict[str, str]:
     """The fields as the tools' PNG chunks name them, wherever the file kept them.
 
@@ -49,7 +58,7 @@ def fields_view(raw: dict[str, str]) -> dict[str, str]:
         view.setdefault("xmp", raw["XML:com.adobe.xmp"])  # a PNG's XMP chunk
     if "comment" in raw:
         view.setdefault("parameters", raw["comment"])  # A1111's GIF, and JPEG comments
-    for tag, name in (("UserComment", "parameters"), ("ImageDescription", "Description"), ("Software", "Software"), ("MakerNote", "fooocus_scheme")):
+    for tag, name in _EXIF_AS_CHUNK:
         value = raw.get(f"exif:{tag}")
         if value and not (tag == "ImageDescription" and re.match(r"\w+:\s*[{\[]", value)):
             view.setdefault(name, value)
@@ -101,6 +110,8 @@ def read_invokeai(view: dict[str, str]) -> Fields | None:
     fields = _from_prompt_info(_parse(_INVOKEAI, parameters), "InvokeAI")
     extra = fields["params"]
     fields["width"], fields["height"] = extra.pop("width", None), extra.pop("height", None)
+    if metadata is not None and isinstance(metadata.get("model"), dict):
+        extra["model"] = {key: value for key, value in metadata["model"].items() if key != "model_name"}
     return fields
 
 
@@ -164,7 +175,6 @@ def read_novelai(view: dict[str, str]) -> Fields | None:
     extra = fields["params"]
     fields["width"], fields["height"] = extra.pop("width", None), extra.pop("height", None)
     extra.pop("prompt", None)  # the same as Description, the prompt
-    fields["created_at"] = None
     return fields
 
 
@@ -232,7 +242,7 @@ def read_infotext(view: dict[str, str]) -> Fields | None:
     fields: Fields = {"prompt": info.prompt, "negative_prompt": info.negative_prompt}
     for key, name in _INFOTEXT_FIELDS.items():
         fields[name] = params.pop(key, None)
-    size = _SIZE.match(params.get("Size", ""))
+    size = _SIZE.match(str(params.get("Size", "")))
     if size:
         del params["Size"]
         fields["width"], fields["height"] = int(size.group(1)), int(size.group(2))
@@ -318,7 +328,9 @@ def _from_prompt_info(info: PromptInfo | None, tool: str) -> Fields:
         sampler = info.samplers[0]
         sampler_params = dict(sampler.parameters)
         fields["sampler"] = sampler.name
-        fields["seed"] = sampler_params.pop("seed", sampler_params.pop("noise_seed", None))
+        seed = sampler_params.pop("seed", None)
+        noise_seed = sampler_params.pop("noise_seed", None)  # KSamplerAdvanced's name for it
+        fields["seed"] = seed if seed is not None else noise_seed
         fields["steps"] = sampler_params.pop("steps", None)
         fields["guidance"] = sampler_params.pop("cfg_scale", None)
         fields["model"] = sampler.model.name if sampler.model else None
