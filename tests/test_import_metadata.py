@@ -154,8 +154,9 @@ def test_text_without_a_parameter_line_is_not_infotext():
         tools.a1111_webp,
         lambda text: tools.jpeg(tools.exif_block(exif_ifd={0x9286: tools.ascii_user_comment(text)})),
         lambda text: tools.jpeg(tools.exif_block(exif_ifd={0x9286: tools.unicode_user_comment(text, "<")}, order="<")),
+        lambda text: tools.avif(tools.exif_block(exif_ifd={0x9286: tools.unicode_user_comment(text)})),
     ],
-    ids=["png-text", "png-ztxt", "png-itxt", "jpeg", "webp", "jpeg-ascii-utf8", "jpeg-unicode-le"],
+    ids=["png-text", "png-ztxt", "png-itxt", "jpeg", "webp", "jpeg-ascii-utf8", "jpeg-unicode-le", "avif"],
 )
 def test_non_ascii_prompts_in_every_container(writer):
     text = "狐が雪の中に, ein Fuchs im Schnee 🦊\nNegative prompt: ぼやけ\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1"

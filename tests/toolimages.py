@@ -108,6 +108,12 @@ def webp(exif: bytes | Image.Exif | None = None, size: tuple[int, int] = SIZE) -
     return buffer.getvalue()
 
 
+def avif(exif: bytes | Image.Exif | None = None, size: tuple[int, int] = SIZE) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "maroon").save(buffer, "AVIF", **({"exif": exif} if exif is not None else {}))
+    return buffer.getvalue()
+
+
 # --- A1111 ----------------------------------------------------------------------------------
 
 A1111_PARAMETERS = (
