@@ -359,6 +359,13 @@ def test_text_after_the_image_data_is_read_without_decoding_pixels():
     assert image.getpixel((0, 0)) == (0, 128, 128)  # and the file is still readable after
 
 
+def test_a_file_closed_under_the_image_still_gives_what_was_read_at_opening():
+    buffer = io.BytesIO(tools.png({"Software": "Paint"}))
+    image = Image.open(buffer)
+    buffer.close()
+    assert read_generation(image) == Generation(tool=None, raw={"Software": "Paint"})
+
+
 @pytest.mark.parametrize("writer", [tools.a1111_png, tools.comfyui_png, tools.a1111_jpeg, tools.comfyui_webp, tools.png])
 def test_no_pixels_are_decoded(writer):
     image = opened(writer())

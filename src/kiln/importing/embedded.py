@@ -63,7 +63,10 @@ def _png_text_after_image_data(image: Image.Image) -> dict[str, str]:
         return {}
     found: dict[str, str] = {}
     fp: IO[bytes] = image.fp  # type: ignore[assignment]
-    position = fp.tell()
+    try:
+        position = fp.tell()
+    except (OSError, ValueError):  # closed under the image
+        return {}
     try:
         # The first tile starts at the data of the first IDAT chunk, 8 bytes after its header.
         fp.seek(image.tile[0][2] - 8)
