@@ -216,6 +216,19 @@ def test_comfyui_graph_with_a_cycle_and_dangling_links():
     assert (generation.tool, generation.model, generation.prompt, generation.seed) == ("ComfyUI", None, "", 219670278747233)
 
 
+def test_comfyui_model_behind_a_long_lora_stack():
+    graph = json.loads(json.dumps(tools.COMFYUI_PROMPT))
+    previous = "4"
+    for n in range(100, 200):
+        graph[str(n)] = {"inputs": {"lora_name": f"style{n}.safetensors", "strength_model": 0.1, "model": [previous, 0]},
+                         "class_type": "LoraModelLoader"}
+        previous = str(n)
+    graph["10"]["inputs"]["model"] = [previous, 0]
+    generation = read(tools.comfyui_png(graph, workflow=None))
+    assert generation.model == "v1-5-pruned-emaonly.safetensors"
+    assert len(generation.params["loras"]) == 101
+
+
 def test_comfyui_with_two_samplers_lists_both():
     graph = json.loads(json.dumps(tools.COMFYUI_PROMPT))
     graph["11"] = {"inputs": {**graph["3"]["inputs"], "denoise": 0.5, "steps": 10, "latent_image": ["3", 0]},
