@@ -263,6 +263,9 @@ def test_swarmui_params_and_date():
     assert generation.params["scheduler"] == "karras"
     assert generation.params["sui_extra_data"]["generation_time"] == "4.82 sec"
     assert generation.created_at == "2025-02-14T00:00:00"
+    older = json.loads(json.dumps(tools.SWARMUI_PARAMETERS))
+    older["sui_image_params"]["comfyuisampler"] = older["sui_image_params"].pop("sampler")
+    assert read(tools.swarmui_png(older)).sampler == "dpmpp_2m"
 
 
 def test_novelai_params_and_without_a_source():

@@ -404,7 +404,8 @@ def swarmui_png(parameters: dict[str, Any] = SWARMUI_PARAMETERS) -> bytes:
 
 
 def swarmui_jpeg(parameters: dict[str, Any] = SWARMUI_PARAMETERS) -> bytes:
-    # SwarmUI's JPEG and WebP carry the same JSON in UserComment, in a little-endian EXIF block.
+    # SwarmUI (ImageSharp) writes the same JSON into UserComment: the UNICODE code, then UTF-16
+    # little-endian text, in a little-endian EXIF block.
     text = json.dumps(parameters, indent=2)
     return jpeg(exif_block(exif_ifd={0x9286: unicode_user_comment(text, "<")}, order="<"))
 
