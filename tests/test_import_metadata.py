@@ -118,6 +118,8 @@ def test_forge_and_fooocus_infotext_name_their_tool():
     assert read(tools.png({"parameters": tools.FORGE_PARAMETERS})).params["Distilled CFG Scale"] == "3.5"
     fooocus = tools.png({"parameters": tools.A1111_PARAMETERS, "fooocus_scheme": "a1111"})
     assert read(fooocus).tool == "Fooocus"
+    fooocus_jpeg = read(tools.fooocus_jpeg(tools.A1111_PARAMETERS, scheme="a1111"))
+    assert fields(fooocus_jpeg) == {name: tools.A1111_EXPECTED[name] for name in FIELDS} | {"tool": "Fooocus"}
 
 
 def test_parameters_without_a_negative_prompt():
