@@ -1,7 +1,7 @@
 """Walking ComfyUI's executed graph (the API-format ``prompt`` a ComfyUI image carries).
 
 Each node is ``{"class_type": ..., "inputs": {...}}``; an input is a value or a link
-``[node id, output slot]``. These helpers follow links to what sd-parsers does not reach: values
+``[node id, output slot]``. These functions follow links to what sd-parsers does not reach: values
 set by primitive nodes, the checkpoint behind LoRA loaders and UNETLoader, SDXL and Flux text
 encoders, and the custom sampler nodes Flux workflows use. Graphs are the user's: every step
 tolerates missing nodes, odd types and cycles.
