@@ -13,6 +13,7 @@ import time
 from kiln.errors import Problem
 from kiln.project import Project
 from kiln.site.collect import collect
+from kiln.site.extras import Extras
 from kiln.site.fingerprint import fingerprint, theme_digest
 from kiln.site.lock import build_lock, sweep_build_temporaries
 from kiln.site.media import publish_media
@@ -36,8 +37,11 @@ def build_site(project: Project, store: Store) -> BuildReport:
         assets = publish_static(output, static_sources(project))
         theme = theme_dirs(project)
         theme_key = theme_digest(theme)
-        digest = fingerprint(site, theme_key)
-        pages = render_pages(environment(tuple(theme), theme_key), site, assets, output, digest, problems)
+        extras = Extras.read(project, store, problems)
+        digest = fingerprint(site, theme_key + extras.key())
+        env = environment(tuple(theme), theme_key)
+        pages = render_pages(env, site, assets, output, digest, problems, extras.context())
+        pages += extras.render(env, site, assets, output, problems)
         removed = output.finish(digest)
     return BuildReport(
         written=output.written,

@@ -105,7 +105,13 @@ def _template_line(template: str, error: Exception) -> tuple[str, int | None]:
 
 
 def render_pages(
-    env: Environment, site: Site, assets: dict[str, str], output: Output, digest: str, problems: list[Problem]
+    env: Environment,
+    site: Site,
+    assets: dict[str, str],
+    output: Output,
+    digest: str,
+    problems: list[Problem],
+    extra: dict[str, Any] | None = None,
 ) -> int:
     """Render every page into ``output``; returns how many pages there are.
 
@@ -131,7 +137,7 @@ def render_pages(
             templates[name] = env.get_template(name)
         except TemplateError as error:
             report(name, error)
-    common = {"site": site, "assets": assets, "image_count": len(site.images)}
+    common = {"site": site, "assets": assets, "image_count": len(site.images), **(extra or {})}
     for page in pages:
         template = templates.get(page.template)
         if template is None:
