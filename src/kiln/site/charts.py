@@ -16,7 +16,8 @@ LABEL = 200  # room for the labels left of the bars
 VALUE = 64  # room for the value right of the bars
 PLOT = 180  # height of the column chart's plot area
 MAX_BARS = 24  # more rows than this are in the table only
-LABEL_CHARS = 30
+LABEL_CHARS = 26
+MAX_COLUMN = 24  # a column's widest, so a few days do not fill the chart with one block
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def bar_chart(title: str, rows: Sequence[tuple[str, Sequence[tuple[str, float]],
 def column_chart(title: str, points: Sequence[tuple[str, int]]) -> ColumnChart:
     """Columns up, one per ``(label, value)`` in order (days or months)."""
     top = max((v for _, v in points), default=0) or 1
-    step = WIDTH / max(1, len(points))
+    step = min(MAX_COLUMN, WIDTH / max(1, len(points)))
     gap = min(2.0, step * 0.2)
     columns = tuple(
         Column(label, v, round(i * step + gap / 2, 2), round(PLOT - PLOT * v / top, 2), round(step - gap, 2), round(PLOT * v / top, 2))

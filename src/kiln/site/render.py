@@ -19,6 +19,7 @@ import kiln
 from kiln.site.collect import Entry, Grid, Media, Recipe
 from kiln.site.layout import gallery_path, grid_path, image_path, media_path
 from kiln.site.markdown import render_markdown, render_summary
+from kiln.site.sweep import sweep_data
 from kiln.wording import plural
 
 
@@ -52,6 +53,7 @@ def environment(dirs: tuple[Path, ...], theme_digest: str) -> Environment:
         value=value,
         pretty=pretty,
         loupe=loupe,
+        sweep=sweep_data,
     )
     # Compact JSON for the data pages carry for their script; still escaped for HTML.
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}

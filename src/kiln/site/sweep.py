@@ -1,0 +1,42 @@
+"""What the grid page's axis selector needs: every axis of a recipe, its values in the order
+they first appear, and each image's value on each axis, as indexes.
+
+The page is first laid out on the server by ``gallery.grid``'s two axes (so it reads without
+JavaScript); the selector then moves the same tiles into another layout, X across, Y down
+and a third axis as pages, so it needs no more than this small index.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kiln.site.collect import Grid, Recipe
+
+
+def sweep_data(recipe: Recipe, grid: Grid) -> dict[str, Any]:
+    """``{"axes": [...], "labels": {axis: [...]}, "cells": [[id, index per axis...]], "x", "y"}``,
+    cells in the recipe's order."""
+    axes = [key for key, count in recipe.axes if count > 1]
+    seen: dict[str, dict[str, int]] = {axis: {} for axis in axes}
+    labels: dict[str, list[str]] = {axis: [] for axis in axes}
+    cells: dict[str, list[Any]] = {}
+    for entry in sorted(recipe.entries, key=lambda e: e.position):
+        if entry.image.id in cells:
+            continue
+        indexes = []
+        for axis in axes:
+            value = entry.axes.get(axis)
+            key = json.dumps(value, sort_keys=True)
+            if key not in seen[axis]:
+                seen[axis][key] = len(labels[axis])
+                labels[axis].append(_label(value))
+            indexes.append(seen[axis][key])
+        cells[entry.image.id] = [entry.image.id, *indexes]
+    return {"axes": axes, "labels": labels, "cells": list(cells.values()), "x": grid.x, "y": grid.y}
+
+
+def _label(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
