@@ -116,9 +116,10 @@ def test_build_writes_index_galleries_image_pages_media_and_static(project, stor
     assert (out / "empty" / "index.html").is_file()
     assert re.fullmatch(r"style\.[0-9a-f]{8}\.css", next((out / "static").glob("style.*.css")).name)
     assert (out / MANIFEST).is_file()
-    assert report.pages == 1 + 3 + 8
+    assert report.pages == 1 + 3 + 8 + 1  # index, galleries, image pages, stats
     assert report.images == 8
-    assert report.written == report.pages + 8 * 3 + len(list((out / "static").iterdir()))
+    feeds = 1 + 3
+    assert report.written == report.pages + feeds + 8 * 3 + len(list((out / "static").iterdir()))
     assert report.skipped == report.removed == 0
 
 
@@ -253,9 +254,9 @@ def test_removing_a_recipe_removes_its_pages_and_only_files_kiln_wrote(project, 
     store.conn.execute("DELETE FROM recipes WHERE name = 'beta'")
     report = build(project, store)
 
-    assert report.removed == 4 + 3 * 3  # gallery + three image pages, and the images' media
+    assert report.removed == 4 + 1 + 3 * 3  # gallery + three image pages, its feed, and the images' media
     assert sorted(report.removed_names) == sorted(
-        ["beta/index.html", *(f"beta/{i}.html" for i in catalogue["beta"]),
+        ["beta/index.html", "beta/feed.atom", *(f"beta/{i}.html" for i in catalogue["beta"]),
          *(f"media/original/{i}.png" for i in catalogue["beta"]),
          *(f"media/{stage}/{i}.webp" for stage in ("thumb", "web") for i in catalogue["beta"])]
     )
@@ -347,7 +348,7 @@ def test_a_broken_template_is_reported_once_and_the_rest_is_built(project, store
     assert sorted(str(p).split(": ")[0] for p in report.problems) == ["gallery.html:1", "image.html:1"]
     assert (project.build_dir / "index.html").is_file()
     assert not list((project.build_dir / "alpha").glob("*.html"))
-    assert report.pages == 12
+    assert report.pages == 13
 
     (project.templates_dir / "image.html").unlink()
     (project.templates_dir / "gallery.html").unlink()
@@ -472,11 +473,12 @@ def test_queries_do_not_grow_with_the_catalogue(project, store):
     statements.clear()
     build(project, store)
     store.conn.set_trace_callback(None)
-    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) == small <= 5
+    # The collections' few queries and the stats page's grouped ones (count, sum, median).
+    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) == small <= 14
 
 
 def test_report_reads_as_one_line(project, store, catalogue):
     report = build(project, store)
     assert re.fullmatch(
-        r"build/: 12 pages, 8 images; \d+ written, 0 unchanged, 0 removed in \d+\.\d\d s", str(report)
+        r"build/: 13 pages, 8 images; \d+ written, 0 unchanged, 0 removed in \d+\.\d\d s", str(report)
     )

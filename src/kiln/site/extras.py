@@ -51,7 +51,8 @@ class Extras:
         return hashlib.sha256(repr((self.nav, self.base_url)).encode()).hexdigest()
 
     def render(self, env: Environment, site: Site, assets: dict[str, str], output: Output, problems: list[Problem]) -> int:
-        """Write the stats page, the Markdown pages and the feeds; returns how many files."""
+        """Write the stats page, the Markdown pages and the feeds; returns how many pages
+        (HTML files: feeds are not counted)."""
         common = {"site": site, "assets": assets, "image_count": len(site.images), **self.context()}
         files = 0
         for path, template, context in [
@@ -68,4 +69,4 @@ class Extras:
         output.write(LIBRARY_FEED, library_feed(site, self.base_url))
         for recipe in site.recipes:
             output.write(recipe_feed_path(recipe.name), recipe_feed(site, recipe, self.base_url))
-        return files + 1 + len(site.recipes)
+        return files
