@@ -34,6 +34,9 @@ def built(tmp_path: Path):
             add_recipe(store, "fog", title="Fog")
             add_images(project, store, "fog", 2, model="other-model", timings='{"generate_ms": 100}')
             with store.transaction() as db:
+                # Generation times: 100 to 600 ms for coast's six jobs, 100 and 300 for fog's two.
+                db.execute("UPDATE jobs SET duration_ms = 100 * (1 + (SELECT position FROM recipe_jobs WHERE job_key = key)) WHERE recipe = 'coast'")
+                db.execute("UPDATE jobs SET model = 'other-model', duration_ms = 100 + 200 * (SELECT position FROM recipe_jobs WHERE job_key = key) WHERE recipe = 'fog'")
                 key = db.execute("SELECT key FROM jobs LIMIT 1").fetchone()[0]
                 for outcome, code in (("failed", "TIMEOUT"), ("retried", "TIMEOUT"), ("retried", "HTTP_429"), ("succeeded", None)):
                     db["attempts"].insert({"job_key": key, "engine": "placeholder", "attempt": 1, "started_at": "2025-03-14T09:00:00Z",
@@ -52,8 +55,9 @@ def test_stats_page_shows_each_figure_with_a_table_and_a_chart(built):
     # Per recipe: images, picked, rejected.
     assert re.search(r'<th scope="row">coast</th><td>6</td><td>1</td><td>1</td>', html)
     assert re.search(r'<th scope="row">other-model</th><td>2</td>', html)
-    # Median generation time per engine and model, from images.timings.
-    assert re.search(r"placeholder · other-model</th>.*?<td>100 ms</td>", html)
+    # Jobs per engine and model: succeeded, failed, rate, engine calls, succeeded calls, median time.
+    assert re.search(r"placeholder · placeholder-v1</th><td>6</td><td>0</td><td>100%</td><td>0</td><td>0</td><td>350 ms</td>", html)
+    assert re.search(r"placeholder · other-model</th><td>2</td><td>0</td><td>100%</td><td>0</td><td>0</td><td>200 ms</td>", html)
     # Failures by kind: failed and retried attempts.
     assert re.search(r"<code>TIMEOUT</code></th><td>1</td><td>1</td>", html)
     assert re.search(r"<code>HTTP_429</code></th><td>0</td><td>1</td>", html)
