@@ -391,7 +391,11 @@ def test_thumbnails_are_lazy_sized_and_carry_a_blurhash_placeholder(project, sto
     for tag in tags:
         assert 'loading="lazy"' in tag and 'decoding="async"' in tag
         assert re.search(r'width="\d+" height="\d+"', tag)
-    match = re.search(r"background-image:url\(data:image/webp;base64,([A-Za-z0-9+/=]+)\)", tags[0])
+    # Thumbnails: a gradient of the blurhash's two halves, a few bytes each.
+    assert re.search(r'style="background-image:linear-gradient\(#[0-9a-f]{6},#[0-9a-f]{6}\)"', tags[0])
+    # The image's own page: the blurhash decoded into a tiny WebP.
+    page = (project.build_dir / "alpha" / f"{catalogue['alpha'][0]}.html").read_text()
+    match = re.search(r"background-image:url\(data:image/webp;base64,([A-Za-z0-9+/=]+)\)", page)
     assert match
     placeholder = Image.open(io.BytesIO(base64.b64decode(match.group(1))))
     assert placeholder.format == "WEBP" and max(placeholder.size) == 16

@@ -16,6 +16,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from jinja2.runtime import Context
 
 import kiln
+from kiln.site.blur import blur_tint
 from kiln.site.collect import Entry, Grid, Media, Recipe
 from kiln.site.layout import gallery_path, grid_path, image_path, media_path
 from kiln.site.markdown import render_markdown, render_summary
@@ -54,6 +55,7 @@ def environment(dirs: tuple[Path, ...], theme_digest: str) -> Environment:
         pretty=pretty,
         loupe=loupe,
         sweep=sweep_data,
+        tint=blur_tint,
     )
     # Compact JSON for the data pages carry for their script; still escaped for HTML.
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":")}
