@@ -51,6 +51,11 @@ class Member(NamedTuple):
     job_key: str = ""
     position: int = 0
     axes: str = "{}"
+    recipe: str = ""
+    prompt: str = ""
+    seed: int | None = None
+    width: int = 0
+    height: int = 0
 
 
 @dataclass
@@ -130,7 +135,8 @@ def _home(recipes: str | None, homes: dict[str, str]) -> str | None:
 
 
 _RECIPE_SQL = """
-SELECT i.id, i.revision, i.created_at, i.rating, i.status, rj.job_key, rj.position, rj.axes
+SELECT i.id, i.revision, i.created_at, i.rating, i.status, rj.job_key, rj.position, rj.axes, i.prompt, i.seed,
+       i.width, i.height
 FROM recipe_jobs rj
 JOIN jobs j ON j.key = rj.job_key
 JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
@@ -146,7 +152,10 @@ def _recipe_members(store: Store, collection: Collection) -> Iterator[Member]:
             if row[0] in seen:
                 continue
             seen.add(row[0])
-            yield Member(row[0], row[1], collection.name, row[2], row[3] or 0, row[4], row[5], row[6], row[7])
+            yield Member(
+                row[0], row[1], collection.name, row[2], row[3] or 0, row[4], row[5], row[6], row[7], recipe,
+                row[8] or "", row[9], row[10], row[11],
+            )
 
 
 def tag_folder(tag: str) -> str:
