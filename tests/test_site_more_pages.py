@@ -93,7 +93,7 @@ def test_every_page_links_the_stats_page_the_markdown_pages_and_the_feed(built, 
     assert "<script>x()</script>" not in about and "&lt;script&gt;x()&lt;/script&gt;" in about
     for page in ("index.html", "coast/index.html", "stats.html", "about.html"):
         html = (build / page).read_text()
-        nav = re.search(r'<nav class="site-nav".*?</nav>', html, re.S).group(0)
+        nav = re.search(r'<nav class="site-links".*?</nav>', html, re.S).group(0)
         links = re.findall(r'href="([^"]+)"', nav)
         assert [(build / Path(page).parent / link).resolve() for link in links] == [(build / "stats.html").resolve(), (build / "about.html").resolve()]
         (feed,) = re.findall(r'<link rel="alternate" type="application/atom\+xml" title="Studio: newest images" href="([^"]+)">', html)

@@ -33,10 +33,12 @@ _SECTIONS = ("project", "site", "paths", "engines", "styles", "reference_groups"
 STYLES_FILE = "styles.toml"
 _STYLE_KEYS = {"prompt", "negative"}
 DEFAULT_SIZE_MULTIPLE = 16
-_SITE_KEYS = {"title": str, "description": str, "page_size": int, "media": str, "base_url": str}
+_SITE_KEYS = {"title": str, "description": str, "page_size": int, "media": str, "collections": list, "base_url": str}
+# The collections besides the recipes' that ``[site] collections`` may show, in its order.
+SITE_COLLECTIONS = ("all", "picks", "top", "recent", "tags")
 MEDIA_MODES = ("copy", "link")
 _PROJECT_KEYS = {"title": str, "description": str}
-_TYPE_NAMES = {str: "a string", int: "an integer"}
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list"}
 # Limits of Linux and macOS file systems, in bytes of UTF-8 (Windows counts characters, fewer).
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -84,6 +86,7 @@ class Project:
     # Where the built site is published ("https://example.org/gallery/"), for absolute links in
     # feeds; empty: feeds link relatively.
     base_url: str = ""
+    collections: tuple[str, ...] = ()  # virtual collections shown, from SITE_COLLECTIONS
     paths: dict[str, Path] = field(default_factory=dict)
     engines: dict[str, EngineConfig] = field(default_factory=dict)
     styles: dict[str, Style] = field(default_factory=dict)
@@ -262,6 +265,15 @@ def load_project(start: Path | None = None) -> Project:
             problems.append(doc.problem("site.base_url", f"expected an http:// or https:// address with no query or fragment, got {show(base_url)}"))
         else:
             project.base_url = base_url if base_url.endswith("/") else base_url + "/"
+    chosen = site.get("collections", [])
+    if isinstance(chosen, list):
+        unknown = [c for c in chosen if c not in SITE_COLLECTIONS]
+        if unknown:
+            problems.append(
+                doc.problem("site.collections", f"expected some of {', '.join(SITE_COLLECTIONS)}, got {show(unknown[0])}")
+            )
+        else:
+            project.collections = tuple(dict.fromkeys(chosen))
 
     paths = tables["paths"]
     for key in paths:

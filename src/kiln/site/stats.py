@@ -13,8 +13,12 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import date
 
+from kiln.project import Project
 from kiln.site.charts import BarChart, ColumnChart, bar_chart, column_chart
+from kiln.site.produce import Build, Link
 from kiln.store.db import Store
+
+STATS = "stats.html"
 
 # Days shown one by one; a longer span is counted by month so the chart stays readable.
 MAX_DAYS = 120
@@ -232,3 +236,23 @@ def size_text(size: int) -> str:
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
     return f"{size} B"
+
+
+class StatsPage:
+    """The producer of ``stats.html`` (kiln/site/produce.py), made again whenever the store's
+    change sequence moved (the figures are cheap; following each one's own inputs is not)."""
+
+    name = "stats"
+
+    def inputs(self, project: Project) -> str:
+        return ""
+
+    def links(self, project: Project) -> list[Link]:
+        return [Link("Stats", STATS)]
+
+    def produce(self, build: Build) -> None:
+        def make() -> bytes:
+            stats = read_stats(build.store)
+            return build.render("stats.html", STATS, {"stats": stats, "charts": stats_charts(stats), "current": STATS})
+
+        build.file(STATS, str(build.sequence), make)

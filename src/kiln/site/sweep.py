@@ -11,19 +11,30 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kiln.site.collect import Grid, Recipe
+from kiln.site.collect import Entry, Grid
 
 
-def sweep_data(recipe: Recipe, grid: Grid) -> dict[str, Any]:
+def grid_entries(grid: Grid) -> list[Entry]:
+    """The grid's images in the recipe's order, each once."""
+    seen: dict[str, Entry] = {}
+    for entry in sorted((e for cell in grid.cells.values() for e in cell), key=lambda e: e.position):
+        seen.setdefault(entry.image.id, entry)
+    return list(seen.values())
+
+
+def sweep_data(grid: Grid) -> dict[str, Any]:
     """``{"axes": [...], "labels": {axis: [...]}, "cells": [[id, index per axis...]], "x", "y"}``,
-    cells in the recipe's order."""
-    axes = [key for key, count in recipe.axes if count > 1]
+    cells in the recipe's order; the axes are those whose value varies."""
+    entries = grid_entries(grid)
+    values: dict[str, set[str]] = {}
+    for entry in entries:
+        for key, value in entry.axes.items():
+            values.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+    axes = [key for key, seen in values.items() if len(seen) > 1]
     seen: dict[str, dict[str, int]] = {axis: {} for axis in axes}
     labels: dict[str, list[str]] = {axis: [] for axis in axes}
-    cells: dict[str, list[Any]] = {}
-    for entry in sorted(recipe.entries, key=lambda e: e.position):
-        if entry.image.id in cells:
-            continue
+    cells = []
+    for entry in entries:
         indexes = []
         for axis in axes:
             value = entry.axes.get(axis)
@@ -32,8 +43,8 @@ def sweep_data(recipe: Recipe, grid: Grid) -> dict[str, Any]:
                 seen[axis][key] = len(labels[axis])
                 labels[axis].append(_label(value))
             indexes.append(seen[axis][key])
-        cells[entry.image.id] = [entry.image.id, *indexes]
-    return {"axes": axes, "labels": labels, "cells": list(cells.values()), "x": grid.x, "y": grid.y}
+        cells.append([entry.image.id, *indexes])
+    return {"axes": axes, "labels": labels, "cells": cells, "x": grid.x, "y": grid.y}
 
 
 def _label(value: Any) -> str:
