@@ -113,6 +113,7 @@
       if (zi && cell[zi] !== state.page - 1) aside.appendChild(tile);
       else cells[yi ? cell[yi] : 0][cell[xi]].appendChild(tile);
     });
+    table.style.setProperty("--columns", String(columns.length));
     table.textContent = "";
     table.appendChild(head);
     table.appendChild(body);

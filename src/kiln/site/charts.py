@@ -15,6 +15,7 @@ ROW = 22  # height of one bar's row
 LABEL = 200  # room for the labels left of the bars
 VALUE = 64  # room for the value right of the bars
 PLOT = 180  # height of the column chart's plot area
+TOP = 18  # room above it for the largest value
 MAX_BARS = 24  # more rows than this are in the table only
 LABEL_CHARS = 26
 MAX_COLUMN = 24  # a column's widest, so a few days do not fill the chart with one block
@@ -62,8 +63,8 @@ class ColumnChart:
     columns: tuple[Column, ...]
     width: int
     height: int
-    plot: int
-    top: int  # the largest value, marked on the axis
+    plot: int  # where the axis is
+    top: int  # the largest value, marked above the plot
     first: str
     last: str
 
@@ -97,9 +98,9 @@ def column_chart(title: str, points: Sequence[tuple[str, int]]) -> ColumnChart:
     step = min(MAX_COLUMN, WIDTH / max(1, len(points)))
     gap = min(2.0, step * 0.2)
     columns = tuple(
-        Column(label, v, round(i * step + gap / 2, 2), round(PLOT - PLOT * v / top, 2), round(step - gap, 2), round(PLOT * v / top, 2))
+        Column(label, v, round(i * step + gap / 2, 2), round(TOP + PLOT - PLOT * v / top, 2), round(step - gap, 2), round(PLOT * v / top, 2))
         for i, (label, v) in enumerate(points)
     )
     first = points[0][0] if points else ""
     last = points[-1][0] if points else ""
-    return ColumnChart(title, columns, WIDTH, PLOT + 20, PLOT, top, first, last)
+    return ColumnChart(title, columns, WIDTH, TOP + PLOT + 20, TOP + PLOT, top, first, last)
