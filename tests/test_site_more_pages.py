@@ -210,3 +210,26 @@ def test_grid_page_carries_every_axis_for_the_selector(built, tmp_path):
     assert len(re.findall(r'<div class="tile xy-tile[^"]*" data-id="', html)) == 8
     records = json.loads(re.search(r'<script type="application/json" id="kiln-images">(.*?)</script>', html).group(1))
     assert sorted(r["id"] for r in records) == sorted(ids)
+
+
+def test_a_rebuild_makes_again_only_what_changed(built, tmp_path):
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "about.md").write_text("# About\n\nFirst.\n")
+    built()
+    report, build = built()
+    assert report.written_names == []
+    (tmp_path / "pages" / "about.md").write_text("# About\n\nSecond.\n")
+    report, build = built()
+    assert report.written_names == ["about.html"]
+    assert "Second." in (build / "about.html").read_text()
+    # A new image changes its collection's feed, the library's and the stats, not the other feed.
+    project = load_project(tmp_path)
+    store = open_project_store(project)
+    add_images(project, store, "fog", 1, start=2, created_at="2030-01-01T00:00:00.000Z")
+    store.close()
+    report, build = built()
+    written = set(report.written_names)
+    assert {"stats.html", "feed.atom", "fog/feed.atom"} <= written
+    assert "coast/feed.atom" not in written
+    newest = _feed(build / "feed.atom").find(f"{ATOM}entry")
+    assert newest.findtext(f"{ATOM}updated") == "2030-01-01T00:00:00Z"
