@@ -109,14 +109,19 @@ def test_bad_markdown_pages_are_reported_by_file_and_left_out(built, tmp_path):
     (pages / "stats.md").write_text("# mine\n")
     (pages / "latin.md").write_bytes(b"# caf\xe9\n")
     (pages / "plain.md").write_text("no heading here\n")
+    outside = tmp_path.parent / f"{tmp_path.name}-secret.md"
+    outside.write_text("# Secret\n")
+    (pages / "linked.md").symlink_to(outside)
     report, build = built()
     assert sorted((str(p.path), p.message.split(";")[0]) for p in report.problems) == [
         ("pages/Bad Name.md", "a page's file name must be lower-case letters, digits, - and _ (it becomes NAME.html)"),
         ("pages/latin.md", "not UTF-8 text"),
+        ("pages/linked.md", "not a file inside the project"),
         ("pages/plain.md", "no heading to take the title from (start the file with '# Title')"),
         ("pages/stats.md", "stats.html is one of the site's own pages"),
     ]
     assert not (build / "latin.html").exists() and not (build / "Bad Name.html").exists()
+    assert not (build / "linked.html").exists()
     assert "<h1>Stats</h1>" in (build / "stats.html").read_text()
     assert "<title>plain · Studio</title>" in (build / "plain.html").read_text()
     # Removing the file removes the page.
