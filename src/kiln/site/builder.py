@@ -126,12 +126,12 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     theme_key = theme_digest(theme)
     statics = static_names(static_sources(project))
     assets = {name: published for name, (published, _) in statics.items()}
-    collections = _collections(project, store, problems)
+    recipes = _recipes(project, store, problems)
     links = [link for producer in PRODUCERS for link in producer.links(project)]
     site = {"title": project.title, "description": project.description}
     site_key = digest(
         FORMAT, renderer_digest(), theme_key, sorted(assets.items()), site, project.page_size, project.media,
-        [(c.name, c.title, c.kind, c.recipes, c.tag) for c in collections], [(link.label, link.path) for link in links],
+        project.collections, [(c.name, c.recipes) for c in recipes], [(link.label, link.path) for link in links],
         [producer.inputs(project) for producer in PRODUCERS],
     )
     sequence = current_sequence(store)
@@ -143,6 +143,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         return _report(builder, started, pages=int(state.get("pages") or 0), images=int(state.get("images") or 0), skipped=state.count())
     previous = state.get("sequence")
     full = state.get("site_key") != site_key
+    collections = _virtual(project, store, recipes)
 
     # The images shown, with their revisions; then their files.
     state.start_seen()
@@ -231,8 +232,8 @@ def _collection(builder: Builder, collection: Collection, site_key: str, missing
     return gallery
 
 
-def _collections(project: Project, store: Store, problems: list[Problem]) -> list[Collection]:
-    """The recipes' collections, the archive, then the virtual ones kiln.toml chose."""
+def _recipes(project: Project, store: Store, problems: list[Problem]) -> list[Collection]:
+    """The recipes' collections, then the archive (a few rows, and a ``stat`` per recipe)."""
     where = project.relative(project.db_path)
     recipes: list[Collection] = []
     archived: list[str] = []
@@ -252,9 +253,14 @@ def _collections(project: Project, store: Store, problems: list[Problem]) -> lis
                 gallery=gallery, recipes=[name],
             )
         )
-    shown = list(recipes)
     if archived:
-        shown.append(Collection(ARCHIVE, ARCHIVE_TITLE, "archived", project.page_size, recipes=archived))
+        recipes.append(Collection(ARCHIVE, ARCHIVE_TITLE, "archived", project.page_size, recipes=archived))
+    return recipes
+
+
+def _virtual(project: Project, store: Store, recipes: list[Collection]) -> list[Collection]:
+    """``recipes`` and after them the virtual collections kiln.toml chose."""
+    shown = list(recipes)
     for kind in project.collections:
         if kind == "tags":
             folders: set[str] = set()
