@@ -78,9 +78,11 @@ def test_a_new_image_writes_its_pages_its_neighbours_and_the_counts(tmp_path):
         "alpha/page-3.html",  # where it lands
         f"alpha/{new}.html",
         f"alpha/{ids[4]}.html",  # its "next" link
+        "stats.html",  # its counts
     }
     media = [f"media/{stage}/{new}.{ext}" for stage, ext in (("original", "png"), ("thumb", "webp"), ("web", "webp"))]
-    assert sorted(report.written_names) == sorted([*touched(project.build_dir), *media])
+    feeds = ["feed.atom", "alpha/feed.atom"]
+    assert sorted(report.written_names) == sorted([*touched(project.build_dir), *media, *feeds])
     assert report.removed == 0
 
 
@@ -115,6 +117,7 @@ def test_a_deleted_image_removes_its_files_and_rewrites_what_showed_it(tmp_path)
         "index.html", "alpha/index.html", "alpha/page-2.html",
         f"alpha/{ids[1]}.html", f"alpha/{ids[3]}.html",  # their neighbours changed
         f"alpha/{ids[4]}.html",  # now on page 2
+        "stats.html",
     }
 
 
