@@ -238,3 +238,17 @@ def test_a_rebuild_makes_again_only_what_changed(built, tmp_path):
     assert "coast/feed.atom" not in written
     newest = _feed(build / "feed.atom").find(f"{ATOM}entry")
     assert newest.findtext(f"{ATOM}updated") == "2030-01-01T00:00:00Z"
+
+
+def test_kiln_build_names_a_bad_page_and_still_builds(tmp_path):
+    from click.testing import CliRunner
+
+    from kiln.cli import cli
+
+    make_project(tmp_path, title="Studio")
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "bad.md").write_bytes(b"# ok\n\ncaf\xe9\n")
+    result = CliRunner().invoke(cli, ["build", "-C", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "warning: pages/bad.md:3: not UTF-8 text; skipped" in result.output
+    assert (tmp_path / "build" / "stats.html").is_file()
