@@ -107,13 +107,19 @@
       return columns.map(function () { return tr.appendChild(element("td")); });
     });
     var aside = document.createDocumentFragment();
+    var per = 1;
     data.cells.forEach(function (cell) {
       var tile = tiles[cell[0]];
       if (!tile) return;
       if (zi && cell[zi] !== state.page - 1) aside.appendChild(tile);
-      else cells[yi ? cell[yi] : 0][cell[xi]].appendChild(tile);
+      else {
+        var td = cells[yi ? cell[yi] : 0][cell[xi]];
+        td.appendChild(tile);
+        per = Math.max(per, td.children.length);
+      }
     });
     table.style.setProperty("--columns", String(columns.length));
+    table.style.setProperty("--per", String(per));
     table.textContent = "";
     table.appendChild(head);
     table.appendChild(body);
