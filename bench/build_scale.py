@@ -6,7 +6,7 @@ For each size, a store from bench/stores.py (made once and kept in ``--stores``)
 fresh project; then ``kiln build`` as a child process, timed with its peak RSS (``wait4``'s
 resource usage of that child alone): a full build into an empty build folder, a no-op build,
 and a build after one new image is added to the largest recipe (rows as ``kiln run`` writes
-them, files hard-linked). With ``--runs`` above one, the three are repeated and the medians
+them, files hard-linked). Every virtual collection is shown (``[site] collections``). With ``--runs`` above one, the three are repeated and the medians
 printed, with the number of files each wrote.
 """
 
@@ -28,6 +28,7 @@ from stores import make_store  # noqa: E402
 
 KILN = [sys.executable, "-m", "kiln"]
 WROTE = re.compile(r"(\d[\d,]*) written")
+COLLECTIONS = '["all", "picks", "top", "recent", "tags"]'
 
 
 def timed_build(project: Path) -> tuple[float, float, int]:
@@ -83,12 +84,15 @@ def add_image(project: Path, serial: int) -> None:
 
 
 def fresh_copy(store: Path, work: Path) -> Path:
-    """A project like ``store`` whose database is its own (files hard-linked) and no build."""
+    """A project like ``store`` whose database is its own (files hard-linked) and no build,
+    showing every virtual collection besides the recipes'."""
     shutil.rmtree(work, ignore_errors=True)
-    shutil.copytree(store, work, copy_function=os.link, ignore=shutil.ignore_patterns("build", "kiln.db*"))
+    shutil.copytree(store, work, copy_function=os.link, ignore=shutil.ignore_patterns("build", "kiln.db*", "kiln.toml"))
     for name in ("kiln.db", "kiln.db-wal", "kiln.db-shm"):
         if (store / "art" / name).exists():
             shutil.copy2(store / "art" / name, work / "art" / name)
+    settings = (store / "kiln.toml").read_text()
+    (work / "kiln.toml").write_text(settings.replace("[project]", f"[site]\ncollections = {COLLECTIONS}\n\n[project]", 1))
     return work
 
 

@@ -14,6 +14,7 @@ import pytest
 from kiln.errors import InputError
 from kiln.project import load_project
 from kiln.site import build_site
+from kiln.site.produce import Link
 from kiln.site.state import STATE
 from sitefixtures import add_images, add_recipe, open_project_store
 
@@ -257,3 +258,60 @@ def test_a_clean_build_reports_nothing_unchanged_even_with_shared_reference_thum
     report = build(project, store)
     assert report.skipped == 0
     assert report.written == len(report.written_names) == len(set(report.written_names))
+
+
+class Counter:
+    """A producer: one file per collection, made from the collection's digest."""
+
+    name = "counter"
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+        self.runs = 0
+        self.skip: set[str] = set()
+
+    def inputs(self, project) -> str:
+        return ""
+
+    def links(self, project) -> list[Link]:
+        return [Link("Counts", "counts/index.html")]
+
+    def produce(self, build) -> None:
+        self.runs += 1
+        for collection in build.collections:
+            if collection.name in self.skip:
+                continue
+            name = f"counts/{collection.name}.txt"
+
+            def make(collection=collection, name=name) -> bytes:
+                self.made.append(name)
+                return f"{collection.title}: {collection.count}".encode()
+
+            build.file(name, collection.digest, make)
+
+
+def test_a_producer_makes_only_what_changed_and_its_dropped_files_go(tmp_path, monkeypatch):
+    producer = Counter()
+    monkeypatch.setattr("kiln.site.builder.PRODUCERS", [producer])
+    project, store = make(tmp_path)
+    recipe(project, store, "alpha")
+    recipe(project, store, "beta")
+    add_images(project, store, "alpha", 2)
+    build(project, store)
+    assert sorted(producer.made) == ["counts/alpha.txt", "counts/beta.txt"]
+    assert (project.build_dir / "counts" / "beta.txt").read_text() == "Beta: 0"
+    assert 'href="counts/index.html"' in (project.build_dir / "index.html").read_text()
+    build(project, store)
+    assert producer.runs == 1  # a no-op build runs no producer
+
+    producer.made.clear()
+    add_images(project, store, "beta", 1, start=2)
+    build(project, store)
+    assert producer.made == ["counts/beta.txt"]
+    assert (project.build_dir / "counts" / "beta.txt").read_text() == "Beta: 1"
+
+    producer.skip = {"alpha"}
+    store.conn.execute("UPDATE images SET rating = 1")  # any change: a build that runs producers
+    report = build(project, store)
+    assert "counts/alpha.txt" in report.removed_names
+    assert not (project.build_dir / "counts" / "alpha.txt").exists()

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,11 +33,17 @@ from kiln.site.render import environment
 from kiln.site.report import BuildReport
 from kiln.site.state import FORMAT, BuildState
 from kiln.site.theme import static_sources, theme_dirs
-from kiln.site.views import Gallery, archived_counts, arrange, header
+from kiln.site.views import Gallery, archived_counts, arrange, dump, header, load, recipe_stats
 from kiln.site.workers import Workers
 from kiln.store.db import Store
 
 SEEN_BATCH = 5000
+# Every image some recipe's collection (or the archive) shows, with its revision.
+_SHOWN_SQL = """
+SELECT DISTINCT i.id, i.revision FROM recipe_jobs rj
+JOIN jobs j ON j.key = rj.job_key JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
+WHERE rj.recipe IN (SELECT value FROM json_each(?))
+"""
 PAGE_BATCH = 100
 
 
@@ -53,8 +60,10 @@ class Builder:
         self.written: list[str] = []
         self.removed: list[str] = []
         self.pages = 0
-        self.declared: dict[str, set[str]] = {}  # owner -> names, for all owners but images
+        # Owner -> names, for all owners but images; None: all it had before stays.
+        self.declared: dict[str, set[str] | None] = {}
         self.in_flight: dict[str, Page] = {}
+        self.damaged: set[str] = set()  # owners of files found changed by someone else
         self.workers = Workers(store)
         self.batch: list[Page] = []
         self.setup: Setup | None = None
@@ -78,7 +87,7 @@ class Builder:
 
     def declare(self, owner: str, name: str, inputs: str, recorded: tuple[int, int, str] | None, full: bool) -> bool:
         """Note that this build produces ``name``; whether it must be made (again)."""
-        self.declared.setdefault(owner, set()).add(name)
+        self.declared.setdefault(owner, set()).add(name)  # type: ignore[union-attr]
         return full or recorded is None or recorded[2] != inputs
 
     def wrote(self, result: tuple[list[tuple[str, int, int, bool]], list[Problem]]) -> None:
@@ -108,6 +117,8 @@ class Builder:
     def sweep(self, owner: str) -> None:
         """Remove what ``owner`` produced before and did not this time."""
         keep = self.declared.get(owner, set())
+        if keep is None:
+            return
         for name in self.state.owned(owner):
             if name not in keep:
                 if self.output.remove(name):
@@ -150,14 +161,9 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     homes = {name: c.name for c in collections if c.kind in ("recipe", "archived") for name in c.recipes}
     for collection in collections:
         collection.homes = homes
-        if collection.kind in ("recipe", "archived"):
-            rows: list[tuple[str, int]] = []
-            for member in collection.members(store):
-                rows.append((member.image_id, member.revision))
-                if len(rows) >= SEEN_BATCH:
-                    state.see(rows)
-                    rows = []
-            state.see(rows)
+    shown_images = store.conn.execute(_SHOWN_SQL, [json.dumps(sorted(homes))])
+    while rows := shown_images.fetchmany(SEEN_BATCH):
+        state.see(rows)
     setup = Setup(project.db_path, project.build_dir, tuple(theme), theme_key, assets, site, links, builder.where)
     builder.setup = setup
     try:
@@ -215,20 +221,38 @@ def _on_front(gallery: Gallery) -> bool:
 
 
 def _collection(builder: Builder, collection: Collection, site_key: str, missing: dict[str, str], full: bool) -> Gallery:
-    """Plan one collection's pages, hand the changed ones to ``renderer``; its header."""
-    members = arrange(collection, list(collection.members(builder.store)), builder.problems, builder.where)
-    archived = archived_counts(collection, members) if collection.kind == "archived" else []
-    gallery = header(builder.store, collection, members, archived, builder.problems, builder.where)
+    """Plan one collection's pages, hand the changed ones to be rendered; its header.
+
+    A collection whose members (with their revisions), settings and job counts are as the
+    last build saw them keeps its pages and its header as they are, unplanned.
+    """
+    state = builder.state
+    members = list(collection.members(builder.store))
+    stats = recipe_stats(builder.store, collection)
+    settings = (collection.name, collection.title, collection.kind, collection.description, collection.gallery,
+                collection.page_size, collection.recipes)
     collection.count = len(members)
-    collection.digest = digest(gallery.digest_parts(), [shown(m, missing) for m in members])
-    collection.changed = full or builder.state.get(f"collection:{collection.name}") != collection.digest
+    collection.digest = digest(site_key, settings, stats, [shown(m, missing) for m in members])
     owner = f"page:{collection.name}"
-    recorded = builder.state.files_of(owner)
+    saved = state.get(f"header:{collection.name}")
+    collection.changed = full or state.get(f"collection:{collection.name}") != collection.digest or saved is None
+    if not collection.changed and owner not in builder.damaged:
+        builder.declared[owner] = None  # all its pages stay
+        builder.pages += int(state.get(f"pages:{collection.name}") or 0)
+        return load(saved)
+    members = arrange(collection, members, builder.problems, builder.where)
+    archived = archived_counts(collection, members) if collection.kind == "archived" else []
+    gallery = header(collection, members, stats, archived, builder.problems, builder.where)
+    recorded = state.files_of(owner)
+    pages = 0
     for page, inputs in collection_pages(gallery, members, site_key, missing):
-        builder.pages += 1
+        pages += 1
         if builder.declare(owner, page.path, inputs, recorded.get(page.path), full):
             page.owner, page.inputs = owner, inputs
             builder.render(page)
+    builder.pages += pages
+    state.set(f"header:{collection.name}", dump(gallery))
+    state.set(f"pages:{collection.name}", str(pages))
     return gallery
 
 
@@ -319,6 +343,8 @@ def _check(builder: Builder, folders: list[str] | None) -> bool:
         except FileNotFoundError:
             pass
         changed = True
+        found = builder.state.conn.execute("SELECT owner FROM files WHERE name = ?", [name]).fetchone()
+        builder.damaged.add(found[0] if found else "")
         builder.state.conn.execute("UPDATE files SET inputs = '' WHERE name = ?", [name])
         builder.state.conn.execute(
             "DELETE FROM images WHERE 'image:' || id = (SELECT owner FROM files WHERE name = ?)", [name]
