@@ -58,6 +58,11 @@ def test_the_selector_lays_the_grid_out_again_and_a_cell_opens_the_loupe(page, s
     heads = page.eval_on_selector_all(".xy thead th", "ths => ths.map(t => t.textContent)")
     assert heads == ["cfg \\ steps", "4", "8"]
     assert page.locator(".xy .tile").count() == 8
+    # Labels wrap between words only.
+    breaks = page.eval_on_selector_all(
+        ".xy th", "ths => [...new Set(ths.map(t => { const s = getComputedStyle(t); return [s.overflowWrap, s.wordBreak, s.hyphens].join(' '); }))]"
+    )
+    assert breaks == ["normal normal none"]
     # A third axis as pages: four images to a page, the choice kept in the address.
     page.select_option("select[name=z]", "sampler")
     assert page.locator(".xy .tile").count() == 4
