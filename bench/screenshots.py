@@ -2,7 +2,8 @@
 
 Makes the demo project of this repository in a temporary folder (``kiln run`` with the
 placeholder engine), culls some of it through the library as ``kiln rate`` would, serves it
-with ``kiln serve`` and photographs the culled grid, the loupe and compare at 1280×800 in the
+with ``kiln serve`` and photographs the culled grid, the loupe, compare, the stats page and a
+sweep grid laid out by the axis selector at 1280×800, and a gallery on a phone (390 px, touch), in the
 dark theme with Playwright on the installed Chromium.
 """
 
@@ -104,6 +105,24 @@ def shoot(url: str, ids: list[str]) -> None:
         page.keyboard.press("i")
         page.wait_for_timeout(1000)
         page.screenshot(path=str(TARGET / "loupe.png"))
+
+        page.goto(url + "stats.html")
+        page.screenshot(path=str(TARGET / "stats.png"), full_page=True)
+
+        page.goto(url + "cities/grid.html?x=steps&y=seed")
+        page.wait_for_selector(".xy-axes:not([hidden])")
+        page.evaluate("window.scrollBy(0, document.querySelector('.xy-axes').getBoundingClientRect().top - 72)")
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(TARGET / "grid.png"))
+
+        # A phone: captions shown without hover, no key hints.
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                                    device_scale_factor=2, color_scheme="dark").new_page()
+        phone.goto(url + "cities/index.html")
+        phone.wait_for_function("window.kiln && window.kiln.gallery")
+        phone.evaluate("window.scrollBy(0, document.querySelector('.grid').getBoundingClientRect().top - 64)")
+        phone.wait_for_timeout(1000)
+        phone.screenshot(path=str(TARGET / "phone.png"))
         browser.close()
 
 
@@ -120,7 +139,7 @@ def main() -> None:
         ids = cull(root)
         with Server(load_project(root), port=0) as server:
             shoot(server.url, ids)
-    for name in ("culled-grid", "compare", "loupe"):
+    for name in ("culled-grid", "compare", "loupe", "stats", "grid", "phone"):
         compact(TARGET / f"{name}.png")
         print(TARGET / f"{name}.png")
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from kiln.site import BuildReport, build_site
-from kiln.site.output import MANIFEST
+from kiln.site.state import STATE as MANIFEST
 from kiln.store.db import Store
 from sitefixtures import add_images, add_pending, add_recipe, make_project, open_project_store
 
@@ -118,7 +118,8 @@ def test_build_writes_index_galleries_image_pages_media_and_static(project, stor
     assert (out / MANIFEST).is_file()
     assert report.pages == 1 + 3 + 8
     assert report.images == 8
-    assert report.written == report.pages + 8 * 3 + len(list((out / "static").iterdir()))
+    produced = 1 + 1 + 3  # the stats page, the library's feed and each collection's
+    assert report.written == report.pages + produced + 8 * 3 + len(list((out / "static").iterdir()))
     assert report.skipped == report.removed == 0
 
 
@@ -233,13 +234,14 @@ def test_changing_a_rating_rewrites_only_the_pages_that_show_it(tmp_path):
     store.close()
 
 
-def test_a_hand_edited_page_is_restored(project, store, catalogue):
+def test_a_hand_edited_page_is_restored_by_a_verifying_build(project, store, catalogue):
     build(project, store)
-    page = project.build_dir / "index.html"
+    page = project.build_dir / "beta" / "index.html"
     original = page.read_bytes()
     page.write_text("edited")
-    report = build(project, store)
-    assert report.written == 1
+    assert build(project, store).written == 0  # a plain build trusts what it recorded
+    report = build_site(project, store, verify=True)
+    assert report.written_names == ["beta/index.html"]
     assert page.read_bytes() == original
 
 
@@ -253,9 +255,9 @@ def test_removing_a_recipe_removes_its_pages_and_only_files_kiln_wrote(project, 
     store.conn.execute("DELETE FROM recipes WHERE name = 'beta'")
     report = build(project, store)
 
-    assert report.removed == 4 + 3 * 3  # gallery + three image pages, and the images' media
+    assert report.removed == 4 + 1 + 3 * 3  # gallery + three image pages, its feed, and the images' media
     assert sorted(report.removed_names) == sorted(
-        ["beta/index.html", *(f"beta/{i}.html" for i in catalogue["beta"]),
+        ["beta/index.html", "beta/feed.atom", *(f"beta/{i}.html" for i in catalogue["beta"]),
          *(f"media/original/{i}.png" for i in catalogue["beta"]),
          *(f"media/{stage}/{i}.webp" for stage in ("thumb", "web") for i in catalogue["beta"])]
     )
@@ -390,7 +392,11 @@ def test_thumbnails_are_lazy_sized_and_carry_a_blurhash_placeholder(project, sto
     for tag in tags:
         assert 'loading="lazy"' in tag and 'decoding="async"' in tag
         assert re.search(r'width="\d+" height="\d+"', tag)
-    match = re.search(r"background-image:url\(data:image/webp;base64,([A-Za-z0-9+/=]+)\)", tags[0])
+    # Thumbnails: a gradient of the blurhash's two halves, a few bytes each.
+    assert re.search(r'style="background-image:linear-gradient\(#[0-9a-f]{6},#[0-9a-f]{6}\)"', tags[0])
+    # The image's own page: the blurhash decoded into a tiny WebP.
+    page = (project.build_dir / "alpha" / f"{catalogue['alpha'][0]}.html").read_text()
+    match = re.search(r"background-image:url\(data:image/webp;base64,([A-Za-z0-9+/=]+)\)", page)
     assert match
     placeholder = Image.open(io.BytesIO(base64.b64decode(match.group(1))))
     assert placeholder.format == "WEBP" and max(placeholder.size) == 16
@@ -460,19 +466,22 @@ def test_empty_recipe_has_a_card_and_an_empty_gallery(project, store, catalogue)
     assert "No images yet" in gallery and "kiln run empty" in gallery
 
 
-def test_queries_do_not_grow_with_the_catalogue(project, store):
+def test_queries_do_not_grow_with_the_images(project, store):
+    """Rows are read by collection and in batches of ids, never a query per image."""
     statements: list[str] = []
     add_recipe(store, "alpha")
     add_images(project, store, "alpha", 2)
     store.conn.set_trace_callback(statements.append)
     build(project, store)
     small = sum(s.lstrip().upper().startswith("SELECT") for s in statements)
-    add_recipe(store, "beta")
-    add_images(project, store, "beta", 12, start=2)
+    add_images(project, store, "alpha", 12, start=2)
+    (project.build_dir / MANIFEST).unlink()  # a full build again
     statements.clear()
     build(project, store)
     store.conn.set_trace_callback(None)
-    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) == small <= 5
+    # The collections' queries, the stats page's five, and the feeds': a changed collection's
+    # members and their rows, the library's newest images and their rows.
+    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) == small <= 16 + 5 + 4
 
 
 def test_report_reads_as_one_line(project, store, catalogue):

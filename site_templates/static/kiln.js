@@ -22,7 +22,7 @@
   };
 
   kiln.tiles = function () {
-    return Array.prototype.slice.call(document.querySelectorAll(".grid .tile[data-id]"));
+    return Array.prototype.slice.call(document.querySelectorAll(".grid .tile[data-id], .xy .tile[data-id]"));
   };
 
   kiln.tile = function (id) {

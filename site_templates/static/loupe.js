@@ -286,7 +286,7 @@
   // A click on a thumbnail opens the loupe; a click with a modifier still opens the page.
   document.addEventListener("click", function (event) {
     if (event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
-    var link = event.target.closest && event.target.closest(".grid .tile[data-id] > a");
+    var link = event.target.closest && event.target.closest(".grid .tile[data-id] > a, .xy .tile[data-id] > a");
     if (!link) return;
     if (show(link.parentNode.dataset.id, "push")) event.preventDefault();
   });

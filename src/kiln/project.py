@@ -10,6 +10,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from kiln import tomlfile
 from kiln.errors import InputError, Problem, ProjectNotFound
@@ -26,15 +27,18 @@ _PATH_KEYS = {
     "wildcards": "wildcards",
     "prompts": "prompts",
     "references": "references",
+    "pages": "pages",
 }
 _SECTIONS = ("project", "site", "paths", "engines", "styles", "reference_groups")
 STYLES_FILE = "styles.toml"
 _STYLE_KEYS = {"prompt", "negative"}
 DEFAULT_SIZE_MULTIPLE = 16
-_SITE_KEYS = {"title": str, "description": str, "page_size": int, "media": str}
+_SITE_KEYS = {"title": str, "description": str, "page_size": int, "media": str, "collections": list, "base_url": str}
+# The collections besides the recipes' that ``[site] collections`` may show, in its order.
+SITE_COLLECTIONS = ("all", "picks", "top", "recent", "tags")
 MEDIA_MODES = ("copy", "link")
 _PROJECT_KEYS = {"title": str, "description": str}
-_TYPE_NAMES = {str: "a string", int: "an integer"}
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list"}
 # Limits of Linux and macOS file systems, in bytes of UTF-8 (Windows counts characters, fewer).
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -79,6 +83,10 @@ class Project:
     description: str = ""
     page_size: int = 48
     media: str = "copy"  # how build/media gets art/'s files: "copy" (or clone), or hard "link"
+    # Where the built site is published ("https://example.org/gallery/"), for absolute links in
+    # feeds; empty: feeds link relatively.
+    base_url: str = ""
+    collections: tuple[str, ...] = ()  # virtual collections shown, from SITE_COLLECTIONS
     paths: dict[str, Path] = field(default_factory=dict)
     engines: dict[str, EngineConfig] = field(default_factory=dict)
     styles: dict[str, Style] = field(default_factory=dict)
@@ -117,6 +125,10 @@ class Project:
     @property
     def references_dir(self) -> Path:
         return self.paths["references"]
+
+    @property
+    def pages_dir(self) -> Path:
+        return self.paths["pages"]
 
     @property
     def db_path(self) -> Path:
@@ -246,6 +258,22 @@ def load_project(start: Path | None = None) -> Project:
         problems.append(doc.problem("site.media", f"expected \"copy\" or \"link\", got {show(media)}"))
     elif isinstance(media, str):
         project.media = media
+    base_url = site.get("base_url", "")
+    if isinstance(base_url, str) and base_url:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment or any(c.isspace() for c in base_url):
+            problems.append(doc.problem("site.base_url", f"expected an http:// or https:// address with no query or fragment, got {show(base_url)}"))
+        else:
+            project.base_url = base_url if base_url.endswith("/") else base_url + "/"
+    chosen = site.get("collections", [])
+    if isinstance(chosen, list):
+        unknown = [c for c in chosen if c not in SITE_COLLECTIONS]
+        if unknown:
+            problems.append(
+                doc.problem("site.collections", f"expected some of {', '.join(SITE_COLLECTIONS)}, got {show(unknown[0])}")
+            )
+        else:
+            project.collections = tuple(dict.fromkeys(chosen))
 
     paths = tables["paths"]
     for key in paths:

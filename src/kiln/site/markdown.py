@@ -26,3 +26,13 @@ def render_summary(text: str) -> Markup:
         return Markup("")
     end = next(i for i in range(start, len(tokens)) if tokens[i].type == "paragraph_close")
     return Markup(_md.renderer.render(tokens[start : end + 1], _md.options, env))
+
+
+def first_heading(text: str) -> str:
+    """The plain text of the first heading of ``text``, empty if it has none."""
+    tokens = _md.parse(text or "")
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open" and i + 1 < len(tokens):
+            inline = tokens[i + 1]
+            return "".join(child.content for child in inline.children or [] if child.type in ("text", "code_inline")).strip()
+    return ""
