@@ -246,7 +246,7 @@ def test_a_large_search_shows_its_newest_matches(library: Project, monkeypatch: 
     assert {row["id"] for row in rows} == newest and len(rows) == 20
     assert [row["created_at"] for row in rows] == sorted((row["created_at"] for row in rows), reverse=True)
     assert data["filtered_table_rows_count"] == 20
-    assert f"only its newest 20 of {len(foxes)} matches" in data["human_description_en"]
+    assert f"rowid is among the newest 20 of {len(foxes)} matches" in data["human_description_en"]
     # The short list drives the query: SQLite takes the first of two equal rowid IN terms.
     sql = data["query"]["sql"]
     assert sql.index(":kiln_floor") < sql.index("match :search)")

@@ -70,7 +70,7 @@ def filters_from_request(request: Any, database: str, table: str, datasette: Dat
         return FilterArguments(
             [f"rowid in (select rowid from {FTS_TABLE} where {FTS_TABLE} match {match} and rowid >= :kiln_floor)"],
             {"kiln_search": search, "kiln_floor": floor[0]},
-            [f"only its newest {SEARCH_LIMIT:,} of {total:,} matches (add words to narrow the search)"],
+            [f"rowid is among the newest {SEARCH_LIMIT:,} of {total:,} matches (add words to narrow the search)"],
         )
 
     return narrow
