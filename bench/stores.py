@@ -161,8 +161,8 @@ def make_store(dest: Path, images: int, files: bool = True) -> Path:
     conn.execute("BEGIN")
     fill(conn, dest, real, stages, images - len(real), files)
     conn.execute("COMMIT")
+    # No ANALYZE: a store kiln writes has no planner statistics either.
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("ANALYZE")
     conn.close()
     return art / "kiln.db"
 

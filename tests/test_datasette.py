@@ -266,6 +266,8 @@ def test_real_process(populated: Project, store: Store, tmp_path: Path) -> None:
                 assert process.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
+        settings = fetch(f"http://127.0.0.1:{port}/-/settings.json")
+        assert {name: settings[name] for name in datasette_app.SETTINGS} == datasette_app.SETTINGS
         search = f"http://127.0.0.1:{port}/kiln/images.json?_search=fox&_shape=array"
         assert [row["id"] for row in fetch(search)] == [FOX]
         # the store is served live, not as immutable: a row the runner writes now shows up
