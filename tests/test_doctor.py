@@ -97,7 +97,7 @@ def test_a_rerun_that_makes_other_bytes_moves_the_curation_and_says_so(made: Pat
     image_id, key = images(made)[0]
     old = "0123456789abcdef"
     art = made / "art"
-    for stage in ("thumb", "web"):
+    for stage in ("thumb", "thumb_small", "web"):
         (art / stage / f"{image_id}.webp").rename(art / stage / f"{old}.webp")
     (art / "original" / f"{image_id}.png").unlink()
     sql(made, "UPDATE images SET id = ?, path = ?, rating = 5, notes = 'best' WHERE id = ?",
