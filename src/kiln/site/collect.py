@@ -46,7 +46,7 @@ JOIN jobs j ON j.key = rj.job_key
 LEFT JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
 ORDER BY rj.recipe, rj.position
 """
-_DERIVATIVES_SQL = "SELECT image_id, stage, path, width, height FROM derivatives WHERE stage IN ('thumb', 'web')"
+_DERIVATIVES_SQL = "SELECT image_id, stage, path, width, height FROM derivatives WHERE stage IN ('thumb', 'thumb_small', 'web')"
 _REFERENCES_SQL = "SELECT image_id, source_path, thumb_path FROM image_references ORDER BY image_id, position"
 REFERENCE_THUMB = 400  # reference thumbnails are square crops of at most this side
 
@@ -89,6 +89,8 @@ class Image:
     web: Media | None = None
     # The reference images it was made from: (their path when used, a kept thumbnail).
     references: list[tuple[str, Media]] = field(default_factory=list)
+    # The 256 px thumbnail; stores made before it existed lack it until `kiln doctor --fix`.
+    thumb_small: Media | None = None
 
     @property
     def procedural(self) -> bool:
@@ -101,6 +103,16 @@ class Image:
         return self.thumb or self.web or self.original
 
     @property
+    def thumbs(self) -> list[Media]:
+        """The thumbnails to offer in a ``srcset``, narrowest first: both widths when the small
+        one exists and is smaller, else the thumbnail alone (or nothing)."""
+        if self.thumb is None:
+            return []
+        if self.thumb_small is not None and self.thumb_small.width < self.thumb.width:
+            return [self.thumb_small, self.thumb]
+        return [self.thumb]
+
+    @property
     def large(self) -> Media | None:
         """The file shown on the image's own page."""
         return self.web or self.original
@@ -111,7 +123,7 @@ class Image:
         return blur_data_uri(self.blurhash, self.width, self.height) if self.blurhash else None
 
     def media(self) -> list[Media]:
-        own = [m for m in (self.original, self.thumb, self.web) if m is not None]
+        own = [m for m in (self.original, self.thumb, self.web, self.thumb_small) if m is not None]
         return own + [thumb for _, thumb in self.references]
 
     def drop(self, missing: set[str]) -> None:
@@ -122,6 +134,8 @@ class Image:
             self.thumb = None
         if self.web and self.web.path in missing:
             self.web = None
+        if self.thumb_small and self.thumb_small.path in missing:
+            self.thumb_small = None
         self.references = [(source, thumb) for source, thumb in self.references if thumb.path not in missing]
 
 
@@ -376,6 +390,7 @@ def _image(
         job_key=row["image_job_key"],
         thumb=derivatives.get("thumb"),
         web=derivatives.get("web"),
+        thumb_small=derivatives.get("thumb_small"),
     )
 
 
