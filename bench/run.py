@@ -6,8 +6,9 @@ test, and nothing asserts a time. The figures go into docs/benchmarks.md by hand
 1. Run + stages at 1024×1024 with the placeholder engine: seconds per image for the whole
    pipeline, next to the engine's own seconds per image, so the cost the runner adds on top
    of the engine (encoding, hashing, derivatives, blurhash, SQLite) is visible.
-2. Engine utilisation: an engine that takes a fixed time per image (bench/fixed_time.py);
-   images per second as a share of 1 / that time. The runner's bookkeeping (PNG, derivatives,
+2. Engine utilisation: an engine that takes a fixed time per image (bench/fixed_time.py),
+   0.5 s at 1024x1024 and 0.3 s at 1536x1536, handing over PNG files (as cn-engine and the
+   HTTP services do) or decoded pixels; images per second as a share of 1 / that time. The runner's bookkeeping (PNG, derivatives,
    blurhash, SQLite) overlaps the next generation, so this should stay near 100 %.
 3. ``kiln build`` over 1,000 images: a full build into an empty build/, then a no-op rebuild.
 """
@@ -82,18 +83,19 @@ def bench_run(images: int) -> None:
     print(f"  pipeline / engine   {pipeline / engine_only:.2f}x")
 
 
-def bench_utilisation(images: int, seconds: float) -> None:
+def bench_utilisation(images: int, seconds: float, size: str = "1024x1024", encoded: bool = True) -> None:
     recipe = f"""
         engine = "fixed"
         model = "none"
         prompt = "utilisation"
-        size = "1024x1024"
+        size = "{size}"
         seeds = {images}
     """
     settings = f"""
         [engines.fixed]
         type = "fixed_time:FixedTimeEngine"
         seconds = {seconds}
+        encoded = {"true" if encoded else "false"}
     """
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
@@ -107,7 +109,8 @@ def bench_utilisation(images: int, seconds: float) -> None:
         store.close()
     span = (last - first) * 86400
     rate = generated / elapsed
-    print(f"engine utilisation, {generated} images at 1024x1024, engine fixed at {seconds:.3f} s/image")
+    handed = "PNG files" if encoded else "decoded pixels"
+    print(f"engine utilisation, {generated} images at {size}, engine fixed at {seconds:.3f} s/image, handing over {handed}")
     print(f"  throughput          {rate:.2f} images/s against an ideal {1 / seconds:.2f}")
     print(f"  utilisation         {rate * seconds:.1%} of the whole run ({elapsed:.2f} s, start-up and last image included)")
     print(f"  engine busy         {busy / span:.1%} of the time from its first job's start to its last job's end")
@@ -174,7 +177,9 @@ def main() -> None:
     parser.add_argument("--fixed-seconds", type=float, default=0.5, help="the fixed engine's time per image")
     args = parser.parse_args()
     bench_run(args.run_images)
-    bench_utilisation(args.fixed_images, args.fixed_seconds)
+    for size, seconds in (("1024x1024", args.fixed_seconds), ("1536x1536", 0.3)):
+        for encoded in (True, False):
+            bench_utilisation(args.fixed_images, seconds, size, encoded)
     bench_build(args.build_images)
 
 
