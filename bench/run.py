@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,6 +40,13 @@ def make_project(folder: Path, recipe: str, settings: str = "") -> None:
     (folder / "kiln.toml").write_text('[project]\ntitle = "bench"\n' + textwrap.dedent(settings))
     (folder / "recipes").mkdir()
     (folder / "recipes" / "bench.toml").write_text(textwrap.dedent(recipe))
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process and of its children that have ended (the finishing
+    workers, once the run's pool is shut down)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_project(folder: Path) -> tuple[float, int]:
@@ -100,7 +108,9 @@ def bench_utilisation(images: int, seconds: float, size: str = "1024x1024", enco
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         make_project(folder, recipe, settings)
+        cpu_before = cpu_seconds()
         elapsed, generated = run_project(folder)
+        cpu = cpu_seconds() - cpu_before
         store = open_store(load_project(folder).db_path)
         first, last, busy = store.query(
             "SELECT min(julianday(started_at)), max(julianday(started_at) + duration_ms / 86400000.0),"
@@ -114,6 +124,11 @@ def bench_utilisation(images: int, seconds: float, size: str = "1024x1024", enco
     print(f"  throughput          {rate:.2f} images/s against an ideal {1 / seconds:.2f}")
     print(f"  utilisation         {rate * seconds:.1%} of the whole run ({elapsed:.2f} s, start-up and last image included)")
     print(f"  engine busy         {busy / span:.1%} of the time from its first job's start to its last job's end")
+    # What does not depend on what else the machine runs: the CPU kiln spends per image (the
+    # runner and its finishing workers), against what the free cores offer in an engine's time.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    print(f"  kiln's CPU          {cpu / generated * 1000:.0f} ms per image, of {cores * seconds * 1000:.0f} ms"
+          f" the {cores} cores offer while the engine makes one; load average {os.getloadavg()[0]:.1f}")
 
 
 def bench_build(images: int) -> None:
