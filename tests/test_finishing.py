@@ -6,12 +6,16 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import zlib
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
 from kiln.art import content_id
+from kiln.cli import cli
 from kiln.engines.base import Engine, GenerateResult
 from kiln.engines.placeholder import PlaceholderEngine
 from kiln.exifmeta import EXIF_IFD, MAKER_NOTE, USER_COMMENT, user_comment
@@ -210,3 +214,30 @@ def test_a_diffusers_engine_on_the_cpu_takes_every_core():
 
     assert DiffusersEngine.cores_taken({"device": "cpu"}) >= 1
     assert DiffusersEngine.cores_taken({"device": "cuda"}) == 0
+
+
+FAKE_ENGINE = Path(__file__).parent / "fake_engines" / "fake_engine.py"
+
+
+def test_a_run_keeps_the_png_a_protocol_engine_wrote(tmp_path):
+    """End to end: the engine process writes a PNG at its own compression level; the stored
+    original is that file's image data with kiln's chunks, not a PNG kiln encoded again."""
+    (tmp_path / "recipes").mkdir()
+    command = ", ".join(f'"{part}"' for part in (sys.executable, str(FAKE_ENGINE)))
+    (tmp_path / "kiln.toml").write_text(f'[engines.proc]\ntype = "ndjson"\ncommand = [{command}]\n')
+    (tmp_path / "recipes" / "kites.toml").write_text(
+        'engine = "proc"\nmodel = "klein"\nprompt = "a kite"\nseeds = [7]\nsize = "96x64"\n')
+    result = CliRunner().invoke(cli, ["run", "-C", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (original,) = (tmp_path / "art" / "original").iterdir()
+    data = original.read_bytes()
+    # What the engine wrote: Pillow's default level, the seed's colour.
+    engine = io.BytesIO()
+    Image.new("RGB", (96, 64), (7, 0, 128)).save(engine, "PNG")
+    assert [body for kind, body in chunks(data) if kind == b"IDAT"] == [
+        body for kind, body in chunks(engine.getvalue()) if kind == b"IDAT"
+    ]
+    opened = Image.open(original)
+    assert a1111_parse(opened.info["parameters"])["Seed"] == "7"
+    assert json.loads(opened.info["kiln"])["recipe"] == "kites"
+    assert original.name == f"{content_id(data)[0]}.png"

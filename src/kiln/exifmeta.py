@@ -116,3 +116,12 @@ def splice_webp(data: bytes, texts: dict[str, str]) -> bytes:
     body += [_riff_chunk(kind, payload) for kind, payload in rest if kind != b"XMP "] + [exif] + tail
     payload = b"WEBP" + b"".join(body)
     return b"RIFF" + struct.pack("<I", len(payload)) + payload
+
+
+def kiln_text(image: Image.Image) -> str:
+    """The ``kiln`` text of an original kiln wrote, whatever its format: a PNG's text chunk, a
+    JPEG's or WebP's EXIF ``MakerNote``. KeyError if it has none."""
+    if image.format == "PNG":
+        return image.text[KILN]  # type: ignore[attr-defined]
+    note = image.getexif().get_ifd(EXIF_IFD)[MAKER_NOTE]
+    return note.decode("utf-8") if isinstance(note, bytes) else str(note)

@@ -27,12 +27,14 @@ from kiln.pngmeta import PNG_SIGNATURE, provenance_texts, splice_png, texts_info
 from kiln.stages import blurhash_of, run_stages
 
 
-# The formats an engine's own bytes are kept in, by their first bytes: name, file extension,
-# and how provenance goes into them.
-_KEPT_FORMATS: tuple[tuple[bytes, str, str, Callable[[bytes, dict[str, str]], bytes]], ...] = (
-    (PNG_SIGNATURE, "png", "png", splice_png),
-    (b"\xff\xd8\xff", "jpeg", "jpg", splice_jpeg),
-    (b"RIFF", "webp", "webp", splice_webp),
+# The formats an original is kept in, with their file extensions.
+ORIGINAL_FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+# The formats an engine's own bytes are kept in, by their first bytes, and how provenance goes
+# into each.
+_KEPT_FORMATS: tuple[tuple[bytes, str, Callable[[bytes, dict[str, str]], bytes]], ...] = (
+    (PNG_SIGNATURE, "png", splice_png),
+    (b"\xff\xd8\xff", "jpeg", splice_jpeg),
+    (b"RIFF", "webp", splice_webp),
 )
 
 
@@ -46,10 +48,10 @@ def original_file(picture: Image.Image | bytes, texts: dict[str, str]) -> tuple[
     """
     if isinstance(picture, bytes):
         image = Image.open(io.BytesIO(picture))
-        for magic, name, extension, splice in _KEPT_FORMATS:
+        for magic, name, splice in _KEPT_FORMATS:
             if picture.startswith(magic):
                 try:
-                    return splice(picture, texts), name, extension, image
+                    return splice(picture, texts), name, ORIGINAL_FORMATS[name], image
                 except ValueError:
                     break  # not a whole file of its kind: the decoded pixels are kept instead
         image.load()

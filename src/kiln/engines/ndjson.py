@@ -94,7 +94,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PIL import Image
 
 from kiln import lifeline
 from kiln.engines import protocol
