@@ -26,7 +26,6 @@ from kiln.lifeline import watch_parent
 from kiln.pngmeta import PNG_SIGNATURE, provenance_texts, splice_png, texts_info
 from kiln.stages import blurhash_of, run_stages
 
-
 # The formats an original is kept in, with their file extensions.
 ORIGINAL_FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 # The formats an engine's own bytes are kept in, by their first bytes, and how provenance goes

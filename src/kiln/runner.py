@@ -35,7 +35,8 @@ from typing import Any, Protocol
 
 from kiln.art import sweep_temporaries
 from kiln.engines import (
-    Engine, EngineError, GenerateRequest, GenerateResult, Progress, Restarted, check_engines, engine_class, open_engine,
+    Engine, EngineError, GenerateRequest, GenerateResult, Progress, Restarted, check_engines, engine_class,
+    open_engine,
 )
 from kiln.errors import InputError, KilnError
 from kiln.finishing import finishing_workers, image_row, worker_pool, write_image_files
