@@ -6,8 +6,9 @@ test, and nothing asserts a time. The figures go into docs/benchmarks.md by hand
 1. Run + stages at 1024×1024 with the placeholder engine: seconds per image for the whole
    pipeline, next to the engine's own seconds per image, so the cost the runner adds on top
    of the engine (encoding, hashing, derivatives, blurhash, SQLite) is visible.
-2. Engine utilisation: an engine that takes a fixed time per image (bench/fixed_time.py);
-   images per second as a share of 1 / that time. The runner's bookkeeping (PNG, derivatives,
+2. Engine utilisation: an engine that takes a fixed time per image (bench/fixed_time.py),
+   0.5 s at 1024x1024 and 0.3 s at 1536x1536, handing over PNG files (as cn-engine and the
+   HTTP services do) or decoded pixels; images per second as a share of 1 / that time. The runner's bookkeeping (PNG, derivatives,
    blurhash, SQLite) overlaps the next generation, so this should stay near 100 %.
 3. ``kiln build`` over 1,000 images: a full build into an empty build/, then a no-op rebuild.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -38,6 +40,13 @@ def make_project(folder: Path, recipe: str, settings: str = "") -> None:
     (folder / "kiln.toml").write_text('[project]\ntitle = "bench"\n' + textwrap.dedent(settings))
     (folder / "recipes").mkdir()
     (folder / "recipes" / "bench.toml").write_text(textwrap.dedent(recipe))
+
+
+def cpu_seconds() -> float:
+    """User + system time of this process and of its children that have ended (the finishing
+    workers, once the run's pool is shut down)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_project(folder: Path) -> tuple[float, int]:
@@ -82,23 +91,26 @@ def bench_run(images: int) -> None:
     print(f"  pipeline / engine   {pipeline / engine_only:.2f}x")
 
 
-def bench_utilisation(images: int, seconds: float) -> None:
+def bench_utilisation(images: int, seconds: float, size: str = "1024x1024", encoded: bool = True) -> None:
     recipe = f"""
         engine = "fixed"
         model = "none"
         prompt = "utilisation"
-        size = "1024x1024"
+        size = "{size}"
         seeds = {images}
     """
     settings = f"""
         [engines.fixed]
         type = "fixed_time:FixedTimeEngine"
         seconds = {seconds}
+        encoded = {"true" if encoded else "false"}
     """
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         make_project(folder, recipe, settings)
+        cpu_before = cpu_seconds()
         elapsed, generated = run_project(folder)
+        cpu = cpu_seconds() - cpu_before
         store = open_store(load_project(folder).db_path)
         first, last, busy = store.query(
             "SELECT min(julianday(started_at)), max(julianday(started_at) + duration_ms / 86400000.0),"
@@ -107,10 +119,16 @@ def bench_utilisation(images: int, seconds: float) -> None:
         store.close()
     span = (last - first) * 86400
     rate = generated / elapsed
-    print(f"engine utilisation, {generated} images at 1024x1024, engine fixed at {seconds:.3f} s/image")
+    handed = "PNG files" if encoded else "decoded pixels"
+    print(f"engine utilisation, {generated} images at {size}, engine fixed at {seconds:.3f} s/image, handing over {handed}")
     print(f"  throughput          {rate:.2f} images/s against an ideal {1 / seconds:.2f}")
     print(f"  utilisation         {rate * seconds:.1%} of the whole run ({elapsed:.2f} s, start-up and last image included)")
     print(f"  engine busy         {busy / span:.1%} of the time from its first job's start to its last job's end")
+    # What does not depend on what else the machine runs: the CPU kiln spends per image (the
+    # runner and its finishing workers), against what the free cores offer in an engine's time.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    print(f"  kiln's CPU          {cpu / generated * 1000:.0f} ms per image, of {cores * seconds * 1000:.0f} ms"
+          f" the {cores} cores offer while the engine makes one; load average {os.getloadavg()[0]:.1f}")
 
 
 def bench_build(images: int) -> None:
@@ -174,7 +192,9 @@ def main() -> None:
     parser.add_argument("--fixed-seconds", type=float, default=0.5, help="the fixed engine's time per image")
     args = parser.parse_args()
     bench_run(args.run_images)
-    bench_utilisation(args.fixed_images, args.fixed_seconds)
+    for size, seconds in (("1024x1024", args.fixed_seconds), ("1536x1536", 0.3)):
+        for encoded in (True, False):
+            bench_utilisation(args.fixed_images, seconds, size, encoded)
     bench_build(args.build_images)
 
 

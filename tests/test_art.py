@@ -163,7 +163,7 @@ def test_stages_make_thumb_and_web_copies(tmp_path):
 def test_small_images_are_not_upscaled(tmp_path):
     rows = run_stages(Image.new("RGB", (300, 200), "red"), "abc", tmp_path, "t")
     sizes = {row["stage"]: (row["width"], row["height"]) for row in rows}
-    assert sizes == {"thumb": (200, 200), "web": (300, 200)}
+    assert sizes == {"thumb": (200, 200), "thumb_small": (200, 200), "web": (300, 200)}
 
 
 def test_blurhash_is_4x3_and_keeps_the_image_open():

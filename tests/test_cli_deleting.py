@@ -148,7 +148,7 @@ def test_status_summarises_the_store_and_lists_archived_recipes(project_dir, kit
     write_recipe("broken", 'prompt = "_fail_ now"\nsize = "64x64"\nsteps = 1\n')
     invoke(project_dir, "run")
     invoke(project_dir, "rm", kites[0], "--yes")
-    files = 3 * 2
+    files = 4 * 2
     art = size_of(project_dir, *kites[1:])
     result = invoke(project_dir, "status")
     assert result.exit_code == 0

@@ -24,7 +24,7 @@ steps = 2
 
 
 def art_ids(project: Path) -> set[str]:
-    return {p.stem for p in (project / "art").glob("*/*") if p.parent.name in ("original", "thumb", "web")}
+    return {p.stem for p in (project / "art").glob("*/*") if p.parent.name in ("original", "thumb", "thumb_small", "web")}
 
 
 def test_reject_delete_run_plan_and_redo(project_dir: Path, write_recipe):

@@ -52,7 +52,8 @@ def test_a_plan_counts_the_images_and_the_bytes_of_all_their_files(made):
     plan = plan_ids(project, store, [first[:6]])
     (image,) = plan.images
     art = project.art_dir
-    assert image.files == (art / "original" / f"{first}.png", art / "thumb" / f"{first}.webp", art / "web" / f"{first}.webp")
+    assert image.files == (art / "original" / f"{first}.png", art / "thumb" / f"{first}.webp",
+                           art / "thumb_small" / f"{first}.webp", art / "web" / f"{first}.webp")
     assert image.bytes == sum(path.stat().st_size for path in image.files)
     assert image.recipes == ("kites",)
     assert plan.describe() == f"1 image ({human_size(image.bytes)})"
@@ -82,7 +83,7 @@ def test_deleting_removes_files_and_rows_marks_jobs_and_keeps_the_history(made):
     # the full-text index follows the table
     assert rows(project.root, "SELECT count(*) FROM images_fts") == [(2,)]
     for image_id in kept:
-        assert len(files_of(project.root, image_id)) == 3
+        assert len(files_of(project.root, image_id)) == 4
 
 
 def test_a_reference_thumbnail_stays_with_the_images_made_from_it(made, write_recipe):
@@ -162,10 +163,10 @@ def test_a_crash_after_the_commit_leaves_files_the_next_deletion_removes(made, m
     assert rows(project.root, "SELECT count(*) FROM images WHERE id = ?", (first,)) == [(0,)]
     assert leftovers(project, store) == files_of(project.root, first)
     result = delete(project, store, plan_ids(project, store, [second]))
-    assert (result.images, result.leftovers) == (1, 3)
+    assert (result.images, result.leftovers) == (1, 4)
     assert files_of(project.root, first) == files_of(project.root, second) == []
     assert leftovers(project, store) == []
-    assert len(files_of(project.root, third)) == 3
+    assert len(files_of(project.root, third)) == 4
 
 
 def test_a_file_that_cannot_be_removed_is_reported_and_the_rest_goes(made, monkeypatch):

@@ -25,7 +25,7 @@ size = "256x192"
 seeds = 2
 steps = 4
 """
-CLEAN = "kiln doctor: 6 images, 18 files checked, no problems\n"
+CLEAN = "kiln doctor: 6 images, 24 files checked, no problems\n"
 LEFT_ONE = "1 recent temporary or unrecorded file left alone: another kiln process may still be writing it\n"
 LEFT_TWO = "2 recent temporary or unrecorded files left alone: another kiln process may still be writing them\n"
 HOUR_AGO = time.time() - 3600
@@ -53,7 +53,7 @@ def images(project: Path) -> list[tuple[str, str]]:
 
 def test_a_clean_store_is_one_line(made: Path):
     assert kiln(made, "doctor") == (0, CLEAN)
-    assert kiln(made, "doctor", "--deep") == (0, "kiln doctor: 6 images, 18 files checked, decoded, no problems\n")
+    assert kiln(made, "doctor", "--deep") == (0, "kiln doctor: 6 images, 24 files checked, decoded, no problems\n")
     assert kiln(made, "doctor", "--fix") == (0, CLEAN)
 
 
@@ -71,7 +71,7 @@ def test_a_lost_original_is_made_again_with_its_curation(made: Path):
     ) in output
 
     report = (
-        "kiln doctor: 6 images, 18 files checked, 1 problem\n"
+        "kiln doctor: 6 images, 24 files checked, 1 problem\n"
         "  1 image whose original is missing\n"
         f"    {image_id}: art/original/{image_id}.png is missing\n"
     )
@@ -97,7 +97,7 @@ def test_a_rerun_that_makes_other_bytes_moves_the_curation_and_says_so(made: Pat
     image_id, key = images(made)[0]
     old = "0123456789abcdef"
     art = made / "art"
-    for stage in ("thumb", "web"):
+    for stage in ("thumb", "thumb_small", "web"):
         (art / stage / f"{image_id}.webp").rename(art / stage / f"{old}.webp")
     (art / "original" / f"{image_id}.png").unlink()
     sql(made, "UPDATE images SET id = ?, path = ?, rating = 5, notes = 'best' WHERE id = ?",
@@ -130,7 +130,7 @@ def test_a_corrupt_original_is_quarantined_and_made_again(made: Path):
     actual = hashlib.sha256(bytes(data)).hexdigest()[:16]
 
     report = (
-        "kiln doctor: 6 images, 18 files checked, 1 problem\n"
+        "kiln doctor: 6 images, 24 files checked, 1 problem\n"
         "  1 original whose content does not match its id\n"
         f"    {image_id}: art/original/{image_id}.png hashes to {actual}\n"
     )
@@ -159,7 +159,7 @@ def test_a_change_that_keeps_size_and_mtime_is_found_by_deep_only(made: Path):
     code, output = kiln(made, "doctor", "--deep")
     assert code == 1
     assert output.startswith(
-        "kiln doctor: 6 images, 18 files checked, decoded, 1 problem\n"
+        "kiln doctor: 6 images, 24 files checked, decoded, 1 problem\n"
         "  1 original whose content does not match its id\n"
         f"    {image_id}: art/original/{image_id}.png hashes to "
     )
@@ -191,7 +191,7 @@ def test_missing_truncated_and_resized_derivatives_are_made_again(made: Path):
     lines = output.splitlines()
     assert code == 0
     assert lines[:3] == [
-        "kiln doctor: 6 images, 18 files checked, 3 problems",
+        "kiln doctor: 6 images, 24 files checked, 3 problems",
         "  1 derivative missing",
         f"    art/thumb/{a}.webp: the thumb of {a} is missing",
     ]
@@ -203,7 +203,7 @@ def test_missing_truncated_and_resized_derivatives_are_made_again(made: Path):
     assert lines[6:] == ["fixed:", "  regenerated 3 derivatives"]
     for path, size in sizes.items():
         assert (art / path).stat().st_size == size
-    assert kiln(made, "doctor", "--deep") == (0, "kiln doctor: 6 images, 18 files checked, decoded, no problems\n")
+    assert kiln(made, "doctor", "--deep") == (0, "kiln doctor: 6 images, 24 files checked, decoded, no problems\n")
 
 
 def test_deep_compares_a_derivative_pixel_size_with_its_row(made: Path):
@@ -213,7 +213,7 @@ def test_deep_compares_a_derivative_pixel_size_with_its_row(made: Path):
     code, output = kiln(made, "doctor", "--deep", "--fix")
     assert (code, output) == (
         0,
-        "kiln doctor: 6 images, 18 files checked, decoded, 1 problem\n"
+        "kiln doctor: 6 images, 24 files checked, decoded, 1 problem\n"
         "  1 derivative unreadable or of the wrong size\n"
         f"    art/thumb/{image_id}.webp: 192x192 pixels, the store says 999x192\n"
         "fixed:\n  regenerated 1 derivative\n",
@@ -229,7 +229,7 @@ def test_orphans_are_adopted_when_their_kiln_chunk_names_a_job(made: Path):
     sql(made, "DELETE FROM derivatives WHERE image_id = ?", (image_id,))
     sql(made, "DELETE FROM images WHERE id = ?", (image_id,))
     sql(made, "UPDATE jobs SET status = 'queued', image_id = NULL WHERE key = ?", (key,))
-    for stage, extension in (("original", "png"), ("thumb", "webp"), ("web", "webp")):
+    for stage, extension in (("original", "png"), ("thumb", "webp"), ("thumb_small", "webp"), ("web", "webp")):
         aged(art / stage / f"{image_id}.{extension}")
 
     buffer = io.BytesIO()
@@ -243,14 +243,15 @@ def test_orphans_are_adopted_when_their_kiln_chunk_names_a_job(made: Path):
         f"    art/original/{foreign_id}.png: no image row",
         f"    art/thumb/{image_id}.webp: no derivative row",
         "    art/thumb/ffffffffffffffff.webp: no derivative row",
+        f"    art/thumb_small/{image_id}.webp: no derivative row",
         f"    art/web/{image_id}.webp: no derivative row",
     ])
     code, output = kiln(made, "doctor", "--fix")
     lines = output.splitlines()
     assert code == 1
-    assert lines[:2] == ["kiln doctor: 5 images, 15 files checked, 5 problems", "  5 files in art/ with no row"]
-    assert lines[2:7] == expected
-    assert lines[7:] == [
+    assert lines[:2] == ["kiln doctor: 5 images, 20 files checked, 6 problems", "  6 files in art/ with no row"]
+    assert lines[2:8] == expected[:5] + ["    … and 1 more"]  # five of a kind are listed
+    assert lines[8:] == [
         "fixed:",
         "  adopted 1 orphan original named by its job (with its derivatives)",
         "  deleted 1 orphan derivative whose image has no row",
@@ -265,7 +266,7 @@ def test_orphans_are_adopted_when_their_kiln_chunk_names_a_job(made: Path):
     assert not stray.exists()
     assert kiln(made, "doctor") == (
         1,
-        "kiln doctor: 6 images, 18 files checked, 1 problem\n"
+        "kiln doctor: 6 images, 24 files checked, 1 problem\n"
         "  1 file in art/ with no row\n"
         f"    art/original/{foreign_id}.png: no image row\n"
         "'kiln doctor --fix' repairs what it can.\n",
@@ -284,7 +285,7 @@ def test_an_orphan_whose_job_the_store_does_not_know_is_left(made: Path):
     code, output = kiln(made, "doctor", "--fix")
     assert code == 1
     assert output.endswith(
-        "fixed:\n  deleted 2 orphan derivatives whose images have no row\nnot fixed:\n"
+        "fixed:\n  deleted 3 orphan derivatives whose images have no row\nnot fixed:\n"
         f"  art/original/{image_id}.png: its kiln chunk names job {key}, which the store does not know;"
         " move or delete it by hand\n"
     )
@@ -299,7 +300,7 @@ def test_temporary_files_are_removed_unless_a_live_process_may_own_them(made: Pa
     fresh.write_bytes(b"half")
 
     report = (
-        "kiln doctor: 6 images, 18 files checked, 2 problems\n"
+        "kiln doctor: 6 images, 24 files checked, 2 problems\n"
         "  2 leftover temporary files\n"
         "    art/thumb/.tmp-abc123: left by an interrupted write\n"
         "    build/coast/.index.html.kiln-tmp: left by an interrupted write\n"
@@ -335,7 +336,7 @@ def test_a_job_stuck_running_is_released(made: Path):
     run_id = sql(made, "SELECT max(id) FROM runs")[0][0]
     sql(made, "UPDATE jobs SET status = 'running', run_id = ? WHERE key = ?", (run_id, key))
     report = (
-        "kiln doctor: 6 images, 18 files checked, 1 problem\n"
+        "kiln doctor: 6 images, 24 files checked, 1 problem\n"
         "  1 job stuck running with no live process\n"
         f"    {key}: small: run #{run_id} (pid {gone.pid}) is gone\n"
     )
@@ -372,7 +373,7 @@ def test_a_job_claimed_by_a_live_run_on_another_host_is_not_stuck(made: Path):
 def test_a_job_whose_lease_ran_out_on_another_host_is_stuck(made: Path):
     key, run_id = claimed_by(made, "render-box-2", 4242, "2026-01-01T00:00:05.000Z")
     report = (
-        "kiln doctor: 6 images, 18 files checked, 1 problem\n"
+        "kiln doctor: 6 images, 24 files checked, 1 problem\n"
         "  1 job stuck running with no live process\n"
         f"    {key}: small: run #{run_id} on render-box-2 has not renewed its lease since 2026-01-01T00:00:05.000Z\n"
     )
@@ -385,7 +386,7 @@ def test_the_full_text_index_is_rebuilt(made: Path):
     sql(made, "INSERT INTO images_fts(images_fts, rowid, prompt, notes) VALUES ('delete', ?, ?, ?)",
         (rowid, prompt, notes))
     report = (
-        "kiln doctor: 6 images, 18 files checked, 1 problem\n"
+        "kiln doctor: 6 images, 24 files checked, 1 problem\n"
         "  1 full-text index out of step with the images table\n"
         "    images_fts: indexes 5 rows, images has 6\n"
     )
@@ -400,7 +401,7 @@ def test_an_index_whose_entries_differ_from_the_table_is_found(made: Path):
     code, output = kiln(made, "doctor", "--fix")
     assert (code, output) == (
         0,
-        "kiln doctor: 6 images, 18 files checked, 1 problem\n"
+        "kiln doctor: 6 images, 24 files checked, 1 problem\n"
         "  1 full-text index out of step with the images table\n"
         "    images_fts: its entries do not match the prompts and notes in images\n"
         "fixed:\n  rebuilt the full-text index\n",

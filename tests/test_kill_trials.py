@@ -121,10 +121,10 @@ def run_to_the_end(project: Path, note: str) -> None:
     assert len(images) == JOBS and {key for _, key in images} == keys, note
     ids = {image_id for image_id, _ in images}
     assert {path.stem for path in (art / "original").glob("*.png")} == ids, note
-    for stage in ("thumb", "web"):
+    for stage in ("thumb", "thumb_small", "web"):
         assert {path.stem for path in (art / stage).glob("*.webp")} == ids, note
     assert not list(art.rglob(".tmp-*")), note
-    assert _rows(project, "SELECT count(*) FROM derivatives") == [(2 * JOBS,)], note
+    assert _rows(project, "SELECT count(*) FROM derivatives") == [(3 * JOBS,)], note
 
 
 def test_three_kills_in_a_row_then_a_run_to_the_end(project: Path):

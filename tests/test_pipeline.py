@@ -43,11 +43,11 @@ def assert_store_consistent(project: Path) -> None:
         assert (art / path).is_file()
     on_disk = {p.stem for p in (art / "original").glob("*.png")}
     assert on_disk == ids
-    for stage in ("thumb", "web"):
+    for stage in ("thumb", "thumb_small", "web"):
         assert {p.stem for p in (art / stage).glob("*.webp")} == ids
     assert not list(art.rglob(".tmp-*"))
     derivative_count = db_rows(project, "SELECT count(*) FROM derivatives")[0][0]
-    assert derivative_count == 2 * len(ids)
+    assert derivative_count == 3 * len(ids)
 
 
 @pytest.fixture

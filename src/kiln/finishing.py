@@ -13,6 +13,7 @@ import json
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,48 @@ from typing import Any
 from PIL import Image
 
 from kiln.art import content_id, stage_path, write_atomic
+from kiln.exifmeta import splice_jpeg, splice_webp
 from kiln.lifeline import watch_parent
-from kiln.pngmeta import png_info
+from kiln.pngmeta import PNG_SIGNATURE, provenance_texts, splice_png, texts_info
 from kiln.stages import blurhash_of, run_stages
+
+# The formats an original is kept in, with their file extensions.
+ORIGINAL_FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+# The formats an engine's own bytes are kept in, by their first bytes, and how provenance goes
+# into each.
+_KEPT_FORMATS: tuple[tuple[bytes, str, Callable[[bytes, dict[str, str]], bytes]], ...] = (
+    (PNG_SIGNATURE, "png", splice_png),
+    (b"\xff\xd8\xff", "jpeg", splice_jpeg),
+    (b"RIFF", "webp", splice_webp),
+)
+
+
+def original_file(picture: Image.Image | bytes, texts: dict[str, str]) -> tuple[bytes, str, str, Image.Image]:
+    """The original's bytes, format, file extension and picture, provenance ``texts`` included.
+
+    Bytes an engine encoded (PNG, JPEG or WebP) are kept, with the texts spliced in: the
+    pixels stay exactly the engine's, and no time goes into compressing them again (a JPEG
+    made a PNG would be three times the size and no better). Anything else, and decoded
+    pixels, are encoded as a PNG.
+    """
+    if isinstance(picture, bytes):
+        image = Image.open(io.BytesIO(picture))
+        for magic, name, splice in _KEPT_FORMATS:
+            if picture.startswith(magic):
+                try:
+                    return splice(picture, texts), name, ORIGINAL_FORMATS[name], image
+                except ValueError:
+                    break  # not a whole file of its kind: the decoded pixels are kept instead
+        image.load()
+        picture = image
+    buffer = io.BytesIO()
+    # zlib level 1: measured as fast as any and no larger than level 4 on engine output.
+    picture.save(buffer, "PNG", pnginfo=texts_info(texts), compress_level=1)
+    return buffer.getvalue(), "png", "png", picture
 
 
 def write_image_files(
-    image: Image.Image,
+    picture: Image.Image | bytes,
     art_dir: Path,
     created_at: str,
     key: str,
@@ -35,16 +71,15 @@ def write_image_files(
     template: str,
     provenance: dict[str, Any],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Write the original PNG (with its provenance) and its derivatives.
+    """Write the original (with its provenance) and its derivatives.
 
+    ``picture`` is the engine's encoded file when it gave one, else its decoded pixels.
     Returns the file columns of the image's row and the derivatives' rows.
     """
-    buffer = io.BytesIO()
-    # zlib level 1: measured as fast as any and no larger than level 4 on engine output.
-    image.save(buffer, "PNG", pnginfo=png_info(key, recipe, spec, template, provenance), compress_level=1)
-    data = buffer.getvalue()
+    texts = provenance_texts(key, recipe, spec, template, provenance)
+    data, name, extension, image = original_file(picture, texts)
     image_id, sha256 = content_id(data)
-    original = stage_path(art_dir, "original", image_id, "png")
+    original = stage_path(art_dir, "original", image_id, extension)
     if not (original.exists() and original.stat().st_size == len(data)):
         write_atomic(original, data)
     derivatives = run_stages(image, image_id, art_dir, created_at)
@@ -55,7 +90,7 @@ def write_image_files(
         "height": image.height,
         "bytes": len(data),
         "sha256": sha256,
-        "format": "png",
+        "format": name,
         "blurhash": blurhash_of(image),
         # What kiln doctor compares with: while size and mtime are these, the bytes are not re-hashed.
         "file_mtime_ns": original.stat().st_mtime_ns,
@@ -105,17 +140,23 @@ def _ready() -> None:
     return None
 
 
-WORKERS = max(1, min(4, (os.cpu_count() or 2) - 1))
+def finishing_workers(cores_taken: Iterable[int], jobs: int, cores: int | None = None) -> int:
+    """How many finishing workers a run gets: one per core its engines leave free (a GPU or
+    remote engine leaves them all; the placeholder takes one), no more than it has jobs, and
+    at least one. ``cores`` defaults to this machine's."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    free = cores - sum(cores_taken)
+    return max(1, min(free, jobs))
 
 
-def worker_pool() -> ProcessPoolExecutor:
-    """Worker processes for :func:`write_image_files`, started now: one per core but one (the
-    engine's thread keeps that one), at least one and at most four."""
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` worker processes for :func:`write_image_files`, started now."""
     # spawn, not fork: the runner has threads, and forking a threaded process is unsafe.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(WORKERS, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),))
     # Starting a worker imports Pillow and friends (most of a second): do it while the
     # engine makes its first image, not after.
-    for _ in range(WORKERS):
+    for _ in range(workers):
         pool.submit(_ready)
     return pool

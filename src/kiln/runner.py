@@ -35,10 +35,11 @@ from typing import Any, Protocol
 
 from kiln.art import sweep_temporaries
 from kiln.engines import (
-    Engine, EngineError, GenerateRequest, GenerateResult, Progress, Restarted, check_engines, open_engine,
+    Engine, EngineError, GenerateRequest, GenerateResult, Progress, Restarted, check_engines, engine_class,
+    open_engine,
 )
 from kiln.errors import InputError, KilnError
-from kiln.finishing import WORKERS, image_row, worker_pool, write_image_files
+from kiln.finishing import finishing_workers, image_row, worker_pool, write_image_files
 from kiln.plan import RecipePlan, record_plan
 from kiln.policy import Policy, RateLimiter
 from kiln.project import Project
@@ -47,12 +48,6 @@ from kiln.reference_images import ReferencePreparer
 from kiln.store import Store
 from kiln.store.db import Replaced, now, stamp, write_failure
 from kiln.store.leases import Heartbeat
-
-# A thread per worker process hands it images and commits their rows; one more result may
-# wait, so the workers never idle and memory stays flat when the engine outpaces them.
-FINISHING_THREADS = WORKERS
-MAX_WAITING_RESULTS = WORKERS + 1
-
 
 class RunObserver(Protocol):
     """What the runner reports as it goes; the CLI turns it into progress bars."""
@@ -228,8 +223,8 @@ class Runner:
         self.tracker = _Tracker()
         self._report_lock = threading.Lock()
         self._finishing: list[Future[None]] = []
-        self._finish_slots = threading.BoundedSemaphore(MAX_WAITING_RESULTS)
         self._finishers: ThreadPoolExecutor | None = None
+        self._finish_slots: threading.BoundedSemaphore  # sized for the run's workers, in run()
         self._workers: ProcessPoolExecutor | None = None
         self._report = RunReport()
         self._error: BaseException | None = None  # what stopped the run, if not a lane's bug
@@ -260,13 +255,17 @@ class Runner:
             }
         report.warnings.extend(self._lost_originals(plans))
         report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
+        workers = self._workers_for(queued)
+        # A thread per worker process hands it images and commits their rows; one more result
+        # may wait, so the workers never idle and memory stays flat when the engine outpaces them.
+        self._finish_slots = threading.BoundedSemaphore(workers + 1)
 
         # Renewing the lease on this run's claims, so no other runner takes them back.
         with Heartbeat(self.store.path, self.run_id):
             try:
-                finishing = ThreadPoolExecutor(FINISHING_THREADS, thread_name_prefix="kiln-finish")
-                with worker_pool() as workers, finishing as finishers:
-                    self._workers = workers
+                finishing = ThreadPoolExecutor(workers, thread_name_prefix="kiln-finish")
+                with worker_pool(workers) as pool, finishing as finishers:
+                    self._workers = pool
                     self._finishers = finishers
                     try:
                         for plan, todo in queued:
@@ -305,6 +304,17 @@ class Runner:
         if errors:
             raise errors[0]
         return report
+
+    def _workers_for(self, queued: list[tuple[RecipePlan, list[Job]]]) -> int:
+        """Finishing workers for the jobs queued: the cores their engines leave free."""
+        names = {job.spec["engine"] for _, todo in queued for job in todo}
+        taken = []
+        for name in names:
+            config = self.project.engine(name)
+            taken.append(engine_class(config).cores_taken(config.options))
+        # A target recipe may add jobs as others fail: it counts as many as it may make.
+        jobs = sum(len(todo) if plan.target is None else max(len(todo), plan.remaining) for plan, todo in queued)
+        return finishing_workers(taken, jobs)
 
     def _stop_for(self, error: BaseException) -> None:
         """End the run because of ``error``, which ``run`` raises once the lanes have stopped."""
@@ -593,7 +603,8 @@ class Runner:
         created = now()
         assert self._workers is not None
         files, derivatives = self._workers.submit(
-            write_image_files, result.image, self.project.art_dir, created, job.key, plan.recipe.name, spec,
+            # The engine's own file when it made one: smaller to send, and kept as it is.
+            write_image_files, result.encoded or result.image, self.project.art_dir, created, job.key, plan.recipe.name, spec,
             job.template, provenance,
         ).result()
         references = [

@@ -139,11 +139,13 @@ class A1111Engine(HTTPEngine):
         if not isinstance(images, list) or not images or not isinstance(images[0], str):
             raise self.bad_response("no images[0] in the response")
         progress(Progress("saving", message="decoding the image"))
-        image = decode_image(decode_base64(images[0], self.label), request, self.label)
+        raw = decode_base64(images[0], self.label)
+        image = decode_image(raw, request, self.label)
         info = _parse_info(body.get("info"))
         seed = info.get("seed")
         return GenerateResult(
             image=image,
+            encoded=raw,
             seed=seed if isinstance(seed, int) and seed >= 0 else request.seed,
             info={
                 "engine": self.type,

@@ -8,6 +8,7 @@ runner whether trying again may help.
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,13 +84,31 @@ class GenerateRequest:
 
 @dataclass
 class GenerateResult:
-    """What came back: the image, the seed actually used, and how long each phase took."""
+    """What came back: the image, the seed actually used, and how long each phase took.
+
+    ``encoded`` is the file the engine made (PNG, JPEG or WebP bytes), when it made one: kiln
+    then keeps those bytes as the original, with its provenance spliced in, instead of
+    encoding ``image`` again, and ``image`` may be opened lazily (its size read, its pixels
+    not decoded: see :meth:`from_file`).
+    """
 
     image: Image.Image
     seed: int
     timings_ms: dict[str, float] = field(default_factory=dict)
     response_id: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    encoded: bytes | None = None
+
+    @classmethod
+    def from_file(cls, data: bytes, seed: int, **fields: Any) -> GenerateResult:
+        """A result for the file ``data``, whose header is read here (its size, checked by the
+        runner) and whose pixels are decoded once, by the finishing worker.
+
+        Raises what ``Image.open`` raises for bytes that are no image."""
+        image = Image.open(io.BytesIO(data))
+        # Cheap checks of the whole file (chunk checksums for a PNG), not a decode.
+        Image.open(io.BytesIO(data)).verify()
+        return cls(image=image, seed=seed, encoded=data, **fields)
 
 
 class EngineError(Exception):
@@ -108,13 +127,23 @@ class Engine(ABC):
     """An image engine. Subclasses set ``type`` and ``description``.
 
     ``local`` engines own the machine's accelerator and run one job at a time; the others
-    (remote APIs) take up to ``concurrency`` jobs at once, from several threads.
+    (remote APIs) take up to ``concurrency`` jobs at once, from several threads. An engine that
+    draws on this machine's CPU says how many cores it takes in ``cpu_cores``.
     """
 
     type: str = ""
     description: str = ""
     local: bool = True
     concurrency: int = 1
+    # The cores of this machine the engine keeps busy while it generates: none for a GPU or a
+    # remote service. Finishing workers get the rest (kiln.finishing.finishing_workers).
+    cpu_cores: int = 0
+
+    @classmethod
+    def cores_taken(cls, options: dict[str, Any]) -> int:
+        """The cores an engine with ``options`` keeps busy (:attr:`cpu_cores` unless its options
+        say otherwise, as a device does); asked before the engine starts."""
+        return cls.cpu_cores
 
     def __init__(self, name: str, options: dict[str, Any] | None = None, *, root: Path | None = None):
         self.name = name

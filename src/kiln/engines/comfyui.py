@@ -238,6 +238,7 @@ class ComfyUIEngine(HTTPEngine):
                              hint="; fill the latent size in the workflow with {{width}} and {{height}}")
         return GenerateResult(
             image=image,
+            encoded=raw,
             seed=request.seed,
             response_id=prompt_id,
             timings_ms={"queued_and_run": queued_ms},

@@ -96,6 +96,7 @@ import gc
 import importlib.util
 import inspect
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -262,6 +263,11 @@ class DiffusersEngine(Engine):
     type = "diffusers"
     description = "Hugging Face diffusers pipeline from a local folder, run in kiln's process (GPU or CPU)"
     local = True
+
+    @classmethod
+    def cores_taken(cls, options: dict[str, Any]) -> int:
+        # On the CPU, torch keeps every core busy; on an accelerator, next to none.
+        return (os.cpu_count() or 1) if options.get("device") == "cpu" else 0
 
     def __init__(self, name: str, options: dict[str, Any] | None = None, *, root: Path | None = None):
         super().__init__(name, options, root=root)

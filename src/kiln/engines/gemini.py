@@ -159,7 +159,8 @@ class GeminiEngine(HTTPEngine):
             info["finishReason"] = finish
         if texts:
             info["text"] = excerpt(" ".join(texts))
-        return GenerateResult(image=image, seed=request.seed, response_id=answer.get("responseId"), info=info)
+        return GenerateResult(image=image, encoded=raw, seed=request.seed, response_id=answer.get("responseId"),
+                              info=info)
 
     def _find_image(self, answer: dict[str, Any]) -> tuple[bytes, list[str], str | None]:
         """The image bytes, the text parts and the finish reason of the first candidate; a

@@ -94,7 +94,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PIL import Image
 
 from kiln import lifeline
 from kiln.engines import protocol
@@ -489,7 +488,7 @@ class NdjsonEngine(Engine):
                 self._process_model = None
                 self._ensure_model(request.model, progress)
                 data = self._call("generate", params, timeout, progress, watchdog=self.settings.progress_timeout)
-            image = _read_image(output)
+            result = _read_image(output, request.seed)
         finally:
             output.unlink(missing_ok=True)
         roundtrip_ms = (time.perf_counter() - started) * 1000.0
@@ -505,12 +504,10 @@ class NdjsonEngine(Engine):
             if data["kiln_info"].get("procedural") is True:
                 info["procedural"] = True
         seed = data.get("seed")
-        return GenerateResult(
-            image=image,
-            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else request.seed,
-            timings_ms=timings,
-            info=info,
-        )
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            result.seed = seed
+        result.timings_ms, result.info = timings, info
+        return result
 
     def _load_params(self, model: str) -> dict[str, Any]:
         params = dict(self.settings.load)
@@ -728,18 +725,15 @@ class NdjsonEngine(Engine):
         return self._work_dir
 
 
-def _read_image(path: Path) -> Image.Image:
-    """The engine's output, fully decoded so the file can go."""
+def _read_image(path: Path, seed: int, **fields: Any) -> GenerateResult:
+    """The engine's output file as a result: its bytes, kept as they are, so the file can go."""
     if not path.exists():
         raise EngineError(
             f"the engine reported success but wrote no image at {path}", code="NO_OUTPUT", retryable=True
         )
     try:
-        with Image.open(path) as image:
-            image.load()
-            # convert() and copy() give an image that outlives the file, which `with` closes.
-            return image.convert("RGB") if image.mode != "RGB" else image.copy()
-    except (OSError, ValueError) as problem:
+        return GenerateResult.from_file(path.read_bytes(), seed, **fields)
+    except (OSError, ValueError, SyntaxError) as problem:  # Pillow says "broken PNG" with a SyntaxError
         raise EngineError(
             f"the engine wrote an unreadable image: {problem}", code="BAD_OUTPUT", retryable=True
         ) from None

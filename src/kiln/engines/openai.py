@@ -150,6 +150,7 @@ class OpenAIEngine(HTTPEngine):
             info["revised_prompt"] = item["revised_prompt"]
         return GenerateResult(
             image=image,
+            encoded=raw,
             seed=request.seed,
             response_id=response.headers.get("x-request-id"),
             info=info,

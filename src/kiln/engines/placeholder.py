@@ -2732,6 +2732,7 @@ class PlaceholderEngine(Engine):
         "Procedural placeholder engine: no AI model; images are drawn from the prompt's words and the seed, "
         "deterministically."
     )
+    cpu_cores = 1  # it draws on one core of this machine
 
     def _load(self, model: str, progress: ProgressFn) -> float:
         start = time.perf_counter()

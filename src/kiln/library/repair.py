@@ -3,8 +3,9 @@ could not.
 
 * a job stuck ``running`` goes back to the queue;
 * a leftover temporary file is deleted;
-* an orphan original whose ``kiln`` PNG chunk names a job of the store that has no image is
-  adopted: its row and derivatives are recorded as ``kiln run`` would have; an orphan
+* an orphan original whose ``kiln`` provenance (a PNG chunk, or EXIF in a JPEG or WebP) names
+  a job of the store that has no image is adopted: its row and derivatives are recorded as
+  ``kiln run`` would have; an orphan
   derivative or reference thumbnail whose image has no row is deleted;
 * a corrupt original is moved to ``art/quarantine/`` (keeping its name) and, like a lost one,
   its job is queued again with the id it should make (``jobs.expected_image_id``), so the
@@ -29,7 +30,8 @@ from PIL import Image
 
 from kiln.art import content_id
 from kiln.engines import EngineError
-from kiln.finishing import image_row
+from kiln.exifmeta import kiln_text
+from kiln.finishing import ORIGINAL_FORMATS, image_row
 from kiln.library.doctor import THREADS, Examination, Finding
 from kiln.project import Project
 from kiln.reference_images import ReferencePreparer
@@ -203,12 +205,12 @@ def _adopt(project: Project, store: Store, preparer: ReferencePreparer, path: Pa
     except OSError as error:
         return f"cannot be read: {error.strerror}"
     image_id, sha256 = content_id(data)
-    if path.name != f"{image_id}.png":
+    if path.name not in {f"{image_id}.{extension}" for extension in ORIGINAL_FORMATS.values()}:
         return f"its content hashes to {image_id}, not its name"
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
-        payload = json.loads(image.text["kiln"])
+        payload = json.loads(kiln_text(image))
         key, spec = payload["job_key"], payload["spec"]
     except KeyError:
         return "it has no kiln provenance chunk"
@@ -234,7 +236,7 @@ def _adopt(project: Project, store: Store, preparer: ReferencePreparer, path: Pa
     created = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     files = {
         "id": image_id, "path": path.relative_to(project.art_dir).as_posix(), "width": image.width,
-        "height": image.height, "bytes": len(data), "sha256": sha256, "format": "png",
+        "height": image.height, "bytes": len(data), "sha256": sha256, "format": str(image.format).lower(),
         "blurhash": blurhash_of(image), "file_mtime_ns": stat.st_mtime_ns,
     }
     provenance = {name: value for name, value in payload.items() if name not in ("job_key", "recipe", "spec")}

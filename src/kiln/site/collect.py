@@ -32,7 +32,7 @@ SELECT id, path, width, height, bytes, format, prompt, negative_prompt, model, e
 FROM images WHERE id IN ({marks})
 """
 _DERIVATIVES_SQL = (
-    "SELECT image_id, stage, path, width, height FROM derivatives WHERE stage IN ('thumb', 'web') AND image_id IN ({marks})"
+    "SELECT image_id, stage, path, width, height FROM derivatives WHERE stage IN ('thumb', 'thumb_small', 'web') AND image_id IN ({marks})"
 )
 _REFERENCES_SQL = (
     "SELECT image_id, source_path, thumb_path FROM image_references WHERE image_id IN ({marks}) ORDER BY image_id, position"
@@ -79,6 +79,8 @@ class Image:
     web: Media | None = None
     # The reference images it was made from: (their path when used, a kept thumbnail).
     references: list[tuple[str, Media]] = field(default_factory=list)
+    # The 256 px thumbnail; stores made before it existed lack it until `kiln doctor --fix`.
+    thumb_small: Media | None = None
 
     @property
     def procedural(self) -> bool:
@@ -91,6 +93,16 @@ class Image:
         return self.thumb or self.web or self.original
 
     @property
+    def thumbs(self) -> list[Media]:
+        """The thumbnails to offer in a ``srcset``, narrowest first: both widths when the small
+        one exists and is smaller, else the thumbnail alone (or nothing)."""
+        if self.thumb is None:
+            return []
+        if self.thumb_small is not None and self.thumb_small.width < self.thumb.width:
+            return [self.thumb_small, self.thumb]
+        return [self.thumb]
+
+    @property
     def large(self) -> Media | None:
         """The file shown on the image's own page."""
         return self.web or self.original
@@ -101,7 +113,7 @@ class Image:
         return blur_data_uri(self.blurhash, self.width, self.height) if self.blurhash else None
 
     def media(self) -> list[Media]:
-        own = [m for m in (self.original, self.thumb, self.web) if m is not None]
+        own = [m for m in (self.original, self.thumb, self.web, self.thumb_small) if m is not None]
         return own + [thumb for _, thumb in self.references]
 
     def drop(self, missing: set[str]) -> None:
@@ -112,6 +124,8 @@ class Image:
             self.thumb = None
         if self.web and self.web.path in missing:
             self.web = None
+        if self.thumb_small and self.thumb_small.path in missing:
+            self.thumb_small = None
         self.references = [(source, thumb) for source, thumb in self.references if thumb.path not in missing]
 
 
@@ -221,6 +235,7 @@ def _image(
         job_key=row["image_job_key"],
         thumb=derivatives.get("thumb"),
         web=derivatives.get("web"),
+        thumb_small=derivatives.get("thumb_small"),
     )
 
 

@@ -66,7 +66,18 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # someone else's process, but alive
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits to be reaped: a process whose parent was killed is
+    handed to init, which may take a while to reap it, and until then it still answers kill()."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc here: take the answer of kill()
+    # The state follows the command name, which is in parentheses and may hold anything.
+    return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "Z"
 
 
 class Heartbeat:
