@@ -93,6 +93,22 @@ def test_kiln_image_keeps_its_whole_spec_and_job_key():
     assert set(generation.raw) == {"parameters", "kiln"}
 
 
+@pytest.mark.parametrize("form", ["JPEG", "WEBP"])
+def test_kiln_jpeg_and_webp_originals_keep_their_whole_spec_and_job_key(form):
+    from kiln.exifmeta import splice_jpeg, splice_webp
+    from kiln.pngmeta import provenance_texts
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 80, 40)).save(buffer, form)
+    texts = provenance_texts(tools.KILN_JOB_KEY, "foxes", tools.KILN_SPEC, "a {red|blue} fox, oil", {"response_id": None})
+    splice = splice_jpeg if form == "JPEG" else splice_webp
+    generation = read(splice(buffer.getvalue(), texts))
+    assert generation.tool == "kiln"
+    assert generation.kiln["job_key"] == tools.KILN_JOB_KEY
+    assert generation.kiln["spec"] == tools.KILN_SPEC
+    assert (generation.prompt, generation.seed) == ("a red fox, oil", 42)
+
+
 def test_kiln_infotext_without_its_chunk_is_still_kiln_with_the_template_whole():
     image = opened(tools.kiln_png())
     del image.info["kiln"]

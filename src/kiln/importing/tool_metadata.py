@@ -58,8 +58,12 @@ def fields_view(raw: dict[str, str]) -> dict[str, str]:
         view.setdefault("xmp", raw["XML:com.adobe.xmp"])  # a PNG's XMP chunk
     if "comment" in raw:
         view.setdefault("parameters", raw["comment"])  # A1111's GIF, and JPEG comments
+    maker = raw.get("exif:MakerNote")
+    if isinstance((json_object(maker) or {}).get("spec"), dict):
+        view.setdefault("kiln", maker)  # kiln's own JPEG and WebP: its JSON beside the infotext
+        maker = None
     for tag, name in _EXIF_AS_CHUNK:
-        value = raw.get(f"exif:{tag}")
+        value = raw.get(f"exif:{tag}") if tag != "MakerNote" else maker
         if value and not (tag == "ImageDescription" and re.match(r"\w+:\s*[{\[]", value)):
             view.setdefault(name, value)
     return view
