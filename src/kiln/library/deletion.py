@@ -103,7 +103,9 @@ def plan_rejected(project: Project, store: Store, recipe: str | None = None) -> 
 def plan_recipe(project: Project, store: Store, recipe: str) -> DeletionPlan:
     """Plan deleting every image of ``recipe``; an archived recipe is forgotten with them."""
     path = _known_recipe(store, recipe)
-    forget = (recipe,) if is_archived(project, path) else ()
+    kind = store.query("SELECT kind FROM recipes WHERE name = ?", [recipe])[0]["kind"]
+    # An imported collection, like an archived recipe, has no file to be read from again.
+    forget = (recipe,) if kind == "import" or is_archived(project, path) else ()
     return _plan(project, store, recipe_image_ids(store, recipe), forget=forget)
 
 

@@ -114,8 +114,9 @@ def plan_redo(project: Project, store: Store, tokens: Sequence[str]) -> tuple[li
     refs = resolve_jobs(store, tokens)
     problems = []
     live: dict[str, bool] = {}
-    for row in store.query("SELECT name, path FROM recipes"):
-        live[row["name"]] = not is_archived(project, row["path"])
+    for row in store.query("SELECT name, path, kind FROM recipes"):
+        # An imported collection is no recipe: nothing can make its images again.
+        live[row["name"]] = row["kind"] == "recipe" and not is_archived(project, row["path"])
     holders: dict[str, list[str]] = {}
     for ref in refs:
         names = [row["recipe"] for row in store.query("SELECT recipe FROM recipe_jobs WHERE job_key = ? ORDER BY recipe", [ref.key])]

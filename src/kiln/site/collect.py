@@ -35,7 +35,7 @@ IMAGE_ID = re.compile(r"(?!index\Z|grid\Z|page-\d+\Z)[A-Za-z0-9][A-Za-z0-9_-]*\Z
 ARCHIVE = "_archived"
 ARCHIVE_TITLE = "Archived"
 
-_RECIPES_SQL = "SELECT name, path, title, description, gallery FROM recipes ORDER BY name"
+_RECIPES_SQL = "SELECT name, path, kind, title, description, gallery FROM recipes ORDER BY name"
 _ENTRIES_SQL = """
 SELECT rj.recipe, rj.job_key, rj.position, rj.axes, j.status AS job_status, j.model AS job_model,
        i.id, i.path, i.width, i.height, i.bytes, i.format, i.prompt, i.negative_prompt, i.model,
@@ -255,7 +255,7 @@ def collect(project: Project, store: Store, problems: list[Problem]) -> Site:
         if not RECIPE_NAME.match(name):
             problems.append(Problem(where, None, f"recipes.{name}", "not a valid recipe name; skipped"))
             continue
-        if is_archived(project, row["path"]):
+        if is_archived(project, row["path"], row["kind"]):
             archived[name] = 0
             continue
         gallery = _json_object(row["gallery"], problems, where, f"recipes.{name}.gallery")
