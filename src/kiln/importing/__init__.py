@@ -1,0 +1,1 @@
+"""Bringing existing images into a project: ``kiln import``."""
