@@ -68,13 +68,15 @@ def _store_reader(db_path: str) -> sqlite3.Connection:
     return _known
 
 
-def _in_store(db_path: str, image_id: str) -> str | None:
-    """``duplicate`` if the store holds ``image_id``, ``deleted`` if it was deleted on purpose."""
+def _in_store(db_path: str, image_id: str) -> tuple[str, str] | None:
+    """``(duplicate, the original's path)`` if the store holds ``image_id``, ``(deleted, "")``
+    if it was deleted on purpose."""
     conn = _store_reader(db_path)
-    if conn.execute("SELECT 1 FROM images WHERE id = ?", [image_id]).fetchone():
-        return "duplicate"
+    row = conn.execute("SELECT path FROM images WHERE id = ?", [image_id]).fetchone()
+    if row:
+        return "duplicate", row[0]
     if conn.execute("SELECT 1 FROM jobs WHERE image_id = ? AND status = 'deleted'", [image_id]).fetchone():
-        return "deleted"
+        return "deleted", ""
     return None
 
 
@@ -103,7 +105,13 @@ def _take_in(task: Task) -> Outcome:
     image_id, sha256 = content_id(data)
     known = _in_store(task.db_path, image_id)
     if known:
-        return Outcome(known, size, mtime, image_id)
+        kind, recorded = known
+        original = Path(task.art_dir) / recorded
+        if kind == "duplicate" and not original.exists():
+            # The store's copy is lost and this is its content: put it back.
+            _place(path, original, data, task.mode)
+            return Outcome("restored", size, mtime, image_id)
+        return Outcome(kind, size, mtime, image_id)
     with warnings.catch_warnings():
         # Pillow only warns between its limit and twice it; a file that big is refused all the same.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -129,12 +137,8 @@ def _take_in(task: Task) -> Outcome:
 
     notes: list[str] = []
     original = stage_path(Path(task.art_dir), "original", image_id, EXTENSIONS[kind])
-    if not (original.exists() and original.stat().st_size == size):
-        if task.mode == "link" and not link_atomic(path, original):
-            notes.append("could not be hard-linked (another file system?); copied")
-            write_atomic(original, data)
-        elif task.mode != "link":
-            write_atomic(original, data)
+    if not (original.exists() and original.stat().st_size == size) and not _place(path, original, data, task.mode):
+        notes.append("could not be hard-linked (another file system?); copied")
     created = generation.created_at or _stamp(stat.st_mtime)
     art = Path(task.art_dir)
     derivatives: list[dict[str, Any]] = []
@@ -159,6 +163,15 @@ def _take_in(task: Task) -> Outcome:
     }
     return Outcome("imported", size, mtime, image_id, image=row, derivatives=tuple(derivatives),
                    generation=generation, notes=tuple(notes))
+
+
+def _place(source: Path, original: Path, data: bytes, mode: str) -> bool:
+    """Put the file into ``art/``: a hard link for ``link`` where the file system allows (False
+    if it had to be copied instead), else a copy of ``data``."""
+    if mode == "link" and link_atomic(source, original):
+        return True
+    write_atomic(original, data)
+    return mode != "link"
 
 
 def _adopt_thumb(

@@ -65,6 +65,7 @@ class ImportReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     notes: list[tuple[str, str]] = field(default_factory=list)
     moved: int = 0
+    restored: int = 0  # originals lost from art/ and put back from these files
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -82,6 +83,8 @@ class ImportReport:
             lines.append("Status from folders: " + ", ".join(part for part in sorted_ if part) + ".")
         if self.unchanged:
             lines.append(f"{plural(self.unchanged, 'file')} imported before and unchanged since: not read again.")
+        if self.restored:
+            lines.append(f"{plural(self.restored, 'lost original')} put back into art/.")
         if self.moved:
             lines.append(f"{plural(self.moved, 'source file')} removed (--move).")
         sections = (
@@ -122,19 +125,26 @@ class _InProcess(Executor):
         return future
 
 
-def _unchanged(store: Store, sources: list[Source]) -> dict[Path, str]:
+def _unchanged(store: Store, sources: list[Source], art_dir: Path) -> dict[Path, str]:
     """The sources imported before and unchanged since (same size and mtime), with the image
     each gave."""
     known: dict[Path, str] = {}
     by_path = {str(source.path): source for source in sources}
     for chunk in chunks(list(by_path)):
         marks = ",".join("?" * len(chunk))
-        for row in store.query(f"SELECT path, bytes, mtime_ns, image_id FROM import_sources WHERE path IN ({marks})", chunk):
+        rows = store.query(
+            "SELECT s.path, s.bytes, s.mtime_ns, s.image_id, i.path AS original FROM import_sources s"
+            f" LEFT JOIN images i ON i.id = s.image_id WHERE s.path IN ({marks})",
+            chunk,
+        )
+        for row in rows:
             try:
                 stat = os.stat(row["path"])
             except OSError:
                 continue
-            if stat.st_size == row["bytes"] and stat.st_mtime_ns == row["mtime_ns"]:
+            # An image whose original was lost since is read again, to put it back.
+            lost = row["original"] is not None and not (art_dir / row["original"]).exists()
+            if stat.st_size == row["bytes"] and stat.st_mtime_ns == row["mtime_ns"] and not lost:
                 known[Path(row["path"])] = row["image_id"]
     return known
 
@@ -164,7 +174,7 @@ def import_paths(
     observer.started(len(found.sources))
     sweep_temporaries(project.art_dir)
     project.art_dir.mkdir(parents=True, exist_ok=True)
-    done_before = _unchanged(store, found.sources)
+    done_before = _unchanged(store, found.sources, project.art_dir)
     names = _names(store, list(found.titles))
     # A file of a picked or rejected folder named like an image found elsewhere only marks it.
     plain = {(source.collection, source.path.name) for source in found.sources if source.role is None}
@@ -287,6 +297,9 @@ class _Committer:
                 self.statuses[outcome.image_id] = source.role
             if self.mode == "move":
                 self.moving.append(source.path)
+        elif outcome.kind == "restored":
+            report.restored += 1
+            self.sources.append((source, outcome, outcome.image_id or ""))
         elif outcome.kind == "deleted":
             assert outcome.image_id is not None
             report.deleted.append((source.shown, outcome.image_id))

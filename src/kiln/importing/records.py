@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from kiln.errors import KilnError
 from kiln.importing.intake import Outcome
 from kiln.library.curation import Change, apply_changes_within
 from kiln.importing.sources import Source
-from kiln.store import Store
+from kiln.project import Project
+from kiln.store import Store, open_store
 from kiln.store.db import now
 
 IMPORT_ENGINE = "import"
@@ -92,6 +94,21 @@ def check_collections(store: Store, titles: dict[str, str]) -> None:
         row = store.query("SELECT kind FROM recipes WHERE name = ?", [name])
         if row and row[0]["kind"] != "import":
             raise KilnError(f"{name!r} is a recipe's name; give the collection another one with --collection")
+
+
+def refuse_imported(project: Project, names: Sequence[str]) -> None:
+    """Say so if ``kiln run`` was asked to run an imported collection: nothing made its images here."""
+    if not names or not project.db_path.is_file():
+        return
+    store = open_store(project.db_path)
+    try:
+        marks = ",".join("?" * len(names))
+        rows = store.query(f"SELECT name FROM recipes WHERE kind = 'import' AND name IN ({marks}) ORDER BY name", list(names))
+    finally:
+        store.close()
+    if rows:
+        listed = ", ".join(row["name"] for row in rows)
+        raise KilnError(f"{listed}: imported, not generated here, so there is nothing to run")
 
 
 def next_positions(store: Store, names: list[str]) -> dict[str, int]:

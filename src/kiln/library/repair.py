@@ -173,12 +173,29 @@ def _requeue_one(store: Store, finding: Finding) -> str | None:
             return f"its job {finding.job_key} is not in the store"
         if row[0] in ("deleted", "running"):
             return f"its job {finding.job_key} is {row[0]}"
+        if _imported_only(store, finding.job_key):
+            source = store.conn.execute(
+                "SELECT path FROM import_sources WHERE image_id = ? ORDER BY imported_at LIMIT 1", [finding.image_id]
+            ).fetchone()
+            where = f" (from {source[0]})" if source else ""
+            return f"it was imported{where}, so nothing can make it again: import its file again, or 'kiln rm' it"
         store.conn.execute(
             "UPDATE jobs SET status = 'queued', expected_image_id = ?, error = NULL, error_code = NULL,"
             " claimed_by = NULL WHERE key = ?",
             [finding.image_id, finding.job_key],
         )
     return None
+
+
+def _imported_only(store: Store, key: str) -> bool:
+    """Whether a job is only in imported collections: no recipe describes it, so no run makes it."""
+    kinds = {
+        row[0]
+        for row in store.conn.execute(
+            "SELECT r.kind FROM recipe_jobs rj JOIN recipes r ON r.name = rj.recipe WHERE rj.job_key = ?", [key]
+        )
+    }
+    return "import" in kinds and "recipe" not in kinds
 
 
 def _adopt_originals(project: Project, store: Store, findings: list[Finding], repairs: Repairs) -> None:
@@ -203,6 +220,8 @@ def _adopt(project: Project, store: Store, preparer: ReferencePreparer, path: Pa
     except OSError as error:
         return f"cannot be read: {error.strerror}"
     image_id, sha256 = content_id(data)
+    if path.stem == image_id and path.suffix != ".png":
+        return "an imported file with no row (an import interrupted?): run the same import again"
     if path.name != f"{image_id}.png":
         return f"its content hashes to {image_id}, not its name"
     try:
