@@ -1,0 +1,213 @@
+"""``kiln import``: a library of files as other tools write them goes into the store with its
+metadata, statuses from folders, duplicates and bad files reported, and a second import
+changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from import_library import A1111_PARAMETERS, COMFY_PROMPT, KILN_KEY, KILN_SPEC, MTIME, a1111_png, library, write
+from kiln.cli import cli
+from kiln.importing.records import import_key
+from kiln.importing.sources import collection_name
+
+
+def kiln(project: Path, *args: str) -> tuple[int, str]:
+    """Run kiln; its exit code and what it printed on stdout, with the time taken as ``T``."""
+    result = CliRunner().invoke(cli, [*args, "-C", str(project)], catch_exceptions=False)
+    return result.exit_code, re.sub(r" in \d+\.\d s\.", " in T s.", result.stdout)
+
+
+def rows(project: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(project / "art" / "kiln.db") as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Imports"\n[import]\npicked = ["yes"]\nrejected = ["no"]\n')
+    lib = library(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return project, lib
+
+
+FIRST_REPORT = """\
+Imported 8 images into lib in T s.
+Status from folders: 2 picked, 1 rejected.
+2 duplicates skipped:
+  lib/img/copy-of-a1111.png: same as image {a1111}
+  lib/no/renamed.jpg: same as image {photo}
+1 file skipped:
+  lib/img/readme.txt: not an image
+3 files failed:
+  lib/img/bomb.png: decompression bomb: Image size (900000000 pixels) exceeds limit of 178956970 pixels, could be decompression bomb DOS attack.
+  lib/img/broken.png: does not decode: broken data stream when reading image file
+  lib/img/cut.png: does not decode: image file is truncated
+"""
+
+
+def _id(project: Path, origin: str) -> str:
+    for image_id, params in rows(project, "SELECT id, params FROM images"):
+        if json.loads(params)["import"]["from"] == origin:
+            return image_id
+    raise AssertionError(f"no image from {origin}")
+
+
+def test_a_library_goes_in_with_its_metadata_and_bad_files_are_named(setup):
+    project, lib = setup
+    code, output = kiln(project, "import", "lib")
+    assert code == 1  # some files failed; the others went in
+    a1111, photo = _id(project, "lib/img/a1111.png"), _id(project, "lib/img/photo.jpg")
+    assert output == FIRST_REPORT.format(a1111=a1111, photo=photo)
+
+    columns = "prompt, negative_prompt, model, seed, steps, guidance, sampler, width, height, format, created_at, recipe"
+    assert rows(project, f"SELECT {columns} FROM images WHERE id = ?", (a1111,)) == [
+        ("a lighthouse at dusk, oil painting", "blurry, text", "sd_xl_base_1.0", 1234567, 28, 6.5,
+         "DPM++ 2M Karras", 96, 64, "png", "2024-03-01T12:00:00.000Z", "lib")
+    ]
+    params, raw = rows(project, "SELECT params, source_metadata FROM images WHERE id = ?", (a1111,))[0]
+    assert json.loads(params)["Template"] == "a {lighthouse|harbour}, oil"  # quoted commas kept
+    assert json.loads(params)["import"] == {"from": "lib/img/a1111.png", "tool": "A1111"}
+    assert json.loads(raw) == {"parameters": A1111_PARAMETERS}
+    itxt = _id(project, "lib/img/a1111-itxt.png")
+    assert rows(project, "SELECT prompt FROM images WHERE id = ?", (itxt,)) == [("灯台 a lighthouse at dusk, oil painting",)]
+    # A name in another script comes in like any other.
+    assert _id(project, "lib/img/夜の海.png")
+    # ComfyUI's graphs are kept whole.
+    comfy = _id(project, "lib/img/comfy.png")
+    kept = json.loads(rows(project, "SELECT source_metadata FROM images WHERE id = ?", (comfy,))[0][0])
+    assert json.loads(kept["prompt"]) == COMFY_PROMPT and "workflow" in kept
+    # Every image has its original, both derivatives, a blurhash, a job and a place in the collection.
+    assert rows(project, "SELECT count(*), count(blurhash) FROM images") == [(8, 8)]
+    for image_id, path in rows(project, "SELECT id, path FROM images"):
+        assert (project / "art" / path).is_file()
+        assert path.startswith(f"original/{image_id}.")
+    assert rows(project, "SELECT stage, count(*) FROM derivatives GROUP BY stage") == [("thumb", 8), ("web", 8)]
+    assert rows(project, "SELECT count(*) FROM jobs WHERE status = 'succeeded' AND engine IN ('import', 'placeholder')") == [(8,)]
+    assert rows(project, "SELECT count(*), count(DISTINCT position), min(position), max(position) FROM recipe_jobs"
+                         " WHERE recipe = 'lib'") == [(8, 8, 0, 7)]
+    assert rows(project, "SELECT name, kind, title, job_count FROM recipes") == [("lib", "import", "lib", 8)]
+    assert rows(project, "SELECT key FROM jobs WHERE image_id = ?", (a1111,)) == [(import_key(a1111),)]
+
+
+def test_kiln_images_keep_their_spec_and_job_key(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    image_id = _id(project, "lib/img/kiln.png")
+    key, spec, engine = rows(project, "SELECT key, spec, engine FROM jobs WHERE image_id = ?", (image_id,))[0]
+    assert (key, json.loads(spec), engine) == (KILN_KEY, KILN_SPEC, "placeholder")
+    assert rows(project, "SELECT job_key, prompt, seed, engine FROM images WHERE id = ?", (image_id,)) == [
+        (KILN_KEY, "a red fox, oil", 42, "placeholder")
+    ]
+
+
+def test_statuses_come_from_the_folders_by_name_and_by_content(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    status = {origin: _status(project, origin) for origin in ("lib/img/comfy.png", "lib/img/photo.jpg",
+                                                               "lib/yes/only-here.png", "lib/img/a1111.png")}
+    assert status == {"lib/img/comfy.png": "selected", "lib/img/photo.jpg": "rejected",
+                      "lib/yes/only-here.png": "selected", "lib/img/a1111.png": None}
+    # Statuses given to images already taken in are curation, with history (so undo works).
+    assert {row[0] for row in rows(project, "SELECT source FROM history")} == {"import"}
+
+
+def _status(project: Path, origin: str) -> str | None:
+    return rows(project, "SELECT status FROM images WHERE id = ?", (_id(project, origin),))[0][0]
+
+
+def test_importing_again_changes_nothing(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    before = [rows(project, f"SELECT * FROM {table} ORDER BY 1, 2") for table in ("images", "jobs", "recipe_jobs", "derivatives", "history")]
+    code, output = kiln(project, "import", "lib")
+    assert code == 1
+    assert output == (
+        "Imported 0 images in T s.\n"
+        "11 files imported before and unchanged since: not read again.\n"
+        "1 file skipped:\n  lib/img/readme.txt: not an image\n"
+        "3 files failed:\n"
+        "  lib/img/bomb.png: decompression bomb: Image size (900000000 pixels) exceeds limit of 178956970 pixels,"
+        " could be decompression bomb DOS attack.\n"
+        "  lib/img/broken.png: does not decode: broken data stream when reading image file\n"
+        "  lib/img/cut.png: does not decode: image file is truncated\n"
+    )
+    after = [rows(project, f"SELECT * FROM {table} ORDER BY 1, 2") for table in ("images", "jobs", "recipe_jobs", "derivatives", "history")]
+    assert after == before
+
+
+def test_a_file_already_in_the_store_is_a_duplicate(setup, tmp_path):
+    project, _ = setup
+    kiln(project, "import", "lib/img/a1111.png")
+    write(tmp_path / "other" / "same.png", a1111_png())
+    code, output = kiln(project, "import", "other", "--collection", "Other things")
+    image_id = rows(project, "SELECT id FROM images")[0][0]
+    assert (code, output) == (0, f"Imported 0 images in T s.\n1 duplicate skipped:\n  other/same.png: same as image {image_id}\n")
+    assert rows(project, "SELECT name FROM recipes") == [("img",)]
+
+
+def test_copy_and_link_leave_the_source_alone_and_move_takes_it(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Modes"\n')
+    monkeypatch.chdir(tmp_path)
+    sources = {mode: write(tmp_path / mode / "a.png", a1111_png((i, 0, 0))) for i, mode in enumerate(("copy", "link", "move"))}
+    data = {mode: path.read_bytes() for mode, path in sources.items()}
+    for mode in ("copy", "link", "move"):
+        assert kiln(project, "import", mode, f"--{mode}")[0] == 0
+    for mode, path in sources.items():
+        (stored,) = rows(project, "SELECT path FROM images WHERE recipe = ?", (mode,))[0]
+        original = project / "art" / stored
+        assert original.read_bytes() == data[mode]
+        if mode == "move":
+            assert not path.exists()
+            continue
+        assert path.read_bytes() == data[mode] and path.stat().st_mtime == MTIME
+        assert os.path.samefile(path, original) == (mode == "link")
+
+
+def test_a_deleted_collection_goes_and_run_does_not_take_it_for_a_recipe(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    assert kiln(project, "run", "lib") == (1, "")
+    code, output = kiln(project, "rm", "--recipe", "lib", "--yes")
+    assert code == 0 and output.startswith("Deleted 8 images")
+    assert rows(project, "SELECT count(*) FROM images") == [(0,)]
+    assert rows(project, "SELECT count(*) FROM recipes") == [(0,)]
+
+
+def test_a_lost_imported_original_is_said_to_be_lost_and_comes_back_by_importing_again(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    image_id = _id(project, "lib/img/a1111.png")
+    (project / "art" / "original" / f"{image_id}.png").unlink()
+    code, output = kiln(project, "doctor", "--fix")
+    assert code == 1
+    assert f"{image_id}: it was imported (from {Path('lib/img/a1111.png').resolve()}), so nothing can make it again" in output
+    assert "1 lost original put back into art/." in kiln(project, "import", "lib")[1]
+    assert kiln(project, "doctor")[0] == 0
+
+
+def test_a_collection_name_from_any_folder_name():
+    assert collection_name("My Renders 2024") == "my-renders-2024"
+    assert collection_name("Café_art") == "cafe_art"
+    assert collection_name("夜の海") == "imported"
+
+
+def test_a_recipe_name_is_not_taken_for_a_collection(setup):
+    project, _ = setup
+    (project / "recipes").mkdir()
+    (project / "recipes" / "lib.toml").write_text('prompt = "a fox"\nseeds = 1\nsize = "64x64"\nsteps = 1\n')
+    assert kiln(project, "run")[0] == 0
+    result = CliRunner().invoke(cli, ["import", "lib", "-C", str(project)])
+    assert result.exit_code == 1
+    assert "error: 'lib' is a recipe's name; give the collection another one with --collection" in result.output
