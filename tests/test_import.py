@@ -179,8 +179,17 @@ def test_a_deleted_collection_goes_and_run_does_not_take_it_for_a_recipe(setup):
     project, _ = setup
     kiln(project, "import", "lib")
     assert kiln(project, "run", "lib") == (1, "")
+    assert kiln(project, "status")[1].splitlines()[:4] == [
+        "images    8: 2 picked, 1 rejected, 0 rated, 8 unrated",
+        "jobs      8: 8 succeeded",
+        kiln(project, "status")[1].splitlines()[2],
+        "imported  8 images in 1 collection",
+    ]
+    image_id = _id(project, "lib/img/comfy.png")
+    assert "imported   from lib/img/comfy.png" in kiln(project, "show", image_id)[1].splitlines()
     code, output = kiln(project, "rm", "--recipe", "lib", "--yes")
-    assert code == 0 and output.startswith("Deleted 8 images")
+    assert code == 0
+    assert re.fullmatch(r"Deleted 8 images \(.* KB\)\nForgot the imported collection lib\n", output)
     assert rows(project, "SELECT count(*) FROM images") == [(0,)]
     assert rows(project, "SELECT count(*) FROM recipes") == [(0,)]
 

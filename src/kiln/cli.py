@@ -580,7 +580,7 @@ def _stdin_is_interactive() -> bool:
 @cli.command("rm")
 @click.argument("ids", nargs=-1)
 @click.option("--rejected", is_flag=True, help="Every rejected image (of --recipe, if given).")
-@click.option("--recipe", help="Every image of this recipe (with --rejected, its rejected ones); an archived recipe is forgotten too.")
+@click.option("--recipe", help="Every image of this recipe (with --rejected, its rejected ones); an archived recipe or imported collection is forgotten too.")
 @click.option("--yes", is_flag=True, help="Delete without asking.")
 @click.option("--dry-run", is_flag=True, help="Only print what would be deleted.")
 @project_option
@@ -625,7 +625,7 @@ def rm(ids: tuple[str, ...], rejected: bool, recipe: str | None, yes: bool, dry_
     result = delete(project, store, plan)
     echo(f"Deleted {result.describe()}")
     if result.forgotten:
-        echo(f"Forgot the archived recipe{'s' if len(result.forgotten) > 1 else ''} {', '.join(result.forgotten)}")
+        echo(f"Forgot the {result.forgotten_as}{'s' if len(result.forgotten) > 1 else ''} {', '.join(result.forgotten)}")
     if result.leftovers:
         echo(f"Removed {result.leftovers} file{'s' if result.leftovers != 1 else ''} an interrupted deletion left behind")
     for problem in result.problems:
