@@ -20,8 +20,8 @@ import io
 import json
 import os
 import resource
-import struct
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile

@@ -12,11 +12,21 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from import_library import (
+    A1111_PARAMETERS,
+    COMFY_PROMPT,
+    KILN_KEY,
+    KILN_SPEC,
+    MTIME,
+    a1111_png,
+    library,
+    write,
+)
 
-from import_library import A1111_PARAMETERS, COMFY_PROMPT, KILN_KEY, KILN_SPEC, MTIME, a1111_png, library, write
 from kiln.cli import cli
 from kiln.importing.records import import_key
 from kiln.importing.sources import collection_name
+from kiln.stages import STAGES
 
 
 def kiln(project: Path, *args: str) -> tuple[int, str]:
@@ -63,7 +73,7 @@ def _id(project: Path, origin: str) -> str:
 
 
 def test_a_library_goes_in_with_its_metadata_and_bad_files_are_named(setup):
-    project, lib = setup
+    project, _ = setup
     code, output = kiln(project, "import", "lib")
     assert code == 1  # some files failed; the others went in
     a1111, photo = _id(project, "lib/img/a1111.png"), _id(project, "lib/img/photo.jpg")
@@ -91,7 +101,7 @@ def test_a_library_goes_in_with_its_metadata_and_bad_files_are_named(setup):
     for image_id, path in rows(project, "SELECT id, path FROM images"):
         assert (project / "art" / path).is_file()
         assert path.startswith(f"original/{image_id}.")
-    assert rows(project, "SELECT stage, count(*) FROM derivatives GROUP BY stage") == [("thumb", 8), ("web", 8)]
+    assert rows(project, "SELECT stage, count(*) FROM derivatives GROUP BY stage") == sorted((s.name, 8) for s in STAGES)
     assert rows(project, "SELECT count(*) FROM jobs WHERE status = 'succeeded' AND engine IN ('import', 'placeholder')") == [(8,)]
     assert rows(project, "SELECT count(*), count(DISTINCT position), min(position), max(position) FROM recipe_jobs"
                          " WHERE recipe = 'lib'") == [(8, 8, 0, 7)]

@@ -312,9 +312,8 @@ class _Committer:
             self.flush()
 
     def _mark(self, source: Source) -> None:
-        """A file of a picked or rejected folder named like an image: that image takes its status."""
-        # The image it names may still wait in this batch.
-        self.flush()
+        """A file of a picked or rejected folder named like an image: that image takes its status
+        (in the same transaction as the image's rows, if they still wait in this batch)."""
         assert source.role is not None
         ids = self.names.get((source.collection, source.path.name), [])
         if not ids:

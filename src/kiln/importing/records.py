@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kiln.errors import KilnError
 from kiln.importing.intake import Outcome
-from kiln.library.curation import Change, apply_changes_within
 from kiln.importing.sources import Source
+from kiln.library.curation import Change, apply_changes_within
 from kiln.project import Project
 from kiln.store import Store, open_store
 from kiln.store.db import now
