@@ -230,3 +230,23 @@ def test_a_recipe_name_is_not_taken_for_a_collection(setup):
     result = CliRunner().invoke(cli, ["import", "lib", "-C", str(project)])
     assert result.exit_code == 1
     assert "error: 'lib' is a recipe's name; give the collection another one with --collection" in result.output
+
+
+def test_a_deleted_imported_image_cannot_be_requeued(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    image_id = _id(project, "lib/img/a1111.png")
+    assert kiln(project, "rm", image_id, "--yes")[0] == 0
+    result = CliRunner().invoke(cli, ["requeue", image_id, "-C", str(project)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: imported, not generated here, so nothing can make them again: job {import_key(image_id)};"
+        " import the files again\n"
+    )
+    # Nor does importing it again bring back what was deleted on purpose.
+    os.utime(Path("lib/img/a1111.png"), (MTIME + 60, MTIME + 60))
+    code, output = kiln(project, "import", "lib/img/a1111.png", "--collection", "lib")
+    assert output == (
+        "Imported 0 images in T s.\n1 file deleted from the store on purpose; not imported again:\n"
+        f"  lib/img/a1111.png: was image {image_id}\n"
+    )

@@ -88,6 +88,17 @@ def image_row(item: Imported, key: str, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def imported_only(store: Store, key: str) -> bool:
+    """Whether a job is only in imported collections: no recipe describes it, so no run makes it."""
+    kinds = {
+        row[0]
+        for row in store.conn.execute(
+            "SELECT r.kind FROM recipe_jobs rj JOIN recipes r ON r.name = rj.recipe WHERE rj.job_key = ?", [key]
+        )
+    }
+    return "import" in kinds and "recipe" not in kinds
+
+
 def check_collections(store: Store, titles: dict[str, str]) -> None:
     """Refuse a collection whose name a recipe already has."""
     for name in titles:

@@ -31,6 +31,7 @@ from kiln.art import content_id
 from kiln.engines import EngineError
 from kiln.finishing import image_row
 from kiln.library.doctor import THREADS, Examination, Finding
+from kiln.importing.records import imported_only
 from kiln.project import Project
 from kiln.reference_images import ReferencePreparer
 from kiln.stages import STAGES, blurhash_of, run_stages
@@ -173,7 +174,7 @@ def _requeue_one(store: Store, finding: Finding) -> str | None:
             return f"its job {finding.job_key} is not in the store"
         if row[0] in ("deleted", "running"):
             return f"its job {finding.job_key} is {row[0]}"
-        if _imported_only(store, finding.job_key):
+        if imported_only(store, finding.job_key):
             source = store.conn.execute(
                 "SELECT path FROM import_sources WHERE image_id = ? ORDER BY imported_at LIMIT 1", [finding.image_id]
             ).fetchone()
@@ -185,17 +186,6 @@ def _requeue_one(store: Store, finding: Finding) -> str | None:
             [finding.image_id, finding.job_key],
         )
     return None
-
-
-def _imported_only(store: Store, key: str) -> bool:
-    """Whether a job is only in imported collections: no recipe describes it, so no run makes it."""
-    kinds = {
-        row[0]
-        for row in store.conn.execute(
-            "SELECT r.kind FROM recipe_jobs rj JOIN recipes r ON r.name = rj.recipe WHERE rj.job_key = ?", [key]
-        )
-    }
-    return "import" in kinds and "recipe" not in kinds
 
 
 def _adopt_originals(project: Project, store: Store, findings: list[Finding], repairs: Repairs) -> None:

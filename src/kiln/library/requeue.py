@@ -76,6 +76,12 @@ def resolve_jobs(store: Store, tokens: Sequence[str]) -> list[JobRef]:
 
 def requeue(store: Store, keys: Sequence[str]) -> RequeueResult:
     """Put the deleted and failed ones among ``keys`` back in the queue."""
+    from kiln.importing.records import imported_only
+
+    imported = [key for key in keys if imported_only(store, key)]
+    if imported:
+        listed = ", ".join(imported[:3]) + (", …" if len(imported) > 3 else "")
+        raise KilnError(f"imported, not generated here, so nothing can make them again: job {listed}; import the files again")
     result = RequeueResult()
     with store.transaction():
         for chunk in chunks(list(keys)):
