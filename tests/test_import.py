@@ -24,6 +24,7 @@ from import_library import (
 )
 
 from kiln.cli import cli
+from kiln.importing.progress import ImportLines
 from kiln.importing.records import import_key
 from kiln.importing.sources import collection_name
 from kiln.stages import STAGES
@@ -250,3 +251,13 @@ def test_a_deleted_imported_image_cannot_be_requeued(setup):
         "Imported 0 images in T s.\n1 file deleted from the store on purpose; not imported again:\n"
         f"  lib/img/a1111.png: was image {image_id}\n"
     )
+
+
+def test_a_line_every_so_many_files_when_not_a_terminal(capsys):
+    lines = ImportLines(every=2)
+    lines.started(5)
+    for _ in range(5):
+        lines.advanced("imported")
+    shown = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in shown] == ["import: 2/5 files", "import: 4/5 files", "import: 5/5 files"]
+    assert all(re.fullmatch(r"import: \d/5 files, [\d,]+ files/s, [\d,]+ s left", line) for line in shown)
