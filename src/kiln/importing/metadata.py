@@ -1,175 +1,158 @@
 """What an image file says about how it was made.
 
 :func:`read_generation` reads the text chunks and EXIF that image tools write (kiln's own
-``kiln`` chunk, A1111 / Forge ``parameters``, ...) into a :class:`Generation` with the same
-fields as an image kiln generated. It reads metadata only, never pixels, and never raises for
-odd metadata: what cannot be understood is still kept whole in ``raw``.
+``kiln`` chunk, A1111 / Forge ``parameters``, ComfyUI's graphs, InvokeAI, Fooocus, SwarmUI,
+NovelAI, Midjourney) into a :class:`Generation` with the same fields as an image kiln made.
+It reads metadata only, never pixels, and never raises for odd metadata: what it cannot
+understand is still kept whole in ``raw``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from PIL import Image
+
+from kiln.importing.embedded import embedded_text
+from kiln.importing.tool_metadata import READERS, fields_view
 
 
 @dataclass(frozen=True)
 class Generation:
     """How an image was made, as far as its metadata says."""
 
-    tool: str | None  # "kiln", "A1111", "ComfyUI", ...; None when nothing was found
+    tool: str | None  # "kiln", "A1111", "Forge", "ComfyUI", ...; None when nothing was found
     prompt: str = ""
     negative_prompt: str = ""
     model: str | None = None
     seed: int | None = None
     steps: int | None = None
-    guidance: float | None = None
+    guidance: float | None = None  # CFG scale
     sampler: str | None = None
     width: int | None = None  # as the metadata says; the pixels are measured separately
     height: int | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    raw: dict[str, str] = field(default_factory=dict)
-    created_at: str | None = None
-    kiln: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # the rest of what was read
+    raw: dict[str, str] = field(default_factory=dict)  # field name -> text, whole
+    created_at: str | None = None  # ISO 8601
+    kiln: dict[str, Any] | None = None  # kiln's own chunk: spec, job key, recipe, ...
 
 
 def read_generation(image: Image.Image) -> Generation:
-    """The generation metadata of an opened (not loaded) image."""
-    raw = _text_metadata(image)
-    kiln = _json_object(raw.get("kiln"))
-    if kiln is not None and isinstance(kiln.get("spec"), dict):
-        return _from_kiln(kiln, raw)
-    if isinstance(raw.get("parameters"), str):
-        parsed = parse_infotext(raw["parameters"])
-        if parsed is not None:
-            return _from_infotext("A1111", parsed, raw)
-    return Generation(tool=None, raw=raw)
-
-
-def _text_metadata(image: Image.Image) -> dict[str, str]:
-    raw: dict[str, str] = {}
-    for key, value in image.info.items():
-        if isinstance(value, str):
-            raw[str(key)] = value
-    return raw
-
-
-def _json_object(text: str | None) -> dict[str, Any] | None:
-    if not text:
-        return None
+    """The generation metadata of an opened image."""
     try:
-        value = json.loads(text)
+        raw = embedded_text(image)
+    except Exception:  # noqa: BLE001 - a file's odd metadata must not stop an import of thousands
+        raw = {}
+    view = fields_view(raw)
+    for reader in READERS:
+        try:
+            found = reader(view)
+        except Exception:  # noqa: BLE001 - as above: the next reader, or nothing, is the answer
+            continue
+        if found is not None:
+            return _generation(found, raw)
+    return Generation(tool=None, raw=raw, created_at=_created_at(raw, None))
+
+
+def _generation(found: dict[str, Any], raw: dict[str, str]) -> Generation:
+    width, height = _int(found.get("width")), _int(found.get("height"))
+    return Generation(
+        tool=found["tool"],
+        prompt=_str(found.get("prompt")) or "",
+        negative_prompt=_str(found.get("negative_prompt")) or "",
+        model=_str(found.get("model")) or None,
+        seed=_int(found.get("seed")),
+        steps=_int(found.get("steps")),
+        guidance=_float(found.get("guidance")),
+        sampler=_str(found.get("sampler")) or None,
+        width=width if width and height else None,
+        height=height if width and height else None,
+        params=_json_safe(found.get("params") or {}),
+        raw=raw,
+        created_at=_created_at(raw, found.get("created_at")),
+        kiln=found.get("kiln"),
+    )
+
+
+# --- creation time --------------------------------------------------------------------------
+
+_EXIF_TIME = re.compile(r"^(\d{4}):(\d\d):(\d\d)[ T](\d\d):(\d\d):(\d\d)$")
+
+
+def _created_at(raw: dict[str, str], found: Any) -> str | None:
+    exif_time = raw.get("exif:DateTimeOriginal") or raw.get("exif:DateTime")
+    if exif_time:
+        match = _EXIF_TIME.match(exif_time.strip())
+        if match:
+            y, mo, d, h, mi, s = match.groups()
+            offset = raw.get("exif:OffsetTimeOriginal", "") if "exif:DateTimeOriginal" in raw else ""
+            offset = offset if re.fullmatch(r"[+-]\d\d:\d\d", offset) else ""
+            return f"{y}-{mo}-{d}T{h}:{mi}:{s}{offset}"
+    for text in (found, raw.get("Creation Time"), raw.get("creation_time")):
+        when = _parse_time(text)
+        if when:
+            return when
+    return None
+
+
+def _parse_time(text: Any) -> str | None:
+    if not isinstance(text, str) or not text.strip():
+        return None
+    text = text.strip()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
     except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text).isoformat()  # RFC 1123, the PNG spec's suggestion
+    except (TypeError, ValueError, IndexError):
         return None
-    return value if isinstance(value, dict) else None
 
 
-# --- kiln's own chunk -------------------------------------------------------------------------
-
-
-def _from_kiln(kiln: dict[str, Any], raw: dict[str, str]) -> Generation:
-    spec = kiln["spec"]
-    known = {"prompt", "negative_prompt", "model", "seed", "steps", "guidance", "sampler", "width", "height"}
-    return Generation(
-        tool="kiln",
-        prompt=_str(spec.get("prompt")) or "",
-        negative_prompt=_str(spec.get("negative_prompt")) or "",
-        model=_str(spec.get("model")),
-        seed=_int(spec.get("seed")),
-        steps=_int(spec.get("steps")),
-        guidance=_float(spec.get("guidance")),
-        sampler=_str(spec.get("sampler")),
-        width=_int(spec.get("width")),
-        height=_int(spec.get("height")),
-        params={key: value for key, value in spec.items() if key not in known},
-        raw=raw,
-        kiln=kiln,
-    )
-
-
-# --- A1111 infotext ---------------------------------------------------------------------------
-
-# A1111's own rule (modules/infotext_utils.py): a value holding "," "\n" or ":" is JSON-quoted.
-_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-_SIZE = re.compile(r"^(\d+)x(\d+)$")
-
-
-@dataclass(frozen=True)
-class Infotext:
-    prompt: str
-    negative_prompt: str
-    fields: dict[str, str]
-
-
-def parse_infotext(text: str) -> Infotext | None:
-    """An A1111 ``parameters`` text, read by A1111's own rules; None when it has no parameter line."""
-    *lines, last = text.strip().split("\n")
-    matches = _PARAM.findall(last)
-    if len(matches) < 3:
-        return None
-    prompt: list[str] = []
-    negative: list[str] = []
-    for line in lines:
-        line = line.strip()
-        if not negative and line.startswith("Negative prompt:"):
-            negative.append(line[len("Negative prompt:") :].strip())
-        elif negative:
-            negative.append(line)
-        else:
-            prompt.append(line)
-    fields: dict[str, str] = {}
-    for key, value in matches:
-        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-            try:
-                value = json.loads(value)
-            except ValueError:
-                pass
-        fields[key] = str(value)
-    return Infotext("\n".join(prompt), "\n".join(negative), fields)
-
-
-def _from_infotext(tool: str, info: Infotext, raw: dict[str, str]) -> Generation:
-    fields = dict(info.fields)
-    width = height = None
-    size = _SIZE.match(fields.get("Size", ""))
-    if size:
-        del fields["Size"]
-        width, height = int(size.group(1)), int(size.group(2))
-    return Generation(
-        tool=tool,
-        prompt=info.prompt,
-        negative_prompt=info.negative_prompt,
-        model=fields.pop("Model", None),
-        seed=_int(fields.pop("Seed", None)),
-        steps=_int(fields.pop("Steps", None)),
-        guidance=_float(fields.pop("CFG scale", None)),
-        sampler=fields.pop("Sampler", None),
-        width=width,
-        height=height,
-        params=fields,
-        raw=raw,
-    )
-
-
-# --- values -----------------------------------------------------------------------------------
+# --- values ---------------------------------------------------------------------------------
 
 
 def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
     try:
-        return int(value)
+        return int(str(value).strip())
     except (TypeError, ValueError):
         return None
 
 
 def _float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
+
+
+def _json_safe(value: Any) -> Any:
+    """A value as JSON holds it: a tool's odd value becomes its text, NaN and infinity null."""
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
