@@ -261,3 +261,41 @@ def test_a_line_every_so_many_files_when_not_a_terminal(capsys):
     shown = capsys.readouterr().err.splitlines()
     assert [line.split(",")[0] for line in shown] == ["import: 2/5 files", "import: 4/5 files", "import: 5/5 files"]
     assert all(re.fullmatch(r"import: \d/5 files, [\d,]+ files/s, [\d,]+ s left", line) for line in shown)
+
+
+TOOL_FILES = {
+    "a1111.png": ("a1111_png", "A1111_EXPECTED"),
+    "a1111.jpg": ("a1111_jpeg", "A1111_EXPECTED"),
+    "a1111.webp": ("a1111_webp", "A1111_EXPECTED"),
+    "comfyui.png": ("comfyui_png", "COMFYUI_EXPECTED"),
+    "comfyui.webp": ("comfyui_webp", "COMFYUI_EXPECTED"),
+    "invokeai.png": ("invokeai_png", "INVOKEAI_EXPECTED"),
+    "fooocus.png": ("fooocus_png", "FOOOCUS_EXPECTED"),
+    "fooocus.jpg": ("fooocus_jpeg", "FOOOCUS_EXPECTED"),
+    "swarmui.png": ("swarmui_png", "SWARMUI_EXPECTED"),
+    "swarmui.jpg": ("swarmui_jpeg", "SWARMUI_EXPECTED"),
+    "novelai.png": ("novelai_png", "NOVELAI_EXPECTED"),
+}
+
+
+def test_every_tool_s_fields_land_in_the_images_columns(tmp_path, monkeypatch):
+    import toolimages
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Tools"\n')
+    monkeypatch.chdir(tmp_path)
+    for name, (writer, _) in TOOL_FILES.items():
+        write(tmp_path / "tools" / name, getattr(toolimages, writer)())
+    code, output = kiln(project, "import", "tools")
+    assert (code, output) == (0, f"Imported {len(TOOL_FILES)} images into tools in T s.\n")
+    columns = ("prompt", "negative_prompt", "model", "seed", "steps", "guidance", "sampler")
+    for name, (_, expected_name) in TOOL_FILES.items():
+        expected = getattr(toolimages, expected_name)
+        row = rows(project, f"SELECT {', '.join(columns)}, params, source_metadata FROM images WHERE id = ?",
+                   (_id(project, f"tools/{name}"),))[0]
+        assert dict(zip(columns, row[:-2], strict=True)) == {key: expected[key] for key in columns}, name
+        params = json.loads(row[-2])
+        assert params.pop("import") == {"from": f"tools/{name}", "tool": expected["tool"]}, name
+        assert params == expected.get("params", params), name
+        assert json.loads(row[-1]), name  # the metadata as the file had it, kept whole
