@@ -197,7 +197,7 @@ def test_a_deleted_collection_goes_and_run_does_not_take_it_for_a_recipe(setup):
         "imported  8 images in 1 collection",
     ]
     image_id = _id(project, "lib/img/comfy.png")
-    assert "imported   from lib/img/comfy.png" in kiln(project, "show", image_id)[1].splitlines()
+    assert "imported   from lib/img/comfy.png; made by ComfyUI" in kiln(project, "show", image_id)[1].splitlines()
     code, output = kiln(project, "rm", "--recipe", "lib", "--yes")
     assert code == 0
     assert re.fullmatch(r"Deleted 8 images \(.* KB\)\nForgot the imported collection lib\n", output)

@@ -57,15 +57,14 @@ class Outcome:
     notes: tuple[str, ...] = ()
 
 
-_known: sqlite3.Connection | None = None
+_readers: dict[str, sqlite3.Connection] = {}
 
 
 def _store_reader(db_path: str) -> sqlite3.Connection:
-    """This worker's own read-only connection to the store, opened once."""
-    global _known
-    if _known is None:
-        _known = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
-    return _known
+    """This process's own read-only connection to the store, opened once."""
+    if db_path not in _readers:
+        _readers[db_path] = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    return _readers[db_path]
 
 
 def _in_store(db_path: str, image_id: str) -> tuple[str, str] | None:
