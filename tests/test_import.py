@@ -299,3 +299,17 @@ def test_every_tool_s_fields_land_in_the_images_columns(tmp_path, monkeypatch):
         assert params.pop("import") == {"from": f"tools/{name}", "tool": expected["tool"]}, name
         assert params == expected.get("params", params), name
         assert json.loads(row[-1]), name  # the metadata as the file had it, kept whole
+
+
+def test_move_takes_the_images_but_never_a_file_that_only_gave_its_status(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Move"\n')
+    monkeypatch.chdir(tmp_path)
+    image = write(tmp_path / "m" / "img" / "a.png", a1111_png((9, 9, 9)))
+    marker = write(tmp_path / "m" / "yes" / "a.png", a1111_png((8, 8, 8)))  # a re-encode, say
+    for _ in range(2):
+        code, output = kiln(project, "import", "m", "--move", "--picked-dir", "yes")
+        assert code == 0
+    assert not image.exists() and marker.exists()
+    assert rows(project, "SELECT status FROM images") == [("selected",)]

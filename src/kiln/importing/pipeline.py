@@ -10,6 +10,7 @@ leaves files with no row at worst, which the next import of the same paths finds
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -125,15 +126,15 @@ class _InProcess(Executor):
         return future
 
 
-def _unchanged(store: Store, sources: list[Source], art_dir: Path) -> dict[Path, str]:
-    """The sources imported before and unchanged since (same size and mtime), with the image
-    each gave."""
-    known: dict[Path, str] = {}
+def _unchanged(store: Store, sources: list[Source], art_dir: Path) -> dict[Path, str | None]:
+    """The sources imported before and unchanged since (same size and mtime), with the SHA-256
+    of the image each gave (None if that image is gone, deleted on purpose)."""
+    known: dict[Path, str | None] = {}
     by_path = {str(source.path): source for source in sources}
     for chunk in chunks(list(by_path)):
         marks = ",".join("?" * len(chunk))
         rows = store.query(
-            "SELECT s.path, s.bytes, s.mtime_ns, s.image_id, i.path AS original FROM import_sources s"
+            "SELECT s.path, s.bytes, s.mtime_ns, i.sha256, i.path AS original FROM import_sources s"
             f" LEFT JOIN images i ON i.id = s.image_id WHERE s.path IN ({marks})",
             chunk,
         )
@@ -145,7 +146,7 @@ def _unchanged(store: Store, sources: list[Source], art_dir: Path) -> dict[Path,
             # An image whose original was lost since is read again, to put it back.
             lost = row["original"] is not None and not (art_dir / row["original"]).exists()
             if stat.st_size == row["bytes"] and stat.st_mtime_ns == row["mtime_ns"] and not lost:
-                known[Path(row["path"])] = row["image_id"]
+                known[Path(row["path"])] = row["sha256"]
     return known
 
 
@@ -183,7 +184,7 @@ def import_paths(
         if source.path in done_before:
             report.unchanged += 1
             observer.advanced("unchanged")
-            if options.mode == "move":
+            if options.mode == "move" and _same_content(source.path, done_before[source.path]):
                 _remove_moved(source.path, report)
         else:
             todo.append(source)
@@ -236,6 +237,18 @@ def _outcomes(
             return
         source, future = window.popleft()
         yield source, future.result() if future is not None else None
+
+
+def _same_content(path: Path, sha256: str | None) -> bool:
+    """Whether ``path`` holds the image of that SHA-256: a source that only gave its status to
+    another image (a file of yes/ named like it) is not that image, and is never removed."""
+    if sha256 is None:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest() == sha256
+    except OSError:
+        return False
 
 
 def _remove_moved(path: Path, report: ImportReport) -> None:
