@@ -4,6 +4,7 @@ changes nothing."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from import_library import (
     library,
     write,
 )
+from PIL import Image
 
 from kiln.cli import cli
 from kiln.importing.progress import ImportLines
@@ -313,3 +315,24 @@ def test_move_takes_the_images_but_never_a_file_that_only_gave_its_status(tmp_pa
         assert code == 0
     assert not image.exists() and marker.exists()
     assert rows(project, "SELECT status FROM images") == [("selected",)]
+
+
+def test_a_thumbnail_folder_s_own_thumbnails_are_adopted_when_they_fit(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs", "t2"]\n')
+    monkeypatch.chdir(tmp_path)
+    for name, colour in (("fits", (1, 2, 3)), ("too-big", (4, 5, 6)), ("none", (7, 8, 9))):
+        buffer = io.BytesIO()
+        Image.new("RGB", (512, 768), colour).save(buffer, "PNG")
+        write(tmp_path / "p" / "img" / f"{name}.png", buffer.getvalue())
+    for name, size in (("fits", (128, 192)), ("too-big", (1024, 1536))):
+        buffer = io.BytesIO()
+        Image.new("RGB", size).save(buffer, "JPEG")
+        write(tmp_path / "p" / "thumbs" / f"{name}.jpg", buffer.getvalue())
+    assert kiln(project, "import", "p") == (0, "Imported 3 images into p in T s.\n")
+    thumbs = rows(project, "SELECT i.params, d.path, d.width, d.height FROM derivatives d JOIN images i ON i.id = d.image_id"
+                           " WHERE d.stage = 'thumb'")
+    found = {json.loads(params)["import"]["from"]: (path.rsplit(".", 1)[1], width, height) for params, path, width, height in thumbs}
+    assert found == {"p/img/fits.png": ("jpg", 128, 192), "p/img/too-big.png": ("webp", 400, 400),
+                     "p/img/none.png": ("webp", 400, 400)}
