@@ -393,7 +393,7 @@ def import_queue(queue_file: str, engine_name: str, force: bool, project_path: s
 
 
 @cli.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--collection", metavar="NAME", help="The gallery collection they go in (default: each folder's name).")
 @click.option("--glob", metavar="PATTERN", help="Only files whose name (or path under the folder) matches, e.g. '*.png'.")
 @click.option("--copy", "mode", flag_value="copy", default=True, help="Copy the files into art/ (the default).")
