@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -110,3 +111,37 @@ def test_killed_twice_then_finished_nothing_lost_or_doubled(root: Path):
         assert {path.stem for path in (art / stage).iterdir()} == ids, note
     assert not list(art.rglob(".tmp-*")), note
     assert sorted(p.name for p in (root / "renders").iterdir()) == [f"{i:04}.png" for i in range(FILES)]
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_a_worker_killed_ends_the_import_with_a_message_and_the_next_one_finishes(root: Path):
+    process = _import(root)
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while time.monotonic() < deadline and not workers and process.poll() is None:
+            # The pool's workers: children of kiln that are not multiprocessing's resource tracker.
+            workers = {pid for pid in descendants(process.pid) if "resource_tracker" not in _command(pid)}
+            time.sleep(0.05)
+        time.sleep(1.0)
+        os.kill(min(workers), signal.SIGKILL)
+        output, _ = process.communicate(timeout=TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1, output.decode(errors="replace")
+    assert re.search(rb"error: a worker process died while importing \(out of memory\?\); [\d,]+ images? imported so far"
+                     rb" are kept: run the same import again to go on", output), output
+    assert not survivors(naming(str(root)), timeout=5)
+    again = _import(root)
+    output, _ = again.communicate(timeout=TIMEOUT_S)
+    assert again.returncode == 0, output.decode(errors="replace")
+    assert _rows(root, "SELECT count(*), count(DISTINCT id) FROM images") == [(FILES, FILES)]
+    assert _rows(root, "SELECT count(DISTINCT position) FROM recipe_jobs") == [(FILES,)]

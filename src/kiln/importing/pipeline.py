@@ -18,11 +18,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from kiln.art import sweep_temporaries
+from kiln.errors import KilnError
 from kiln.importing.intake import Outcome, Task, take_in
 from kiln.importing.records import Imported, check_collections, next_positions, record
 from kiln.importing.sources import Folders, Source, scan
@@ -201,6 +203,13 @@ def import_paths(
         # What is finished is kept: its files are in place, so its rows go in.
         committer.flush()
         report.interrupted = True
+    except BrokenProcessPool:
+        # A worker killed from outside (out of memory, a crashing decoder): keep what is done.
+        committer.flush()
+        raise KilnError(
+            f"a worker process died while importing (out of memory?); {plural(report.imported, 'image')}"
+            " imported so far are kept: run the same import again to go on"
+        ) from None
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
     report.seconds = time.perf_counter() - started
