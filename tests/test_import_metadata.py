@@ -118,6 +118,8 @@ def test_forge_and_fooocus_infotext_name_their_tool():
     assert read(tools.png({"parameters": tools.FORGE_PARAMETERS})).params["Distilled CFG Scale"] == "3.5"
     fooocus = tools.png({"parameters": tools.A1111_PARAMETERS, "fooocus_scheme": "a1111"})
     assert read(fooocus).tool == "Fooocus"
+    fooocus_jpeg = read(tools.fooocus_jpeg(tools.A1111_PARAMETERS, scheme="a1111"))
+    assert fields(fooocus_jpeg) == {name: tools.A1111_EXPECTED[name] for name in FIELDS} | {"tool": "Fooocus"}
 
 
 def test_parameters_without_a_negative_prompt():
@@ -216,6 +218,19 @@ def test_comfyui_graph_with_a_cycle_and_dangling_links():
     assert (generation.tool, generation.model, generation.prompt, generation.seed) == ("ComfyUI", None, "", 219670278747233)
 
 
+def test_comfyui_model_behind_a_long_lora_stack():
+    graph = json.loads(json.dumps(tools.COMFYUI_PROMPT))
+    previous = "4"
+    for n in range(100, 200):
+        graph[str(n)] = {"inputs": {"lora_name": f"style{n}.safetensors", "strength_model": 0.1, "model": [previous, 0]},
+                         "class_type": "LoraModelLoader"}
+        previous = str(n)
+    graph["10"]["inputs"]["model"] = [previous, 0]
+    generation = read(tools.comfyui_png(graph, workflow=None))
+    assert generation.model == "v1-5-pruned-emaonly.safetensors"
+    assert len(generation.params["loras"]) == 101
+
+
 def test_comfyui_with_two_samplers_lists_both():
     graph = json.loads(json.dumps(tools.COMFYUI_PROMPT))
     graph["11"] = {"inputs": {**graph["3"]["inputs"], "denoise": 0.5, "steps": 10, "latent_image": ["3", 0]},
@@ -250,6 +265,9 @@ def test_swarmui_params_and_date():
     assert generation.params["scheduler"] == "karras"
     assert generation.params["sui_extra_data"]["generation_time"] == "4.82 sec"
     assert generation.created_at == "2025-02-14T00:00:00"
+    older = json.loads(json.dumps(tools.SWARMUI_PARAMETERS))
+    older["sui_image_params"]["comfyuisampler"] = older["sui_image_params"].pop("sampler")
+    assert read(tools.swarmui_png(older)).sampler == "dpmpp_2m"
 
 
 def test_novelai_params_and_without_a_source():
@@ -357,6 +375,13 @@ def test_text_after_the_image_data_is_read_without_decoding_pixels():
     assert fields(generation) == {name: tools.A1111_EXPECTED[name] for name in FIELDS}
     assert image.tile == tile  # not loaded: loading empties the tile list
     assert image.getpixel((0, 0)) == (0, 128, 128)  # and the file is still readable after
+
+
+def test_a_file_closed_under_the_image_still_gives_what_was_read_at_opening():
+    buffer = io.BytesIO(tools.png({"Software": "Paint"}))
+    image = Image.open(buffer)
+    buffer.close()
+    assert read_generation(image) == Generation(tool=None, raw={"Software": "Paint"})
 
 
 @pytest.mark.parametrize("writer", [tools.a1111_png, tools.comfyui_png, tools.a1111_jpeg, tools.comfyui_webp, tools.png])

@@ -365,12 +365,13 @@ def fooocus_png(metadata: dict[str, Any] = FOOOCUS_METADATA) -> bytes:
     return png({"parameters": json.dumps(metadata), "fooocus_scheme": "fooocus"})
 
 
-def fooocus_jpeg(metadata: dict[str, Any] = FOOOCUS_METADATA) -> bytes:
-    # Fooocus' private_logger.get_exif: Pillow tags on the first IFD, the text stored as is.
+def fooocus_jpeg(metadata: dict[str, Any] | str = FOOOCUS_METADATA, scheme: str = "fooocus") -> bytes:
+    """Fooocus' private_logger.get_exif: Pillow tags on the first IFD, the text stored as is
+    (its JSON, or under the "a1111" scheme an A1111 ``parameters`` text)."""
     exif = Image.Exif()
-    exif[0x9286] = json.dumps(metadata)
-    exif[0x0131] = metadata["version"]
-    exif[0x927C] = "fooocus"
+    exif[0x9286] = metadata if isinstance(metadata, str) else json.dumps(metadata)
+    exif[0x0131] = "Fooocus v2.5.5"
+    exif[0x927C] = scheme
     return jpeg(exif)
 
 
@@ -404,7 +405,8 @@ def swarmui_png(parameters: dict[str, Any] = SWARMUI_PARAMETERS) -> bytes:
 
 
 def swarmui_jpeg(parameters: dict[str, Any] = SWARMUI_PARAMETERS) -> bytes:
-    # SwarmUI's JPEG and WebP carry the same JSON in UserComment, in a little-endian EXIF block.
+    # SwarmUI (ImageSharp) writes the same JSON into UserComment: the UNICODE code, then UTF-16
+    # little-endian text, in a little-endian EXIF block.
     text = json.dumps(parameters, indent=2)
     return jpeg(exif_block(exif_ifd={0x9286: unicode_user_comment(text, "<")}, order="<"))
 

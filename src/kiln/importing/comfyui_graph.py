@@ -1,7 +1,7 @@
 """Walking ComfyUI's executed graph (the API-format ``prompt`` a ComfyUI image carries).
 
 Each node is ``{"class_type": ..., "inputs": {...}}``; an input is a value or a link
-``[node id, output slot]``. These helpers follow links to what sd-parsers does not reach: values
+``[node id, output slot]``. These functions follow links to what sd-parsers does not reach: values
 set by primitive nodes, the checkpoint behind LoRA loaders and UNETLoader, SDXL and Flux text
 encoders, and the custom sampler nodes Flux workflows use. Graphs are the user's: every step
 tolerates missing nodes, odd types and cycles.
@@ -14,7 +14,6 @@ from typing import Any
 
 Graph = dict[str, Any]
 
-_MAX_HOPS = 64
 _VALUE_KEYS = ("seed", "noise_seed", "value", "int", "number", "width", "height", "text", "string")
 _TEXT_KEYS = ("text", "text_g", "t5xxl", "clip_l", "prompt", "string", "value")
 _CHECKPOINT_KEYS = ("ckpt_name", "unet_name", "model_name", "gguf_name")
@@ -49,7 +48,7 @@ def links(graph: Graph) -> Iterator[list[Any]]:
 
 def resolve(graph: Graph, value: Any) -> Any:
     """An input's value, following links to the primitive node that holds it."""
-    for _ in range(_MAX_HOPS):
+    for _ in range(len(graph) + 1):  # a path longer than the graph runs in a cycle
         if not is_link(value):
             return value
         inputs = inputs_of(linked_node(graph, value))
@@ -59,7 +58,7 @@ def resolve(graph: Graph, value: Any) -> Any:
 
 def text(graph: Graph, value: Any) -> str:
     """The prompt text reached from a conditioning link (through FluxGuidance and the like)."""
-    for _ in range(_MAX_HOPS):
+    for _ in range(len(graph) + 1):
         node = linked_node(graph, value)
         if node is None:
             return ""
@@ -75,7 +74,7 @@ def text(graph: Graph, value: Any) -> str:
 def model_and_loras(graph: Graph, value: Any) -> tuple[str | None, list[dict[str, Any]]]:
     """The checkpoint at the end of a model link, and the LoRAs passed on the way."""
     loras: list[dict[str, Any]] = []
-    for _ in range(_MAX_HOPS):
+    for _ in range(len(graph) + 1):
         node = linked_node(graph, value)
         if node is None:
             break

@@ -23,9 +23,15 @@ from PIL import Image
 MAX_TEXT = 1 << 20
 
 _EXIF_IFD = 0x8769
-# Tags of the first IFD: ImageDescription, Make, Model, Software, DateTime, Artist.
-_IFD0_TAGS = {0x010E: "ImageDescription", 0x010F: "Make", 0x0110: "Model", 0x0131: "Software", 0x0132: "DateTime", 0x013B: "Artist"}
-# Tags of the Exif IFD: DateTimeOriginal, OffsetTimeOriginal, UserComment, MakerNote.
+# The EXIF fields image tools write text into, and those that date a picture.
+_IFD0_TAGS = {
+    0x010E: "ImageDescription",
+    0x010F: "Make",
+    0x0110: "Model",
+    0x0131: "Software",
+    0x0132: "DateTime",
+    0x013B: "Artist",
+}
 _EXIF_TAGS = {0x9003: "DateTimeOriginal", 0x9011: "OffsetTimeOriginal", 0x9286: "UserComment", 0x927C: "MakerNote"}
 # The PNG chunks some image tool's generation metadata is in.
 GENERATION_CHUNKS = frozenset(
@@ -63,7 +69,10 @@ def _png_text_after_image_data(image: Image.Image) -> dict[str, str]:
         return {}
     found: dict[str, str] = {}
     fp: IO[bytes] = image.fp  # type: ignore[assignment]
-    position = fp.tell()
+    try:
+        position = fp.tell()
+    except (OSError, ValueError):  # closed under the image
+        return {}
     try:
         # The first tile starts at the data of the first IDAT chunk, 8 bytes after its header.
         fp.seek(image.tile[0][2] - 8)

@@ -39,7 +39,7 @@ class Generation:
     height: int | None = None
     params: dict[str, Any] = field(default_factory=dict)  # the rest of what was read
     raw: dict[str, str] = field(default_factory=dict)  # field name -> text, whole
-    created_at: str | None = None  # ISO 8601
+    created_at: str | None = None  # ISO 8601; EXIF times without an offset are the camera's local time
     kiln: dict[str, Any] | None = None  # kiln's own chunk: spec, job key, recipe, ...
 
 

@@ -201,7 +201,8 @@ def read_swarmui(view: dict[str, str]) -> Fields | None:
         "seed": params.pop("seed", None),
         "steps": params.pop("steps", None),
         "guidance": params.pop("cfgscale", None),
-        "sampler": params.pop("sampler", None),
+        # Older SwarmUI names its ComfyUI backend's sampler "comfyuisampler".
+        "sampler": params.pop("sampler", None) or params.pop("comfyuisampler", None),
         "width": params.pop("width", None),
         "height": params.pop("height", None),
         "params": params,
