@@ -34,7 +34,7 @@ from kiln.store import Store
 from kiln.store.db import chunks
 from kiln.wording import plural
 
-SHOWN = 20  # duplicates and skipped files listed; every failure is
+SHOWN = 20  # duplicates and skipped files listed by name (failures: every one)
 BATCH = 200  # rows per commit
 BATCH_S = 1.0  # or this long since the last commit, whichever comes first
 AHEAD = 4  # files handed to each worker before the first comes back
@@ -81,9 +81,9 @@ class ImportReport:
         head = f"Imported {plural(self.imported, 'image')}" + (f" into {into}" if into else "")
         head += f" in {self.seconds:.1f} s."
         lines = [head]
-        sorted_ = [f"{self.picked:,} picked" if self.picked else "", f"{self.rejected:,} rejected" if self.rejected else ""]
-        if any(sorted_):
-            lines.append("Status from folders: " + ", ".join(part for part in sorted_ if part) + ".")
+        given = [f"{self.picked:,} picked" if self.picked else "", f"{self.rejected:,} rejected" if self.rejected else ""]
+        if any(given):
+            lines.append("Status from folders: " + ", ".join(part for part in given if part) + ".")
         if self.unchanged:
             lines.append(f"{plural(self.unchanged, 'file')} imported before and unchanged since: not read again.")
         if self.restored:
