@@ -256,7 +256,7 @@ def test_orphans_are_adopted_when_their_kiln_chunk_names_a_job(made: Path):
         "  adopted 1 orphan original named by its job (with its derivatives)",
         "  deleted 1 orphan derivative whose image has no row",
         "not fixed:",
-        f"  art/original/{foreign_id}.png: it has no kiln provenance chunk; move or delete it by hand",
+        f"  art/original/{foreign_id}.png: it has no kiln provenance (an imported file with no row: run the same import again); move or delete it by hand",
     ]
     after = sql(made, "SELECT * FROM images WHERE id = ?", (image_id,))
     columns = [row[1] for row in sql(made, "PRAGMA table_info(images)")]

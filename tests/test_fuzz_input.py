@@ -157,7 +157,7 @@ def settings_files(draw: st.DrawFn) -> dict[str, Any]:
     for section in draw(st.lists(st.sampled_from(_SECTIONS), max_size=3, unique=True)):
         keys = {"project": list(_PROJECT_KEYS), "site": list(_SITE_KEYS), "paths": list(_PATH_KEYS),
                 "engines": ["cloud", "proc", "own", "new"], "styles": ["ink", "new"],
-                "reference_groups": ["faces", "new"]}[section]
+                "reference_groups": ["faces", "new"], "import": ["picked", "rejected", "thumbs", "new"]}[section]
         if draw(st.integers(0, 4)) == 0:
             config[section] = draw(hostile)  # the section itself, wrong
             continue

@@ -167,9 +167,9 @@ def test_wildcard_and_library_files_that_are_not_utf8_name_their_line(project_di
     ("text", "message"),
     [
         ('[project]\ntitle = "t"\n"" = 1\n', 'kiln.toml:3: project."": unknown key; expected one of description, title'),
-        ('"" = 1\n', 'kiln.toml:1: "": unknown section; expected one of engines, paths, project, reference_groups, site, styles'),
+        ('"" = 1\n', 'kiln.toml:1: "": unknown section; expected one of engines, import, paths, project, reference_groups, site, styles'),
         ('[project]\ntitle = "t"\n[x.y]\nz = 1\n',
-         "kiln.toml:3: x: unknown section; expected one of engines, paths, project, reference_groups, site, styles"),
+         "kiln.toml:3: x: unknown section; expected one of engines, import, paths, project, reference_groups, site, styles"),
         ('[project]\ntitle = "t\n', 'kiln.toml:2: invalid TOML: the string is not closed: its closing " is missing'),
     ],
 )
@@ -191,3 +191,13 @@ def test_any_toml_text_loads_or_says_where_it_is_wrong(tmp_path, text):
         if "not closed" in problem.message:
             assert problem.message.endswith(("closing \" is missing", "closing ' is missing",
                                              'closing """ is missing', "closing ''' is missing"))
+
+
+def test_import_settings_problems_have_lines(tmp_path):
+    (tmp_path / "kiln.toml").write_text('[import]\npicked = "yes"\nthumb = ["t"]\n')
+    result = CliRunner().invoke(cli, ["import", str(tmp_path), "-C", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[:2] == [
+        'error: kiln.toml:2: import.picked: expected a list of folder names, got "yes"',
+        "error: kiln.toml:3: import.thumb: unknown key; expected one of picked, rejected, thumbs",
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import socket
 import tempfile
 import time
@@ -75,6 +76,23 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def link_atomic(source: Path, path: Path) -> bool:
+    """Hard-link ``source`` at ``path`` (through a temporary name, so the link appears whole);
+    False where the file system cannot (another device, no hard links)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.parent / f"{_temp_prefix()}{secrets.token_hex(4)}"
+    try:
+        os.link(source, temp)
+    except OSError:
+        return False
+    try:
+        os.replace(temp, path)
+    except OSError:
+        temp.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def sweep_temporaries(art_dir: Path) -> int:

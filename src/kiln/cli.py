@@ -393,6 +393,56 @@ def import_queue(queue_file: str, engine_name: str, force: bool, project_path: s
     echo("\n".join(report.lines()))
 
 
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--collection", metavar="NAME", help="The gallery collection they go in (default: each folder's name).")
+@click.option("--glob", metavar="PATTERN", help="Only files whose name (or path under the folder) matches, e.g. '*.png'.")
+@click.option("--copy", "mode", flag_value="copy", default=True, help="Copy the files into art/ (the default).")
+@click.option("--link", "mode", flag_value="link", help="Hard-link them into art/ where the file system allows (else copy).")
+@click.option("--move", "mode", flag_value="move", help="Move them into art/: each source goes once its rows are in.")
+@click.option("--picked-dir", multiple=True, metavar="DIR", help="Files in DIR (under each folder) are picks. Repeatable.")
+@click.option("--rejected-dir", multiple=True, metavar="DIR", help="Files in DIR (under each folder) are rejects. Repeatable.")
+@click.option("--thumbs-dir", multiple=True, metavar="DIR", help="Thumbnails in DIR are adopted instead of made again. Repeatable.")
+@project_option
+@reports_errors
+def import_images(
+    paths: tuple[Path, ...], collection: str | None, glob: str | None, mode: str, picked_dir: tuple[str, ...],
+    rejected_dir: tuple[str, ...], thumbs_dir: tuple[str, ...], project_path: str | None,
+) -> None:
+    """Import existing images (files, and folders walked recursively) with their generation metadata.
+
+    PNG, JPEG, WebP and AVIF; an image already in the store is a duplicate and skipped, and
+    importing the same files again changes nothing. [import] picked, rejected and thumbs in
+    kiln.toml give the folder options their defaults.
+    """
+    from kiln.importing.pipeline import ImportOptions, import_paths
+    from kiln.importing.progress import ImportBar, ImportLines
+    from kiln.importing.sources import Folders
+
+    project = _project(project_path)
+    configured = project.import_folders
+    folders = Folders(
+        picked=picked_dir or configured.get("picked", ()),
+        rejected=rejected_dir or configured.get("rejected", ()),
+        thumbs=thumbs_dir or configured.get("thumbs", ()),
+    )
+    options = ImportOptions(collection=collection, mode=mode, glob=glob, folders=folders)
+    store = _store(project)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if sys.stderr.isatty():
+        with ImportBar() as bar:
+            report = import_paths(project, store, list(paths), options, bar)
+    else:
+        report = import_paths(project, store, list(paths), options, ImportLines())
+    for line in report.lines():
+        echo(line)
+    if report.interrupted:
+        echo("Interrupted: what was imported is kept. Run the same import again to finish it.", err=True)
+        sys.exit(130)
+    if report.failed:
+        sys.exit(1)
+
+
 # curation ---------------------------------------------------------------------------------
 
 
@@ -531,7 +581,7 @@ def _stdin_is_interactive() -> bool:
 @cli.command("rm")
 @click.argument("ids", nargs=-1)
 @click.option("--rejected", is_flag=True, help="Every rejected image (of --recipe, if given).")
-@click.option("--recipe", help="Every image of this recipe (with --rejected, its rejected ones); an archived recipe is forgotten too.")
+@click.option("--recipe", help="Every image of this recipe (with --rejected, its rejected ones); an archived recipe or imported collection is forgotten too.")
 @click.option("--yes", is_flag=True, help="Delete without asking.")
 @click.option("--dry-run", is_flag=True, help="Only print what would be deleted.")
 @project_option
@@ -576,7 +626,7 @@ def rm(ids: tuple[str, ...], rejected: bool, recipe: str | None, yes: bool, dry_
     result = delete(project, store, plan)
     echo(f"Deleted {result.describe()}")
     if result.forgotten:
-        echo(f"Forgot the archived recipe{'s' if len(result.forgotten) > 1 else ''} {', '.join(result.forgotten)}")
+        echo(f"Forgot the {result.forgotten_as}{'s' if len(result.forgotten) > 1 else ''} {', '.join(result.forgotten)}")
     if result.leftovers:
         echo(f"Removed {result.leftovers} file{'s' if result.leftovers != 1 else ''} an interrupted deletion left behind")
     for problem in result.problems:

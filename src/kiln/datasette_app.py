@@ -84,6 +84,7 @@ _TABLES: dict[str, dict[str, Any]] = {
             "job_count": "How many jobs (distinct generations) the recipe expands to.",
             "gallery": "The recipe's [gallery] options as a JSON object (title, sort, cover, page_size).",
             "updated_at": "When the recipe was last recorded (ISO 8601, UTC).",
+            "kind": "recipe (a file in recipes/) or import (a collection kiln import made; never archived).",
         },
     },
     "runs": {
@@ -248,6 +249,22 @@ _TABLES: dict[str, dict[str, Any]] = {
             "revision": "The change sequence number of the last change to what the gallery shows of this "
             "image (its row, files, references, job); kiln build renders again the pages of images whose "
             "revision moved.",
+            "source_metadata": "An imported image's metadata as its file had it (chunk or field name to text), "
+            "as a JSON object; empty for generated images.",
+        },
+    },
+    "import_sources": {
+        "description": "Each file kiln import took in, with the image it gave: an unchanged file is not read "
+        "again, so importing again changes nothing.",
+        "facets": ["collection"],
+        "sort_desc": "imported_at",
+        "columns": {
+            "path": "The source file's absolute path when it was imported.",
+            "bytes": "Its size then.",
+            "mtime_ns": "Its modification time then (ns).",
+            "image_id": "The image it gave, or that it repeats or gave its status to (images.id).",
+            "collection": "The collection it was imported into (recipes.name).",
+            "imported_at": "When (ISO 8601, UTC).",
         },
     },
     "change_sequence": {

@@ -29,7 +29,8 @@ _PATH_KEYS = {
     "references": "references",
     "pages": "pages",
 }
-_SECTIONS = ("project", "site", "paths", "engines", "styles", "reference_groups")
+_SECTIONS = ("project", "site", "paths", "engines", "styles", "reference_groups", "import")
+_IMPORT_KEYS = ("picked", "rejected", "thumbs")
 STYLES_FILE = "styles.toml"
 _STYLE_KEYS = {"prompt", "negative"}
 DEFAULT_SIZE_MULTIPLE = 16
@@ -91,6 +92,8 @@ class Project:
     engines: dict[str, EngineConfig] = field(default_factory=dict)
     styles: dict[str, Style] = field(default_factory=dict)
     reference_groups: dict[str, ReferenceGroup] = field(default_factory=dict)
+    # [import]: folders (relative to each folder imported) that give status or hold thumbnails.
+    import_folders: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # kiln.toml as read, for checks made later (engine options) to name the line of a key.
     config: tomlfile.TomlDocument | None = None
 
@@ -334,10 +337,24 @@ def load_project(start: Path | None = None) -> Project:
                 else:
                     project.styles[name] = style
     project.reference_groups = _reference_groups(doc, tables["reference_groups"], problems)
+    project.import_folders = _import_folders(doc, tables["import"], problems)
 
     if problems:
         raise InputError(problems)
     return project
+
+
+def _import_folders(doc: tomlfile.TomlDocument, table: dict[str, Any], problems: list[Problem]) -> dict[str, tuple[str, ...]]:
+    """``[import]``: ``picked``, ``rejected`` and ``thumbs``, each a list of folder names."""
+    folders: dict[str, tuple[str, ...]] = {}
+    for key, value in table.items():
+        if key not in _IMPORT_KEYS:
+            problems.append(doc.problem(f"import.{key}", f"unknown key; expected one of {', '.join(_IMPORT_KEYS)}"))
+        elif not isinstance(value, list) or not all(isinstance(v, str) and v.strip("/") for v in value):
+            problems.append(doc.problem(f"import.{key}", f"expected a list of folder names, got {show(value)}"))
+        else:
+            folders[key] = tuple(value)
+    return folders
 
 
 def _section(doc: tomlfile.TomlDocument, section: str, problems: list[Problem]) -> dict[str, Any]:

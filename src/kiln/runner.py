@@ -638,7 +638,13 @@ def run_recipes(
 
     # Recipes and engine settings are read before the store is opened, so a bad recipe or
     # option leaves no art/ behind and is reported with its line.
-    recipes = [] if redo else load_all(project, names or None)
+    try:
+        recipes = [] if redo else load_all(project, names or None)
+    except InputError:
+        from kiln.importing.records import refuse_imported
+
+        refuse_imported(project, names or [])
+        raise
     problems = check_engines(project, {recipe.engine for recipe in recipes})
     if problems:
         raise InputError(problems)

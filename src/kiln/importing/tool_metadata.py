@@ -16,7 +16,12 @@ from typing import Any
 
 from sd_parsers.data import PromptInfo
 from sd_parsers.exceptions import ParserError
-from sd_parsers.parsers import ComfyUIParser, FooocusParser, InvokeAIParser, NovelAIParser
+from sd_parsers.parsers import (
+    ComfyUIParser,
+    FooocusParser,
+    InvokeAIParser,
+    NovelAIParser,
+)
 
 from kiln.importing import comfyui_graph
 from kiln.importing.embedded import COMFY_EXIF_TAGS

@@ -23,16 +23,19 @@ class ArchivedRecipe:
     bytes: int  # originals and derivatives, as their rows record them
 
 
-def is_archived(project: Project, recorded_path: str) -> bool:
-    """Whether a recipe's recorded file (``recipes.path``) no longer exists in the project."""
-    return not (project.root / recorded_path).is_file()
+def is_archived(project: Project, recorded_path: str, kind: str = "recipe") -> bool:
+    """Whether a recipe's recorded file (``recipes.path``) no longer exists in the project.
+
+    An imported collection (``kind`` ``import``) has no file to lose, so it is never archived.
+    """
+    return kind != "import" and not (project.root / recorded_path).is_file()
 
 
 def archived_recipes(project: Project, store: Store) -> list[ArchivedRecipe]:
     """Every archived recipe, by name, with how many images it holds and their bytes."""
     found = []
-    for row in store.query("SELECT name, path FROM recipes ORDER BY name"):
-        if not is_archived(project, row["path"]):
+    for row in store.query("SELECT name, path, kind FROM recipes ORDER BY name"):
+        if not is_archived(project, row["path"], row["kind"]):
             continue
         ids = recipe_image_ids(store, row["name"])
         found.append(ArchivedRecipe(row["name"], row["path"], len(ids), image_bytes(store, ids)))

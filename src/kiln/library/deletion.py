@@ -50,6 +50,8 @@ class DeletionPlan:
     rejected_only: bool = False
     # Archived recipes forgotten with their images (their rows and job lists).
     forget: tuple[str, ...] = ()
+    # What the forgotten are called: archived recipes, or an imported collection.
+    forgotten_as: str = "archived recipe"
 
     @property
     def bytes(self) -> int:
@@ -59,7 +61,7 @@ class DeletionPlan:
         """``12 images (34.5 MB)``, and the archived recipes it forgets."""
         text = f"{plural(len(self.images), 'image')} ({human_size(self.bytes)})"
         if self.forget:
-            text += f" and forget the archived recipe{'s' if len(self.forget) > 1 else ''} {', '.join(self.forget)}"
+            text += f" and forget the {self.forgotten_as}{'s' if len(self.forget) > 1 else ''} {', '.join(self.forget)}"
         return text
 
     def notes(self) -> list[str]:
@@ -77,6 +79,7 @@ class DeletionResult:
     bytes: int  # of the files actually removed
     leftovers: int = 0  # files of earlier deletions removed too
     forgotten: tuple[str, ...] = ()
+    forgotten_as: str = "archived recipe"
     problems: list[str] = field(default_factory=list)  # files that could not be removed
 
     def describe(self) -> str:
@@ -103,8 +106,13 @@ def plan_rejected(project: Project, store: Store, recipe: str | None = None) -> 
 def plan_recipe(project: Project, store: Store, recipe: str) -> DeletionPlan:
     """Plan deleting every image of ``recipe``; an archived recipe is forgotten with them."""
     path = _known_recipe(store, recipe)
-    forget = (recipe,) if is_archived(project, path) else ()
-    return _plan(project, store, recipe_image_ids(store, recipe), forget=forget)
+    kind = store.query("SELECT kind FROM recipes WHERE name = ?", [recipe])[0]["kind"]
+    # An imported collection, like an archived recipe, has no file to be read from again.
+    forget = (recipe,) if kind == "import" or is_archived(project, path) else ()
+    plan = _plan(project, store, recipe_image_ids(store, recipe), forget=forget)
+    if kind == "import":
+        plan.forgotten_as = "imported collection"
+    return plan
 
 
 def delete(project: Project, store: Store, plan: DeletionPlan) -> DeletionResult:
@@ -125,7 +133,7 @@ def delete(project: Project, store: Store, plan: DeletionPlan) -> DeletionResult
         for name in plan.forget:
             store.conn.execute("DELETE FROM recipe_jobs WHERE recipe = ?", [name])
             store.conn.execute("DELETE FROM recipes WHERE name = ?", [name])
-    result = DeletionResult(images=len(ids), bytes=0, forgotten=plan.forget)
+    result = DeletionResult(images=len(ids), bytes=0, forgotten=plan.forget, forgotten_as=plan.forgotten_as)
     # Files an image gained since the plan (a derivative made meanwhile) go too.
     files = _files_by_id(project, store, ids)
     tried: set[Path] = set()

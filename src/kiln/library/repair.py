@@ -33,6 +33,7 @@ from kiln.engines import EngineError
 from kiln.exifmeta import kiln_text
 from kiln.finishing import ORIGINAL_FORMATS, image_row
 from kiln.library.doctor import THREADS, Examination, Finding
+from kiln.importing.records import imported_only
 from kiln.project import Project
 from kiln.reference_images import ReferencePreparer
 from kiln.stages import STAGES, blurhash_of, run_stages
@@ -175,6 +176,12 @@ def _requeue_one(store: Store, finding: Finding) -> str | None:
             return f"its job {finding.job_key} is not in the store"
         if row[0] in ("deleted", "running"):
             return f"its job {finding.job_key} is {row[0]}"
+        if imported_only(store, finding.job_key):
+            source = store.conn.execute(
+                "SELECT path FROM import_sources WHERE image_id = ? ORDER BY imported_at LIMIT 1", [finding.image_id]
+            ).fetchone()
+            where = f" (from {source[0]})" if source else ""
+            return f"it was imported{where}, so nothing can make it again: import its file again, or 'kiln rm' it"
         store.conn.execute(
             "UPDATE jobs SET status = 'queued', expected_image_id = ?, error = NULL, error_code = NULL,"
             " claimed_by = NULL WHERE key = ?",
@@ -198,6 +205,11 @@ def _adopt_originals(project: Project, store: Store, findings: list[Finding], re
                                     "adopted {n} orphan originals named by their jobs (with their derivatives)"))
 
 
+# An original with no kiln provenance, named by its content: a file an interrupted import
+# wrote before its rows. Only the import knows where it came from.
+_IMPORTED_ORPHAN = "it has no kiln provenance (an imported file with no row: run the same import again)"
+
+
 def _adopt(project: Project, store: Store, preparer: ReferencePreparer, path: Path) -> str | None:
     """Record an orphan original as its job's image, as ``kiln run`` would; or say why not."""
     try:
@@ -206,6 +218,8 @@ def _adopt(project: Project, store: Store, preparer: ReferencePreparer, path: Pa
         return f"cannot be read: {error.strerror}"
     image_id, sha256 = content_id(data)
     if path.name not in {f"{image_id}.{extension}" for extension in ORIGINAL_FORMATS.values()}:
+        if path.stem == image_id:
+            return _IMPORTED_ORPHAN
         return f"its content hashes to {image_id}, not its name"
     try:
         image = Image.open(io.BytesIO(data))
@@ -213,7 +227,7 @@ def _adopt(project: Project, store: Store, preparer: ReferencePreparer, path: Pa
         payload = json.loads(kiln_text(image))
         key, spec = payload["job_key"], payload["spec"]
     except KeyError:
-        return "it has no kiln provenance chunk"
+        return _IMPORTED_ORPHAN
     except Exception as error:  # Pillow and json raise many kinds on bad data
         return f"it does not decode ({type(error).__name__}: {error})"
     job = store.query("SELECT status, duration_ms FROM jobs WHERE key = ?", [key])

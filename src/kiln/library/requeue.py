@@ -76,6 +76,12 @@ def resolve_jobs(store: Store, tokens: Sequence[str]) -> list[JobRef]:
 
 def requeue(store: Store, keys: Sequence[str]) -> RequeueResult:
     """Put the deleted and failed ones among ``keys`` back in the queue."""
+    from kiln.importing.records import imported_only
+
+    imported = [key for key in keys if imported_only(store, key)]
+    if imported:
+        listed = ", ".join(imported[:3]) + (", …" if len(imported) > 3 else "")
+        raise KilnError(f"imported, not generated here, so nothing can make them again: job {listed}; import the files again")
     result = RequeueResult()
     with store.transaction():
         for chunk in chunks(list(keys)):
@@ -114,8 +120,9 @@ def plan_redo(project: Project, store: Store, tokens: Sequence[str]) -> tuple[li
     refs = resolve_jobs(store, tokens)
     problems = []
     live: dict[str, bool] = {}
-    for row in store.query("SELECT name, path FROM recipes"):
-        live[row["name"]] = not is_archived(project, row["path"])
+    for row in store.query("SELECT name, path, kind FROM recipes"):
+        # An imported collection is no recipe: nothing can make its images again.
+        live[row["name"]] = row["kind"] == "recipe" and not is_archived(project, row["path"])
     holders: dict[str, list[str]] = {}
     for ref in refs:
         names = [row["recipe"] for row in store.query("SELECT recipe FROM recipe_jobs WHERE job_key = ? ORDER BY recipe", [ref.key])]

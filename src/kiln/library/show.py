@@ -46,6 +46,10 @@ def image_lines(store: Store, image_id: str, art: str = "art") -> list[str]:
                      f" sampler {image['sampler'] or 'default'}"),
         ("params", image["params"]),
     ]
+    imported = json.loads(image["params"] or "{}").get("import")
+    if isinstance(imported, dict):
+        made_by = f"; made by {imported['tool']}" if imported.get("tool") else ""
+        rows.append(("imported", f"from {imported.get('from')}{made_by}"))
     memberships = store.query(
         "SELECT recipe_jobs.recipe, recipe_jobs.position, recipe_jobs.axes FROM recipe_jobs"
         " JOIN jobs ON jobs.key = recipe_jobs.job_key WHERE jobs.image_id = ? ORDER BY recipe_jobs.recipe",

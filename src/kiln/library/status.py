@@ -25,6 +25,8 @@ class StoreStatus:
     art_files: int
     art_bytes: int
     archived: list[ArchivedRecipe] = field(default_factory=list)
+    imported: int = 0  # images in imported collections
+    collections: int = 0  # imported collections
 
     def lines(self) -> list[str]:
         jobs = sum(self.jobs.values())
@@ -36,6 +38,11 @@ class StoreStatus:
             f"{self.art + '/':<9} {human_size(self.art_bytes)} in {self.art_files:,} file{'s' if self.art_files != 1 else ''}"
             " besides the database",
         ]
+        if self.collections:
+            lines.append(
+                f"imported  {self.imported:,} image{'s' if self.imported != 1 else ''} in {self.collections:,}"
+                f" collection{'s' if self.collections != 1 else ''}"
+            )
         if self.archived:
             count = len(self.archived)
             lines.append(
@@ -66,7 +73,17 @@ def store_status(project: Project, store: Store) -> StoreStatus:
         art_files=files,
         art_bytes=size,
         archived=archived_recipes(project, store),
+        **_imports(store),
     )
+
+
+def _imports(store: Store) -> dict[str, int]:
+    row = store.query(
+        "SELECT count(DISTINCT rj.recipe) AS collections, count(DISTINCT j.image_id) AS imported FROM recipe_jobs rj"
+        " JOIN recipes r ON r.name = rj.recipe AND r.kind = 'import'"
+        " JOIN jobs j ON j.key = rj.job_key AND j.status = 'succeeded'"
+    )[0]
+    return {"collections": row["collections"], "imported": row["imported"]}
 
 
 def _disk_usage(folder: Path, skip: set[str]) -> tuple[int, int]:

@@ -261,12 +261,12 @@ def _recipes(project: Project, store: Store, problems: list[Problem]) -> list[Co
     where = project.relative(project.db_path)
     recipes: list[Collection] = []
     archived: list[str] = []
-    for row in store.query("SELECT name, path, title, description, gallery FROM recipes ORDER BY name"):
+    for row in store.query("SELECT name, path, kind, title, description, gallery FROM recipes ORDER BY name"):
         name = row["name"]
         if not RECIPE_NAME.match(name):
             problems.append(Problem(where, None, f"recipes.{name}", "not a valid recipe name; skipped"))
             continue
-        if is_archived(project, row["path"]):
+        if is_archived(project, row["path"], row["kind"]):
             archived.append(name)
             continue
         gallery = _json_object(row["gallery"], problems, where, f"recipes.{name}.gallery")

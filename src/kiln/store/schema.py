@@ -431,3 +431,25 @@ def datasette_indexes(db: Database) -> None:
         "CREATE INDEX idx_derivatives_format ON derivatives(format)",
     ):
         db.execute(sql)
+
+
+@migrations(name="0012_imports")
+def imports(db: Database) -> None:
+    """Imported images: a collection is a ``recipes`` row of kind ``import`` (never archived, as
+    no file describes it); each image keeps the metadata it came with, whole; and each source
+    file imported is remembered by path, size and mtime, so importing it again reads nothing."""
+    db.execute("ALTER TABLE recipes ADD COLUMN kind TEXT NOT NULL DEFAULT 'recipe' CHECK (kind IN ('recipe', 'import'))")
+    db.execute("ALTER TABLE images ADD COLUMN source_metadata TEXT")
+    db.execute(
+        """
+        CREATE TABLE import_sources (
+            path TEXT PRIMARY KEY,
+            bytes INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            image_id TEXT NOT NULL,
+            collection TEXT NOT NULL,
+            imported_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX idx_import_sources_image ON import_sources(image_id)")

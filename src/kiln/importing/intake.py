@@ -1,0 +1,201 @@
+"""The work done for each imported file, in a worker process: hash it, read its metadata,
+decode it, put the original into ``art/`` and make its derivatives and blurhash.
+
+Every file is written atomically and nothing here touches the store but to ask whether an
+image is already in it; the importing process commits the rows afterwards, in batches.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from kiln.art import content_id, link_atomic, stage_path, write_atomic
+from kiln.importing.metadata import Generation, read_generation
+from kiln.stages import STAGES, WEB_LONG_EDGE, blurhash_of, run_stages
+
+# Pillow's name for each format kiln takes in, and the extension its original keeps.
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "AVIF": "avif"}
+MODES = ("copy", "link", "move")
+THUMB_STAGE = "thumb"
+# An adopted thumbnail must be a thumbnail: smaller than its image and no larger than this.
+ADOPT_MAX_EDGE = 1024
+ADOPT_MIN_EDGE = 64
+
+
+@dataclass(frozen=True)
+class Task:
+    path: str
+    art_dir: str
+    db_path: str
+    mode: str
+    thumb: str | None = None  # a thumbnail of this image another tool made, to adopt if it fits
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one file. ``kind`` is ``imported``, ``duplicate``, ``deleted`` (the
+    store had it and it was deleted on purpose), ``skipped`` (not an image kiln imports) or
+    ``failed``."""
+
+    kind: str
+    bytes: int = 0
+    mtime_ns: int = 0
+    image_id: str | None = None
+    reason: str = ""
+    image: dict[str, Any] | None = None  # the images row's columns this file gives
+    derivatives: tuple[dict[str, Any], ...] = ()
+    generation: Generation | None = None
+    notes: tuple[str, ...] = ()
+
+
+_readers: dict[str, sqlite3.Connection] = {}
+
+
+def _store_reader(db_path: str) -> sqlite3.Connection:
+    """This process's own read-only connection to the store, opened once."""
+    if db_path not in _readers:
+        _readers[db_path] = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    return _readers[db_path]
+
+
+def _in_store(db_path: str, image_id: str) -> tuple[str, str] | None:
+    """``(duplicate, the original's path)`` if the store holds ``image_id``, ``(deleted, "")``
+    if it was deleted on purpose."""
+    conn = _store_reader(db_path)
+    row = conn.execute("SELECT path FROM images WHERE id = ?", [image_id]).fetchone()
+    if row:
+        return "duplicate", row[0]
+    if conn.execute("SELECT 1 FROM jobs WHERE image_id = ? AND status = 'deleted'", [image_id]).fetchone():
+        return "deleted", ""
+    return None
+
+
+def _stamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def take_in(task: Task) -> Outcome:
+    """Import one file's content into ``art/`` and say what its rows are; never raises for a
+    bad file (a worker that raised would lose the others' results)."""
+    try:
+        return _take_in(task)
+    except Exception as error:  # Pillow, its plugins and the metadata readers raise many kinds
+        return Outcome("failed", reason=f"{type(error).__name__}: {error}")
+
+
+def _take_in(task: Task) -> Outcome:
+    path = Path(task.path)
+    try:
+        with open(path, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            data = handle.read()
+    except OSError as error:
+        return Outcome("failed", reason=f"cannot be read: {error.strerror}")
+    size, mtime = len(data), stat.st_mtime_ns
+    image_id, sha256 = content_id(data)
+    known = _in_store(task.db_path, image_id)
+    if known:
+        kind, recorded = known
+        original = Path(task.art_dir) / recorded
+        if kind == "duplicate" and not original.exists():
+            # The store's copy is lost and this is its content: put it back.
+            _place(path, original, data, task.mode)
+            return Outcome("restored", size, mtime, image_id)
+        return Outcome(kind, size, mtime, image_id)
+    with warnings.catch_warnings():
+        # Pillow only warns between its limit and twice it; a file that big is refused all the same.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            return Outcome("skipped", size, mtime, reason="not an image")
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            return Outcome("failed", size, mtime, reason=f"decompression bomb: {error}")
+    if image.format not in EXTENSIONS:
+        return Outcome("skipped", size, mtime, reason=f"{image.format} images are not imported (PNG, JPEG, WebP, AVIF are)")
+    generation = read_generation(image)
+    width, height, kind = image.width, image.height, image.format
+    if kind == "JPEG":
+        # JPEG decodes at 1/2, 1/4, 1/8 scale for the asking: no derivative needs more.
+        image.draft("RGB", (WEB_LONG_EDGE, WEB_LONG_EDGE))
+    try:
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        return Outcome("failed", size, mtime, reason=f"decompression bomb: {error}")
+    except OSError as error:
+        return Outcome("failed", size, mtime, reason=f"does not decode: {error}")
+
+    notes: list[str] = []
+    original = stage_path(Path(task.art_dir), "original", image_id, EXTENSIONS[kind])
+    if not (original.exists() and original.stat().st_size == size) and not _place(path, original, data, task.mode):
+        notes.append("could not be hard-linked (another file system?); copied")
+    created = generation.created_at or _stamp(stat.st_mtime)
+    art = Path(task.art_dir)
+    derivatives: list[dict[str, Any]] = []
+    stages = STAGES
+    if task.thumb:
+        adopted = _adopt_thumb(Path(task.thumb), image_id, art, created, (width, height))
+        if adopted is not None:
+            derivatives.append(adopted)
+            stages = tuple(stage for stage in STAGES if stage.name != THUMB_STAGE)
+    derivatives += run_stages(image, image_id, art, created, stages)
+    row = {
+        "id": image_id,
+        "path": original.relative_to(art).as_posix(),
+        "width": width,
+        "height": height,
+        "bytes": size,
+        "sha256": sha256,
+        "format": EXTENSIONS[kind],
+        "blurhash": blurhash_of(image),
+        "file_mtime_ns": original.stat().st_mtime_ns,
+        "created_at": created,
+    }
+    return Outcome("imported", size, mtime, image_id, image=row, derivatives=tuple(derivatives),
+                   generation=generation, notes=tuple(notes))
+
+
+def _place(source: Path, original: Path, data: bytes, mode: str) -> bool:
+    """Put the file into ``art/``: a hard link for ``link`` where the file system allows (False
+    if it had to be copied instead), else a copy of ``data``."""
+    if mode == "link" and link_atomic(source, original):
+        return True
+    write_atomic(original, data)
+    return mode != "link"
+
+
+def _adopt_thumb(
+    path: Path, image_id: str, art: Path, created: str, size: tuple[int, int]
+) -> dict[str, Any] | None:
+    """The derivative row of a thumbnail another tool made, copied into ``art/thumb/``, if it
+    is one: it decodes, is smaller than the image, and has the image's shape or a square's."""
+    try:
+        data = path.read_bytes()
+        with Image.open(io.BytesIO(data)) as thumb:
+            thumb.load()
+            kind, width, height = thumb.format, thumb.width, thumb.height
+    except Exception:  # a thumbnail that does not decode is made again instead
+        return None
+    if kind not in EXTENSIONS:
+        return None
+    long_edge = max(width, height)
+    if not (ADOPT_MIN_EDGE <= long_edge <= ADOPT_MAX_EDGE and long_edge < max(size)):
+        return None
+    same_shape = abs(width / height - size[0] / size[1]) < 0.02 * size[0] / size[1]
+    if not (same_shape or width == height):
+        return None
+    target = stage_path(art, THUMB_STAGE, image_id, EXTENSIONS[kind])
+    write_atomic(target, data)
+    return {
+        "image_id": image_id, "stage": THUMB_STAGE, "path": target.relative_to(art).as_posix(),
+        "width": width, "height": height, "bytes": len(data), "format": EXTENSIONS[kind], "created_at": created,
+    }

@@ -1,0 +1,338 @@
+"""``kiln import``: a library of files as other tools write them goes into the store with its
+metadata, statuses from folders, duplicates and bad files reported, and a second import
+changes nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from import_library import (
+    A1111_PARAMETERS,
+    COMFY_PROMPT,
+    KILN_KEY,
+    KILN_SPEC,
+    MTIME,
+    a1111_png,
+    library,
+    write,
+)
+from PIL import Image
+
+from kiln.cli import cli
+from kiln.importing.progress import ImportLines
+from kiln.importing.records import import_key
+from kiln.importing.sources import collection_name
+from kiln.stages import STAGES
+
+
+def kiln(project: Path, *args: str) -> tuple[int, str]:
+    """Run kiln; its exit code and what it printed on stdout, with the time taken as ``T``."""
+    result = CliRunner().invoke(cli, [*args, "-C", str(project)], catch_exceptions=False)
+    return result.exit_code, re.sub(r" in \d+\.\d s\.", " in T s.", result.stdout)
+
+
+def rows(project: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(project / "art" / "kiln.db") as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Imports"\n[import]\npicked = ["yes"]\nrejected = ["no"]\n')
+    lib = library(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return project, lib
+
+
+FIRST_REPORT = """\
+Imported 8 images into lib in T s.
+Status from folders: 2 picked, 1 rejected.
+2 duplicates skipped:
+  lib/img/copy-of-a1111.png: same as image {a1111}
+  lib/no/renamed.jpg: same as image {photo}
+1 file skipped:
+  lib/img/readme.txt: not an image
+3 files failed:
+  lib/img/bomb.png: decompression bomb: Image size (900000000 pixels) exceeds limit of 178956970 pixels, could be decompression bomb DOS attack.
+  lib/img/broken.png: does not decode: broken data stream when reading image file
+  lib/img/cut.png: does not decode: image file is truncated
+"""
+
+
+def _id(project: Path, origin: str) -> str:
+    for image_id, params in rows(project, "SELECT id, params FROM images"):
+        if json.loads(params)["import"]["from"] == origin:
+            return image_id
+    raise AssertionError(f"no image from {origin}")
+
+
+def test_a_library_goes_in_with_its_metadata_and_bad_files_are_named(setup):
+    project, _ = setup
+    code, output = kiln(project, "import", "lib")
+    assert code == 1  # some files failed; the others went in
+    a1111, photo = _id(project, "lib/img/a1111.png"), _id(project, "lib/img/photo.jpg")
+    assert output == FIRST_REPORT.format(a1111=a1111, photo=photo)
+
+    columns = "prompt, negative_prompt, model, seed, steps, guidance, sampler, width, height, format, created_at, recipe"
+    assert rows(project, f"SELECT {columns} FROM images WHERE id = ?", (a1111,)) == [
+        ("a lighthouse at dusk, oil painting", "blurry, text", "sd_xl_base_1.0", 1234567, 28, 6.5,
+         "DPM++ 2M Karras", 96, 64, "png", "2024-03-01T12:00:00.000Z", "lib")
+    ]
+    params, raw = rows(project, "SELECT params, source_metadata FROM images WHERE id = ?", (a1111,))[0]
+    assert json.loads(params)["Template"] == "a {lighthouse|harbour}, oil"  # quoted commas kept
+    assert json.loads(params)["import"] == {"from": "lib/img/a1111.png", "tool": "A1111"}
+    assert json.loads(raw) == {"parameters": A1111_PARAMETERS}
+    itxt = _id(project, "lib/img/a1111-itxt.png")
+    assert rows(project, "SELECT prompt FROM images WHERE id = ?", (itxt,)) == [("灯台 a lighthouse at dusk, oil painting",)]
+    # A name in another script comes in like any other.
+    assert _id(project, "lib/img/夜の海.png")
+    # ComfyUI's graphs are kept whole.
+    comfy = _id(project, "lib/img/comfy.png")
+    kept = json.loads(rows(project, "SELECT source_metadata FROM images WHERE id = ?", (comfy,))[0][0])
+    assert json.loads(kept["prompt"]) == COMFY_PROMPT and "workflow" in kept
+    # Every image has its original, both derivatives, a blurhash, a job and a place in the collection.
+    assert rows(project, "SELECT count(*), count(blurhash) FROM images") == [(8, 8)]
+    for image_id, path in rows(project, "SELECT id, path FROM images"):
+        assert (project / "art" / path).is_file()
+        assert path.startswith(f"original/{image_id}.")
+    assert rows(project, "SELECT stage, count(*) FROM derivatives GROUP BY stage") == sorted((s.name, 8) for s in STAGES)
+    assert rows(project, "SELECT count(*) FROM jobs WHERE status = 'succeeded' AND engine IN ('import', 'placeholder')") == [(8,)]
+    assert rows(project, "SELECT count(*), count(DISTINCT position), min(position), max(position) FROM recipe_jobs"
+                         " WHERE recipe = 'lib'") == [(8, 8, 0, 7)]
+    assert rows(project, "SELECT name, kind, title, job_count FROM recipes") == [("lib", "import", "lib", 8)]
+    assert rows(project, "SELECT key FROM jobs WHERE image_id = ?", (a1111,)) == [(import_key(a1111),)]
+
+
+def test_kiln_images_keep_their_spec_and_job_key(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    image_id = _id(project, "lib/img/kiln.png")
+    key, spec, engine = rows(project, "SELECT key, spec, engine FROM jobs WHERE image_id = ?", (image_id,))[0]
+    assert (key, json.loads(spec), engine) == (KILN_KEY, KILN_SPEC, "placeholder")
+    assert rows(project, "SELECT job_key, prompt, seed, engine FROM images WHERE id = ?", (image_id,)) == [
+        (KILN_KEY, "a red fox, oil", 42, "placeholder")
+    ]
+
+
+def test_statuses_come_from_the_folders_by_name_and_by_content(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    status = {origin: _status(project, origin) for origin in ("lib/img/comfy.png", "lib/img/photo.jpg",
+                                                               "lib/yes/only-here.png", "lib/img/a1111.png")}
+    assert status == {"lib/img/comfy.png": "selected", "lib/img/photo.jpg": "rejected",
+                      "lib/yes/only-here.png": "selected", "lib/img/a1111.png": None}
+    # Statuses given to images already taken in are curation, with history (so undo works).
+    assert {row[0] for row in rows(project, "SELECT source FROM history")} == {"import"}
+
+
+def _status(project: Path, origin: str) -> str | None:
+    return rows(project, "SELECT status FROM images WHERE id = ?", (_id(project, origin),))[0][0]
+
+
+def test_importing_again_changes_nothing(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    before = [rows(project, f"SELECT * FROM {table} ORDER BY 1, 2") for table in ("images", "jobs", "recipe_jobs", "derivatives", "history")]
+    code, output = kiln(project, "import", "lib")
+    assert code == 1
+    assert output == (
+        "Imported 0 images in T s.\n"
+        "11 files imported before and unchanged since: not read again.\n"
+        "1 file skipped:\n  lib/img/readme.txt: not an image\n"
+        "3 files failed:\n"
+        "  lib/img/bomb.png: decompression bomb: Image size (900000000 pixels) exceeds limit of 178956970 pixels,"
+        " could be decompression bomb DOS attack.\n"
+        "  lib/img/broken.png: does not decode: broken data stream when reading image file\n"
+        "  lib/img/cut.png: does not decode: image file is truncated\n"
+    )
+    after = [rows(project, f"SELECT * FROM {table} ORDER BY 1, 2") for table in ("images", "jobs", "recipe_jobs", "derivatives", "history")]
+    assert after == before
+
+
+def test_a_file_already_in_the_store_is_a_duplicate(setup, tmp_path):
+    project, _ = setup
+    kiln(project, "import", "lib/img/a1111.png")
+    write(tmp_path / "other" / "same.png", a1111_png())
+    code, output = kiln(project, "import", "other", "--collection", "Other things")
+    image_id = rows(project, "SELECT id FROM images")[0][0]
+    assert (code, output) == (0, f"Imported 0 images in T s.\n1 duplicate skipped:\n  other/same.png: same as image {image_id}\n")
+    assert rows(project, "SELECT name FROM recipes") == [("img",)]
+
+
+def test_copy_and_link_leave_the_source_alone_and_move_takes_it(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Modes"\n')
+    monkeypatch.chdir(tmp_path)
+    sources = {mode: write(tmp_path / mode / "a.png", a1111_png((i, 0, 0))) for i, mode in enumerate(("copy", "link", "move"))}
+    data = {mode: path.read_bytes() for mode, path in sources.items()}
+    for mode in ("copy", "link", "move"):
+        assert kiln(project, "import", mode, f"--{mode}")[0] == 0
+    for mode, path in sources.items():
+        (stored,) = rows(project, "SELECT path FROM images WHERE recipe = ?", (mode,))[0]
+        original = project / "art" / stored
+        assert original.read_bytes() == data[mode]
+        if mode == "move":
+            assert not path.exists()
+            continue
+        assert path.read_bytes() == data[mode] and path.stat().st_mtime == MTIME
+        assert os.path.samefile(path, original) == (mode == "link")
+
+
+def test_a_deleted_collection_goes_and_run_does_not_take_it_for_a_recipe(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    assert kiln(project, "run", "lib") == (1, "")
+    assert kiln(project, "status")[1].splitlines()[:4] == [
+        "images    8: 2 picked, 1 rejected, 0 rated, 8 unrated",
+        "jobs      8: 8 succeeded",
+        kiln(project, "status")[1].splitlines()[2],
+        "imported  8 images in 1 collection",
+    ]
+    image_id = _id(project, "lib/img/comfy.png")
+    assert "imported   from lib/img/comfy.png; made by ComfyUI" in kiln(project, "show", image_id)[1].splitlines()
+    code, output = kiln(project, "rm", "--recipe", "lib", "--yes")
+    assert code == 0
+    assert re.fullmatch(r"Deleted 8 images \(.* KB\)\nForgot the imported collection lib\n", output)
+    assert rows(project, "SELECT count(*) FROM images") == [(0,)]
+    assert rows(project, "SELECT count(*) FROM recipes") == [(0,)]
+
+
+def test_a_lost_imported_original_is_said_to_be_lost_and_comes_back_by_importing_again(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    image_id = _id(project, "lib/img/a1111.png")
+    (project / "art" / "original" / f"{image_id}.png").unlink()
+    code, output = kiln(project, "doctor", "--fix")
+    assert code == 1
+    assert f"{image_id}: it was imported (from {Path('lib/img/a1111.png').resolve()}), so nothing can make it again" in output
+    assert "1 lost original put back into art/." in kiln(project, "import", "lib")[1]
+    assert kiln(project, "doctor")[0] == 0
+
+
+def test_a_collection_name_from_any_folder_name():
+    assert collection_name("My Renders 2024") == "my-renders-2024"
+    assert collection_name("Café_art") == "cafe_art"
+    assert collection_name("夜の海") == "imported"
+
+
+def test_a_recipe_name_is_not_taken_for_a_collection(setup):
+    project, _ = setup
+    (project / "recipes").mkdir()
+    (project / "recipes" / "lib.toml").write_text('prompt = "a fox"\nseeds = 1\nsize = "64x64"\nsteps = 1\n')
+    assert kiln(project, "run")[0] == 0
+    result = CliRunner().invoke(cli, ["import", "lib", "-C", str(project)])
+    assert result.exit_code == 1
+    assert "error: 'lib' is a recipe's name; give the collection another one with --collection" in result.output
+
+
+def test_a_deleted_imported_image_cannot_be_requeued(setup):
+    project, _ = setup
+    kiln(project, "import", "lib")
+    image_id = _id(project, "lib/img/a1111.png")
+    assert kiln(project, "rm", image_id, "--yes")[0] == 0
+    result = CliRunner().invoke(cli, ["requeue", image_id, "-C", str(project)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: imported, not generated here, so nothing can make them again: job {import_key(image_id)};"
+        " import the files again\n"
+    )
+    # Nor does importing it again bring back what was deleted on purpose.
+    os.utime(Path("lib/img/a1111.png"), (MTIME + 60, MTIME + 60))
+    code, output = kiln(project, "import", "lib/img/a1111.png", "--collection", "lib")
+    assert output == (
+        "Imported 0 images in T s.\n1 file deleted from the store on purpose; not imported again:\n"
+        f"  lib/img/a1111.png: was image {image_id}\n"
+    )
+
+
+def test_a_line_every_so_many_files_when_not_a_terminal(capsys):
+    lines = ImportLines(every=2)
+    lines.started(5)
+    for _ in range(5):
+        lines.advanced("imported")
+    shown = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in shown] == ["import: 2/5 files", "import: 4/5 files", "import: 5/5 files"]
+    assert all(re.fullmatch(r"import: \d/5 files, [\d,]+ files/s, [\d,]+ s left", line) for line in shown)
+
+
+TOOL_FILES = {
+    "a1111.png": ("a1111_png", "A1111_EXPECTED"),
+    "a1111.jpg": ("a1111_jpeg", "A1111_EXPECTED"),
+    "a1111.webp": ("a1111_webp", "A1111_EXPECTED"),
+    "comfyui.png": ("comfyui_png", "COMFYUI_EXPECTED"),
+    "comfyui.webp": ("comfyui_webp", "COMFYUI_EXPECTED"),
+    "invokeai.png": ("invokeai_png", "INVOKEAI_EXPECTED"),
+    "fooocus.png": ("fooocus_png", "FOOOCUS_EXPECTED"),
+    "fooocus.jpg": ("fooocus_jpeg", "FOOOCUS_EXPECTED"),
+    "swarmui.png": ("swarmui_png", "SWARMUI_EXPECTED"),
+    "swarmui.jpg": ("swarmui_jpeg", "SWARMUI_EXPECTED"),
+    "novelai.png": ("novelai_png", "NOVELAI_EXPECTED"),
+}
+
+
+def test_every_tool_s_fields_land_in_the_images_columns(tmp_path, monkeypatch):
+    import toolimages
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Tools"\n')
+    monkeypatch.chdir(tmp_path)
+    for name, (writer, _) in TOOL_FILES.items():
+        write(tmp_path / "tools" / name, getattr(toolimages, writer)())
+    code, output = kiln(project, "import", "tools")
+    assert (code, output) == (0, f"Imported {len(TOOL_FILES)} images into tools in T s.\n")
+    columns = ("prompt", "negative_prompt", "model", "seed", "steps", "guidance", "sampler")
+    for name, (_, expected_name) in TOOL_FILES.items():
+        expected = getattr(toolimages, expected_name)
+        row = rows(project, f"SELECT {', '.join(columns)}, params, source_metadata FROM images WHERE id = ?",
+                   (_id(project, f"tools/{name}"),))[0]
+        assert dict(zip(columns, row[:-2], strict=True)) == {key: expected[key] for key in columns}, name
+        params = json.loads(row[-2])
+        assert params.pop("import") == {"from": f"tools/{name}", "tool": expected["tool"]}, name
+        assert params == expected.get("params", params), name
+        assert json.loads(row[-1]), name  # the metadata as the file had it, kept whole
+
+
+def test_move_takes_the_images_but_never_a_file_that_only_gave_its_status(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Move"\n')
+    monkeypatch.chdir(tmp_path)
+    image = write(tmp_path / "m" / "img" / "a.png", a1111_png((9, 9, 9)))
+    marker = write(tmp_path / "m" / "yes" / "a.png", a1111_png((8, 8, 8)))  # a re-encode, say
+    for _ in range(2):
+        code, output = kiln(project, "import", "m", "--move", "--picked-dir", "yes")
+        assert code == 0
+    assert not image.exists() and marker.exists()
+    assert rows(project, "SELECT status FROM images") == [("selected",)]
+
+
+def test_a_thumbnail_folder_s_own_thumbnails_are_adopted_when_they_fit(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs", "t2"]\n')
+    monkeypatch.chdir(tmp_path)
+    for name, colour in (("fits", (1, 2, 3)), ("too-big", (4, 5, 6)), ("none", (7, 8, 9))):
+        buffer = io.BytesIO()
+        Image.new("RGB", (512, 768), colour).save(buffer, "PNG")
+        write(tmp_path / "p" / "img" / f"{name}.png", buffer.getvalue())
+    for name, size in (("fits", (128, 192)), ("too-big", (1024, 1536))):
+        buffer = io.BytesIO()
+        Image.new("RGB", size).save(buffer, "JPEG")
+        write(tmp_path / "p" / "thumbs" / f"{name}.jpg", buffer.getvalue())
+    assert kiln(project, "import", "p") == (0, "Imported 3 images into p in T s.\n")
+    thumbs = rows(project, "SELECT i.params, d.path, d.width, d.height FROM derivatives d JOIN images i ON i.id = d.image_id"
+                           " WHERE d.stage = 'thumb'")
+    found = {json.loads(params)["import"]["from"]: (path.rsplit(".", 1)[1], width, height) for params, path, width, height in thumbs}
+    assert found == {"p/img/fits.png": ("jpg", 128, 192), "p/img/too-big.png": ("webp", 400, 400),
+                     "p/img/none.png": ("webp", 400, 400)}
