@@ -13,6 +13,7 @@ import time
 from kiln.errors import Problem
 from kiln.project import Project
 from kiln.site.collect import collect
+from kiln.site.find import publish_find
 from kiln.site.fingerprint import fingerprint, theme_digest
 from kiln.site.lock import build_lock, sweep_build_temporaries
 from kiln.site.media import publish_media
@@ -38,6 +39,7 @@ def build_site(project: Project, store: Store) -> BuildReport:
         theme_key = theme_digest(theme)
         digest = fingerprint(site, theme_key)
         pages = render_pages(environment(tuple(theme), theme_key), site, assets, output, digest, problems)
+        publish_find(site, output, digest)
         removed = output.finish(digest)
     return BuildReport(
         written=output.written,

@@ -116,6 +116,10 @@ class Output:
             self._keep(name, stat)
         return True
 
+    def previous_names(self, prefix: str) -> list[str]:
+        """The files the previous build produced under ``prefix``."""
+        return sorted(name for name in self._previous if name.startswith(prefix))
+
     @property
     def written(self) -> int:
         return len(self.written_names)

@@ -12,10 +12,10 @@ from jinja2 import Environment, TemplateError
 
 from kiln.errors import Problem
 from kiln.site.collect import Entry, Recipe, Site
-from kiln.site.layout import INDEX, gallery_path, grid_path, image_path, root_of
+from kiln.site.layout import INDEX, SEARCH, gallery_path, grid_path, image_path, root_of
 from kiln.site.output import Output
 
-PAGE_TEMPLATES = ("index.html", "gallery.html", "grid.html", "image.html")
+PAGE_TEMPLATES = ("index.html", "gallery.html", "grid.html", "image.html", "search.html")
 # Pages shown around the current one in a long pager, beside the first and the last.
 PAGER_REACH = 2
 
@@ -71,6 +71,7 @@ class Page:
 
 def plan(site: Site) -> Iterator[Page]:
     yield Page(INDEX, "index.html", {})
+    yield Page(SEARCH, "search.html", {})
     for recipe in site.recipes:
         for number in range(1, recipe.page_count + 1):
             yield Page(gallery_path(recipe.name, number), "gallery.html", {"recipe": recipe, "pager": Pager(recipe, number)})
