@@ -116,9 +116,10 @@ def test_build_writes_index_galleries_image_pages_media_and_static(project, stor
     assert (out / "empty" / "index.html").is_file()
     assert re.fullmatch(r"style\.[0-9a-f]{8}\.css", next((out / "static").glob("style.*.css")).name)
     assert (out / MANIFEST).is_file()
-    assert report.pages == 1 + 3 + 8
+    assert report.pages == 2 + 3 + 8  # the index and search pages, 3 galleries, 8 image pages
     assert report.images == 8
-    assert report.written == report.pages + 8 * 3 + len(list((out / "static").iterdir()))
+    finder_files = [p for p in (out / "find").rglob("*") if p.is_file()]
+    assert report.written == report.pages + 8 * 3 + len(list((out / "static").iterdir())) + len(finder_files)
     assert report.skipped == report.removed == 0
 
 
@@ -227,7 +228,9 @@ def test_changing_a_rating_rewrites_only_the_pages_that_show_it(tmp_path):
     store.conn.execute("UPDATE images SET rating = 4 WHERE id = ?", [ids[2]])
     report = build(project, store)
     assert touched(project.build_dir) == {"alpha/page-2.html", f"alpha/{ids[2]}.html"}
-    assert report.written == 2
+    # The finder's files that hold ratings: the column, the chunk with the image, the counts.
+    finder = {f"find/{folder}/{name}.js" for folder in ("_library", "alpha") for name in ("rating", "items-0", "meta")}
+    assert set(report.written_names) == {"alpha/page-2.html", f"alpha/{ids[2]}.html", *finder}
     assert report.changed_pages == sorted(["alpha/page-2.html", f"alpha/{ids[2]}.html"])
     assert "★★★★☆" in (project.build_dir / "alpha" / f"{ids[2]}.html").read_text()
     store.close()
@@ -253,8 +256,12 @@ def test_removing_a_recipe_removes_its_pages_and_only_files_kiln_wrote(project, 
     store.conn.execute("DELETE FROM recipes WHERE name = 'beta'")
     report = build(project, store)
 
-    assert report.removed == 4 + 3 * 3  # gallery + three image pages, and the images' media
-    assert sorted(report.removed_names) == sorted(
+    # The collection's filter data goes, and search shards of words only its images had.
+    finder = [name for name in report.removed_names if name.startswith("find/")]
+    assert "find/beta/meta.js" in finder and not (out / "find" / "beta").exists()
+    assert all(name.startswith(("find/beta/", "find/_search/", "find/_library/")) for name in finder)
+    assert report.removed == 4 + 3 * 3 + len(finder)  # gallery + three image pages, the images' media
+    assert sorted(set(report.removed_names) - set(finder)) == sorted(
         ["beta/index.html", *(f"beta/{i}.html" for i in catalogue["beta"]),
          *(f"media/original/{i}.png" for i in catalogue["beta"]),
          *(f"media/{stage}/{i}.webp" for stage in ("thumb", "web") for i in catalogue["beta"])]
@@ -347,7 +354,7 @@ def test_a_broken_template_is_reported_once_and_the_rest_is_built(project, store
     assert sorted(str(p).split(": ")[0] for p in report.problems) == ["gallery.html:1", "image.html:1"]
     assert (project.build_dir / "index.html").is_file()
     assert not list((project.build_dir / "alpha").glob("*.html"))
-    assert report.pages == 12
+    assert report.pages == 13
 
     (project.templates_dir / "image.html").unlink()
     (project.templates_dir / "gallery.html").unlink()
@@ -478,5 +485,5 @@ def test_queries_do_not_grow_with_the_catalogue(project, store):
 def test_report_reads_as_one_line(project, store, catalogue):
     report = build(project, store)
     assert re.fullmatch(
-        r"build/: 12 pages, 8 images; \d+ written, 0 unchanged, 0 removed in \d+\.\d\d s", str(report)
+        r"build/: 13 pages, 8 images; \d+ written, 0 unchanged, 0 removed in \d+\.\d\d s", str(report)
     )
