@@ -464,15 +464,16 @@
 
   // ---- wiring ------------------------------------------------------------------------------
 
+  // Results follow the typing on pages with a data set, once it pauses.
   var typing = null;
-  input.addEventListener("input", function () {
+  function typed() {
     if (!set) return;
     clearTimeout(typing);
     typing = setTimeout(function () {
       state.q = input.value.trim();
       changed();
     }, 200);
-  });
+  }
 
   function submit() {
     var text = input.value.trim();
@@ -496,7 +497,7 @@
 
   function start() {
     state = readFragment();
-    input.value = state.q;
+    if (state.q) input.value = state.q; // else keep what was typed while this script loaded
     if (!set) return Promise.resolve();
     return meta(set).then(function (data) {
       info = data;
@@ -512,6 +513,7 @@
   var ready = start();
   kiln.findReady({
     submit: function () { ready.then(submit); },
+    typed: function () { ready.then(typed); },
     toggle: function () { ready.then(function () { toggle(); }); },
     ready: ready
   });

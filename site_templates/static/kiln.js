@@ -276,6 +276,9 @@
     if (!finder) return;
     var input = finder.querySelector("input");
     input.addEventListener("focus", function () { kiln.whenFind(function () {}); });
+    input.addEventListener("input", function () {
+      kiln.whenFind(function (find) { find.typed(); });
+    });
     finder.addEventListener("submit", function (event) {
       event.preventDefault();
       kiln.whenFind(function (find) { find.submit(); });
