@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kiln.site import build_site
-from kiln.site.filters import CHUNK
+from kiln.site.filters import CHUNK, COLUMNS
 from kiln.site.search import postings, shard_of, words
 from sitefixtures import add_images, add_recipe, image_id, make_project, open_project_store
 
@@ -76,8 +76,12 @@ def test_a_collection_has_counts_facets_columns_and_chunks(gallery):
     sizes = fields["size"]["values"]
     assert sum(n for _, n in sizes) == 30 and sizes == sorted(sizes, key=lambda v: (-v[1], v[0]))
     assert all(re.fullmatch(r"\d+×\d+", v) for v, _ in sizes)
-    assert fields["axis-0"]["axis"] == "seed"
-    assert set(meta["files"]) == {"axis-0", "size", "rating", "status", "day", "g", "tags", "order-seed", "order-prompt", "items-0"}
+    assert fields["axis:seed"]["axis"] == "seed"
+    assert set(meta["files"]) == {*COLUMNS, "items-0"}
+    assert read(build, "coast/model") == []  # declared, empty: the page never asks for it
+    assert read(build, "coast/axes")["seed"] == [
+        [v for v, _ in fields["axis:seed"]["values"]].index(str(1000 + i % 4)) for i in range(30)
+    ]
 
     rating = read(build, "coast/rating")
     assert rating == [i % 6 for i in range(30)]
@@ -121,6 +125,7 @@ def test_search_shards_find_an_image_by_its_words(gallery):
     titles = {ids[n] for n in numbers(read(build, "_search/st")["studies"], meta["count"])}
     assert titles == {image_id("fog", i) for i in range(5)}
     assert set(meta["files"]) == {p.stem for p in (build / "find" / "_search").glob("*.js")} - {"meta"}
+    assert (build / "search.html").is_file()
 
 
 def test_postings_are_gaps_or_a_bitmap_whichever_is_shorter():

@@ -163,7 +163,7 @@
     if (state.sort === "seed") need("order-seed");
     if (state.sort === "prompt") need("order-prompt");
     var fields = Object.keys(f).map(fieldFor).filter(Boolean);
-    fields.forEach(function (field) { need(field.name); });
+    fields.forEach(function (field) { need(field.axis ? "axes" : field.name); });
     return Promise.all([Promise.all(needs.map(function (name) { return part(set, info, name); })), search(state.q)]).then(function (loaded) {
       var col = {};
       needs.forEach(function (name, i) { col[name] = loaded[0][i]; });
@@ -179,7 +179,7 @@
       var codes = fields.map(function (field) {
         var wanted = -1;
         field.values.forEach(function (pair, i) { if (pair[0] === f[keyOf(field)]) wanted = i; });
-        return [col[field.name], wanted];
+        return [field.axis ? (col.axes || {})[field.axis] : col[field.name], wanted];
       });
       var picked = [];
       for (var i = 0; i < info.count; i++) {

@@ -31,10 +31,12 @@ _SECTIONS = ("project", "site", "paths", "engines", "styles", "reference_groups"
 STYLES_FILE = "styles.toml"
 _STYLE_KEYS = {"prompt", "negative"}
 DEFAULT_SIZE_MULTIPLE = 16
-_SITE_KEYS = {"title": str, "description": str, "page_size": int, "media": str}
+_SITE_KEYS = {"title": str, "description": str, "page_size": int, "media": str, "collections": list}
+# The collections besides the recipes' that ``[site] collections`` may show, in its order.
+SITE_COLLECTIONS = ("all", "picks", "top", "recent", "tags")
 MEDIA_MODES = ("copy", "link")
 _PROJECT_KEYS = {"title": str, "description": str}
-_TYPE_NAMES = {str: "a string", int: "an integer"}
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list"}
 # Limits of Linux and macOS file systems, in bytes of UTF-8 (Windows counts characters, fewer).
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -79,6 +81,7 @@ class Project:
     description: str = ""
     page_size: int = 48
     media: str = "copy"  # how build/media gets art/'s files: "copy" (or clone), or hard "link"
+    collections: tuple[str, ...] = ()  # virtual collections shown, from SITE_COLLECTIONS
     paths: dict[str, Path] = field(default_factory=dict)
     engines: dict[str, EngineConfig] = field(default_factory=dict)
     styles: dict[str, Style] = field(default_factory=dict)
@@ -246,6 +249,15 @@ def load_project(start: Path | None = None) -> Project:
         problems.append(doc.problem("site.media", f"expected \"copy\" or \"link\", got {show(media)}"))
     elif isinstance(media, str):
         project.media = media
+    chosen = site.get("collections", [])
+    if isinstance(chosen, list):
+        unknown = [c for c in chosen if c not in SITE_COLLECTIONS]
+        if unknown:
+            problems.append(
+                doc.problem("site.collections", f"expected some of {', '.join(SITE_COLLECTIONS)}, got {show(unknown[0])}")
+            )
+        else:
+            project.collections = tuple(dict.fromkeys(chosen))
 
     paths = tables["paths"]
     for key in paths:

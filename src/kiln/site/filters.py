@@ -4,31 +4,34 @@ A collection of 100,000 images cannot ship its data in its pages, nor in one fil
 set is a folder under ``find/``:
 
 - ``meta``: the count, each filterable field with its values and their counts ("model:
-  a (312) · b (88)"), the day range, and the digests of the other files;
+  a (312) · b (88)"), the day range, and a version of each other file for its URL;
 - one column per field, an array with one number per image in gallery order: an index into
-  the field's values (dictionary-encoded), or the number itself (rating, day);
-- ``tags``: each tag with the images that carry it (an image has any number of tags);
+  the field's values (dictionary-encoded), or the number itself (rating, day); ``axes`` holds
+  one such column per axis of the recipe; ``tags`` each tag with the images that carry it;
 - ``order-seed``, ``order-prompt``: the images in those sort orders;
 - ``items-N``: what a thumbnail and the loupe need for images N×CHUNK onwards.
 
 The page fetches the meta, then only the columns its filters use and the chunks it shows.
 The library's data set (``_library``) holds every image once, oldest first, and its position
 there is the image's number in the search index; collections carry it as the ``g`` column.
+Everything but the chunks comes from one read of the images' rows (:func:`read_facts`); a
+chunk reads the full rows of its own images, and only when one of them changed.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from kiln.site.collect import Entry, Image, Recipe, Site
-from kiln.site.findfiles import DataSet
+from kiln.site.collect import Image
+from kiln.site.collections import Member, parse_axes
 from kiln.site.layout import image_path, media_path
 from kiln.site.render import value, when
+from kiln.store.db import Store
 
 LIBRARY = "_library"
 CHUNK = 200
@@ -36,118 +39,135 @@ CHUNK = 200
 MAX_AXIS_VALUES = 200
 STATUS_NAMES = {"selected": "picked", "rejected": "rejected"}
 EPOCH = date(1970, 1, 1)
+DICTIONARIES = (("model", "Model"), ("engine", "Engine"), ("recipe", "Collection"), ("size", "Size"))
+COLUMNS = ("model", "engine", "recipe", "size", "axes", "rating", "status", "day", "g", "tags", "order-seed", "order-prompt")
+
+_FACTS_SQL = """
+SELECT id, model, engine, width, height, created_at, rating, status, tags, seed, prompt, negative_prompt, notes
+FROM images
+"""
 
 
 @dataclass(frozen=True)
-class Field:
-    name: str  # the key in the URL fragment, and the column's file name
-    label: str
+class Facts:
+    """What filters, sorting and search read of an image."""
+
+    model: str
+    engine: str
+    width: int
+    height: int
+    created_at: str
+    rating: int
+    status: str
+    tags: tuple[str, ...]
+    seed: int | None
+    prompt: str
+    negative_prompt: str
+    notes: str
 
 
-FIELDS = (Field("model", "Model"), Field("engine", "Engine"), Field("recipe", "Collection"), Field("size", "Size"))
+def read_facts(store: Store) -> dict[str, Facts]:
+    """Every image's facts, in one query."""
+    facts = {}
+    for row in store.conn.execute(_FACTS_SQL):
+        try:
+            tags = json.loads(row[8] or "[]")
+        except ValueError:
+            tags = []
+        facts[row[0]] = Facts(
+            row[1] or "", row[2] or "", row[3] or 0, row[4] or 0, row[5] or "", row[6] or 0,
+            STATUS_NAMES.get(row[7] or "", ""), tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+            row[9], row[10] or "", row[11] or "", row[12] or "",
+        )
+    return facts
 
 
-def library_entries(site: Site) -> list[Entry]:
-    """Each image once, oldest first (ties by id), with the first collection that shows it:
-    a new image usually goes last, so the numbers of the others stay as they were."""
-    first: dict[str, Entry] = {}
-    for recipe in site.recipes:
-        for entry in recipe.entries:
-            first.setdefault(entry.image.id, entry)
-    return sorted(first.values(), key=lambda e: (e.image.created_at, e.image.id))
+def axis_keys(members: list[Member]) -> list[str]:
+    """The axes worth a filter: those that vary, with a list of values one can read."""
+    values: dict[str, set[str]] = {}
+    for member in members:
+        for key, v in parse_axes(member.axes).items():
+            values.setdefault(key, set()).add(_axis_value(v))
+    return [key for key, seen in values.items() if 1 < len(seen) <= MAX_AXIS_VALUES and key != "prompt"]
 
 
-def data_sets(site: Site) -> Iterator[DataSet]:
-    """The library's data set, then each collection's."""
-    library = library_entries(site)
-    numbers = {entry.image.id: n for n, entry in enumerate(library)}
-    collections: dict[str, list[str]] = {}
-    for recipe in site.recipes:
-        for entry in recipe.entries:
-            collections.setdefault(entry.image.id, []).append(recipe.name)
-    yield build_data_set(LIBRARY, library, numbers, collections, axes=[])
-    for recipe in site.recipes:
-        if recipe.entries:
-            yield build_data_set(recipe.name, recipe.entries, numbers, collections, axes=axis_keys(recipe))
-
-
-def axis_keys(recipe: Recipe) -> list[str]:
-    """The recipe's axes worth a filter: those that vary, with a list of values one can read."""
-    return [key for key, n in recipe.axes if 1 < n <= MAX_AXIS_VALUES and key != "prompt"]
-
-
-def build_data_set(
-    name: str, entries: list[Entry], numbers: dict[str, int], collections: dict[str, list[str]], axes: list[str]
-) -> DataSet:
-    images = [entry.image for entry in entries]
-    files = DataSet(name)
+def columns(
+    members: list[Member], facts: dict[str, Facts], numbers: dict[str, int], recipes: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The column files of a data set (name → data) and what its meta says of them.
+    ``recipes`` is each image's first collection, for the library's "recipe" filter."""
+    rows = [facts[m.image_id] for m in members]
+    files: dict[str, Any] = {}
     fields: list[dict[str, Any]] = []
 
-    def dictionary(field: str, label: str, values: list[str], **extra: str) -> None:
+    def dictionary(values: list[str], name: str, label: str, **extra: str) -> list[int]:
         counts = Counter(values)
-        if len(counts) < 2:
-            return  # one value for all: nothing to filter on
         order = sorted(counts, key=lambda v: (-counts[v], v))
         code = {v: i for i, v in enumerate(order)}
-        files.add(field, [code[v] for v in values])
-        fields.append({"name": field, "label": label, "values": [[v, counts[v]] for v in order], **extra})
+        if len(counts) > 1:  # one value for all is nothing to filter on
+            fields.append({"name": name, "label": label, "values": [[v, counts[v]] for v in order], **extra})
+            return [code[v] for v in values]
+        return []
 
-    for field in FIELDS:
-        if field.name == "recipe":
-            values = [collections[image.id][0] for image in images]
-        elif field.name == "size":
-            values = [f"{image.width}×{image.height}" for image in images]
-        else:
-            values = [getattr(image, field.name) or "" for image in images]
-        dictionary(field.name, field.label, values)
-    for i, key in enumerate(axes):
-        dictionary(f"axis-{i}", key, [_axis_value(entry, key) for entry in entries], axis=key)
-
-    files.add("rating", [image.rating for image in images])
-    files.add("status", [_status(image) for image in images])
-    days = [_day(image.created_at) for image in images]
-    files.add("day", days)
-    files.add("g", [numbers[image.id] for image in images])
+    sources = {
+        "model": [f.model for f in rows],
+        "engine": [f.engine for f in rows],
+        "recipe": [recipes.get(m.image_id, "") for m in members],
+        "size": [f"{f.width}×{f.height}" for f in rows],
+    }
+    for name, label in DICTIONARIES:
+        files[name] = dictionary(sources[name], name, label)
+    parsed = [parse_axes(m.axes) for m in members]
+    axes = {}
+    for key in axis_keys(members):
+        codes = dictionary([_axis_value(p.get(key)) for p in parsed], f"axis:{key}", key, axis=key)
+        if codes:
+            axes[key] = codes
+    files["axes"] = axes
+    files["rating"] = [f.rating for f in rows]
+    files["status"] = [f.status for f in rows]
+    days = [_day(f.created_at) for f in rows]
+    files["day"] = days
+    files["g"] = [numbers[m.image_id] for m in members]
     tags: dict[str, list[int]] = {}
-    for i, image in enumerate(images):
-        for tag in dict.fromkeys(image.tags):
+    for i, f in enumerate(rows):
+        for tag in dict.fromkeys(f.tags):
             tags.setdefault(tag, []).append(i)
-    files.add("tags", tags)
-    files.add("order-seed", sorted(range(len(images)), key=lambda i: (images[i].seed is None, images[i].seed or 0, i)))
-    files.add("order-prompt", sorted(range(len(images)), key=lambda i: (images[i].prompt.casefold(), i)))
-    for start in range(0, len(entries), CHUNK):
-        files.add(f"items-{start // CHUNK}", [item(entry) for entry in entries[start : start + CHUNK]])
-
-    statuses = Counter(_status(image) for image in images)
+    files["tags"] = tags
+    files["order-seed"] = sorted(range(len(rows)), key=lambda i: (rows[i].seed is None, rows[i].seed or 0, i))
+    files["order-prompt"] = sorted(range(len(rows)), key=lambda i: (rows[i].prompt.casefold(), i))
     known = [d for d in days if d is not None]
-    files.finish(
-        {
-            "count": len(entries),
-            "chunk": CHUNK,
-            "fields": fields,
-            "ratings": [sum(1 for image in images if image.rating >= n) for n in range(1, 6)],
-            "statuses": {
-                "picked": statuses["picked"],
-                "rejected": statuses["rejected"],
-                "unrated": sum(1 for image in images if not image.status and not image.rating),
-            },
-            "tags": sorted(([tag, len(ids)] for tag, ids in tags.items()), key=lambda t: (-t[1], t[0])),
-            "days": [min(known), max(known)] if known else None,
-        }
-    )
-    return files
+    meta = {
+        "count": len(members),
+        "chunk": CHUNK,
+        "fields": fields,
+        "ratings": [sum(1 for f in rows if f.rating >= n) for n in range(1, 6)],
+        "statuses": {
+            "picked": sum(1 for f in rows if f.status == "picked"),
+            "rejected": sum(1 for f in rows if f.status == "rejected"),
+            "unrated": sum(1 for f in rows if not f.status and not f.rating),
+        },
+        "tags": sorted(([tag, len(ids)] for tag, ids in tags.items()), key=lambda t: (-t[1], t[0])),
+        "days": [min(known), max(known)] if known else None,
+    }
+    return files, meta
 
 
-def item(entry: Entry) -> dict[str, Any]:
+def chunks(count: int) -> Iterable[tuple[str, int, int]]:
+    """The item files of a data set of ``count`` images: name, first and end index."""
+    for start in range(0, count, CHUNK):
+        yield f"items-{start // CHUNK}", start, min(count, start + CHUNK)
+
+
+def item(member: Member, image: Image) -> dict[str, Any]:
     """What a thumbnail and the loupe show of one image; links relative to the build folder.
     Empty values are left out: a chunk holds hundreds of these."""
-    image = entry.image
     record: dict[str, Any] = {
         "id": image.id,
-        "page": image_path(entry.recipe, image.id),
+        "page": image_path(member.home, image.id),
         "prompt": image.prompt,
         "seed": image.seed,
-        "axes": [[key, value(v)] for key, v in entry.axes.items() if key not in ("prompt", "seed")],
+        "axes": [[key, value(v)] for key, v in parse_axes(member.axes).items() if key not in ("prompt", "seed")],
         "size": [image.width, image.height],
         "rating": image.rating,
         "status": image.status or "",
@@ -165,19 +185,16 @@ def item(entry: Entry) -> dict[str, Any]:
         "sampler": image.sampler,
         "negative": image.negative_prompt,
         "created": when(image.created_at),
-        "job": entry.job_key,
+        "job": member.job_key or image.job_key,
     }
     record["facts"] = {key: v for key, v in facts.items() if v not in (None, "")}
     return {key: v for key, v in record.items() if v not in ("", [], None) or key in ("prompt", "seed", "axes")}
 
 
-def _axis_value(entry: Entry, key: str) -> str:
-    v = entry.axes.get(key)
-    return "" if v is None else value(v) if not isinstance(v, (dict, list)) else json.dumps(v, sort_keys=True)
-
-
-def _status(image: Image) -> str:
-    return STATUS_NAMES.get(image.status or "", "")
+def _axis_value(v: Any) -> str:
+    if v is None:
+        return ""
+    return json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else value(v)
 
 
 def _day(stamp: str) -> int | None:

@@ -1,21 +1,163 @@
-"""Publishing what the gallery's filters and search read: one hook for the build.
+"""The producer of what the gallery's filters and search read (see kiln/site/produce.py).
 
-The files depend only on the view-model, so when the build's digest of it is the previous
-build's and the files that build wrote under ``find/`` are untouched, nothing is computed.
+Per data set (the library, and each collection but "All images", whose page uses the
+library's), every file is declared with a digest of what it is made from, so a build after
+one new image makes again only the files it lands in: the collection's columns and meta, its
+last chunk, the library's, and the search index. The search index is made from every image's
+words each time the library changed; its meta records what it was made from, so a build that
+changed nothing it reads (a theme edit) keeps it without reading a word.
 """
 
 from __future__ import annotations
 
-from kiln.site.collect import Site
-from kiln.site.filters import data_sets, library_entries
-from kiln.site.findfiles import FIND
-from kiln.site.output import Output
-from kiln.site.search import build_index
+import json
+from typing import TYPE_CHECKING, Any
+
+from kiln.project import Project
+from kiln.site.collections import ARCHIVE, Collection, Member
+from kiln.site.filters import COLUMNS, LIBRARY, Facts, chunks, columns, item, read_facts
+from kiln.site.findfiles import FIND, digest, script
+from kiln.site.layout import SEARCH
+from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, shards
+from kiln.site.views import arrange
+
+if TYPE_CHECKING:  # produce.py lists this module's producer
+    from kiln.site.produce import Build, Link
+
+# Part of every file's inputs: a change to what the files hold makes them all again.
+FORMAT = "find-1"
 
 
-def publish_find(site: Site, output: Output, digest: str) -> None:
-    if output.unchanged(output.previous_names(f"{FIND}/"), digest):
-        return
-    for files in data_sets(site):
-        files.write(output)
-    build_index(site, library_entries(site)).write(output)
+class Finder:
+    """Filter data, the search index and the search page."""
+
+    name = "find"
+
+    def inputs(self, project: Project) -> str:
+        return FORMAT
+
+    def links(self, project: Project) -> list[Link]:
+        return []
+
+    def produce(self, build: Build) -> None:
+        where = build.project.relative(build.project.db_path)
+        facts = read_facts(build.store)
+        sets: list[tuple[str, list[Member]]] = []
+        homes: dict[str, list[str]] = {}
+        revisions: dict[str, int] = {}
+        titles: dict[str, list[str]] = {}
+        for collection in build.collections:
+            if collection.kind == "all":
+                continue
+            members = [m for m in arrange(collection, list(build.members(collection)), build.problems, where) if m.image_id in facts]
+            sets.append((collection.name, members))
+            if collection.kind in ("recipe", "archived"):
+                _note(collection, members, homes, revisions, titles)
+        home = {image_id: _home(folders) for image_id, folders in homes.items()}
+        library = sorted(home, key=lambda i: (facts[i].created_at, i))
+        numbers = {image_id: n for n, image_id in enumerate(library)}
+        library_members = [
+            Member(i, revisions[i], home[i], facts[i].created_at, facts[i].rating, facts[i].status) for i in library
+        ]
+        _data_set(build, LIBRARY, library_members, facts, numbers, home)
+        for name, members in sets:
+            _data_set(build, name, members, facts, numbers, home)
+        _search_index(build, library, revisions, facts, titles)
+        build.file(SEARCH, FORMAT, lambda: build.render("search.html", SEARCH, {}))
+
+
+def _note(
+    collection: Collection, members: list[Member], homes: dict[str, list[str]], revisions: dict[str, int],
+    titles: dict[str, list[str]],
+) -> None:
+    for member in members:
+        homes.setdefault(member.image_id, []).append(collection.name)
+        revisions[member.image_id] = member.revision
+        titles.setdefault(member.image_id, []).extend((collection.title, collection.name))
+
+
+def _home(folders: list[str]) -> str:
+    """The collection an image's own page is in: as the builder chooses it."""
+    ordered = sorted(folders)
+    return next((f for f in ordered if f != ARCHIVE), ordered[0])
+
+
+def _data_set(
+    build: Build, name: str, members: list[Member], facts: dict[str, Facts], numbers: dict[str, int], home: dict[str, str]
+) -> None:
+    folder = f"{FIND}/{name}"
+    shown = [(m.image_id, m.revision, m.home, m.job_key, m.axes) for m in members]
+    made_from = digest(FORMAT, shown)
+    g = [numbers[m.image_id] for m in members]
+    versions = {column: made_from for column in COLUMNS}
+    versions["g"] = digest(FORMAT, g)
+    parts = {}
+    for chunk, start, end in chunks(len(members)):
+        versions[chunk] = digest(FORMAT, shown[start:end])
+        parts[chunk] = (start, end)
+    made: dict[str, Any] = {}
+
+    def computed() -> tuple[dict[str, Any], dict[str, Any]]:
+        if not made:
+            files, meta = columns(members, facts, numbers, home)
+            made["files"], made["meta"] = files, meta
+        return made["files"], made["meta"]
+
+    for column in COLUMNS:
+        build.file(
+            f"{folder}/{column}.js", versions[column],
+            lambda column=column: script(f"{name}/{column}", computed()[0][column]),
+        )
+    build.file(
+        f"{folder}/meta.js", digest(sorted(versions.items())),
+        lambda: script(f"{name}/meta", {**computed()[1], "files": dict(sorted(versions.items()))}),
+    )
+    for chunk, (start, end) in parts.items():
+        build.file(
+            f"{folder}/{chunk}.js", versions[chunk],
+            lambda chunk=chunk, start=start, end=end: _items(build, name, chunk, members[start:end]),
+        )
+
+
+def _items(build: Build, name: str, chunk: str, members: list[Member]) -> bytes:
+    images = build.images(m.image_id for m in members)
+    return script(f"{name}/{chunk}", [item(m, images[m.image_id]) for m in members if m.image_id in images])
+
+
+def _search_index(
+    build: Build, library: list[str], revisions: dict[str, int], facts: dict[str, Facts], titles: dict[str, list[str]]
+) -> None:
+    folder = f"{FIND}/{SEARCH_SET}"
+    made_from = digest(FORMAT, [(i, revisions[i]) for i in library], sorted(titles.items()))
+    previous = _recorded(build.project.build_dir / folder / "meta.js")
+    if previous.get("from") == made_from and isinstance(previous.get("files"), dict):
+        # Nothing the index reads changed: declare what the last build wrote, making it only
+        # if someone removed or changed a file.
+        versions = previous["files"]
+        found: dict[str, Any] = {}
+
+        def shard(name: str) -> bytes:
+            if not found:
+                found.update(shards(library, facts, titles))
+            return script(f"{SEARCH_SET}/{name}", found[name])
+
+        for name, version in versions.items():
+            build.file(f"{folder}/{name}.js", version, lambda name=name: shard(name))
+    else:
+        data = {name: script(f"{SEARCH_SET}/{name}", words) for name, words in shards(library, facts, titles).items()}
+        versions = {name: digest(bytes_) for name, bytes_ in sorted(data.items())}
+        for name, bytes_ in data.items():
+            build.file(f"{folder}/{name}.js", versions[name], lambda bytes_=bytes_: bytes_)
+    meta = {"count": len(library), "prefix": PREFIX, "from": made_from, "files": dict(sorted(versions.items()))}
+    build.file(f"{folder}/meta.js", digest(sorted(meta.items())), lambda: script(f"{SEARCH_SET}/meta", meta))
+
+
+def _recorded(path: Any) -> dict[str, Any]:
+    """The JSON of a data file written by an earlier build; empty if there is none to trust."""
+    try:
+        text = path.read_text("utf-8")
+        start = text.index(",") + 1
+        data = json.loads(text[start : text.rindex(");")])
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

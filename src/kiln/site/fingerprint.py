@@ -1,14 +1,13 @@
-"""Digests of what the pages depend on, so a rebuild with nothing new can skip rendering.
+"""Digests of what every page depends on besides its own rows: the theme and the renderer.
 
-The inputs are the whole view-model (its dataclass ``repr``, which names every field,
-including media found missing), every file of the theme, the renderer's own source, and the
-versions of the libraries that shape the HTML. Any change to any of them re-renders every
-page, and the byte comparison still writes only pages that really changed: the digest only
-has to be complete, never precise.
+The theme digest covers every file of the theme folders; the renderer digest the builder's own
+source and the versions of the libraries that shape the HTML. A change to either makes the
+next build a full one (which still writes only the pages whose bytes changed).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import markdown_it
 import PIL
 
 import kiln
-from kiln.site.collect import Site
 
 _RENDERER = Path(__file__).parent
 
@@ -35,12 +33,12 @@ def theme_digest(theme: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(site: Site, theme: str) -> str:
-    """A digest of everything the pages are rendered from; ``theme`` is the theme's digest."""
+@functools.cache
+def renderer_digest() -> str:
+    """A digest of the builder's source and the versions of what renders the pages."""
     digest = hashlib.sha256()
-    for version in (kiln.__version__, jinja2.__version__, markdown_it.__version__, PIL.__version__, theme):
+    for version in (kiln.__version__, jinja2.__version__, markdown_it.__version__, PIL.__version__):
         digest.update(f"{version}\0".encode())
     for source in sorted(_RENDERER.glob("*.py")):
         digest.update(source.read_bytes())
-    digest.update(repr(site).encode())
     return digest.hexdigest()

@@ -17,6 +17,11 @@ def gallery_path(recipe: str, page: int = 1) -> str:
     return f"{recipe}/{INDEX}" if page == 1 else f"{recipe}/page-{page}.html"
 
 
+def part_path(collection: str, part: int) -> str:
+    """A slice of a newest-first collection, counted from its oldest images."""
+    return f"{collection}/part-{part}.html"
+
+
 def grid_path(recipe: str) -> str:
     return f"{recipe}/grid.html"
 

@@ -1,96 +1,186 @@
-"""The pages of the site, what each one shows, and rendering them into build/."""
+"""The pages of the site, the inputs each one is made from, and rendering them.
+
+Every page is planned from thin rows with a digest of everything it shows: the images on it
+(ids and revisions), its neighbours, and for a collection's first page and the front page the
+collection's header. A page whose digest is the one the last build recorded is left alone;
+the others are rendered, in batches that read the full rows of just their images, in worker
+processes when there are many.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, TemplateError
+from jinja2 import TemplateError
 
 from kiln.errors import Problem
-from kiln.site.collect import Entry, Recipe, Site
-from kiln.site.layout import INDEX, SEARCH, gallery_path, grid_path, image_path, root_of
+from kiln.site.collect import Entry, Image, fetch_images, make_grid
+from kiln.site.collections import Member, parse_axes
+from kiln.site.layout import INDEX, grid_path, image_path, root_of
 from kiln.site.output import Output
+from kiln.site.render import environment
+from kiln.site.views import Gallery, Pager, pagers
+from kiln.store.db import Store
 
-PAGE_TEMPLATES = ("index.html", "gallery.html", "grid.html", "image.html", "search.html")
-# Pages shown around the current one in a long pager, beside the first and the last.
-PAGER_REACH = 2
-
-
-@dataclass
-class Pager:
-    """One page of a recipe's gallery."""
-
-    recipe: Recipe
-    number: int
-
-    @property
-    def count(self) -> int:
-        return self.recipe.page_count
-
-    @property
-    def entries(self) -> list[Entry]:
-        return self.recipe.page_entries(self.number)
-
-    @property
-    def previous(self) -> int | None:
-        return self.number - 1 if self.number > 1 else None
-
-    @property
-    def next(self) -> int | None:
-        return self.number + 1 if self.number < self.count else None
-
-    @property
-    def window(self) -> list[int | None]:
-        """Page numbers to offer, with None where a run of them is left out."""
-        shown = sorted(
-            {1, self.count}
-            | set(range(max(1, self.number - PAGER_REACH), min(self.count, self.number + PAGER_REACH) + 1))
-        )
-        numbers: list[int | None] = []
-        last = 0
-        for n in shown:
-            if n - last > 1:
-                numbers.append(None)
-            numbers.append(n)
-            last = n
-        return numbers
+PAGE_TEMPLATES = ("index.html", "gallery.html", "grid.html", "image.html")
 
 
 @dataclass
 class Page:
-    """One HTML file: where it goes, its template, and what the template sees."""
+    """One HTML file to render: where, with which template, from what."""
 
     path: str
     template: str
-    context: dict[str, Any]
+    gallery: Gallery | None = None
+    pager: Pager | None = None
+    members: list[Member] = field(default_factory=list)
+    previous: Member | None = None
+    next: Member | None = None
+    number: int = 1
+    galleries: list[Gallery] = field(default_factory=list)  # the front page's collections
+    image_count: int = 0  # the front page's: images the site shows
+    owner: str = ""  # who the build state records it under
+    inputs: str = ""  # the digest of what it is made from
 
 
-def plan(site: Site) -> Iterator[Page]:
-    yield Page(INDEX, "index.html", {})
-    yield Page(SEARCH, "search.html", {})
-    for recipe in site.recipes:
-        for number in range(1, recipe.page_count + 1):
-            yield Page(gallery_path(recipe.name, number), "gallery.html", {"recipe": recipe, "pager": Pager(recipe, number)})
-        if recipe.grid is not None:
-            yield Page(grid_path(recipe.name), "grid.html", {"recipe": recipe, "grid": recipe.grid})
-        entries = recipe.entries
-        for i, entry in enumerate(entries):
-            yield Page(
-                image_path(recipe.name, entry.image.id),
-                "image.html",
-                {
-                    "recipe": recipe,
-                    "entry": entry,
-                    "image": entry.image,
-                    "previous": entries[i - 1] if i > 0 else None,
-                    "next": entries[i + 1] if i + 1 < len(entries) else None,
-                    "page": recipe.page_of(entry),
-                },
-            )
+def digest(*parts: Any) -> str:
+    """A digest of ``parts`` (tuples, strings and numbers, whose ``repr`` is stable)."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def shown(member: Member, missing: dict[str, str]) -> tuple:
+    """What of a member a page shows: it changes when its revision or its missing files do."""
+    return (*member[:10], missing.get(member.image_id, ""))
+
+
+def collection_pages(
+    gallery: Gallery, members: list[Member], site_key: str, missing: dict[str, str]
+) -> Iterator[tuple[Page, str]]:
+    """Each page of one collection with the digest of its inputs."""
+    head = digest(gallery.digest_parts())
+    brief = (gallery.name, gallery.title, gallery.kind)
+    for pager in pagers(gallery):
+        on_page = members[pager.start : pager.start + pager.size]
+        about = head if pager.is_first else brief
+        inputs = digest(
+            site_key, "gallery", pager.path, pager.label, pager.previous, pager.next, pager.window, about,
+            [shown(m, missing) for m in on_page],
+        )
+        yield Page(pager.path, "gallery.html", gallery, pager, on_page), inputs
+    if gallery.kind not in ("recipe", "archived"):
+        return  # a virtual collection links to the images' pages in their recipes
+    if gallery.grid is not None:
+        inputs = digest(site_key, "grid", head, [shown(m, missing) for m in members])
+        yield Page(grid_path(gallery.name), "grid.html", gallery, members=members), inputs
+    size = gallery.page_size
+    many = gallery.page_count > 1
+    for i, member in enumerate(members):
+        before = members[i - 1] if i > 0 else None
+        after = members[i + 1] if i + 1 < len(members) else None
+        number = i // size + 1
+        inputs = digest(
+            site_key, "image", brief, number, many, shown(member, missing),
+            before.image_id if before else None, after.image_id if after else None,
+        )
+        path = image_path(gallery.name, member.image_id)
+        yield Page(path, "image.html", gallery, members=[member], previous=before, next=after, number=number), inputs
+
+
+def front_page(galleries: list[Gallery], image_count: int, site_key: str, missing: dict[str, str]) -> tuple[Page, str]:
+    covers = [(g.digest_parts(), missing.get(g.cover_member.image_id, "") if g.cover_member else "") for g in galleries]
+    page = Page(INDEX, "index.html", galleries=galleries, image_count=image_count)
+    return page, digest(site_key, "index", image_count, covers)
+
+
+@dataclass
+class Setup:
+    """What rendering needs besides the pages, the same for every batch of a build (and
+    cheap to send to a worker process)."""
+
+    db_path: Path
+    build_dir: Path
+    theme: tuple[Path, ...]
+    theme_key: str
+    assets: dict[str, str]
+    site: dict[str, str]  # title, description
+    links: list[Any]
+    where: str  # the store, as problems name it
+
+
+def members_of(pages: list[Page]) -> Iterator[Member]:
+    for page in pages:
+        yield from page.members
+        yield from (m for m in (page.previous, page.next) if m is not None)
+        for gallery in page.galleries:
+            if gallery.cover_member is not None:
+                yield gallery.cover_member
+
+
+def render_batch(
+    setup: Setup, store: Store, pages: list[Page], missing: dict[str, str]
+) -> tuple[list[tuple[str, int, int, bool]], list[Problem]]:
+    """Render ``pages`` into build/: for each, ``(name, size, mtime_ns, written)``; and the
+    problems met (a template error costs only the pages it breaks)."""
+    problems: list[Problem] = []
+    images = fetch_images(store, (m.image_id for m in members_of(pages)), problems, setup.where)
+    for image_id, files in missing.items():
+        if image_id in images and files:
+            images[image_id].drop(set(files.split("\n")))
+    env = environment(setup.theme, setup.theme_key)
+    output = Output(setup.build_dir)
+    common = {"site": setup.site, "assets": setup.assets, "links": setup.links}
+    reported: set[str] = set()
+    done = []
+    for page in pages:
+        try:
+            context = _context(page, images)
+            template = env.get_template(page.template)
+            html = template.render(common, root=root_of(page.path), **context)
+        except (TemplateError, LookupError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
+            message = f"{type(error).__name__}: {error}"
+            if message not in reported:
+                reported.add(message)
+                problems.append(Problem(*_template_line(page.template, error), None, message))
+            continue
+        done.append(output.write(page.path, html.encode("utf-8")))
+    return done, problems
+
+
+def _entry(member: Member, images: dict[str, Image]) -> Entry | None:
+    image = images.get(member.image_id)
+    if image is None:
+        return None
+    return Entry(member.home, image, member.job_key, member.position, parse_axes(member.axes))
+
+
+def _context(page: Page, images: dict[str, Image]) -> dict[str, Any]:
+    entries = [e for e in (_entry(m, images) for m in page.members) if e is not None]
+    if page.template == "index.html":
+        for gallery in page.galleries:
+            gallery.cover = _entry(gallery.cover_member, images) if gallery.cover_member else None
+        return {"galleries": page.galleries, "image_count": page.image_count}
+    gallery = page.gallery
+    assert gallery is not None
+    if page.template == "gallery.html":
+        return {"recipe": gallery, "pager": page.pager, "entries": entries}
+    if page.template == "grid.html":
+        return {"recipe": gallery, "grid": make_grid(gallery.name, entries, gallery.grid.x, gallery.grid.y)}
+    if not entries:
+        raise LookupError(f"image {page.members[0].image_id} is gone")
+    entry = entries[0]
+    return {
+        "recipe": gallery,
+        "entry": entry,
+        "image": entry.image,
+        "previous": _entry(page.previous, images) if page.previous else None,
+        "next": _entry(page.next, images) if page.next else None,
+        "page": page.number,
+    }
 
 
 def _template_line(template: str, error: Exception) -> tuple[str, int | None]:
@@ -103,44 +193,3 @@ def _template_line(template: str, error: Exception) -> tuple[str, int | None]:
     if frames:
         return Path(frames[-1].filename).name, frames[-1].lineno
     return template, None
-
-
-def render_pages(
-    env: Environment, site: Site, assets: dict[str, str], output: Output, digest: str, problems: list[Problem]
-) -> int:
-    """Render every page into ``output``; returns how many pages there are.
-
-    When ``digest`` says nothing the pages depend on changed since the last build, and the
-    pages are as that build left them, nothing is rendered. A template error costs only the
-    pages it breaks (an override's mistake should not stop the build), reported once per
-    distinct error.
-    """
-    pages = list(plan(site))
-    if output.unchanged((page.path for page in pages), digest):
-        return len(pages)
-    reported: set[str] = set()
-
-    def report(template: str, error: Exception) -> None:
-        message = f"{type(error).__name__}: {error}"
-        if message not in reported:
-            reported.add(message)
-            problems.append(Problem(*_template_line(template, error), None, message))
-
-    templates = {}
-    for name in PAGE_TEMPLATES:
-        try:
-            templates[name] = env.get_template(name)
-        except TemplateError as error:
-            report(name, error)
-    common = {"site": site, "assets": assets, "image_count": len(site.images)}
-    for page in pages:
-        template = templates.get(page.template)
-        if template is None:
-            continue
-        try:
-            html = template.render(common, root=root_of(page.path), **page.context)
-        except (TemplateError, LookupError, TypeError, ValueError, ArithmeticError) as error:
-            report(page.template, error)
-            continue
-        output.write(page.path, html.encode("utf-8"))
-    return len(pages)

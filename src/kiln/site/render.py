@@ -16,9 +16,10 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from jinja2.runtime import Context
 
 import kiln
-from kiln.site.collect import Entry, Grid, Media, Recipe
+from kiln.site.collect import Entry, Grid, Media
 from kiln.site.layout import gallery_path, grid_path, image_path, media_path
 from kiln.site.markdown import render_markdown, render_summary
+from kiln.site.views import Gallery
 from kiln.wording import plural
 
 
@@ -63,7 +64,7 @@ def environment(dirs: tuple[Path, ...], theme_digest: str) -> Environment:
 def url(context: Context, target: Any, page: int = 1) -> str:
     """The relative link from the page being rendered to a recipe's gallery (page ``page``),
     its grid, an image's page, a media file, or a path given relative to the build folder."""
-    if isinstance(target, Recipe):
+    if isinstance(target, Gallery):
         path = gallery_path(target.name, page)
     elif isinstance(target, Grid):
         path = grid_path(target.recipe)

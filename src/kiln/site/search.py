@@ -18,8 +18,7 @@ import base64
 import re
 from collections.abc import Iterable
 
-from kiln.site.collect import Entry, Site
-from kiln.site.findfiles import DataSet
+from kiln.site.filters import Facts
 
 SEARCH = "_search"
 PREFIX = 2
@@ -37,9 +36,8 @@ def shard_of(word: str) -> str:
     return "".join(c if PLAIN.match(c) else f"~{ord(c):x}" for c in word[:PREFIX])
 
 
-def image_words(entry: Entry, titles: list[str]) -> set[str]:
-    image = entry.image
-    texts = [image.prompt, image.negative_prompt, image.notes, image.model or "", image.engine or "", *image.tags, *titles]
+def image_words(facts: Facts, titles: Iterable[str]) -> set[str]:
+    texts = [facts.prompt, facts.negative_prompt, facts.notes, facts.model, facts.engine, *facts.tags, *titles]
     return {w for text in texts for w in words(text)}
 
 
@@ -56,20 +54,14 @@ def postings(numbers: list[int], count: int) -> list[int] | str:
     return "b" + base64.b64encode(bytes(bits)).decode()
 
 
-def build_index(site: Site, library: list[Entry]) -> DataSet:
-    titles: dict[str, list[str]] = {}
-    for recipe in site.recipes:
-        for entry in recipe.entries:
-            titles.setdefault(entry.image.id, []).extend((recipe.title, recipe.name))
+def shards(library: list[str], facts: dict[str, Facts], titles: dict[str, list[str]]) -> dict[str, dict[str, list[int] | str]]:
+    """Each shard's words with their images' numbers; ``library`` is the ids in number order
+    and ``titles`` the titles and names of the collections each image is in."""
     index: dict[str, list[int]] = {}
-    for number, entry in enumerate(library):
-        for word in image_words(entry, titles.get(entry.image.id, [])):
+    for number, image_id in enumerate(library):
+        for word in image_words(facts[image_id], titles.get(image_id, ())):
             index.setdefault(word, []).append(number)
-    shards: dict[str, dict[str, list[int] | str]] = {}
+    found: dict[str, dict[str, list[int] | str]] = {}
     for word in sorted(index):
-        shards.setdefault(shard_of(word), {})[word] = postings(index[word], len(library))
-    files = DataSet(SEARCH)
-    for name, shard in sorted(shards.items()):
-        files.add(name, shard)
-    files.finish({"count": len(library), "prefix": PREFIX})
-    return files
+        found.setdefault(shard_of(word), {})[word] = postings(index[word], len(library))
+    return found

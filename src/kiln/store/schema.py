@@ -351,3 +351,46 @@ def leases(db: Database) -> None:
     """A live run renews its lease on its claims, so a store shared between machines never
     hands a job that is still running to a second runner."""
     db.execute("ALTER TABLE runs ADD COLUMN heartbeat_at TEXT")
+
+
+# Tables whose rows the gallery shows, and the column naming the image a row is about (None:
+# the row is about no single image, or about several).
+_SHOWN = {
+    "images": "id",
+    "derivatives": "image_id",
+    "image_references": "image_id",
+    "jobs": "image_id",
+    "recipe_jobs": None,
+    "recipes": None,
+}
+
+
+@migrations(name="0010_change_sequence")
+def change_sequence(db: Database) -> None:
+    """What lets ``kiln build`` do only what changed: one sequence number moved by every change
+    to a table the gallery shows (so a build with nothing new is one comparison), and on each
+    image the sequence number of the last change to what its pages show (``revision``), so a
+    build finds the pages to render again from ids and revisions, without reading whole rows."""
+    db.execute("CREATE TABLE change_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)")
+    db.execute("INSERT INTO change_sequence (id, seq) VALUES (1, 0)")
+    db.execute("ALTER TABLE images ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX idx_images_revision ON images(revision)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_jobs_image ON jobs(image_id)")
+    bump = "UPDATE change_sequence SET seq = seq + 1 WHERE id = 1;"
+    for table, column in _SHOWN.items():
+        for event, row in (("INSERT", "new"), ("UPDATE", "new"), ("DELETE", "old")):
+            body = bump
+            when = ""
+            if table == "images" and event == "UPDATE":
+                # The trigger's own write of ``revision`` must not count as a change.
+                when = " WHEN new.revision IS old.revision"
+                body += " UPDATE images SET revision = (SELECT seq FROM change_sequence) WHERE id = new.id;"
+            elif table == "images" and event == "INSERT":
+                body += " UPDATE images SET revision = (SELECT seq FROM change_sequence) WHERE id = new.id;"
+            elif column is not None and table != "images":
+                body += f" UPDATE images SET revision = (SELECT seq FROM change_sequence) WHERE id = {row}.{column};"
+                if table == "jobs" and event == "UPDATE":
+                    body += " UPDATE images SET revision = (SELECT seq FROM change_sequence) WHERE id = old.image_id;"
+            # A claim or a retry moves a job often; only what the gallery counts or shows matters.
+            what = "UPDATE OF status, model, image_id" if (table, event) == ("jobs", "UPDATE") else event
+            db.execute(f"CREATE TRIGGER {table}_changes_{event.lower()} AFTER {what} ON {table}{when} BEGIN {body} END")

@@ -1,0 +1,338 @@
+"""One build of the site: from the store's change sequence to the pages that changed.
+
+1. A no-op first: when the store's change sequence, the theme, the settings and every
+   producer's inputs are those the last build recorded (and build/ still has its front page
+   as written), nothing else is read.
+2. The images every collection shows are listed thin (id and revision); the files of the new
+   or changed ones are published, those of images shown no more removed.
+3. Collection by collection (never the whole library at once), each page is planned with the
+   digest of its inputs; the pages whose digest changed are rendered in batches, by worker
+   processes when there are many; pages no longer produced are removed.
+4. The front page, the static files and the producers' files (kiln/site/produce.py) last.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kiln.errors import Problem
+from kiln.library.archive import is_archived
+from kiln.project import Project
+from kiln.site.collect import MAX_PAGE_SIZE, RECIPE_NAME, _json_object, _text, fetch_images
+from kiln.site.collections import ARCHIVE, ARCHIVE_TITLE, VIRTUAL, Collection, tag_folder, tags
+from kiln.site.fingerprint import renderer_digest, theme_digest
+from kiln.site.layout import INDEX, root_of
+from kiln.site.media import publish_media
+from kiln.site.output import Output, static_names
+from kiln.site.pages import Page, Setup, collection_pages, digest, front_page, shown
+from kiln.site.produce import PRODUCERS, Build
+from kiln.site.render import environment
+from kiln.site.report import BuildReport
+from kiln.site.state import FORMAT, BuildState
+from kiln.site.theme import static_sources, theme_dirs
+from kiln.site.views import Gallery, archived_counts, arrange, header
+from kiln.store.db import Store
+
+SEEN_BATCH = 5000
+
+
+class Builder:
+    """The state of one build in progress."""
+
+    def __init__(self, project: Project, store: Store, state: BuildState, problems: list[Problem]):
+        self.project = project
+        self.store = store
+        self.state = state
+        self.problems = problems
+        self.output = Output(project.build_dir)
+        self.where = project.relative(project.db_path)
+        self.written: list[str] = []
+        self.removed: list[str] = []
+        self.pages = 0
+        self.declared: dict[str, set[str]] = {}  # owner -> names, for all owners but images
+        self.in_flight: dict[str, Page] = {}
+
+    # ---- files ---------------------------------------------------------------------
+
+    def declare(self, owner: str, name: str, inputs: str, recorded: tuple[int, int, str] | None, full: bool) -> bool:
+        """Note that this build produces ``name``; whether it must be made (again)."""
+        self.declared.setdefault(owner, set()).add(name)
+        return full or recorded is None or recorded[2] != inputs
+
+    def wrote(self, result: tuple[list[tuple[str, int, int, bool]], list[Problem]]) -> None:
+        done, problems = result
+        self.problems.extend(problems)
+        for name, size, mtime, written in done:
+            page = self.in_flight.pop(name)
+            self.state.record(name, page.owner, size, mtime, page.inputs)
+            if written:
+                self.written.append(name)
+
+    def put(self, owner: str, name: str, inputs: str, make: Callable[[], bytes], full: bool) -> None:
+        """Declare ``name`` and write it when its inputs changed (the producers' way in)."""
+        recorded = self.state.file(name)
+        if not self.declare(owner, name, inputs, recorded, full):
+            return
+        try:
+            data = make()
+        except Exception as error:  # a producer's bug costs its file, not the build
+            self.problems.append(Problem(name, None, None, f"{type(error).__name__}: {error}"))
+            return
+        name, size, mtime, written = self.output.write(name, data)
+        self.state.record(name, owner, size, mtime, inputs)
+        if written:
+            self.written.append(name)
+
+    def sweep(self, owner: str) -> None:
+        """Remove what ``owner`` produced before and did not this time."""
+        keep = self.declared.get(owner, set())
+        for name in self.state.owned(owner):
+            if name not in keep:
+                if self.output.remove(name):
+                    self.removed.append(name)
+                self.state.forget(name)
+
+
+def current_sequence(store: Store) -> int:
+    return store.conn.execute("SELECT seq FROM change_sequence").fetchone()[0]
+
+
+def build(project: Project, store: Store, state: BuildState, problems: list[Problem], verify: bool) -> BuildReport:
+    started = time.perf_counter()
+    builder = Builder(project, store, state, problems)
+    theme = theme_dirs(project)
+    theme_key = theme_digest(theme)
+    statics = static_names(static_sources(project))
+    assets = {name: published for name, (published, _) in statics.items()}
+    collections = _collections(project, store, problems)
+    links = [link for producer in PRODUCERS for link in producer.links(project)]
+    site = {"title": project.title, "description": project.description}
+    site_key = digest(
+        FORMAT, renderer_digest(), theme_key, sorted(assets.items()), site, project.page_size, project.media,
+        [(c.name, c.title, c.kind, c.recipes, c.tag) for c in collections], [(link.label, link.path) for link in links],
+        [producer.inputs(project) for producer in PRODUCERS],
+    )
+    sequence = current_sequence(store)
+    build_key = f"{site_key}:{sequence}"
+    touched = _check(builder, None if verify else _moved_dirs(builder))
+    if state.get("media") != project.media:  # copies to links or back: every file again
+        state.conn.execute("DELETE FROM images")
+    if not touched and state.get("key") == build_key:
+        return _report(builder, started, pages=int(state.get("pages") or 0), images=int(state.get("images") or 0), skipped=state.count())
+    previous = state.get("sequence")
+    full = state.get("site_key") != site_key
+
+    # The images shown, with their revisions; then their files.
+    state.start_seen()
+    homes = {name: c.name for c in collections if c.kind in ("recipe", "archived") for name in c.recipes}
+    for collection in collections:
+        collection.homes = homes
+        if collection.kind in ("recipe", "archived"):
+            rows: list[tuple[str, int]] = []
+            for member in collection.members(store):
+                rows.append((member.image_id, member.revision))
+                if len(rows) >= SEEN_BATCH:
+                    state.see(rows)
+                    rows = []
+            state.see(rows)
+    missing = publish_media(project, store, state, builder.output, builder.written, builder.removed, problems)
+
+    # The pages, collection by collection.
+    setup = Setup(project.db_path, project.build_dir, tuple(theme), theme_key, assets, site, links, builder.where)
+    from kiln.site.workers import Renderer  # the pool's module imports multiprocessing machinery
+
+    renderer = Renderer(setup, store, missing, builder.wrote)
+    galleries: list[Gallery] = []
+    try:
+        for collection in collections:
+            galleries.append(_collection(builder, renderer, collection, site_key, missing, full))
+        index, inputs = front_page([g for g in galleries if _on_front(g)], state.seen_count(), site_key, missing)
+        index.owner, index.inputs = "site", inputs
+        builder.pages += 1
+        if builder.declare("site", INDEX, inputs, state.file(INDEX), full):
+            builder.in_flight[INDEX] = index
+            renderer.add(index)
+    finally:
+        renderer.finish()
+    for name, (published, data) in statics.items():
+        builder.put("static", published, digest(data), lambda data=data: data, full)
+
+    for producer in PRODUCERS:
+        producer.produce(
+            Build(
+                project, store, collections, full=full, sequence=sequence,
+                previous_sequence=int(previous) if previous is not None else None,
+                files=lambda owner, name, inputs, make: builder.put(owner, name, inputs, make, full),
+                render=lambda template, name, context: _render_one(setup, template, name, context),
+                images=lambda ids: fetch_images(store, ids, problems, builder.where),
+                owner=f"producer:{producer.name}", problems=problems,
+            )
+        )
+
+    for owner in state.owners():
+        builder.sweep(owner)
+    _record_dirs(builder)
+    state.set("media", project.media)
+    state.set("key", build_key)
+    state.set("site_key", site_key)
+    state.set("sequence", str(sequence))
+    state.set("pages", str(builder.pages))
+    state.set("images", str(state.seen_count()))
+    for collection in collections:
+        state.set(f"collection:{collection.name}", collection.digest)
+    state.commit()
+    return _report(
+        builder, started, pages=builder.pages, images=state.seen_count(),
+        skipped=state.count() - len(set(builder.written)),
+    )
+
+
+def _on_front(gallery: Gallery) -> bool:
+    """Recipes are always on the front page; the archive and the virtual ones when not empty."""
+    return gallery.kind == "recipe" or gallery.count > 0
+
+
+def _collection(
+    builder: Builder, renderer: Any, collection: Collection, site_key: str, missing: dict[str, str], full: bool
+) -> Gallery:
+    """Plan one collection's pages, hand the changed ones to ``renderer``; its header."""
+    members = arrange(collection, list(collection.members(builder.store)), builder.problems, builder.where)
+    archived = archived_counts(collection, members) if collection.kind == "archived" else []
+    gallery = header(builder.store, collection, members, archived, builder.problems, builder.where)
+    collection.count = len(members)
+    collection.digest = digest(gallery.digest_parts(), [shown(m, missing) for m in members])
+    collection.changed = full or builder.state.get(f"collection:{collection.name}") != collection.digest
+    owner = f"page:{collection.name}"
+    recorded = builder.state.files_of(owner)
+    for page, inputs in collection_pages(gallery, members, site_key, missing):
+        builder.pages += 1
+        if builder.declare(owner, page.path, inputs, recorded.get(page.path), full):
+            page.owner, page.inputs = owner, inputs
+            builder.in_flight[page.path] = page
+            renderer.add(page)
+    return gallery
+
+
+def _collections(project: Project, store: Store, problems: list[Problem]) -> list[Collection]:
+    """The recipes' collections, the archive, then the virtual ones kiln.toml chose."""
+    where = project.relative(project.db_path)
+    recipes: list[Collection] = []
+    archived: list[str] = []
+    for row in store.query("SELECT name, path, title, description, gallery FROM recipes ORDER BY name"):
+        name = row["name"]
+        if not RECIPE_NAME.match(name):
+            problems.append(Problem(where, None, f"recipes.{name}", "not a valid recipe name; skipped"))
+            continue
+        if is_archived(project, row["path"]):
+            archived.append(name)
+            continue
+        gallery = _json_object(row["gallery"], problems, where, f"recipes.{name}.gallery")
+        recipes.append(
+            Collection(
+                name, _text(gallery.get("title")) or row["title"] or name, "recipe",
+                _page_size(gallery, project.page_size, problems, where, name), description=row["description"] or "",
+                gallery=gallery, recipes=[name],
+            )
+        )
+    shown = list(recipes)
+    if archived:
+        shown.append(Collection(ARCHIVE, ARCHIVE_TITLE, "archived", project.page_size, recipes=archived))
+    for kind in project.collections:
+        if kind == "tags":
+            folders: set[str] = set()
+            for tag in tags(store):
+                folder = tag_folder(tag)
+                if folder not in folders:  # tags differing only in case or punctuation share one
+                    folders.add(folder)
+                    shown.append(Collection(folder, f"#{tag}", "tag", project.page_size, tag=tag))
+        else:
+            folder, title = VIRTUAL[kind]
+            shown.append(Collection(folder, title, kind, project.page_size))
+    return shown
+
+
+def _page_size(gallery: dict[str, Any], default: int, problems: list[Problem], where: str, name: str) -> int:
+    size = gallery.get("page_size", default)
+    if isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= MAX_PAGE_SIZE:
+        return size
+    problems.append(
+        Problem(where, None, f"recipes.{name}.gallery.page_size", f"expected an integer from 1 to {MAX_PAGE_SIZE}, got {size!r}")
+    )
+    return default
+
+
+def _render_one(setup: Setup, template: str, name: str, context: dict) -> bytes:
+    env = environment(setup.theme, setup.theme_key)
+    common = {"site": setup.site, "assets": setup.assets, "links": setup.links}
+    return env.get_template(template).render(common, root=root_of(name), **context).encode("utf-8")
+
+
+def _moved_dirs(builder: Builder) -> list[str]:
+    """The folders kiln wrote into whose modification time moved since (a file deleted or
+    added there by someone else): a handful of ``stat`` calls."""
+    moved = []
+    for path, mtime in builder.state.dirs():
+        try:
+            if (builder.project.build_dir / path).stat().st_mtime_ns == mtime:
+                continue
+        except FileNotFoundError:
+            pass
+        moved.append(path)
+    return moved
+
+
+def _check(builder: Builder, folders: list[str] | None) -> bool:
+    """Forget each recorded file in ``folders`` (None: everywhere) that is not as the last
+    build left it, so this build makes it again; whether there was any."""
+    root = builder.project.build_dir
+    stamps = builder.state.stamps() if folders is None else [s for f in folders for s in builder.state.stamps_in(f)]
+    changed = False
+    for name, size, mtime in stamps:
+        try:
+            stat = (root / name).stat()
+            if (stat.st_size, stat.st_mtime_ns) == (size, mtime):
+                continue
+        except FileNotFoundError:
+            pass
+        changed = True
+        builder.state.conn.execute("UPDATE files SET inputs = '' WHERE name = ?", [name])
+        builder.state.conn.execute(
+            "DELETE FROM images WHERE 'image:' || id = (SELECT owner FROM files WHERE name = ?)", [name]
+        )
+    return changed or bool(folders)
+
+
+def _record_dirs(builder: Builder) -> None:
+    """The modification time of every folder kiln has files in, as this build leaves it."""
+    folders = {path for path, _ in builder.state.dirs()} | {"", *(n.rpartition("/")[0] for n in builder.written)}
+    stamps = {}
+    for folder in folders:
+        try:
+            stamps[folder] = (builder.project.build_dir / folder).stat().st_mtime_ns
+        except FileNotFoundError:
+            continue
+    builder.state.record_dirs(stamps)
+
+
+def _distinct(problems: list[Problem]) -> list[Problem]:
+    """Each problem once: an image read by two steps of the build is reported once."""
+    seen: set[str] = set()
+    return [p for p in problems if not (str(p) in seen or seen.add(str(p)))]
+
+
+def _report(builder: Builder, started: float, *, pages: int, images: int, skipped: int) -> BuildReport:
+    return BuildReport(
+        written=len(builder.written),
+        skipped=skipped,
+        removed=len(builder.removed),
+        pages=pages,
+        images=images,
+        seconds=time.perf_counter() - started,
+        problems=_distinct(builder.problems),
+        target=builder.project.relative(builder.project.build_dir),
+        written_names=builder.written,
+        removed_names=builder.removed,
+    )
+

@@ -1,0 +1,181 @@
+"""The collections the site shows, and their images read thin and streamed.
+
+A recipe's gallery, the archived collection (the images of recipes whose file is gone), and
+the virtual collections chosen in kiln.toml (``[site] collections``): every image, the picks,
+the top rated, the most recent and one per tag. A collection's members are read as thin rows
+(ids, revisions, the few values that order and count them), one collection at a time, so no
+build holds the whole library; the full rows are read only for the pages to render.
+
+Pages of a collection are fixed slices of its order, so adding an image changes only the slice
+it lands in: recipe galleries fill pages from their start (new images of a recipe come last),
+the virtual collections, shown newest first, from their oldest end (pages ``page-N.html``
+count from the oldest), with a first page that shows the newest images.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from kiln.store.db import Store
+
+ARCHIVE = "_archived"
+ARCHIVE_TITLE = "Archived"
+# The virtual collections kiln.toml may choose (``[site] collections``), with their folder and title.
+VIRTUAL = {
+    "all": ("_all", "All images"),
+    "picks": ("_picks", "Picks"),
+    "top": ("_top", "Top rated"),
+    "recent": ("_recent", "Recent"),
+    "tags": ("_tag-", "Tagged"),  # one collection per tag: folder ``_tag-<slug>``, title ``#tag``
+}
+DEFAULT_VIRTUAL = ("all", "picks", "top")
+TOP_RATING = 4  # "Top rated" holds images rated this or more
+RECENT = 200  # "Recent" holds this many newest images
+TAG_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class Member(NamedTuple):
+    """One image in a collection, as little as the build needs to place it and see it changed."""
+
+    image_id: str
+    revision: int
+    home: str  # the folder of the image's own page
+    created_at: str
+    rating: int
+    status: str | None
+    # Recipe galleries only (empty elsewhere): the job that made it there, its place, its axes.
+    job_key: str = ""
+    position: int = 0
+    axes: str = "{}"
+    recipe: str = ""
+    prompt: str = ""
+    seed: int | None = None
+    width: int = 0
+    height: int = 0
+
+
+@dataclass
+class Collection:
+    """One collection: where it goes, what it is called, how it is read and ordered."""
+
+    name: str  # its folder under build/
+    title: str
+    kind: str  # "recipe", "archived", "all", "picks", "top", "recent", "tag"
+    page_size: int
+    description: str = ""
+    gallery: dict[str, Any] = field(default_factory=dict)
+    # Recipes whose entries it shows (a recipe's own, or the archived ones).
+    recipes: list[str] = field(default_factory=list)
+    tag: str | None = None
+    # Virtual collections: each shown recipe's folder (archived recipes map to the archive).
+    homes: dict[str, str] = field(default_factory=dict)
+    # Filled by the build as it goes through the members:
+    count: int = 0
+    digest: str = ""
+    changed: bool = True
+
+    @property
+    def newest_first(self) -> bool:
+        """Virtual collections show the newest first, and are paged from their oldest end."""
+        return self.kind not in ("recipe", "archived")
+
+    def members(self, store: Store) -> Iterator[Member]:
+        """The members in gallery order (recipe galleries: in recipe order, before any
+        ``gallery.sort``), streamed from the store."""
+        if self.kind in ("recipe", "archived"):
+            yield from _recipe_members(store, self)
+        else:
+            yield from _virtual_members(store, self)
+
+
+_HOMES = """
+(SELECT group_concat(rj.recipe, char(31)) FROM jobs j JOIN recipe_jobs rj ON rj.job_key = j.key
+ WHERE j.image_id = i.id AND j.status != 'deleted')
+"""
+_VIRTUAL_SQL = {
+    "all": "1",
+    "picks": "i.status = 'selected'",
+    "top": f"i.rating >= {TOP_RATING}",
+    "recent": "1",
+    "tag": "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(i.tags) THEN i.tags ELSE '[]' END) t WHERE t.value = :tag)",
+}
+_ORDER = {
+    "top": "i.rating DESC, i.created_at DESC, i.id DESC",
+}
+
+
+def _virtual_members(store: Store, collection: Collection) -> Iterator[Member]:
+    where = _VIRTUAL_SQL[collection.kind]
+    order = _ORDER.get(collection.kind, "i.created_at DESC, i.id DESC")
+    limit = f" LIMIT {RECENT}" if collection.kind == "recent" else ""
+    sql = (
+        f"SELECT i.id, i.revision, i.created_at, i.rating, i.status, {_HOMES} AS homes FROM images i"
+        f" WHERE {where} ORDER BY {order}"
+    )
+    # Only images some collection shows have a page to link to; a recent list still holds RECENT.
+    shown = 0
+    for row in store.conn.execute(sql, {"tag": collection.tag}):
+        home = _home(row[5], collection.homes)
+        if home is None:
+            continue
+        yield Member(row[0], row[1], home, row[2], row[3] or 0, row[4])
+        shown += 1
+        if limit and shown >= RECENT:
+            return
+
+
+def _home(recipes: str | None, homes: dict[str, str]) -> str | None:
+    """Where an image's own page is: its first recipe still shown, else the archive."""
+    folders = sorted(homes[name] for name in (recipes or "").split("\x1f") if name in homes)
+    return next((f for f in folders if f != ARCHIVE), folders[0] if folders else None)
+
+
+_RECIPE_SQL = """
+SELECT i.id, i.revision, i.created_at, i.rating, i.status, rj.job_key, rj.position, rj.axes, i.prompt, i.seed,
+       i.width, i.height
+FROM recipe_jobs rj
+JOIN jobs j ON j.key = rj.job_key
+JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
+WHERE rj.recipe = ?
+ORDER BY rj.position
+"""
+
+
+def _recipe_members(store: Store, collection: Collection) -> Iterator[Member]:
+    seen: set[str] = set()  # two jobs (or two archived recipes) that made one file: one entry
+    for recipe in collection.recipes:
+        for row in store.conn.execute(_RECIPE_SQL, [recipe]):
+            if row[0] in seen:
+                continue
+            seen.add(row[0])
+            yield Member(
+                row[0], row[1], collection.name, row[2], row[3] or 0, row[4], row[5], row[6], row[7], recipe,
+                row[8] or "", row[9], row[10], row[11],
+            )
+
+
+def tag_folder(tag: str) -> str:
+    """The folder of a tag's collection: ``_tag-`` and the tag in lowercase letters and digits."""
+    slug = TAG_SLUG.sub("-", tag.casefold()).strip("-") or "tag"
+    return f"_tag-{slug}"
+
+
+def tags(store: Store) -> list[str]:
+    """Every tag some image carries, sorted."""
+    sql = (
+        "SELECT DISTINCT t.value FROM images i, json_each(CASE WHEN json_valid(i.tags) THEN i.tags ELSE '[]' END) t"
+        " WHERE t.type = 'text' ORDER BY t.value"
+    )
+    return [row[0] for row in store.conn.execute(sql)]
+
+
+def parse_axes(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

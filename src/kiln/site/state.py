@@ -1,0 +1,151 @@
+"""What the last build left in build/: a small SQLite file beside the pages.
+
+For every file kiln wrote there: its size and modification time when written (so a file
+changed or removed by hand is noticed), and the digest of the inputs it was made from (so a
+build renders only what has new inputs). Besides, a few values the next build compares with
+(the store's change sequence, the digest of everything outside the store).
+
+Only names recorded here are ever removed by a build: files a user put in build/ are left
+alone.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+STATE = ".kiln-build.db"
+# Bumped when what the state records, or how pages are laid out, changes: an older state is
+# then dropped and the next build is a full one (it still writes only changed bytes).
+FORMAT = "1"
+
+
+class BuildState:
+    """The build folder's record of its files and of the inputs of the last build."""
+
+    def __init__(self, build_dir: Path):
+        self.path = build_dir / STATE
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError:  # not a database (a damaged file): start over
+            self.conn.close()
+            self.path.unlink()
+            self.conn = sqlite3.connect(self.path, isolation_level=None)
+            self._prepare()
+        self.conn.execute("BEGIN")
+
+    def _prepare(self) -> None:
+        self.conn.execute("PRAGMA synchronous = OFF")  # a torn state only costs a full build
+        # No journal file beside it: creating and deleting one would move build/'s mtime, which
+        # tells the next build whether anyone else changed the folder.
+        self.conn.execute("PRAGMA journal_mode = MEMORY")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, owner TEXT NOT NULL, size INTEGER NOT NULL,"
+            " mtime_ns INTEGER NOT NULL, inputs TEXT NOT NULL) WITHOUT ROWID"
+        )
+        self.conn.execute("CREATE INDEX IF NOT EXISTS files_owner ON files(owner)")
+        # The folders kiln writes into, with their modification time after the last build: a
+        # file deleted or added there by anyone else moves it.
+        self.conn.execute("CREATE TABLE IF NOT EXISTS dirs (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL)")
+        # The revision of each image whose files were last published, and which were missing.
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, missing TEXT NOT NULL)"
+            " WITHOUT ROWID"
+        )
+        if self.get("format") != FORMAT:
+            self.conn.execute("DELETE FROM meta")
+            self.conn.execute("DELETE FROM files")
+            self.conn.execute("DELETE FROM images")
+            self.conn.execute("DELETE FROM dirs")
+            self.set("format", FORMAT)
+
+    def get(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
+
+    def file(self, name: str) -> tuple[int, int, str] | None:
+        """The size, modification time and inputs digest ``name`` was recorded with."""
+        row = self.conn.execute("SELECT size, mtime_ns, inputs FROM files WHERE name = ?", [name]).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def files_of(self, owner: str) -> dict[str, tuple[int, int, str]]:
+        """Every file recorded for ``owner`` (a collection, an image, a producer): size,
+        modification time and inputs digest by name."""
+        rows = self.conn.execute("SELECT name, size, mtime_ns, inputs FROM files WHERE owner = ?", [owner])
+        return {name: (size, mtime, inputs) for name, size, mtime, inputs in rows}
+
+    def owned(self, owner: str) -> list[str]:
+        return [row[0] for row in self.conn.execute("SELECT name FROM files WHERE owner = ? ORDER BY name", [owner])]
+
+    def owners(self) -> list[str]:
+        """Every owner of files but images (whose files go with the image)."""
+        sql = "SELECT DISTINCT owner FROM files WHERE owner NOT LIKE 'image:%' ORDER BY owner"
+        return [row[0] for row in self.conn.execute(sql)]
+
+    def record(self, name: str, owner: str, size: int, mtime_ns: int, inputs: str) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO files (name, owner, size, mtime_ns, inputs) VALUES (?, ?, ?, ?, ?)",
+            [name, owner, size, mtime_ns, inputs],
+        )
+
+    def forget(self, name: str) -> None:
+        self.conn.execute("DELETE FROM files WHERE name = ?", [name])
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM files").fetchone()[0]
+
+    def stamps(self) -> list[tuple[str, int, int]]:
+        """Every file's name, size and modification time, for checking them all."""
+        return self.conn.execute("SELECT name, size, mtime_ns FROM files ORDER BY name").fetchall()
+
+    def dirs(self) -> list[tuple[str, int]]:
+        return self.conn.execute("SELECT path, mtime_ns FROM dirs ORDER BY path").fetchall()
+
+    def record_dirs(self, stamps: dict[str, int]) -> None:
+        self.conn.execute("DELETE FROM dirs")
+        self.conn.executemany("INSERT INTO dirs (path, mtime_ns) VALUES (?, ?)", sorted(stamps.items()))
+
+    def stamps_in(self, folder: str) -> list[tuple[str, int, int]]:
+        """The files recorded directly in ``folder`` ("" for the build folder itself)."""
+        if not folder:
+            rows = self.conn.execute("SELECT name, size, mtime_ns FROM files WHERE instr(name, '/') = 0")
+            return rows.fetchall()
+        low, high = f"{folder}/", f"{folder}0"  # "0" follows "/"
+        rows = self.conn.execute("SELECT name, size, mtime_ns FROM files WHERE name >= ? AND name < ?", [low, high])
+        return [row for row in rows if "/" not in row[0][len(low):]]
+
+    def start_seen(self) -> None:
+        """An empty list of the images this build shows, with their revisions."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, revision INTEGER NOT NULL)")
+        self.conn.execute("DELETE FROM seen")
+
+    def see(self, rows: list[tuple[str, int]]) -> None:
+        self.conn.executemany("INSERT OR IGNORE INTO seen (id, revision) VALUES (?, ?)", rows)
+
+    def seen_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM seen").fetchone()[0]
+
+    def begin(self) -> bool:
+        """Mark a build as started; whether the one before it was left unfinished (killed)."""
+        unfinished = self.get("running") == "1"
+        self.set("running", "1")
+        self.commit()
+        return unfinished
+
+    def end(self) -> None:
+        self.set("running", "0")
+        self.commit()
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+        self.conn.execute("BEGIN")
+
+    def close(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+        self.conn.close()
