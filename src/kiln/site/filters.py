@@ -9,7 +9,8 @@ set is a folder under ``find/``:
   the field's values (dictionary-encoded), or the number itself (rating, day); ``axes`` holds
   one such column per axis of the recipe; ``tags`` each tag with the images that carry it;
 - ``order-seed``, ``order-prompt``: the images in those sort orders;
-- ``items-N``: what a thumbnail and the loupe need for images N×CHUNK onwards.
+- ``items-N``: what a thumbnail and the loupe need for images N×CHUNK onwards (read with one
+  lean query per chunk: no parameters, timings or references, which the image page has).
 
 The page fetches the meta, then only the columns its filters use and the chunks it shows.
 The library's data set (``_library``) holds every image once, oldest first, and its position
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from kiln.site.collect import Image
+from kiln.site.collect import IMAGE_ID
 from kiln.site.collections import Member, parse_axes
 from kiln.site.layout import image_path, media_path
 from kiln.site.render import value, when
@@ -70,14 +71,12 @@ def read_facts(store: Store) -> dict[str, Facts]:
     """Every image's facts, in one query."""
     facts = {}
     for row in store.conn.execute(_FACTS_SQL):
-        try:
-            tags = json.loads(row[8] or "[]")
-        except ValueError:
-            tags = []
+        if not IMAGE_ID.match(row[0]):
+            continue  # the gallery has no page for it either
         facts[row[0]] = Facts(
             row[1] or "", row[2] or "", row[3] or 0, row[4] or 0, row[5] or "", row[6] or 0,
-            STATUS_NAMES.get(row[7] or "", ""), tuple(str(t) for t in tags) if isinstance(tags, list) else (),
-            row[9], row[10] or "", row[11] or "", row[12] or "",
+            STATUS_NAMES.get(row[7] or "", ""), tuple(_tags(row[8])), row[9], row[10] or "", row[11] or "",
+            row[12] or "",
         )
     return facts
 
@@ -88,7 +87,9 @@ def axis_keys(members: list[Member]) -> list[str]:
     for member in members:
         for key, v in parse_axes(member.axes).items():
             values.setdefault(key, set()).add(_axis_value(v))
-    return [key for key, seen in values.items() if 1 < len(seen) <= MAX_AXIS_VALUES and key != "prompt"]
+    # An axis whose every value is an image's own (seeds drawn per image) filters nothing.
+    most = min(MAX_AXIS_VALUES, len(members) // 2)
+    return [key for key, seen in values.items() if 1 < len(seen) <= most and key != "prompt"]
 
 
 def columns(
@@ -159,36 +160,75 @@ def chunks(count: int) -> Iterable[tuple[str, int, int]]:
         yield f"items-{start // CHUNK}", start, min(count, start + CHUNK)
 
 
-def item(member: Member, image: Image) -> dict[str, Any]:
-    """What a thumbnail and the loupe show of one image; links relative to the build folder.
-    Empty values are left out: a chunk holds hundreds of these."""
+_ITEMS_SQL = """
+SELECT i.id, i.path, i.width, i.height, i.prompt, i.negative_prompt, i.model, i.engine, i.seed, i.steps,
+       i.guidance, i.sampler, i.created_at, i.rating, i.status, i.tags, i.notes, i.job_key,
+       t.path, t.width, t.height, w.path, w.width, w.height
+FROM images i
+LEFT JOIN derivatives t ON t.image_id = i.id AND t.stage = 'thumb'
+LEFT JOIN derivatives w ON w.image_id = i.id AND w.stage = 'web'
+WHERE i.id IN ({marks})
+"""
+
+
+def items(store: Store, members: list[Member]) -> list[dict[str, Any]]:
+    """What a thumbnail and the loupe show of each member, links relative to the build
+    folder, in one query. Empty values are left out: a chunk holds hundreds of these."""
+    rows = {row[0]: row for row in store.conn.execute(_ITEMS_SQL.format(marks=",".join("?" * len(members))), [m.image_id for m in members])}
+    records = []
+    for member in members:
+        row = rows.get(member.image_id)
+        if row is not None:
+            records.append(_item(member, row))
+    return records
+
+
+def _item(member: Member, row: Any) -> dict[str, Any]:
+    (image_id, path, width, height, prompt, negative, model, engine, seed, steps, guidance, sampler, created,
+     rating, status, tags, notes, job_key, thumb, thumb_w, thumb_h, web, web_w, web_h) = row
+    original = [media_path(path), width, height] if _inside(path) else None
+    large = [media_path(web), web_w, web_h] if _inside(web) else original
     record: dict[str, Any] = {
-        "id": image.id,
-        "page": image_path(member.home, image.id),
-        "prompt": image.prompt,
-        "seed": image.seed,
+        "id": image_id,
+        "page": image_path(member.home, image_id),
+        "prompt": prompt or "",
+        "seed": seed,
         "axes": [[key, value(v)] for key, v in parse_axes(member.axes).items() if key not in ("prompt", "seed")],
-        "size": [image.width, image.height],
-        "rating": image.rating,
-        "status": image.status or "",
-        "tags": image.tags,
-        "notes": image.notes,
+        "size": [width, height],
+        "rating": rating or 0,
+        "status": status or "",
+        "tags": _tags(tags),
+        "notes": notes or "",
+        "thumb": [media_path(thumb), thumb_w, thumb_h] if _inside(thumb) else large,
+        "web": large,
+        "original": original,
     }
-    for key, media in (("thumb", image.grid), ("web", image.large), ("original", image.original)):
-        if media is not None:
-            record[key] = [media_path(media.path), media.width, media.height]
     facts = {
-        "model": image.model,
-        "engine": image.engine,
-        "steps": image.steps,
-        "guidance": image.guidance,
-        "sampler": image.sampler,
-        "negative": image.negative_prompt,
-        "created": when(image.created_at),
-        "job": member.job_key or image.job_key,
+        "model": model,
+        "engine": engine,
+        "steps": steps,
+        "guidance": guidance,
+        "sampler": sampler,
+        "negative": negative,
+        "created": when(created),
+        "job": member.job_key or job_key,
     }
     record["facts"] = {key: v for key, v in facts.items() if v not in (None, "")}
     return {key: v for key, v in record.items() if v not in ("", [], None) or key in ("prompt", "seed", "axes")}
+
+
+def _inside(path: str | None) -> bool:
+    """Whether ``path`` is a plain relative path inside the art folder (anything else is not
+    published, so nothing links to it)."""
+    return bool(path) and not path.startswith("/") and "\\" not in path and ".." not in path.split("/")
+
+
+def _tags(text: str | None) -> list[str]:
+    try:
+        tags = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
 def _axis_value(v: Any) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.project import Project
 from kiln.site.collections import ARCHIVE, Collection, Member
-from kiln.site.filters import COLUMNS, LIBRARY, Facts, chunks, columns, item, read_facts
+from kiln.site.filters import COLUMNS, LIBRARY, Facts, chunks, columns, items, read_facts
 from kiln.site.findfiles import FIND, digest, script
 from kiln.site.layout import SEARCH
 from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, shards
@@ -120,8 +120,7 @@ def _data_set(
 
 
 def _items(build: Build, name: str, chunk: str, members: list[Member]) -> bytes:
-    images = build.images(m.image_id for m in members)
-    return script(f"{name}/{chunk}", [item(m, images[m.image_id]) for m in members if m.image_id in images])
+    return script(f"{name}/{chunk}", items(build.store, members))
 
 
 def _search_index(

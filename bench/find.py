@@ -1,0 +1,217 @@
+"""The gallery's filters and search at scale: ``python bench/find.py [--images 10000 100000]``.
+
+For each size, on a synthetic store (bench/stores.py):
+
+1. a full ``kiln build``, and the finder's share of it (its producer, timed);
+2. a no-op rebuild;
+3. one new image (an image's rows copied under a new id, newest of all, with a word no other
+   prompt has), rebuilt: the build's time, the finder's share, the finder's files written;
+4. sizes: all of find/, the search index, the largest collection's meta;
+5. in Chromium, served over HTTP from 127.0.0.1 with an empty cache: a word typed into the
+   search page (a common word and a rare one): the bytes the finder fetched (find.js and data
+   files, and what they weigh gzipped), and the time from Enter to the first result; a filter
+   on the largest collection (model, then rating ≥ 4): bytes and time.
+
+Nothing here asserts a time; the figures go into docs/benchmarks.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import shutil
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from stores import make_store  # noqa: E402
+
+from kiln.project import load_project  # noqa: E402
+from kiln.site import build_site  # noqa: E402
+from kiln.site.find import Finder  # noqa: E402
+from kiln.store import open_store  # noqa: E402
+
+NEW_ID = "f00dfeedf00dfeed"
+
+
+class Timed:
+    """Wraps the finder's producer to add up the time it takes."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._produce = Finder.produce
+
+        def produce(finder: Finder, build: object) -> None:
+            started = time.perf_counter()
+            try:
+                self._produce(finder, build)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        Finder.produce = produce  # type: ignore[method-assign]
+
+    def take(self) -> float:
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
+
+
+def build(root: Path, timed: Timed) -> tuple[float, float, list[str]]:
+    project = load_project(root)
+    store = open_store(project.db_path)
+    try:
+        started = time.perf_counter()
+        report = build_site(project, store)
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
+    return seconds, timed.take(), [n for n in report.written_names if n.startswith("find/")]
+
+
+def add_image(db: Path) -> None:
+    """One more image: the rows of the newest image, under a new id and job, made later, with
+    a word no other prompt has, last in its recipe."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    with conn:
+        image = dict(conn.execute("SELECT * FROM images ORDER BY created_at DESC LIMIT 1").fetchone())
+        source = image["id"]
+        job = dict(conn.execute("SELECT * FROM jobs WHERE image_id = ?", [source]).fetchone())
+        link = dict(conn.execute("SELECT * FROM recipe_jobs WHERE job_key = ?", [job["key"]]).fetchone())
+        key = "feedf00dfeedf00d"
+        image.update(id=NEW_ID, job_key=key, prompt=image["prompt"] + ", bathyscaphe", created_at="2027-01-01T00:00:00.000Z")
+        image.pop("revision", None)  # the store's triggers number it
+        job.update(key=key, image_id=NEW_ID)
+        position = conn.execute("SELECT max(position) FROM recipe_jobs WHERE recipe = ?", [link["recipe"]]).fetchone()[0]
+        link.update(job_key=key, position=position + 1)
+        derivatives = [dict(row, image_id=NEW_ID) for row in conn.execute("SELECT * FROM derivatives WHERE image_id = ?", [source])]
+        for table, row in (("jobs", job), ("images", image), ("recipe_jobs", link), *(("derivatives", d) for d in derivatives)):
+            conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    conn.close()
+
+
+def folder_bytes(folder: Path) -> tuple[int, int]:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def browse(build_dir: Path, collection: str, model: str) -> list[tuple[str, int, int, int, float]]:
+    """(what, files, bytes, gzip bytes, ms to the first result) per measured action."""
+    from playwright.sync_api import sync_playwright
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(build_dir)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    rows = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+
+            def measure(what: str, address: str, act, done: str) -> None:
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                page = context.new_page()
+                page.goto(address)
+                page.wait_for_load_state("load")
+                fetched: list[bytes] = []
+                page.on("response", lambda r: fetched.append(r.body()) if ("/find/" in r.url or "/find." in r.url) else None)
+                started = time.perf_counter()
+                act(page)
+                page.wait_for_function(done, timeout=60_000)
+                ms = (time.perf_counter() - started) * 1000
+                page.wait_for_timeout(300)
+                rows.append((what, len(fetched), sum(map(len, fetched)), sum(len(gzip.compress(b)) for b in fetched), ms))
+                context.close()
+
+            def search(word: str):
+                def act(page) -> None:
+                    page.fill("#find-q", word)
+                    page.press("#find-q", "Enter")
+                return act
+
+            tiles = "document.querySelector('.grid .tile img') !== null"
+            measure("search 'fox' (common)", url + "search.html", search("fox"), tiles)
+            measure("search 'zeppelin' (rare)", url + "search.html", search("zeppelin"), tiles)
+
+            def filter_model(page) -> None:
+                page.click(".find-toggle")
+                page.wait_for_selector(".find-panel:not([hidden])")
+                page.select_option(".find-panel select[name=model]", model)
+
+            summary = "/match/.test((document.querySelector('.find-summary') || {}).textContent || '') && document.querySelector('.grid .tile img') !== null"
+            measure(f"filter model on {collection}", url + f"{collection}/index.html", filter_model, summary)
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return rows
+
+
+def largest_collection(db: Path) -> tuple[str, str]:
+    conn = sqlite3.connect(db)
+    name = conn.execute("SELECT recipe FROM recipe_jobs GROUP BY recipe ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    model = conn.execute(
+        "SELECT i.model FROM recipe_jobs rj JOIN jobs j ON j.key = rj.job_key JOIN images i ON i.id = j.image_id"
+        " WHERE rj.recipe = ? GROUP BY i.model ORDER BY count(*) LIMIT 1", [name]
+    ).fetchone()[0]
+    conn.close()
+    return name, model
+
+
+def run(images: int, folder: Path, timed: Timed) -> None:
+    print(f"\n## {images:,} images")
+    root = folder / f"s{images}"
+    if not (root / "art" / "kiln.db").exists():
+        started = time.perf_counter()
+        make_store(root, images)
+        print(f"store made in {time.perf_counter() - started:.1f} s")
+    shutil.rmtree(root / "build", ignore_errors=True)
+    full, finder, written = build(root, timed)
+    print(f"full build            {full:7.2f} s   finder {finder:6.2f} s   finder files {len(written):,}")
+    noop, finder, written = build(root, timed)
+    print(f"no-op rebuild         {noop:7.2f} s   finder {finder:6.2f} s   finder files {len(written):,}")
+    add_image(root / "art" / "kiln.db")
+    one, finder, written = build(root, timed)
+    search = [n for n in written if n.startswith("find/_search/")]
+    print(f"after one new image   {one:7.2f} s   finder {finder:6.2f} s   finder files {len(written):,} ({len(search)} of the search index)")
+    out = root / "build"
+    for what, path in (("find/ in all", out / "find"), ("search index", out / "find" / "_search")):
+        count, size = folder_bytes(path)
+        print(f"{what:21} {size / 1e6:7.1f} MB in {count:,} files")
+    collection, model = largest_collection(root / "art" / "kiln.db")
+    count, size = folder_bytes(out / "find" / collection)
+    print(f"largest collection    {collection}: {size / 1e6:.1f} MB in {count:,} files; meta {(out / 'find' / collection / 'meta.js').stat().st_size:,} bytes")
+    print("\n| action | files fetched | bytes | gzip | first result |")
+    print("|---|---:|---:|---:|---:|")
+    for what, files, size, packed, ms in browse(out, collection, model):
+        print(f"| {what} | {files} | {size / 1000:,.1f} KB | {packed / 1000:,.1f} KB | {ms:,.0f} ms |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--keep", type=Path, help="make (or reuse) the stores in this folder")
+    args = parser.parse_args()
+    timed = Timed()
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        for images in args.images:
+            run(images, args.keep, timed)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        for images in args.images:
+            run(images, Path(folder), timed)
+
+
+if __name__ == "__main__":
+    main()
