@@ -12,6 +12,10 @@ For each size, on a synthetic store (bench/stores.py):
    files, and what they weigh gzipped), and the time from Enter to the first result; a filter
    on the largest collection (model, then rating ≥ 4): bytes and time.
 
+With ``--pagefind PYTHON`` (an interpreter with ``pagefind[bin]`` installed), also: the same
+words written as one small page per image and indexed by Pagefind, timed, with its index's
+size; Pagefind indexes from scratch each time, so this is also what one new image would cost.
+
 Nothing here asserts a time; the figures go into docs/benchmarks.md by hand.
 """
 
@@ -20,8 +24,11 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
+import html
+import json
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -106,7 +113,7 @@ class Quiet(SimpleHTTPRequestHandler):
         return None
 
 
-def browse(build_dir: Path, collection: str, model: str) -> list[tuple[str, int, int, int, float]]:
+def browse(build_dir: Path, collection: str, count: int) -> list[tuple[str, int, int, int, float]]:
     """(what, files, bytes, gzip bytes, ms to the first result) per measured action."""
     from playwright.sync_api import sync_playwright
 
@@ -143,13 +150,13 @@ def browse(build_dir: Path, collection: str, model: str) -> list[tuple[str, int,
             measure("search 'fox' (common)", url + "search.html", search("fox"), tiles)
             measure("search 'zeppelin' (rare)", url + "search.html", search("zeppelin"), tiles)
 
-            def filter_model(page) -> None:
+            def filter_rating(page) -> None:
                 page.click(".find-toggle")
                 page.wait_for_selector(".find-panel:not([hidden])")
-                page.select_option(".find-panel select[name=model]", model)
+                page.select_option(".find-panel select[name=rating]", "4")
 
             summary = "/match/.test((document.querySelector('.find-summary') || {}).textContent || '') && document.querySelector('.grid .tile img') !== null"
-            measure(f"filter model on {collection}", url + f"{collection}/index.html", filter_model, summary)
+            measure(f"rating ≥ 4 on {collection} ({count:,} images)", url + f"{collection}/index.html", filter_rating, summary)
             browser.close()
     finally:
         server.shutdown()
@@ -157,18 +164,38 @@ def browse(build_dir: Path, collection: str, model: str) -> list[tuple[str, int,
     return rows
 
 
-def largest_collection(db: Path) -> tuple[str, str]:
+def largest_collection(db: Path) -> tuple[str, int]:
     conn = sqlite3.connect(db)
-    name = conn.execute("SELECT recipe FROM recipe_jobs GROUP BY recipe ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
-    model = conn.execute(
-        "SELECT i.model FROM recipe_jobs rj JOIN jobs j ON j.key = rj.job_key JOIN images i ON i.id = j.image_id"
-        " WHERE rj.recipe = ? GROUP BY i.model ORDER BY count(*) LIMIT 1", [name]
-    ).fetchone()[0]
+    name, count = conn.execute(
+        "SELECT recipe, count(*) FROM recipe_jobs GROUP BY recipe ORDER BY count(*) DESC LIMIT 1"
+    ).fetchone()
     conn.close()
-    return name, model
+    return name, count
 
 
-def run(images: int, folder: Path, timed: Timed) -> None:
+def pagefind(db: Path, python: str, folder: Path) -> None:
+    """One page per image with the words kiln's index holds, indexed by Pagefind."""
+    site = folder / "pagefind-site"
+    shutil.rmtree(site, ignore_errors=True)
+    site.mkdir()
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT id, prompt, negative_prompt, notes, tags, model, engine FROM images").fetchall()
+    conn.close()
+    for image_id, prompt, negative, notes, tags, model, engine in rows:
+        words = " ".join(html.escape(t or "") for t in (prompt, negative, notes, " ".join(json.loads(tags or "[]")), engine))
+        (site / f"{image_id}.html").write_text(
+            f'<!doctype html><html lang="en"><head><title>{image_id}</title></head><body data-pagefind-body>'
+            f'<p>{words}</p><p data-pagefind-filter="model">{html.escape(model or "")}</p></body></html>'
+        )
+    started = time.perf_counter()
+    subprocess.run([python, "-m", "pagefind", "--site", str(site)], check=True, capture_output=True)
+    seconds = time.perf_counter() - started
+    count, size = folder_bytes(site / "pagefind")
+    print(f"pagefind, {len(rows):,} pages: indexed in {seconds:.1f} s; {size / 1e6:.1f} MB in {count:,} files")
+    shutil.rmtree(site)
+
+
+def run(images: int, folder: Path, timed: Timed, pagefind_python: str | None) -> None:
     print(f"\n## {images:,} images")
     root = folder / f"s{images}"
     if not (root / "art" / "kiln.db").exists():
@@ -188,29 +215,32 @@ def run(images: int, folder: Path, timed: Timed) -> None:
     for what, path in (("find/ in all", out / "find"), ("search index", out / "find" / "_search")):
         count, size = folder_bytes(path)
         print(f"{what:21} {size / 1e6:7.1f} MB in {count:,} files")
-    collection, model = largest_collection(root / "art" / "kiln.db")
+    collection, members = largest_collection(root / "art" / "kiln.db")
     count, size = folder_bytes(out / "find" / collection)
     print(f"largest collection    {collection}: {size / 1e6:.1f} MB in {count:,} files; meta {(out / 'find' / collection / 'meta.js').stat().st_size:,} bytes")
     print("\n| action | files fetched | bytes | gzip | first result |")
     print("|---|---:|---:|---:|---:|")
-    for what, files, size, packed, ms in browse(out, collection, model):
+    for what, files, size, packed, ms in browse(out, collection, members):
         print(f"| {what} | {files} | {size / 1000:,.1f} KB | {packed / 1000:,.1f} KB | {ms:,.0f} ms |")
+    if pagefind_python:
+        pagefind(root / "art" / "kiln.db", pagefind_python, folder)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--keep", type=Path, help="make (or reuse) the stores in this folder")
+    parser.add_argument("--pagefind", metavar="PYTHON", help="an interpreter with pagefind[bin], to compare with")
     args = parser.parse_args()
     timed = Timed()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         for images in args.images:
-            run(images, args.keep, timed)
+            run(images, args.keep, timed, args.pagefind)
         return
     with tempfile.TemporaryDirectory() as folder:
         for images in args.images:
-            run(images, Path(folder), timed)
+            run(images, Path(folder), timed, args.pagefind)
 
 
 if __name__ == "__main__":

@@ -330,6 +330,7 @@
     syncPanel();
     if (!active()) {
       restorePage();
+      if (set === "_library") say("Type a word in the search box, or choose filters.");
       return Promise.resolve();
     }
     say("Searching…");
