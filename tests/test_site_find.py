@@ -6,14 +6,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kiln.site import build_site
+from kiln.site import build_site, find
 from kiln.site.filters import CHUNK, COLUMNS
-from kiln.site.search import postings, shard_of, words
+from kiln.site.search import numbers_of, postings, shard_of, words
 from sitefixtures import add_images, add_recipe, image_id, make_project, open_project_store
 
 FILE = re.compile(r'kiln\.found\(("[^"]*"),(.*)\);\n\Z', re.S)
@@ -31,7 +32,7 @@ def numbers(posting: list[int] | str, count: int) -> list[int]:
     """The image numbers a posting list holds, whichever way it is written."""
     if isinstance(posting, str):
         bits = base64.b64decode(posting[1:])
-        return [n for n in range(count) if bits[n >> 3] & (1 << (n & 7))]
+        return [n for n in range(min(count, len(bits) * 8)) if bits[n >> 3] & (1 << (n & 7))]
     total, out = 0, []
     for gap in posting:
         total += gap
@@ -129,10 +130,11 @@ def test_search_shards_find_an_image_by_its_words(gallery):
 
 
 def test_postings_are_gaps_or_a_bitmap_whichever_is_shorter():
-    assert postings([3, 10, 11], 1000) == [3, 7, 1]
+    assert postings([3, 1000, 1001]) == [3, 997, 1]
     dense = list(range(0, 1000, 2))
-    packed = postings(dense, 1000)
-    assert isinstance(packed, str) and numbers(packed, 1000) == dense
+    packed = postings(dense)
+    assert isinstance(packed, str) and numbers(packed, 1000) == dense == numbers_of(packed)
+    assert numbers_of([3, 7, 1]) == [3, 10, 11]
 
 
 def test_words_and_shards_match_what_the_page_computes():
@@ -154,7 +156,7 @@ def test_the_files_are_the_same_bytes_for_the_same_data(gallery, tmp_path):
     assert finder_bytes(again.build_dir) == finder_bytes(project.build_dir)
 
 
-def test_a_rebuild_rewrites_only_the_files_whose_data_changed(gallery):
+def test_a_rebuild_rewrites_only_the_files_whose_data_changed(gallery, monkeypatch):
     project, store = gallery
     build = project.build_dir
     report = build_site(project, store)
@@ -163,7 +165,9 @@ def test_a_rebuild_rewrites_only_the_files_whose_data_changed(gallery):
     before = finder_bytes(build)
     numbers_before = read(build, "coast/g")
     add_images(project, store, "coast", 1, start=30, prompt="a solitary zeppelin", created_at="2025-03-15T00:00:00.000Z")
-    report = build_site(project, store)
+    with monkeypatch.context() as patch:  # the new image's words are added, the rest is not read
+        patch.setattr(find, "shards", lambda *args: pytest.fail("the whole index was made again"))
+        report = build_site(project, store)
     written = {name for name in report.written_names if name.startswith("find/")}
     after = finder_bytes(build)
     assert written == {name for name in after if before.get(name) != after[name]}
@@ -175,6 +179,22 @@ def test_a_rebuild_rewrites_only_the_files_whose_data_changed(gallery):
     assert image_id("coast", 30) in {
         read(build, "_library/items-0")[n]["id"] for n in numbers(read(build, "_search/ze")["zeppelin"], 36)
     }
+    # What was added to is what a whole index would be.
+    added = {name: data for name, data in after.items() if name.startswith("find/_search/")}
+    shutil.rmtree(build / "find" / "_search")
+    build_site(project, store, verify=True)
+    assert {name: data for name, data in finder_bytes(build).items() if name.startswith("find/_search/")} == added
+
+
+def test_a_changed_prompt_makes_the_index_whole_again(gallery):
+    project, store = gallery
+    store.conn.execute("UPDATE images SET prompt = 'a brass orrery' WHERE id = ?", [image_id("coast", 1)])
+    build_site(project, store)
+    build = project.build_dir
+    ids = [item["id"] for item in read(build, "_library/items-0")]
+    assert {ids[n] for n in numbers(read(build, "_search/or")["orrery"], 35)} == {image_id("coast", 1)}
+    harbour = {ids[n] for n in numbers(read(build, "_search/ha")["harbour"], 35)}
+    assert image_id("coast", 1) not in harbour and image_id("coast", 9) in harbour
 
 
 def test_hostile_text_stays_data(tmp_path):

@@ -107,7 +107,10 @@
   function decode(list, count, marks) {
     if (typeof list === "string") {
       var bytes = atob(list.slice(1));
-      for (var n = 0; n < count; n++) if (bytes.charCodeAt(n >> 3) & (1 << (n & 7))) marks[n] = 1;
+      for (var b = 0; b < bytes.length && b * 8 < count; b++) {
+        var byte = bytes.charCodeAt(b);
+        for (var k = 0; byte && k < 8; k++) if (byte & (1 << k)) marks[b * 8 + k] = 1;
+      }
       return;
     }
     var at = 0;

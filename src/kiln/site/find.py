@@ -3,9 +3,10 @@
 Per data set (the library, and each collection but "All images", whose page uses the
 library's), every file is declared with a digest of what it is made from, so a build after
 one new image makes again only the files it lands in: the collection's columns and meta, its
-last chunk, the library's, and the search index. The search index is made from every image's
-words each time the library changed; its meta records what it was made from, so a build that
-changed nothing it reads (a theme edit) keeps it without reading a word.
+last chunk, the library's, and the shards of the search index that hold its words. The index's
+meta records what its words were made from (a digest of every image's texts): when the images
+it was made from are still the first ones, unchanged, only the new ones are tokenized and added
+to the shards on disk; when anything else changed, it is made whole again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from kiln.site.collections import ARCHIVE, Collection, Member
 from kiln.site.filters import COLUMNS, LIBRARY, Facts, chunks, columns, items, read_facts
 from kiln.site.findfiles import FIND, digest, script
 from kiln.site.layout import SEARCH
-from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, shards
+from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words, shards, sources
 from kiln.site.views import arrange
 
 if TYPE_CHECKING:  # produce.py lists this module's producer
@@ -62,7 +63,7 @@ class Finder:
         _data_set(build, LIBRARY, library_members, facts, numbers, home)
         for name, members in sets:
             _data_set(build, name, members, facts, numbers, home)
-        _search_index(build, library, revisions, facts, titles)
+        _search_index(build, library, facts, titles)
         build.file(SEARCH, FORMAT, lambda: build.render("search.html", SEARCH, {}))
 
 
@@ -124,31 +125,48 @@ def _items(build: Build, name: str, chunk: str, members: list[Member]) -> bytes:
 
 
 def _search_index(
-    build: Build, library: list[str], revisions: dict[str, int], facts: dict[str, Facts], titles: dict[str, list[str]]
+    build: Build, library: list[str], facts: dict[str, Facts], titles: dict[str, list[str]]
 ) -> None:
-    folder = f"{FIND}/{SEARCH_SET}"
-    made_from = digest(FORMAT, [(i, revisions[i]) for i in library], sorted(titles.items()))
-    previous = _recorded(build.project.build_dir / folder / "meta.js")
-    if previous.get("from") == made_from and isinstance(previous.get("files"), dict):
-        # Nothing the index reads changed: declare what the last build wrote, making it only
-        # if someone removed or changed a file.
-        versions = previous["files"]
-        found: dict[str, Any] = {}
-
-        def shard(name: str) -> bytes:
-            if not found:
-                found.update(shards(library, facts, titles))
-            return script(f"{SEARCH_SET}/{name}", found[name])
-
-        for name, version in versions.items():
-            build.file(f"{folder}/{name}.js", version, lambda name=name: shard(name))
+    folder = build.project.build_dir / FIND / SEARCH_SET
+    words_from = sources(library, facts, titles)
+    made_from = digest(FORMAT, words_from)
+    previous = _recorded(folder / "meta.js")
+    versions = previous.get("files") if isinstance(previous.get("files"), dict) else None
+    count = previous.get("count")
+    made: dict[str, bytes] = {}
+    if versions is not None and previous.get("from") == made_from:
+        pass  # nothing the index reads changed: the files stay as the last build wrote them
+    elif (
+        versions is not None and isinstance(count, int) and 0 < count < len(library)
+        and previous.get("from") == digest(FORMAT, words_from[:count])
+    ):
+        # Only new images, numbered after the others: add their words to the shards they go in.
+        versions = dict(versions)
+        for name, additions in index_words(library, facts, titles, start=count).items():
+            shard = _recorded(folder / f"{name}.js") if name in versions else {}
+            if name in versions and not shard:
+                versions = None  # a shard the last build wrote is gone: make the index whole
+                break
+            made[name] = script(f"{SEARCH_SET}/{name}", add_to(shard, additions))
+            versions[name] = digest(made[name])
     else:
-        data = {name: script(f"{SEARCH_SET}/{name}", words) for name, words in shards(library, facts, titles).items()}
-        versions = {name: digest(bytes_) for name, bytes_ in sorted(data.items())}
-        for name, bytes_ in data.items():
-            build.file(f"{folder}/{name}.js", versions[name], lambda bytes_=bytes_: bytes_)
+        versions = None
+    if versions is None:
+        made = {name: script(f"{SEARCH_SET}/{name}", words) for name, words in shards(library, facts, titles).items()}
+        versions = {name: digest(data) for name, data in made.items()}
+    whole: dict[str, bytes] = {}
+
+    def make(name: str) -> bytes:
+        if name in made:
+            return made[name]
+        if not whole:  # a file changed or removed by hand: the whole index once
+            whole.update({n: script(f"{SEARCH_SET}/{n}", w) for n, w in shards(library, facts, titles).items()})
+        return whole[name]
+
+    for name, version in sorted(versions.items()):
+        build.file(f"{FIND}/{SEARCH_SET}/{name}.js", version, lambda name=name: make(name))
     meta = {"count": len(library), "prefix": PREFIX, "from": made_from, "files": dict(sorted(versions.items()))}
-    build.file(f"{folder}/meta.js", digest(sorted(meta.items())), lambda: script(f"{SEARCH_SET}/meta", meta))
+    build.file(f"{FIND}/{SEARCH_SET}/meta.js", digest(sorted(meta.items())), lambda: script(f"{SEARCH_SET}/meta", meta))
 
 
 def _recorded(path: Any) -> dict[str, Any]:
