@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -45,7 +46,6 @@ from kiln.site import build_site  # noqa: E402
 from kiln.site.find import Finder  # noqa: E402
 from kiln.store import open_store  # noqa: E402
 
-NEW_ID = "f00dfeedf00dfeed"
 
 
 class Timed:
@@ -89,15 +89,18 @@ def add_image(db: Path) -> None:
     with conn:
         image = dict(conn.execute("SELECT * FROM images ORDER BY created_at DESC LIMIT 1").fetchone())
         source = image["id"]
+        count = conn.execute("SELECT count(*) FROM images").fetchone()[0]
+        new_id, key = f"f00d{count:012x}", f"feed{count:012x}"
         job = dict(conn.execute("SELECT * FROM jobs WHERE image_id = ?", [source]).fetchone())
         link = dict(conn.execute("SELECT * FROM recipe_jobs WHERE job_key = ?", [job["key"]]).fetchone())
-        key = "feedf00dfeedf00d"
-        image.update(id=NEW_ID, job_key=key, prompt=image["prompt"] + ", bathyscaphe", created_at="2027-01-01T00:00:00.000Z")
+        moment = datetime.fromisoformat(image["created_at"].replace("Z", "+00:00")) + timedelta(seconds=1)
+        later = moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        image.update(id=new_id, job_key=key, prompt=image["prompt"] + ", bathyscaphe", created_at=later)
         image.pop("revision", None)  # the store's triggers number it
-        job.update(key=key, image_id=NEW_ID)
+        job.update(key=key, image_id=new_id)
         position = conn.execute("SELECT max(position) FROM recipe_jobs WHERE recipe = ?", [link["recipe"]]).fetchone()[0]
         link.update(job_key=key, position=position + 1)
-        derivatives = [dict(row, image_id=NEW_ID) for row in conn.execute("SELECT * FROM derivatives WHERE image_id = ?", [source])]
+        derivatives = [dict(row, image_id=new_id) for row in conn.execute("SELECT * FROM derivatives WHERE image_id = ?", [source])]
         for table, row in (("jobs", job), ("images", image), ("recipe_jobs", link), *(("derivatives", d) for d in derivatives)):
             conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
     conn.close()
@@ -195,16 +198,17 @@ def pagefind(db: Path, python: str, folder: Path) -> None:
     shutil.rmtree(site)
 
 
-def run(images: int, folder: Path, timed: Timed, pagefind_python: str | None) -> None:
+def run(images: int, folder: Path, timed: Timed, pagefind_python: str | None, again: bool = False) -> None:
     print(f"\n## {images:,} images")
     root = folder / f"s{images}"
     if not (root / "art" / "kiln.db").exists():
         started = time.perf_counter()
         make_store(root, images)
         print(f"store made in {time.perf_counter() - started:.1f} s")
-    shutil.rmtree(root / "build", ignore_errors=True)
-    full, finder, written = build(root, timed)
-    print(f"full build            {full:7.2f} s   finder {finder:6.2f} s   finder files {len(written):,}")
+    if not again:
+        shutil.rmtree(root / "build", ignore_errors=True)
+        full, finder, written = build(root, timed)
+        print(f"full build            {full:7.2f} s   finder {finder:6.2f} s   finder files {len(written):,}")
     noop, finder, written = build(root, timed)
     print(f"no-op rebuild         {noop:7.2f} s   finder {finder:6.2f} s   finder files {len(written):,}")
     add_image(root / "art" / "kiln.db")
@@ -231,12 +235,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--keep", type=Path, help="make (or reuse) the stores in this folder")
     parser.add_argument("--pagefind", metavar="PYTHON", help="an interpreter with pagefind[bin], to compare with")
+    parser.add_argument("--again", action="store_true", help="with --keep: keep the last build, add one more image")
     args = parser.parse_args()
     timed = Timed()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         for images in args.images:
-            run(images, args.keep, timed, args.pagefind)
+            run(images, args.keep, timed, args.pagefind, args.again)
         return
     with tempfile.TemporaryDirectory() as folder:
         for images in args.images:
