@@ -116,7 +116,7 @@ class Quiet(SimpleHTTPRequestHandler):
         return None
 
 
-def browse(build_dir: Path, collection: str, count: int) -> list[tuple[str, int, int, int, float]]:
+def browse(build_dir: Path, page: str, label: str) -> list[tuple[str, int, int, int, float]]:
     """(what, files, bytes, gzip bytes, ms to the first result) per measured action."""
     from playwright.sync_api import sync_playwright
 
@@ -159,7 +159,7 @@ def browse(build_dir: Path, collection: str, count: int) -> list[tuple[str, int,
                 page.select_option(".find-panel select[name=rating]", "4")
 
             summary = "/match/.test((document.querySelector('.find-summary') || {}).textContent || '') && document.querySelector('.grid .tile img') !== null"
-            measure(f"rating ≥ 4 on {collection} ({count:,} images)", url + f"{collection}/index.html", filter_rating, summary)
+            measure(f"rating ≥ 4 on {label}", url + page, filter_rating, summary)
             browser.close()
     finally:
         server.shutdown()
@@ -224,8 +224,74 @@ def run(images: int, folder: Path, timed: Timed, pagefind_python: str | None, ag
     print(f"largest collection    {collection}: {size / 1e6:.1f} MB in {count:,} files; meta {(out / 'find' / collection / 'meta.js').stat().st_size:,} bytes")
     print("\n| action | files fetched | bytes | gzip | first result |")
     print("|---|---:|---:|---:|---:|")
-    for what, files, size, packed, ms in browse(out, collection, members):
+    for what, files, size, packed, ms in browse(out, f"{collection}/index.html", f"{collection} ({members:,} images)"):
         print(f"| {what} | {files} | {size / 1000:,.1f} KB | {packed / 1000:,.1f} KB | {ms:,.0f} ms |")
+    if pagefind_python:
+        pagefind(root / "art" / "kiln.db", pagefind_python, folder)
+
+
+def finder_only(images: int, folder: Path, pages_from: Path, pagefind_python: str | None) -> None:
+    """The finder's producer alone (no gallery pages), for stores whose full build takes long:
+    its files are kept as a build keeps them (a file is made again only when what it is made
+    from changed); search.html and the static files are copied from ``pages_from``, a build
+    of the same theme."""
+    from kiln.errors import Problem
+    from kiln.site.build import _collections
+    from kiln.site.produce import Build
+
+    print(f"\n## {images:,} images, the finder alone")
+    root = folder / f"s{images}"
+    project = load_project(root)
+    out = project.build_dir
+    shutil.rmtree(out, ignore_errors=True)
+    recorded: dict[str, str] = {}
+    written: list[str] = []
+
+    def files(owner: str, name: str, inputs: str, make) -> None:
+        if recorded.get(name) == inputs and (out / name).exists():
+            return
+        data = make()
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_bytes() != data:
+            path.write_bytes(data)
+            written.append(name)
+        recorded[name] = inputs
+
+    def produce() -> tuple[float, int]:
+        store = open_store(project.db_path)
+        problems: list[Problem] = []
+        collections = _collections(project, store, problems)
+        homes = {name: c.name for c in collections if c.kind in ("recipe", "archived") for name in c.recipes}
+        for collection in collections:
+            collection.homes = homes
+        written.clear()
+        started = time.perf_counter()
+        Finder().produce(Build(
+            project, store, collections, full=False, sequence=0, previous_sequence=None, files=files,
+            render=lambda template, name, context: (pages_from / name).read_bytes(), images=lambda ids: {},
+            owner="producer:find", problems=problems,
+        ))
+        seconds = time.perf_counter() - started
+        store.close()
+        return seconds, len(written)
+
+    seconds, count = produce()
+    print(f"finder, first build   {seconds:7.2f} s   files written {count:,}")
+    seconds, count = produce()
+    print(f"finder, nothing new   {seconds:7.2f} s   files written {count:,}")
+    add_image(root / "art" / "kiln.db")
+    seconds, count = produce()
+    search = [n for n in written if n.startswith("find/_search/")]
+    print(f"finder, one new image {seconds:7.2f} s   files written {count:,} ({len(search)} of the search index)")
+    shutil.copytree(pages_from / "static", out / "static")
+    for what, path in (("find/ in all", out / "find"), ("search index", out / "find" / "_search"), ("library data set", out / "find" / "_library")):
+        files_count, size = folder_bytes(path)
+        print(f"{what:21} {size / 1e6:7.1f} MB in {files_count:,} files")
+    print("\n| action | files fetched | bytes | gzip | first result |")
+    print("|---|---:|---:|---:|---:|")
+    for what, files_count, size, packed, ms in browse(out, "search.html", f"the library ({images:,} images)"):
+        print(f"| {what} | {files_count} | {size / 1000:,.1f} KB | {packed / 1000:,.1f} KB | {ms:,.0f} ms |")
     if pagefind_python:
         pagefind(root / "art" / "kiln.db", pagefind_python, folder)
 
@@ -236,12 +302,17 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="make (or reuse) the stores in this folder")
     parser.add_argument("--pagefind", metavar="PYTHON", help="an interpreter with pagefind[bin], to compare with")
     parser.add_argument("--again", action="store_true", help="with --keep: keep the last build, add one more image")
+    parser.add_argument("--finder-only", type=Path, metavar="BUILD",
+                        help="with --keep: time the finder's producer alone; pages and static files from BUILD")
     args = parser.parse_args()
     timed = Timed()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         for images in args.images:
-            run(images, args.keep, timed, args.pagefind, args.again)
+            if args.finder_only:
+                finder_only(images, args.keep, args.finder_only, args.pagefind)
+            else:
+                run(images, args.keep, timed, args.pagefind, args.again)
         return
     with tempfile.TemporaryDirectory() as folder:
         for images in args.images:

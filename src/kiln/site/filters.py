@@ -81,14 +81,15 @@ def read_facts(store: Store) -> dict[str, Facts]:
     return facts
 
 
-def axis_keys(members: list[Member]) -> list[str]:
-    """The axes worth a filter: those that vary, with a list of values one can read."""
+def axis_keys(parsed: list[dict[str, Any]]) -> list[str]:
+    """The axes worth a filter (of members' ``parsed`` axes): those that vary, with a list of
+    values one can read."""
     values: dict[str, set[str]] = {}
-    for member in members:
-        for key, v in parse_axes(member.axes).items():
+    for axes in parsed:
+        for key, v in axes.items():
             values.setdefault(key, set()).add(_axis_value(v))
     # An axis whose every value is an image's own (seeds drawn per image) filters nothing.
-    most = min(MAX_AXIS_VALUES, len(members) // 2)
+    most = min(MAX_AXIS_VALUES, len(parsed) // 2)
     return [key for key, seen in values.items() if 1 < len(seen) <= most and key != "prompt"]
 
 
@@ -118,9 +119,9 @@ def columns(
     }
     for name, label in DICTIONARIES:
         files[name] = dictionary(sources[name], name, label)
-    parsed = [parse_axes(m.axes) for m in members]
+    parsed = [parse_axes(m.axes) if m.axes != "{}" else {} for m in members]
     axes = {}
-    for key in axis_keys(members):
+    for key in axis_keys(parsed):
         codes = dictionary([_axis_value(p.get(key)) for p in parsed], f"axis:{key}", key, axis=key)
         if codes:
             axes[key] = codes
@@ -135,8 +136,11 @@ def columns(
         for tag in dict.fromkeys(f.tags):
             tags.setdefault(tag, []).append(i)
     files["tags"] = tags
-    files["order-seed"] = sorted(range(len(rows)), key=lambda i: (rows[i].seed is None, rows[i].seed or 0, i))
-    files["order-prompt"] = sorted(range(len(rows)), key=lambda i: (rows[i].prompt.casefold(), i))
+    # Sorting is stable: ties stay in gallery order.
+    seeds = [(f.seed is None, f.seed or 0) for f in rows]
+    prompts = [f.prompt.casefold() for f in rows]
+    files["order-seed"] = sorted(range(len(rows)), key=seeds.__getitem__)
+    files["order-prompt"] = sorted(range(len(rows)), key=prompts.__getitem__)
     known = [d for d in days if d is not None]
     meta = {
         "count": len(members),
