@@ -228,6 +228,8 @@ def _inside(path: str | None) -> bool:
 
 
 def _tags(text: str | None) -> list[str]:
+    if not text or text == "[]":  # most images: no JSON to read
+        return []
     try:
         tags = json.loads(text or "[]")
     except ValueError:
