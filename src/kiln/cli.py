@@ -179,13 +179,14 @@ def run(recipes: tuple[str, ...], redo: tuple[str, ...], project_path: str | Non
 
 @cli.command()
 @project_option
+@click.option("--verify", is_flag=True, help="Also check every file kiln wrote in build/ and make again those changed by hand.")
 @reports_errors
-def build(project_path: str | None) -> None:
-    """Render the static gallery into build/, writing only files that changed."""
+def build(project_path: str | None, verify: bool) -> None:
+    """Render the static gallery into build/, doing only what changed since the last build."""
     from kiln.site import build_site
 
     project = _project(project_path)
-    report = build_site(project, open_store(project.db_path))
+    report = build_site(project, open_store(project.db_path), verify=verify)
     for problem in report.problems:
         echo(f"warning: {problem}", fg="yellow", err=True)
     echo(str(report))

@@ -223,7 +223,15 @@ _TABLES: dict[str, dict[str, Any]] = {
             "blurhash": "4x3-component blurhash of the image: its placeholder in the static gallery.",
             "file_mtime_ns": "Modification time (ns) of the original when its content was last known to match "
             "its id; kiln doctor hashes the file again only when this changes.",
+            "revision": "The change sequence number of the last change to what the gallery shows of this "
+            "image (its row, files, references, job); kiln build renders again the pages of images whose "
+            "revision moved.",
         },
+    },
+    "change_sequence": {
+        "description": "One row: a number every change to a table the gallery shows moves (kept by "
+        "triggers). kiln build compares it with the last build's to know there is nothing to do.",
+        "columns": {"id": "Always 1.", "seq": "The number of changes so far."},
     },
     "derivatives": {
         "description": "Files made from each image by a stage (thumb: 400 px square thumbnail, web: "

@@ -15,6 +15,8 @@ title = {title}
 
 [site]
 page_size = 48
+# Collections besides the recipes': all, picks, top (rated 4+), recent, tags (one per tag).
+collections = ["all", "picks", "top"]
 
 [engines.placeholder]
 type = "placeholder"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kiln.errors import Problem
 from kiln.project import Project
-from kiln.site.build import build
+from kiln.site.builder import build
 from kiln.site.lock import build_lock, sweep_build_temporaries
 from kiln.site.output import TEMP_SUFFIX
 from kiln.site.report import BuildReport

@@ -224,16 +224,6 @@ def _image(
     )
 
 
-def _page_size(gallery: dict[str, Any], default: int, problems: list[Problem], where: str, name: str) -> int:
-    size = gallery.get("page_size", default)
-    if isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= MAX_PAGE_SIZE:
-        return size
-    problems.append(
-        Problem(where, None, f"recipes.{name}.gallery.page_size", f"expected an integer from 1 to {MAX_PAGE_SIZE}, got {size!r}")
-    )
-    return default
-
-
 def _art_path(value: str | None, problems: list[Problem], where: str, key: str) -> str | None:
     """``value`` if it is a plain relative posix path inside the art folder."""
     if not value or value.startswith("/") or "\\" in value or ".." in value.split("/"):
@@ -262,7 +252,3 @@ def _json_object(text: str | None, problems: list[Problem], where: str, key: str
 
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
-
-
-def _distinct(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))

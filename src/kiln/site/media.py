@@ -8,59 +8,73 @@ is tried again at every build until it is there.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kiln.errors import Problem
 from kiln.project import Project
 from kiln.site.collect import fetch_images
 from kiln.site.layout import media_path
-from kiln.site.output import Output
+from kiln.site.output import Output, Written
 from kiln.site.state import BuildState
+from kiln.site.workers import Workers
 from kiln.store.db import Store
 
-BATCH = 500
+BATCH = 250
+
+# What publishing one image did: its id, its files, the art paths found missing.
+Published = tuple[str, list[Written], list[str]]
 
 
 def owner(image_id: str) -> str:
     return f"image:{image_id}"
 
 
+def publish_images(
+    store: Store, art: Path, art_label: str, build_dir: Path, mode: str, where: str, ids: list[str]
+) -> tuple[list[Published], list[Problem]]:
+    """Publish the files of each of ``ids`` (a batch; in a worker process when there are many)."""
+    problems: list[Problem] = []
+    output = Output(build_dir)
+    images = fetch_images(store, ids, problems, where)
+    done: list[Published] = []
+    for image_id in ids:
+        image = images.get(image_id)
+        files, missing = [], []
+        for media in image.media() if image else []:
+            result = output.publish(media_path(media.path), art / media.path, mode)
+            if result is None:
+                missing.append(media.path)
+                problems.append(Problem(f"{art_label}/{media.path}", None, None, f"missing file of image {image_id}"))
+            else:
+                files.append(result)
+        done.append((image_id, files, missing))
+    return done, problems
+
+
 def publish_media(
-    project: Project, store: Store, state: BuildState, output: Output, written: list[str], removed: list[str],
-    problems: list[Problem],
+    project: Project, store: Store, state: BuildState, workers: Workers, output: Output, written: list[str],
+    removed: list[str], problems: list[Problem],
 ) -> dict[str, str]:
     """Bring build/media in line with the images in ``state``'s ``seen`` table (every image a
     collection shows, with its revision); returns each image with missing files, and those
     files (art-relative, one a line)."""
     where = project.relative(project.db_path)
-    changed = [row[0] for row in state.conn.execute(
-        "SELECT s.id FROM seen s LEFT JOIN images p ON p.id = s.id"
+    art = project.relative(project.art_dir)
+    changed = state.conn.execute(
+        "SELECT s.id, s.revision FROM seen s LEFT JOIN images p ON p.id = s.id"
         " WHERE p.id IS NULL OR p.revision != s.revision OR p.missing != '' ORDER BY s.id"
-    )]
-    published: set[str] = set()
-    for start in range(0, len(changed), BATCH):
-        ids = changed[start : start + BATCH]
-        images = fetch_images(store, ids, problems, where)
-        revisions = dict(state.conn.execute(
-            f"SELECT id, revision FROM seen WHERE id IN ({','.join('?' * len(ids))})", ids
-        ).fetchall())
-        for image_id in ids:
-            image = images.get(image_id)
+    ).fetchall()
+    revisions = dict(changed)
+
+    def record(result: tuple[list[Published], list[Problem]]) -> None:
+        done, found = result
+        problems.extend(found)
+        for image_id, files, missing in done:
             before = set(state.owned(owner(image_id)))
-            missing = []
-            for media in image.media() if image else []:
-                name = media_path(media.path)
+            for name, size, mtime, wrote in files:
                 before.discard(name)
-                if name in published:
-                    continue
-                result = output.publish(name, project.art_dir / media.path, project.media)
-                if result is None:
-                    missing.append(media.path)
-                    problems.append(
-                        Problem(project.relative(project.art_dir / media.path), None, None, f"missing file of image {image_id}")
-                    )
-                    continue
-                published.add(name)
-                state.record(result[0], owner(image_id), result[1], result[2], str(revisions[image_id]))
-                if result[3]:
+                state.record(name, owner(image_id), size, mtime, str(revisions[image_id]))
+                if wrote:
                     written.append(name)
             for name in sorted(before):  # files it no longer has (a derivative made again under a new name)
                 _remove(state, output, name, removed)
@@ -68,6 +82,13 @@ def publish_media(
                 "INSERT OR REPLACE INTO images (id, revision, missing) VALUES (?, ?, ?)",
                 [image_id, revisions[image_id], "\n".join(missing)],
             )
+
+    ids = [image_id for image_id, _ in changed]
+    for start in range(0, len(ids), BATCH):
+        args = (project.art_dir, art, project.build_dir, project.media, where, ids[start : start + BATCH])
+        workers.run(publish_images, args, record)
+    workers.wait()
+
     gone = [row[0] for row in state.conn.execute("SELECT id FROM images WHERE id NOT IN (SELECT id FROM seen)")]
     for image_id in gone:
         for name in state.owned(owner(image_id)):

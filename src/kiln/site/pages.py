@@ -122,7 +122,7 @@ def members_of(pages: list[Page]) -> Iterator[Member]:
 
 
 def render_batch(
-    setup: Setup, store: Store, pages: list[Page], missing: dict[str, str]
+    store: Store, setup: Setup, pages: list[Page], missing: dict[str, str]
 ) -> tuple[list[tuple[str, int, int, bool]], list[Problem]]:
     """Render ``pages`` into build/: for each, ``(name, size, mtime_ns, written)``; and the
     problems met (a template error costs only the pages it breaks)."""

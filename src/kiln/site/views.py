@@ -10,7 +10,7 @@ page, the page it lands on, and nothing else.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from kiln.errors import Problem
@@ -127,11 +127,27 @@ def arrange(collection: Collection, members: list[Member], problems: list[Proble
     return members
 
 
+def recipe_stats(store: Store, collection: Collection) -> tuple:
+    """What a recipe's header shows besides its images: its jobs by state and its models
+    (for the archive, the models of its images)."""
+    if collection.kind == "recipe":
+        row = store.query(_JOBS_SQL, [collection.name])[0]
+        models = [r["model"] for r in store.query(_MODELS_SQL.format(images_only=""), [collection.name])]
+        return tuple(row[k] or 0 for k in ("jobs", "failed", "deleted", "pending")), models
+    if collection.kind == "archived":
+        found: dict[str, None] = {}
+        for name in collection.recipes:
+            for r in store.query(_MODELS_SQL.format(images_only="AND j.image_id IS NOT NULL AND j.status != 'deleted'"), [name]):
+                found[r["model"]] = None
+        return (), list(found)
+    return (), []
+
+
 def header(
-    store: Store, collection: Collection, members: list[Member], archived_counts: list[tuple[str, int]],
+    collection: Collection, members: list[Member], stats: tuple, archived_counts: list[tuple[str, int]],
     problems: list[Problem], where: str,
 ) -> Gallery:
-    """What the collection's first page and its card show."""
+    """What the collection's first page and its card show; ``stats`` from :func:`recipe_stats`."""
     shown = Gallery(
         collection.name, collection.title, collection.kind, collection.description, collection.gallery,
         collection.page_size, collection.newest_first, count=len(members),
@@ -142,26 +158,20 @@ def header(
     if collection.kind in ("recipe", "archived"):
         shown.sizes = list(dict.fromkeys(f"{m.width}×{m.height}" for m in members))
         shown.seeds = len({m.seed for m in members if m.seed is not None})
-        values: dict[str, set[str]] = {}
+        values: dict[str, set[Any]] = {}
         for m in members:
             for key, value in parse_axes(m.axes).items():
-                values.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+                values.setdefault(key, set()).add(value if isinstance(value, (str, int, float)) else json.dumps(value, sort_keys=True))
         shown.axes = [(key, len(seen)) for key, seen in values.items()]
+    counts, shown.models = stats
     if collection.kind == "recipe":
-        row = store.query(_JOBS_SQL, [collection.name])[0]
-        shown.jobs, shown.failed, shown.deleted, shown.pending = (row[k] or 0 for k in ("jobs", "failed", "deleted", "pending"))
-        shown.models = [r["model"] for r in store.query(_MODELS_SQL.format(images_only=""), [collection.name])]
+        shown.jobs, shown.failed, shown.deleted, shown.pending = counts
         wanted = collection.gallery.get("grid")
         varying = {key for key, _ in shown.axes}
         if isinstance(wanted, dict) and members and wanted.get("x") in varying and wanted.get("y", None) in varying | {None}:
             shown.grid = Grid(collection.name, wanted["x"], wanted.get("y"), [], [], {})
     elif collection.kind == "archived":
         shown.jobs = len(members)
-        models: dict[str, None] = {}
-        for name in collection.recipes:
-            for r in store.query(_MODELS_SQL.format(images_only="AND j.image_id IS NOT NULL AND j.status != 'deleted'"), [name]):
-                models[r["model"]] = None
-        shown.models = list(models)
         shown.archived_from = archived_counts
     shown.cover_member = _cover(collection, members, problems, where)
     return shown
@@ -183,6 +193,24 @@ def _cover(collection: Collection, members: list[Member], problems: list[Problem
         key=lambda i: (members[i].status == "selected", members[i].status != "rejected", members[i].rating, -i),
     )
     return members[best]
+
+
+def dump(shown: Gallery) -> str:
+    """The header as JSON, for the next build to reuse while the collection is unchanged."""
+    data = {f.name: getattr(shown, f.name) for f in fields(Gallery) if f.name not in ("cover", "grid")}
+    data["grid"] = [shown.grid.x, shown.grid.y] if shown.grid else None
+    return json.dumps(data)
+
+
+def load(text: str) -> Gallery:
+    data = json.loads(text)
+    grid = data.pop("grid")
+    shown = Gallery(**data)
+    shown.grid = Grid(shown.name, grid[0], grid[1], [], [], {}) if grid else None
+    shown.axes = [tuple(a) for a in shown.axes]
+    shown.archived_from = [tuple(a) for a in shown.archived_from]
+    shown.cover_member = Member(*shown.cover_member) if shown.cover_member else None
+    return shown
 
 
 def pagers(shown: Gallery) -> list[Pager]:

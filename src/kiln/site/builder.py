@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,16 +27,24 @@ from kiln.site.fingerprint import renderer_digest, theme_digest
 from kiln.site.layout import INDEX, root_of
 from kiln.site.media import publish_media
 from kiln.site.output import Output, static_names
-from kiln.site.pages import Page, Setup, collection_pages, digest, front_page, shown
+from kiln.site.pages import Page, Setup, collection_pages, digest, front_page, members_of, render_batch, shown
 from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
 from kiln.site.report import BuildReport
 from kiln.site.state import FORMAT, BuildState
 from kiln.site.theme import static_sources, theme_dirs
-from kiln.site.views import Gallery, archived_counts, arrange, header
+from kiln.site.views import Gallery, archived_counts, arrange, dump, header, load, recipe_stats
+from kiln.site.workers import Workers
 from kiln.store.db import Store
 
 SEEN_BATCH = 5000
+# Every image some recipe's collection (or the archive) shows, with its revision.
+_SHOWN_SQL = """
+SELECT DISTINCT i.id, i.revision FROM recipe_jobs rj
+JOIN jobs j ON j.key = rj.job_key JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
+WHERE rj.recipe IN (SELECT value FROM json_each(?))
+"""
+PAGE_BATCH = 100
 
 
 class Builder:
@@ -51,14 +60,34 @@ class Builder:
         self.written: list[str] = []
         self.removed: list[str] = []
         self.pages = 0
-        self.declared: dict[str, set[str]] = {}  # owner -> names, for all owners but images
+        # Owner -> names, for all owners but images; None: all it had before stays.
+        self.declared: dict[str, set[str] | None] = {}
         self.in_flight: dict[str, Page] = {}
+        self.damaged: set[str] = set()  # owners of files found changed by someone else
+        self.workers = Workers(store)
+        self.batch: list[Page] = []
+        self.setup: Setup | None = None
+        self.missing: dict[str, str] = {}
+
+    def render(self, page: Page) -> None:
+        """Render ``page`` (in a batch with others)."""
+        self.in_flight[page.path] = page
+        self.batch.append(page)
+        if len(self.batch) >= PAGE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            pages, self.batch = self.batch, []
+            ids = {m.image_id for page in pages for m in members_of([page])}
+            missing = {k: v for k, v in self.missing.items() if k in ids}
+            self.workers.run(render_batch, (self.setup, pages, missing), self.wrote)
 
     # ---- files ---------------------------------------------------------------------
 
     def declare(self, owner: str, name: str, inputs: str, recorded: tuple[int, int, str] | None, full: bool) -> bool:
         """Note that this build produces ``name``; whether it must be made (again)."""
-        self.declared.setdefault(owner, set()).add(name)
+        self.declared.setdefault(owner, set()).add(name)  # type: ignore[union-attr]
         return full or recorded is None or recorded[2] != inputs
 
     def wrote(self, result: tuple[list[tuple[str, int, int, bool]], list[Problem]]) -> None:
@@ -88,6 +117,8 @@ class Builder:
     def sweep(self, owner: str) -> None:
         """Remove what ``owner`` produced before and did not this time."""
         keep = self.declared.get(owner, set())
+        if keep is None:
+            return
         for name in self.state.owned(owner):
             if name not in keep:
                 if self.output.remove(name):
@@ -106,12 +137,12 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     theme_key = theme_digest(theme)
     statics = static_names(static_sources(project))
     assets = {name: published for name, (published, _) in statics.items()}
-    collections = _collections(project, store, problems)
+    recipes = _recipes(project, store, problems)
     links = [link for producer in PRODUCERS for link in producer.links(project)]
     site = {"title": project.title, "description": project.description}
     site_key = digest(
         FORMAT, renderer_digest(), theme_key, sorted(assets.items()), site, project.page_size, project.media,
-        [(c.name, c.title, c.kind, c.recipes, c.tag) for c in collections], [(link.label, link.path) for link in links],
+        project.collections, [(c.name, c.recipes) for c in recipes], [(link.label, link.path) for link in links],
         [producer.inputs(project) for producer in PRODUCERS],
     )
     sequence = current_sequence(store)
@@ -123,39 +154,34 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         return _report(builder, started, pages=int(state.get("pages") or 0), images=int(state.get("images") or 0), skipped=state.count())
     previous = state.get("sequence")
     full = state.get("site_key") != site_key
+    collections = _virtual(project, store, recipes)
 
     # The images shown, with their revisions; then their files.
     state.start_seen()
     homes = {name: c.name for c in collections if c.kind in ("recipe", "archived") for name in c.recipes}
     for collection in collections:
         collection.homes = homes
-        if collection.kind in ("recipe", "archived"):
-            rows: list[tuple[str, int]] = []
-            for member in collection.members(store):
-                rows.append((member.image_id, member.revision))
-                if len(rows) >= SEEN_BATCH:
-                    state.see(rows)
-                    rows = []
-            state.see(rows)
-    missing = publish_media(project, store, state, builder.output, builder.written, builder.removed, problems)
-
-    # The pages, collection by collection.
+    shown_images = store.conn.execute(_SHOWN_SQL, [json.dumps(sorted(homes))])
+    while rows := shown_images.fetchmany(SEEN_BATCH):
+        state.see(rows)
     setup = Setup(project.db_path, project.build_dir, tuple(theme), theme_key, assets, site, links, builder.where)
-    from kiln.site.workers import Renderer  # the pool's module imports multiprocessing machinery
-
-    renderer = Renderer(setup, store, missing, builder.wrote)
-    galleries: list[Gallery] = []
+    builder.setup = setup
     try:
-        for collection in collections:
-            galleries.append(_collection(builder, renderer, collection, site_key, missing, full))
+        missing = publish_media(
+            project, store, state, builder.workers, builder.output, builder.written, builder.removed, problems
+        )
+        builder.missing = missing
+        # The pages, collection by collection.
+        galleries = [_collection(builder, collection, site_key, missing, full) for collection in collections]
         index, inputs = front_page([g for g in galleries if _on_front(g)], state.seen_count(), site_key, missing)
         index.owner, index.inputs = "site", inputs
         builder.pages += 1
         if builder.declare("site", INDEX, inputs, state.file(INDEX), full):
-            builder.in_flight[INDEX] = index
-            renderer.add(index)
+            builder.render(index)
+        builder.flush()
+        builder.workers.wait()
     finally:
-        renderer.finish()
+        builder.workers.close()
     for name, (published, data) in statics.items():
         builder.put("static", published, digest(data), lambda data=data: data, full)
 
@@ -194,29 +220,44 @@ def _on_front(gallery: Gallery) -> bool:
     return gallery.kind == "recipe" or gallery.count > 0
 
 
-def _collection(
-    builder: Builder, renderer: Any, collection: Collection, site_key: str, missing: dict[str, str], full: bool
-) -> Gallery:
-    """Plan one collection's pages, hand the changed ones to ``renderer``; its header."""
-    members = arrange(collection, list(collection.members(builder.store)), builder.problems, builder.where)
-    archived = archived_counts(collection, members) if collection.kind == "archived" else []
-    gallery = header(builder.store, collection, members, archived, builder.problems, builder.where)
+def _collection(builder: Builder, collection: Collection, site_key: str, missing: dict[str, str], full: bool) -> Gallery:
+    """Plan one collection's pages, hand the changed ones to be rendered; its header.
+
+    A collection whose members (with their revisions), settings and job counts are as the
+    last build saw them keeps its pages and its header as they are, unplanned.
+    """
+    state = builder.state
+    members = list(collection.members(builder.store))
+    stats = recipe_stats(builder.store, collection)
+    settings = (collection.name, collection.title, collection.kind, collection.description, collection.gallery,
+                collection.page_size, collection.recipes)
     collection.count = len(members)
-    collection.digest = digest(gallery.digest_parts(), [shown(m, missing) for m in members])
-    collection.changed = full or builder.state.get(f"collection:{collection.name}") != collection.digest
+    collection.digest = digest(site_key, settings, stats, [shown(m, missing) for m in members])
     owner = f"page:{collection.name}"
-    recorded = builder.state.files_of(owner)
+    saved = state.get(f"header:{collection.name}")
+    collection.changed = full or state.get(f"collection:{collection.name}") != collection.digest or saved is None
+    if not collection.changed and owner not in builder.damaged:
+        builder.declared[owner] = None  # all its pages stay
+        builder.pages += int(state.get(f"pages:{collection.name}") or 0)
+        return load(saved)
+    members = arrange(collection, members, builder.problems, builder.where)
+    archived = archived_counts(collection, members) if collection.kind == "archived" else []
+    gallery = header(collection, members, stats, archived, builder.problems, builder.where)
+    recorded = state.files_of(owner)
+    pages = 0
     for page, inputs in collection_pages(gallery, members, site_key, missing):
-        builder.pages += 1
+        pages += 1
         if builder.declare(owner, page.path, inputs, recorded.get(page.path), full):
             page.owner, page.inputs = owner, inputs
-            builder.in_flight[page.path] = page
-            renderer.add(page)
+            builder.render(page)
+    builder.pages += pages
+    state.set(f"header:{collection.name}", dump(gallery))
+    state.set(f"pages:{collection.name}", str(pages))
     return gallery
 
 
-def _collections(project: Project, store: Store, problems: list[Problem]) -> list[Collection]:
-    """The recipes' collections, the archive, then the virtual ones kiln.toml chose."""
+def _recipes(project: Project, store: Store, problems: list[Problem]) -> list[Collection]:
+    """The recipes' collections, then the archive (a few rows, and a ``stat`` per recipe)."""
     where = project.relative(project.db_path)
     recipes: list[Collection] = []
     archived: list[str] = []
@@ -236,9 +277,14 @@ def _collections(project: Project, store: Store, problems: list[Problem]) -> lis
                 gallery=gallery, recipes=[name],
             )
         )
-    shown = list(recipes)
     if archived:
-        shown.append(Collection(ARCHIVE, ARCHIVE_TITLE, "archived", project.page_size, recipes=archived))
+        recipes.append(Collection(ARCHIVE, ARCHIVE_TITLE, "archived", project.page_size, recipes=archived))
+    return recipes
+
+
+def _virtual(project: Project, store: Store, recipes: list[Collection]) -> list[Collection]:
+    """``recipes`` and after them the virtual collections kiln.toml chose."""
+    shown = list(recipes)
     for kind in project.collections:
         if kind == "tags":
             folders: set[str] = set()
@@ -297,6 +343,8 @@ def _check(builder: Builder, folders: list[str] | None) -> bool:
         except FileNotFoundError:
             pass
         changed = True
+        found = builder.state.conn.execute("SELECT owner FROM files WHERE name = ?", [name]).fetchone()
+        builder.damaged.add(found[0] if found else "")
         builder.state.conn.execute("UPDATE files SET inputs = '' WHERE name = ?", [name])
         builder.state.conn.execute(
             "DELETE FROM images WHERE 'image:' || id = (SELECT owner FROM files WHERE name = ?)", [name]

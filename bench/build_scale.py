@@ -1,0 +1,146 @@
+"""``kiln build`` at library scale: a full build, a no-op and a build after one new image.
+
+    python bench/build_scale.py [--sizes 1000,10000,100000] [--runs 3] [--stores DIR]
+
+For each size, a store from bench/stores.py (made once and kept in ``--stores``), copied to a
+fresh project; then ``kiln build`` as a child process, timed with its peak RSS (``wait4``'s
+resource usage of that child alone): a full build into an empty build folder, a no-op build,
+and a build after one new image is added to the largest recipe (rows as ``kiln run`` writes
+them, files hard-linked). Every virtual collection is shown (``[site] collections``). With ``--runs`` above one, the three are repeated and the medians
+printed, with the number of files each wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from stores import make_store  # noqa: E402
+
+KILN = [sys.executable, "-m", "kiln"]
+WROTE = re.compile(r"(\d[\d,]*) written")
+COLLECTIONS = '["all", "picks", "top", "recent", "tags"]'
+
+
+def timed_build(project: Path) -> tuple[float, float, int]:
+    """Seconds, peak RSS in MB and files written of one ``kiln build`` in ``project``."""
+    started = time.perf_counter()
+    child = subprocess.Popen([*KILN, "build"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = child.stdout.read() if child.stdout else ""
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"kiln build failed in {project}:\n{output}")
+    found = WROTE.search(output)
+    return seconds, usage.ru_maxrss / 1024, int(found.group(1).replace(",", "")) if found else -1
+
+
+def add_image(project: Path, serial: int) -> None:
+    """One new image in the largest live recipe, as a run records it: job, place, image, files."""
+    conn = sqlite3.connect(project / "art" / "kiln.db", isolation_level=None)
+    recipe, top = conn.execute(
+        "SELECT rj.recipe, max(rj.position) FROM recipe_jobs rj JOIN recipes r ON r.name = rj.recipe"
+        " GROUP BY rj.recipe ORDER BY count(*) DESC"
+    ).fetchall()[0]
+    model = conn.execute("SELECT id, job_key FROM images WHERE recipe = ? ORDER BY created_at DESC LIMIT 1", [recipe]).fetchone()
+    image_id, key = f"bench{serial:011x}", f"benchjob{serial:08x}"
+    newest = conn.execute("SELECT max(created_at) FROM images").fetchone()[0]
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO jobs (key, spec, recipe, engine, model, status, attempts, queued_at, image_id)"
+        " SELECT ?, spec, recipe, engine, model, 'succeeded', 1, queued_at, ? FROM jobs WHERE key = ?",
+        [key, image_id, model[1]],
+    )
+    conn.execute("INSERT INTO recipe_jobs (recipe, job_key, position, axes) VALUES (?, ?, ?, '{}')", [recipe, key, top + 1])
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(images)") if row[1] not in ("id", "path", "job_key", "created_at", "revision")]
+    listed = ", ".join(columns)
+    conn.execute(
+        f"INSERT INTO images (id, path, job_key, created_at, {listed}) SELECT ?, ?, ?, ?, {listed} FROM images WHERE id = ?",
+        [image_id, f"original/{image_id}.png", key, newest.replace("Z", "1Z") if newest else "2027-01-01T00:00:00Z", model[0]],
+    )
+    os.link(project / "art" / conn.execute("SELECT path FROM images WHERE id = ?", [model[0]]).fetchone()[0],
+            project / "art" / "original" / f"{image_id}.png")
+    for stage, path, width, height, size, fmt, made in conn.execute(
+        "SELECT stage, path, width, height, bytes, format, created_at FROM derivatives WHERE image_id = ?", [model[0]]
+    ).fetchall():
+        new_path = f"{stage}/{image_id}{Path(path).suffix}"
+        os.link(project / "art" / path, project / "art" / new_path)
+        conn.execute(
+            "INSERT INTO derivatives (image_id, stage, path, width, height, bytes, format, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [image_id, stage, new_path, width, height, size, fmt, made],
+        )
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def fresh_copy(store: Path, work: Path) -> Path:
+    """A project like ``store`` whose database is its own (files hard-linked) and no build,
+    showing every virtual collection besides the recipes'."""
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(store, work, copy_function=os.link, ignore=shutil.ignore_patterns("build", "kiln.db*", "kiln.toml"))
+    for name in ("kiln.db", "kiln.db-wal", "kiln.db-shm"):
+        if (store / "art" / name).exists():
+            shutil.copy2(store / "art" / name, work / "art" / name)
+    settings = (store / "kiln.toml").read_text()
+    (work / "kiln.toml").write_text(settings.replace("[project]", f"[site]\ncollections = {COLLECTIONS}\n\n[project]", 1))
+    return work
+
+
+def measure(store: Path, work: Path, runs: int) -> dict[str, list[tuple[float, float, int]]]:
+    figures: dict[str, list[tuple[float, float, int]]] = {"full": [], "noop": [], "one": []}
+    project = fresh_copy(store, work)
+    for run in range(runs):
+        shutil.rmtree(project / "build", ignore_errors=True)
+        figures["full"].append(timed_build(project))
+        figures["noop"].append(timed_build(project))
+        add_image(project, run)
+        figures["one"].append(timed_build(project))
+    shutil.rmtree(project)
+    return figures
+
+
+def cell(samples: list[tuple[float, float, int]], files: bool) -> str:
+    seconds = statistics.median(s for s, _, _ in samples)
+    rss = max(r for _, r, _ in samples)
+    text = f"{seconds:.2f} s, {rss:.0f} MB"
+    if files:
+        text += f" ({statistics.median(w for _, _, w in samples):,.0f} files)"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stores", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "kiln-bench-stores")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = {}
+    for size in sizes:
+        store = args.stores / f"images-{size}"
+        if not (store / "art" / "kiln.db").exists():
+            shutil.rmtree(store, ignore_errors=True)
+            make_store(store, size)
+            # Bring the store up to this kiln's schema once, outside the timings.
+            subprocess.run([*KILN, "status"], cwd=store, check=True, capture_output=True)
+        runs = args.runs if size < 100_000 else 1
+        results[size] = measure(store, args.stores / f"work-{size}", runs)
+        print(f"measured {size:,} images", file=sys.stderr)
+    print("| | " + " | ".join(f"{s:,} images" for s in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for key, label, files in (("noop", "`kiln build`, no-op", False), ("one", "after one new image", True), ("full", "full", True)):
+        print(f"| {label} | " + " | ".join(cell(results[s][key], files) for s in sizes) + " |")
+
+
+if __name__ == "__main__":
+    main()

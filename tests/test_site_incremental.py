@@ -1,0 +1,314 @@
+"""Incremental builds: a change writes the pages that show it and nothing else, and a site
+built change by change is the site built in one go."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kiln.errors import InputError
+from kiln.project import load_project
+from kiln.site import build_site
+from kiln.site.produce import Link
+from kiln.site.state import STATE
+from sitefixtures import add_images, add_recipe, open_project_store
+
+OLD = 1_000_000_000
+ALL = ["all", "picks", "top", "recent", "tags"]
+
+
+def make(root: Path, page_size: int = 2, collections: list[str] | None = None):
+    lines = ["[project]", 'title = "T"', "", "[site]", f"page_size = {page_size}"]
+    if collections is not None:
+        lines.append(f"collections = {json.dumps(collections)}")
+    (root / "kiln.toml").write_text("\n".join(lines) + "\n")
+    project = load_project(root)
+    (root / "recipes").mkdir(exist_ok=True)
+    return project, open_project_store(project)
+
+
+def recipe(project, store, name: str) -> None:
+    (project.root / "recipes" / f"{name}.toml").write_text("")  # a recipe whose file is there is not archived
+    add_recipe(store, name)
+    store.conn.execute("UPDATE recipes SET path = ? WHERE name = ?", [f"recipes/{name}.toml", name])
+
+
+def build(project, store):
+    report = build_site(project, store)
+    assert not report.problems, [str(p) for p in report.problems]
+    return report
+
+
+def age(build_dir: Path) -> None:
+    """Pages only: a media copy keeps its source's modification time, which is how it is known."""
+    for path in build_dir.rglob("*.html"):
+        os.utime(path, (OLD, OLD))
+
+
+def touched(build_dir: Path) -> set[str]:
+    return {
+        p.relative_to(build_dir).as_posix() for p in build_dir.rglob("*.html") if p.stat().st_mtime != OLD
+    }
+
+
+def delete_image(store, image_id: str) -> None:
+    """As ``kiln rm`` leaves the store: rows gone, the job marked deleted."""
+    with store.transaction():
+        store.conn.execute("DELETE FROM derivatives WHERE image_id = ?", [image_id])
+        store.conn.execute("DELETE FROM images WHERE id = ?", [image_id])
+        store.conn.execute("UPDATE jobs SET status = 'deleted' WHERE image_id = ?", [image_id])
+
+
+def test_a_new_image_writes_its_pages_its_neighbours_and_the_counts(tmp_path):
+    project, store = make(tmp_path)
+    recipe(project, store, "alpha")
+    ids = add_images(project, store, "alpha", 5, status=None)
+    build(project, store)
+    age(project.build_dir)
+
+    new = add_images(project, store, "alpha", 1, start=5, status=None)[0]
+    report = build(project, store)
+    assert touched(project.build_dir) == {
+        "index.html",  # the card's count
+        "alpha/index.html",  # the collection's count
+        "alpha/page-3.html",  # where it lands
+        f"alpha/{new}.html",
+        f"alpha/{ids[4]}.html",  # its "next" link
+    }
+    media = [f"media/{stage}/{new}.{ext}" for stage, ext in (("original", "png"), ("thumb", "webp"), ("web", "webp"))]
+    assert sorted(report.written_names) == sorted([*touched(project.build_dir), *media])
+    assert report.removed == 0
+
+
+def test_a_rating_change_writes_the_pages_that_show_the_image(tmp_path):
+    project, store = make(tmp_path, collections=["all"])
+    recipe(project, store, "alpha")
+    ids = add_images(project, store, "alpha", 5, status=None, rating=1)
+    store.conn.execute("UPDATE images SET status = 'selected' WHERE id = ?", [ids[0]])  # keeps the cover
+    build(project, store)
+    age(project.build_dir)
+
+    store.conn.execute("UPDATE images SET rating = 4 WHERE id = ?", [ids[2]])
+    build(project, store)
+    # All images shows the newest two (4, 3) first; parts count from the oldest: (0, 1), (2, 3).
+    assert touched(project.build_dir) == {"alpha/page-2.html", f"alpha/{ids[2]}.html", "_all/part-2.html"}
+
+
+def test_a_deleted_image_removes_its_files_and_rewrites_what_showed_it(tmp_path):
+    project, store = make(tmp_path)
+    recipe(project, store, "alpha")
+    ids = add_images(project, store, "alpha", 5, status=None)
+    build(project, store)
+    age(project.build_dir)
+
+    delete_image(store, ids[2])
+    report = build(project, store)
+    assert sorted(report.removed_names) == sorted(
+        ["alpha/page-3.html", f"alpha/{ids[2]}.html", f"media/original/{ids[2]}.png",
+         f"media/thumb/{ids[2]}.webp", f"media/web/{ids[2]}.webp"]
+    )
+    assert touched(project.build_dir) == {
+        "index.html", "alpha/index.html", "alpha/page-2.html",
+        f"alpha/{ids[1]}.html", f"alpha/{ids[3]}.html",  # their neighbours changed
+        f"alpha/{ids[4]}.html",  # now on page 2
+    }
+
+
+def test_a_noop_build_writes_nothing_and_reads_no_rows(tmp_path):
+    project, store = make(tmp_path, collections=ALL)
+    recipe(project, store, "alpha")
+    add_images(project, store, "alpha", 5)
+    first = build(project, store)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    second = build(project, store)
+    store.conn.set_trace_callback(None)
+    assert (second.written, second.removed, second.skipped) == (0, 0, first.written)
+    assert [s for s in statements if "FROM images" in s or "FROM recipe_jobs" in s] == []
+
+
+def series(project, store) -> None:
+    """A run of changes, each followed by a build."""
+    recipe(project, store, "alpha")
+    recipe(project, store, "beta")
+    alpha = add_images(project, store, "alpha", 5)
+    build(project, store)
+    beta = add_images(project, store, "beta", 3)
+    build(project, store)
+    store.conn.execute("UPDATE images SET rating = 5, tags = '[\"sky\", \"test\"]' WHERE id = ?", [alpha[1]])
+    build(project, store)
+    store.conn.execute("UPDATE images SET status = 'selected' WHERE id = ?", [beta[2]])
+    add_images(project, store, "alpha", 3, start=5)
+    build(project, store)
+    delete_image(store, alpha[0])
+    build(project, store)
+    (project.root / "recipes" / "beta.toml").unlink()  # beta is archived now
+    build(project, store)
+    store.conn.execute("UPDATE recipes SET title = 'Alpha again' WHERE name = 'alpha'")
+
+
+def test_a_site_built_change_by_change_equals_one_built_in_one_go(tmp_path):
+    project, store = make(tmp_path, collections=ALL)
+    series(project, store)
+    build(project, store)
+    step_by_step = tmp_path / "step-by-step"
+    shutil.move(project.build_dir, step_by_step)
+    build(project, store)
+    compare = filecmp.dircmp(step_by_step, project.build_dir, ignore=[STATE, ".kiln-build.lock"])
+    assert _differences(compare) == []
+    assert (project.build_dir / "_tag-sky" / "index.html").is_file()
+    assert (project.build_dir / "_archived" / "index.html").is_file()
+
+
+def _differences(compare: filecmp.dircmp) -> list[str]:
+    found = [*compare.left_only, *compare.right_only, *compare.funny_files]
+    _, mismatch, errors = filecmp.cmpfiles(compare.left, compare.right, compare.common_files, shallow=False)
+    found += mismatch + errors
+    for sub in compare.subdirs.values():
+        found += _differences(sub)
+    return found
+
+
+def tile_ids(page: Path) -> list[str]:
+    text = page.read_text("utf-8")
+    return [chunk.split('"', 1)[0] for chunk in text.split('<li class="tile')[1:] for chunk in [chunk.split('data-id="', 1)[1]]]
+
+
+def test_virtual_collections_hold_what_their_names_say(tmp_path):
+    project, store = make(tmp_path, page_size=48, collections=ALL)
+    recipe(project, store, "alpha")
+    recipe(project, store, "beta")
+    alpha = add_images(project, store, "alpha", 6, status=None, rating=0, tags="[]")
+    beta = add_images(project, store, "beta", 2, start=6, status=None, rating=0, tags="[]")
+    store.conn.execute("UPDATE images SET status = 'selected' WHERE id IN (?, ?)", [alpha[1], beta[0]])
+    store.conn.execute("UPDATE images SET rating = 5 WHERE id = ?", [alpha[3]])
+    store.conn.execute("UPDATE images SET rating = 4 WHERE id IN (?, ?)", [alpha[0], beta[1]])
+    store.conn.execute("UPDATE images SET tags = '[\"Night Sky\"]' WHERE id = ?", [alpha[2]])
+    build(project, store)
+    out = project.build_dir
+    newest_first = [*reversed(beta), *reversed(alpha)]
+    assert tile_ids(out / "_all" / "index.html") == newest_first
+    assert tile_ids(out / "_recent" / "index.html") == newest_first
+    assert tile_ids(out / "_picks" / "index.html") == [beta[0], alpha[1]]
+    assert tile_ids(out / "_top" / "index.html") == [alpha[3], beta[1], alpha[0]]
+    assert tile_ids(out / "_tag-night-sky" / "index.html") == [alpha[2]]
+    # Tiles link to each image's own page in its recipe.
+    assert f'href="../alpha/{alpha[2]}.html"' in (out / "_tag-night-sky" / "index.html").read_text()
+    front = (out / "index.html").read_text()
+    for title in ("All images", "Picks", "Top rated", "Recent", "#Night Sky"):
+        assert title in front
+
+
+def test_only_the_collections_kiln_toml_chooses(tmp_path):
+    project, store = make(tmp_path, collections=["picks"])
+    recipe(project, store, "alpha")
+    add_images(project, store, "alpha", 8)
+    build(project, store)
+    assert sorted(p.name for p in project.build_dir.iterdir() if p.is_dir()) == ["_picks", "alpha", "media", "static"]
+    project, store = make(tmp_path)
+    report = build(project, store)
+    assert "_picks/index.html" in report.removed_names
+    assert not (project.build_dir / "_picks").exists()
+
+
+def test_an_unknown_collection_is_a_problem_at_its_line(tmp_path):
+    (tmp_path / "kiln.toml").write_text('[project]\ntitle = "T"\n[site]\ncollections = ["all", "best"]\n')
+    with pytest.raises(InputError) as problem:
+        load_project(tmp_path)
+    assert str(problem.value) == 'kiln.toml:4: site.collections: expected some of all, picks, top, recent, tags, got "best"'
+
+
+def test_all_images_pages_stay_put_when_images_are_added(tmp_path):
+    project, store = make(tmp_path, page_size=2, collections=["all"])
+    recipe(project, store, "alpha")
+    ids = add_images(project, store, "alpha", 7, status=None)
+    build(project, store)
+    out = project.build_dir / "_all"
+    assert tile_ids(out / "index.html") == [ids[6], ids[5]]
+    assert [tile_ids(out / f"part-{n}.html") for n in (1, 2, 3)] == [[ids[1], ids[0]], [ids[3], ids[2]], [ids[5], ids[4]]]
+    age(project.build_dir)
+    new = add_images(project, store, "alpha", 1, start=7, status=None)[0]
+    build(project, store)
+    assert {name for name in touched(project.build_dir) if name.startswith("_all/")} == {"_all/index.html"}
+    assert tile_ids(out / "index.html") == [new, ids[6]]
+
+
+def test_a_clean_build_reports_nothing_unchanged_even_with_shared_reference_thumbnails(tmp_path):
+    project, store = make(tmp_path)
+    recipe(project, store, "alpha")
+    ids = add_images(project, store, "alpha", 3)
+    (project.art_dir / "ref_thumb").mkdir()
+    (project.art_dir / "ref_thumb" / "shared.webp").write_bytes(b"RIFF....WEBP")
+    for image_id in ids:  # three images made from one reference share its thumbnail
+        store.conn.execute(
+            "INSERT INTO image_references (image_id, position, source_path, sha256, thumb_path)"
+            " VALUES (?, 0, 'references/a.png', 'x', 'ref_thumb/shared.webp')", [image_id]
+        )
+    build(project, store)
+    shutil.rmtree(project.build_dir)  # what `just clean` does, dotfiles included
+    project.build_dir.mkdir()
+    report = build(project, store)
+    assert report.skipped == 0
+    assert report.written == len(report.written_names) == len(set(report.written_names))
+
+
+class Counter:
+    """A producer: one file per collection, made from the collection's digest."""
+
+    name = "counter"
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+        self.runs = 0
+        self.skip: set[str] = set()
+
+    def inputs(self, project) -> str:
+        return ""
+
+    def links(self, project) -> list[Link]:
+        return [Link("Counts", "counts/index.html")]
+
+    def produce(self, build) -> None:
+        self.runs += 1
+        for collection in build.collections:
+            if collection.name in self.skip:
+                continue
+            name = f"counts/{collection.name}.txt"
+
+            def make(collection=collection, name=name) -> bytes:
+                self.made.append(name)
+                return f"{collection.title}: {collection.count}".encode()
+
+            build.file(name, collection.digest, make)
+
+
+def test_a_producer_makes_only_what_changed_and_its_dropped_files_go(tmp_path, monkeypatch):
+    producer = Counter()
+    monkeypatch.setattr("kiln.site.builder.PRODUCERS", [producer])
+    project, store = make(tmp_path)
+    recipe(project, store, "alpha")
+    recipe(project, store, "beta")
+    add_images(project, store, "alpha", 2)
+    build(project, store)
+    assert sorted(producer.made) == ["counts/alpha.txt", "counts/beta.txt"]
+    assert (project.build_dir / "counts" / "beta.txt").read_text() == "Beta: 0"
+    assert 'href="counts/index.html"' in (project.build_dir / "index.html").read_text()
+    build(project, store)
+    assert producer.runs == 1  # a no-op build runs no producer
+
+    producer.made.clear()
+    add_images(project, store, "beta", 1, start=2)
+    build(project, store)
+    assert producer.made == ["counts/beta.txt"]
+    assert (project.build_dir / "counts" / "beta.txt").read_text() == "Beta: 1"
+
+    producer.skip = {"alpha"}
+    store.conn.execute("UPDATE images SET rating = 1")  # any change: a build that runs producers
+    report = build(project, store)
+    assert "counts/alpha.txt" in report.removed_names
+    assert not (project.build_dir / "counts" / "alpha.txt").exists()
