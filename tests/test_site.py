@@ -119,7 +119,10 @@ def test_build_writes_index_galleries_image_pages_media_and_static(project, stor
     assert report.pages == 1 + 3 + 8
     assert report.images == 8
     produced = 1 + 1 + 3  # the stats page, the library's feed and each collection's
-    assert report.written == report.pages + produced + 8 * 3 + len(list((out / "static").iterdir()))
+    finder_files = [p for p in (out / "find").rglob("*") if p.is_file()]
+    assert report.written == (
+        report.pages + produced + 8 * 3 + len(list((out / "static").iterdir())) + len(finder_files) + 1  # search.html
+    )
     assert report.skipped == report.removed == 0
 
 
@@ -228,7 +231,9 @@ def test_changing_a_rating_rewrites_only_the_pages_that_show_it(tmp_path):
     store.conn.execute("UPDATE images SET rating = 4 WHERE id = ?", [ids[2]])
     report = build(project, store)
     assert touched(project.build_dir) == {"alpha/page-2.html", f"alpha/{ids[2]}.html"}
-    assert report.written == 2
+    # The finder's files that hold ratings: the column, the chunk with the image, the counts.
+    finder = {f"find/{folder}/{name}.js" for folder in ("_library", "alpha") for name in ("rating", "items-0", "meta")}
+    assert set(report.written_names) == {"alpha/page-2.html", f"alpha/{ids[2]}.html", *finder}
     assert report.changed_pages == sorted(["alpha/page-2.html", f"alpha/{ids[2]}.html"])
     assert "★★★★☆" in (project.build_dir / "alpha" / f"{ids[2]}.html").read_text()
     store.close()
@@ -255,8 +260,12 @@ def test_removing_a_recipe_removes_its_pages_and_only_files_kiln_wrote(project, 
     store.conn.execute("DELETE FROM recipes WHERE name = 'beta'")
     report = build(project, store)
 
-    assert report.removed == 4 + 1 + 3 * 3  # gallery + three image pages, its feed, and the images' media
-    assert sorted(report.removed_names) == sorted(
+    # The collection's filter data goes, and search shards of words only its images had.
+    finder = [name for name in report.removed_names if name.startswith("find/")]
+    assert "find/beta/meta.js" in finder and not (out / "find" / "beta").exists()
+    assert all(name.startswith(("find/beta/", "find/_search/", "find/_library/")) for name in finder)
+    assert report.removed == 4 + 1 + 3 * 3 + len(finder)  # gallery + three image pages, its feed, the images' media
+    assert sorted(set(report.removed_names) - set(finder)) == sorted(
         ["beta/index.html", "beta/feed.atom", *(f"beta/{i}.html" for i in catalogue["beta"]),
          *(f"media/original/{i}.png" for i in catalogue["beta"]),
          *(f"media/{stage}/{i}.webp" for stage in ("thumb", "web") for i in catalogue["beta"])]
@@ -479,9 +488,10 @@ def test_queries_do_not_grow_with_the_images(project, store):
     statements.clear()
     build(project, store)
     store.conn.set_trace_callback(None)
-    # The collections' queries, the stats page's five, and the feeds': a changed collection's
-    # members and their rows, the library's newest images and their rows.
-    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) == small <= 16 + 5 + 4
+    # The collections' queries, the stats page's five, the feeds' (a changed collection's members
+    # and their rows, the library's newest images and their rows), and the finder's (the images'
+    # facts once, full rows once per chunk of 200 it makes).
+    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) == small <= 16 + 5 + 4 + 8
 
 
 def test_report_reads_as_one_line(project, store, catalogue):

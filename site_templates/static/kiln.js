@@ -137,17 +137,27 @@
     return kiln.matches(kiln.state(tile), kiln.view);
   };
 
-  // ---- the URL fragment: #view=<open image>&show=<view> -----------------------------------
+  // ---- the URL fragment: #view=<open image>&show=<view>&<filters and search> --------------
 
   kiln.hash = function () {
     var params = new URLSearchParams(location.hash.replace(/^#/, ""));
     return { view: params.get("view") || "", show: params.get("show") || "" };
   };
 
+  // The fragment's other keys: the filters and search (find.js), carried through every write
+  // of the view or the open image. Until find.js is loaded they are kept as they are.
+  kiln.findParams = function () {
+    var params = new URLSearchParams(location.hash.replace(/^#/, ""));
+    params.delete("view");
+    params.delete("show");
+    return Array.from(params.entries());
+  };
+
   kiln.hashText = function (values) {
     var params = new URLSearchParams();
     if (values.view) params.set("view", values.view);
     if (values.show) params.set("show", values.show);
+    kiln.findParams().forEach(function (pair) { params.append(pair[0], pair[1]); });
     var text = params.toString();
     return text ? "#" + text : "";
   };
@@ -245,7 +255,48 @@
     return line;
   };
 
+  // ---- search and filters: find.js, loaded when first wanted -------------------------------
+
+  var finder = document.querySelector("form.finder");
+  var findQueue = [];
+  kiln.whenFind = function (action) {
+    if (kiln.find) return action(kiln.find);
+    findQueue.push(action);
+    if (findQueue.length > 1 || !finder) return;
+    var node = document.createElement("script");
+    node.src = finder.dataset.script;
+    document.head.appendChild(node);
+  };
+  kiln.findReady = function (find) {
+    kiln.find = find;
+    findQueue.splice(0).forEach(function (action) { action(find); });
+  };
+
+  function bootFind() {
+    if (!finder) return;
+    var input = finder.querySelector("input");
+    input.addEventListener("focus", function () { kiln.whenFind(function () {}); });
+    input.addEventListener("input", function () {
+      kiln.whenFind(function (find) { find.typed(); });
+    });
+    finder.addEventListener("submit", function (event) {
+      event.preventDefault();
+      kiln.whenFind(function (find) { find.submit(); });
+    });
+    Array.prototype.forEach.call(document.querySelectorAll(".find-toggle"), function (button) {
+      button.hidden = !finder.dataset.set;
+      button.addEventListener("click", function () {
+        kiln.whenFind(function (find) { find.toggle(); });
+      });
+    });
+    // A fragment with filters or a search (a bookmark, a reload) brings the finder at once.
+    kiln.findPending = kiln.findParams().length > 0 || /[?&]q=/.test(location.search);
+    if (kiln.findPending && finder.dataset.set) kiln.whenFind(function () {});
+    else kiln.findPending = false;
+  }
+
   kiln.load();
+  bootFind();
   document.documentElement.classList.toggle("kiln-serve", !!kiln.token);
   // A live region is only heard if it exists before it speaks.
   var line = kiln.statusLine();

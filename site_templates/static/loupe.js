@@ -227,6 +227,8 @@
       show(target.dataset.id);
       return;
     }
+    // Filtered results are shown a batch at a time: the next batch comes before the next page.
+    if (direction > 0 && kiln.more && kiln.more(function () { step(direction); })) return;
     if (!turnPage(direction)) kiln.say(direction > 0 ? "Last image in this view" : "First image in this view");
   }
 
@@ -256,7 +258,8 @@
       }
       return;
     }
-    if (!show(wanted, "replace")) kiln.say("No image " + wanted + " on this page");
+    // With filters in the fragment the image may be among results still to come.
+    if (!show(wanted, "replace") && !kiln.findPending) kiln.say("No image " + wanted + " on this page");
   }
 
   // Keys while the loupe is on top. Capturing on window runs before keys.js turns pages.

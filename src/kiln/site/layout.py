@@ -8,6 +8,7 @@ Pages link to one another relatively (``../media/thumb/x.webp``) so the site wor
 from __future__ import annotations
 
 INDEX = "index.html"
+SEARCH = "search.html"  # search and filters over the whole library
 MEDIA = "media"
 STATIC = "static"
 

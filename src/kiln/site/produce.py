@@ -125,10 +125,11 @@ class Build:
 def _producers() -> list[Producer]:
     # Imported here: the producers' modules import this one for Build and Link.
     from kiln.site.feeds import Feeds
+    from kiln.site.find import Finder
     from kiln.site.stats import StatsPage
     from kiln.site.textpages import TextPages
 
-    return [StatsPage(), TextPages(), Feeds()]
+    return [StatsPage(), TextPages(), Feeds(), Finder()]
 
 
 # The producers every build runs, in order.

@@ -1,0 +1,524 @@
+// Filters, sorting and search over a whole collection (or the library on search.html), with no
+// server. kiln.js loads this on first use. The data is in small files under find/ (see
+// kiln/site/filters.py and search.py), each a script calling kiln.found(name, data), so it
+// loads from file:// too; only the columns the filters use and the chunks of images shown
+// are fetched. The state is in the fragment (#rating=4&model=x&q=harbour), and results
+// replace the page's grid, so the loupe and views walk them as they walk a page.
+(function () {
+  "use strict";
+  var kiln = window.kiln;
+  var form = document.querySelector("form.finder");
+  if (!kiln || !form || kiln.find) return;
+  var input = form.querySelector("input");
+  var base = new URL(form.dataset.root || "./", location.href).href;
+  var set = form.dataset.set;
+  var BATCH = 100;
+  var SORTS = [["", "Gallery order"], ["newest", "Newest"], ["oldest", "Oldest"], ["rating", "Best rated"], ["seed", "Seed"], ["prompt", "Prompt"]];
+  var STATUSES = [["picked", "picked"], ["rejected", "rejected"], ["unrated", "unrated"]];
+
+  // ---- data files --------------------------------------------------------------------------
+
+  var files = {};
+  kiln.found = function (name, data) {
+    var file = files[name];
+    if (file) file.resolve(data);
+  };
+
+  function load(name, version) {
+    if (files[name]) return files[name].promise;
+    var file = {};
+    file.promise = new Promise(function (resolve, reject) {
+      file.resolve = resolve;
+      var node = document.createElement("script");
+      node.src = base + "find/" + name + ".js?v=" + encodeURIComponent(version);
+      node.onerror = function () {
+        delete files[name];
+        reject(new Error("could not load " + name));
+      };
+      node.onload = function () { node.remove(); };
+      document.head.appendChild(node);
+    });
+    files[name] = file;
+    return file.promise;
+  }
+
+  // A data set's meta is loaded fresh once per page view (the build may have changed it);
+  // its other files by the digests it names.
+  var fresh = String(Date.now());
+  function meta(folder) { return load(folder + "/meta", fresh); }
+  function part(folder, info, name) {
+    if (!(name in info.files)) return Promise.resolve(null);
+    return load(folder + "/" + name, info.files[name]);
+  }
+
+  // ---- state -------------------------------------------------------------------------------
+
+  var info = null; // this page's data set meta
+  var state = { q: "", sort: "", filters: {} };
+  var FIXED = ["rating", "status", "tag", "from", "to"];
+
+  // The fragment key of a field: its name, or an axis's own name ("steps") unless taken.
+  function keyOf(field) {
+    if (!field.axis) return field.name;
+    var taken = FIXED.concat(["q", "sort", "view", "show", "model", "engine", "recipe", "size"]);
+    return taken.indexOf(field.axis) < 0 ? field.axis : "axis-" + field.axis;
+  }
+
+  function readFragment() {
+    var params = new URLSearchParams(location.hash.replace(/^#/, ""));
+    var query = new URLSearchParams(location.search);
+    var next = { q: params.get("q") || query.get("q") || "", sort: params.get("sort") || "", filters: {} };
+    params.forEach(function (value, key) {
+      if (["q", "sort", "view", "show"].indexOf(key) < 0 && value) next.filters[key] = value;
+    });
+    return next;
+  }
+
+  function params() {
+    var pairs = [];
+    if (state.q) pairs.push(["q", state.q]);
+    if (state.sort) pairs.push(["sort", state.sort]);
+    Object.keys(state.filters).sort().forEach(function (key) {
+      if (state.filters[key]) pairs.push([key, state.filters[key]]);
+    });
+    return pairs;
+  }
+
+  function active() {
+    return !!(state.q || state.sort || Object.keys(state.filters).length);
+  }
+
+  function writeFragment() {
+    var values = kiln.hash();
+    if (!active() || !kiln.loupe || !kiln.loupe.current()) values.view = "";
+    kiln.setHash(values, "replace");
+  }
+
+  // ---- search ------------------------------------------------------------------------------
+
+  var WORD = /[\p{L}\p{N}]+/gu;
+  function words(text) { return (text.toLowerCase().match(WORD) || []); }
+  function shardOf(word) {
+    return Array.from(word).slice(0, 2).map(function (c) {
+      return /[a-z0-9]/.test(c) ? c : "~" + c.codePointAt(0).toString(16);
+    }).join("");
+  }
+
+  function decode(list, count, marks) {
+    if (typeof list === "string") {
+      var bytes = atob(list.slice(1));
+      for (var b = 0; b < bytes.length && b * 8 < count; b++) {
+        var byte = bytes.charCodeAt(b);
+        for (var k = 0; byte && k < 8; k++) if (byte & (1 << k)) marks[b * 8 + k] = 1;
+      }
+      return;
+    }
+    var at = 0;
+    for (var i = 0; i < list.length; i++) {
+      at += list[i];
+      marks[at] = 1;
+    }
+  }
+
+  // The library numbers of the images that have every word of ``text`` (by prefix).
+  function search(text) {
+    var wanted = words(text);
+    if (!wanted.length) return Promise.resolve(null);
+    return meta("_search").then(function (index) {
+      return Promise.all(wanted.map(function (word) { return part("_search", index, shardOf(word)); })).then(function (shards) {
+        var hits = null;
+        wanted.forEach(function (word, i) {
+          var marks = new Uint8Array(index.count);
+          var shard = shards[i] || {};
+          Object.keys(shard).forEach(function (term) {
+            if (term === word || (word.length > 1 && term.lastIndexOf(word, 0) === 0)) decode(shard[term], index.count, marks);
+          });
+          if (hits) for (var n = 0; n < hits.length; n++) hits[n] &= marks[n];
+          else hits = marks;
+        });
+        return hits;
+      });
+    });
+  }
+
+  // ---- filtering ---------------------------------------------------------------------------
+
+  function dayOf(text) {
+    var time = Date.parse(text + "T00:00:00Z");
+    return isNaN(time) ? null : Math.floor(time / 86400000);
+  }
+
+  function fieldFor(key) {
+    return info.fields.filter(function (field) { return keyOf(field) === key; })[0] || null;
+  }
+
+  // The images (indexes in the data set) the state selects, in the order it asks for.
+  function select() {
+    var f = state.filters;
+    var wants = { g: !!state.q || state.sort === "newest" || state.sort === "oldest" };
+    var needs = [];
+    function need(name) { needs.push(name); }
+    if (f.rating || state.sort === "rating") need("rating");
+    if (f.status) { need("status"); need("rating"); }
+    if (f.tag) need("tags");
+    if (f.from || f.to) need("day");
+    if (wants.g || state.sort === "rating") need("g");
+    if (state.sort === "seed") need("order-seed");
+    if (state.sort === "prompt") need("order-prompt");
+    var fields = Object.keys(f).map(fieldFor).filter(Boolean);
+    fields.forEach(function (field) { need(field.axis ? "axes" : field.name); });
+    return Promise.all([Promise.all(needs.map(function (name) { return part(set, info, name); })), search(state.q)]).then(function (loaded) {
+      var col = {};
+      needs.forEach(function (name, i) { col[name] = loaded[0][i]; });
+      var hits = loaded[1];
+      var tagged = null;
+      if (f.tag) {
+        tagged = new Uint8Array(info.count);
+        ((col.tags || {})[f.tag] || []).forEach(function (i) { tagged[i] = 1; });
+      }
+      var min = +f.rating || 0;
+      var from = f.from ? dayOf(f.from) : null;
+      var to = f.to ? dayOf(f.to) : null;
+      var codes = fields.map(function (field) {
+        var wanted = -1;
+        field.values.forEach(function (pair, i) { if (pair[0] === f[keyOf(field)]) wanted = i; });
+        return [field.axis ? (col.axes || {})[field.axis] : col[field.name], wanted];
+      });
+      var picked = [];
+      for (var i = 0; i < info.count; i++) {
+        if (min && col.rating[i] < min) continue;
+        if (f.status === "unrated" ? (col.status[i] || col.rating[i]) : f.status && col.status[i] !== f.status) continue;
+        if (tagged && !tagged[i]) continue;
+        if (from !== null && !(col.day[i] >= from)) continue;
+        if (to !== null && !(col.day[i] <= to)) continue;
+        if (hits && !hits[set === "_library" ? i : col.g[i]]) continue;
+        var ok = true;
+        for (var c = 0; c < codes.length && ok; c++) ok = !!codes[c][0] && codes[c][0][i] === codes[c][1];
+        if (ok) picked.push(i);
+      }
+      var order = state.sort;
+      if (order === "newest") picked.sort(function (a, b) { return col.g[b] - col.g[a]; });
+      else if (order === "oldest") picked.sort(function (a, b) { return col.g[a] - col.g[b]; });
+      else if (order === "rating") picked.sort(function (a, b) { return col.rating[b] - col.rating[a] || col.g[b] - col.g[a]; });
+      else if (order === "seed" || order === "prompt") {
+        var rank = new Uint32Array(info.count);
+        col["order-" + order].forEach(function (index, position) { rank[index] = position; });
+        picked.sort(function (a, b) { return rank[a] - rank[b]; });
+      }
+      return picked;
+    });
+  }
+
+  // ---- showing results ---------------------------------------------------------------------
+
+  var grid = document.querySelector(".grid");
+  var saved = null; // the page as built: its tiles, records and page links
+  var results = [];
+  var shown = 0;
+  var summary, panel, moreButton, generation = 0;
+
+  function items(indexes) {
+    var chunks = {};
+    indexes.forEach(function (i) { chunks[Math.floor(i / info.chunk)] = true; });
+    var numbers = Object.keys(chunks);
+    return Promise.all(numbers.map(function (n) { return part(set, info, "items-" + n); })).then(function (loaded) {
+      var byChunk = {};
+      numbers.forEach(function (n, k) { byChunk[n] = loaded[k] || []; });
+      return indexes.map(function (i) { return byChunk[Math.floor(i / info.chunk)][i % info.chunk]; });
+    });
+  }
+
+  function link(path) { return new URL(path, base).href; }
+
+  function record(item) {
+    var copy = Object.assign({}, item, { page: link(item.page), facts: item.facts || {}, axes: item.axes || [] });
+    ["web", "original", "thumb"].forEach(function (key) {
+      if (item[key]) copy[key] = [link(item[key][0]), item[key][1], item[key][2]];
+    });
+    return copy;
+  }
+
+  function tile(item) {
+    var node = kiln.el("li", "tile");
+    node.dataset.id = item.id;
+    node.dataset.rating = String(item.rating || 0);
+    node.dataset.status = item.status || "";
+    node.dataset.tags = JSON.stringify(item.tags || []);
+    node.dataset.notes = item.notes || "";
+    var anchor = kiln.el("a");
+    anchor.href = item.page;
+    if (item.thumb) {
+      var img = kiln.el("img");
+      img.src = item.thumb[0];
+      img.width = item.thumb[1];
+      img.height = item.thumb[2];
+      img.alt = (item.prompt || "").slice(0, 160);
+      img.loading = "lazy";
+      img.decoding = "async";
+      anchor.appendChild(img);
+    } else {
+      anchor.appendChild(kiln.el("span", "missing", item.id));
+    }
+    var about = kiln.el("span", "tile-info");
+    about.appendChild(kiln.el("span", "tile-prompt", (item.prompt || "").slice(0, 140)));
+    var facts = (item.axes || []).map(function (pair) { return pair[0] + " " + String(pair[1]).slice(0, 24); });
+    if (facts.length) about.appendChild(kiln.el("span", "tile-meta", facts.join(" · ")));
+    anchor.append(about, kiln.el("span", "tile-marks"));
+    node.appendChild(anchor);
+    kiln.paint(node);
+    return node;
+  }
+
+  function pageLinks(on) {
+    Array.prototype.forEach.call(document.querySelectorAll(".pager"), function (pager) { pager.hidden = !on; });
+    if (on) saved.links.forEach(function (node) { document.head.appendChild(node); });
+    else saved.links.forEach(function (node) { node.remove(); });
+  }
+
+  function keepPage() {
+    if (saved) return;
+    saved = {
+      tiles: Array.prototype.slice.call(grid.children),
+      records: kiln.records,
+      links: Array.prototype.slice.call(document.querySelectorAll('link[rel="prev"], link[rel="next"]'))
+    };
+  }
+
+  function restorePage() {
+    if (!saved) return;
+    grid.replaceChildren.apply(grid, saved.tiles);
+    kiln.records = saved.records;
+    pageLinks(true);
+    saved = null;
+    results = [];
+    shown = 0;
+    if (moreButton) moreButton.hidden = true;
+    say("");
+    document.dispatchEvent(new CustomEvent("kiln:page"));
+  }
+
+  function say(text) {
+    if (summary) summary.textContent = text;
+  }
+
+  // Appends the next batch of results; ``then`` runs once they are in the grid.
+  function showMore(then) {
+    var batch = results.slice(shown, shown + BATCH);
+    var mine = generation;
+    return items(batch).then(function (found) {
+      if (mine !== generation) return;
+      found.forEach(function (item) {
+        if (!item) return;
+        var r = record(item);
+        kiln.records[r.id] = r;
+        grid.appendChild(tile(r));
+      });
+      shown += batch.length;
+      moreButton.hidden = shown >= results.length;
+      document.dispatchEvent(new CustomEvent("kiln:page"));
+      if (then) then();
+    });
+  }
+
+  kiln.more = function (then) {
+    if (!saved || shown >= results.length) return false;
+    showMore(then);
+    return true;
+  };
+
+  function number(n) { return n.toLocaleString("en"); }
+
+  function apply() {
+    var mine = ++generation;
+    syncPanel();
+    if (!active()) {
+      restorePage();
+      if (set === "_library") say("Type a word in the search box, or choose filters.");
+      return Promise.resolve();
+    }
+    say("Searching…");
+    return select().then(function (picked) {
+      if (mine !== generation) return;
+      keepPage();
+      pageLinks(false);
+      results = picked;
+      shown = 0;
+      grid.replaceChildren();
+      kiln.records = {};
+      var what = picked.length === 1 ? "1 image" : number(picked.length) + " images";
+      say(what + " of " + number(info.count) + " match" + (picked.length === 1 ? "es" : ""));
+      return showMore();
+    }).catch(function (error) {
+      if (mine === generation) say("Could not load the filter data: " + error.message);
+    });
+  }
+
+  // ---- the panel ---------------------------------------------------------------------------
+
+  var controls = {};
+
+  function option(select, value, text) {
+    var node = kiln.el("option", null, text);
+    node.value = value;
+    select.appendChild(node);
+  }
+
+  function chooser(key, label, choices) {
+    var wrap = kiln.el("label", "find-field");
+    wrap.appendChild(kiln.el("span", "find-label", label));
+    var select = kiln.el("select");
+    select.name = key;
+    option(select, "", "any");
+    choices.forEach(function (choice) { option(select, choice[0], choice[1]); });
+    select.addEventListener("change", function () {
+      if (key === "sort") state.sort = select.value;
+      else if (select.value) state.filters[key] = select.value;
+      else delete state.filters[key];
+      changed();
+    });
+    wrap.appendChild(select);
+    controls[key] = select;
+    panel.appendChild(wrap);
+  }
+
+  function dateField(key, label) {
+    var wrap = kiln.el("label", "find-field");
+    wrap.appendChild(kiln.el("span", "find-label", label));
+    var field = kiln.el("input");
+    field.type = "date";
+    field.name = key;
+    if (info.days) {
+      field.min = new Date(info.days[0] * 86400000).toISOString().slice(0, 10);
+      field.max = new Date(info.days[1] * 86400000).toISOString().slice(0, 10);
+    }
+    field.addEventListener("change", function () {
+      if (field.value) state.filters[key] = field.value;
+      else delete state.filters[key];
+      changed();
+    });
+    wrap.appendChild(field);
+    controls[key] = field;
+    panel.appendChild(wrap);
+  }
+
+  function counted(value, count) { return (value === "" ? "(none)" : value) + " (" + number(count) + ")"; }
+
+  function buildPanel() {
+    var head = document.querySelector(".grid-head");
+    panel = kiln.el("div", "find-panel");
+    panel.id = "find-panel";
+    panel.setAttribute("role", "group");
+    panel.setAttribute("aria-label", "Filter and sort");
+    panel.hidden = true;
+    var sort = SORTS.slice(1);
+    chooser("sort", "Sort", sort);
+    controls.sort.options[0].textContent = SORTS[0][1];
+    chooser("rating", "Rating", info.ratings.map(function (n, i) { return [String(i + 1), "★ ≥ " + (i + 1) + " (" + number(n) + ")"]; }));
+    chooser("status", "Status", STATUSES.map(function (s) { return [s[0], counted(s[1], info.statuses[s[0]])]; }));
+    info.fields.forEach(function (field) {
+      chooser(keyOf(field), field.label, field.values.map(function (pair) { return [pair[0], counted(pair[0], pair[1])]; }));
+    });
+    if (info.tags.length) chooser("tag", "Tag", info.tags.map(function (pair) { return [pair[0], counted(pair[0], pair[1])]; }));
+    dateField("from", "From");
+    dateField("to", "To");
+    var clear = kiln.el("button", "find-clear", "Clear");
+    clear.type = "button";
+    clear.addEventListener("click", function () {
+      state = { q: "", sort: "", filters: {} };
+      input.value = "";
+      changed();
+    });
+    panel.appendChild(clear);
+    summary = kiln.el("p", "find-summary");
+    summary.setAttribute("role", "status");
+    moreButton = kiln.el("button", "find-more", "Show more");
+    moreButton.type = "button";
+    moreButton.hidden = true;
+    moreButton.addEventListener("click", function () { showMore(); });
+    head.parentNode.insertBefore(panel, head.nextSibling);
+    panel.parentNode.insertBefore(summary, panel.nextSibling);
+    grid.parentNode.insertBefore(moreButton, grid.nextSibling);
+    Array.prototype.forEach.call(document.querySelectorAll(".find-toggle"), function (button) {
+      button.setAttribute("aria-controls", panel.id);
+    });
+  }
+
+  function syncPanel() {
+    if (input.value !== state.q && document.activeElement !== input) input.value = state.q;
+    if (!panel) return;
+    Object.keys(controls).forEach(function (key) {
+      var wanted = key === "sort" ? state.sort : state.filters[key] || "";
+      controls[key].value = wanted;
+    });
+    if (Object.keys(state.filters).length || state.sort) toggle(true);
+  }
+
+  function toggle(open) {
+    if (!panel) return;
+    panel.hidden = open === undefined ? !panel.hidden : !open;
+    Array.prototype.forEach.call(document.querySelectorAll(".find-toggle"), function (button) {
+      button.setAttribute("aria-expanded", String(!panel.hidden));
+    });
+  }
+
+  function changed() {
+    writeFragment();
+    apply();
+  }
+
+  // ---- wiring ------------------------------------------------------------------------------
+
+  // Results follow the typing on pages with a data set, once it pauses.
+  var typing = null;
+  function typed() {
+    if (!set) return;
+    clearTimeout(typing);
+    typing = setTimeout(function () {
+      state.q = input.value.trim();
+      changed();
+    }, 200);
+  }
+
+  function submit() {
+    var text = input.value.trim();
+    if (!set) {
+      location.href = base + "search.html" + (text ? "#q=" + encodeURIComponent(text) : "");
+      return;
+    }
+    clearTimeout(typing);
+    state.q = text;
+    changed();
+  }
+
+  window.addEventListener("hashchange", function () {
+    var next = readFragment();
+    if (JSON.stringify(next) === JSON.stringify(state)) return;
+    state = next;
+    apply();
+  });
+
+  kiln.findParams = params;
+
+  function start() {
+    state = readFragment();
+    if (state.q) input.value = state.q; // else keep what was typed while this script loaded
+    if (!set) return Promise.resolve();
+    return meta(set).then(function (data) {
+      info = data;
+      buildPanel();
+      return apply();
+    }).then(function () {
+      var wanted = kiln.hash().view;
+      kiln.findPending = false;
+      if (wanted && kiln.loupe && !kiln.loupe.current() && kiln.records[wanted]) kiln.loupe.show(wanted, "replace");
+    });
+  }
+
+  var ready = start();
+  kiln.findReady({
+    submit: function () { ready.then(submit); },
+    typed: function () { ready.then(typed); },
+    toggle: function () { ready.then(function () { toggle(); }); },
+    ready: ready
+  });
+})();

@@ -1,0 +1,211 @@
+"""The finder's data files under build/find/: what they hold, that they are deterministic, and
+that a rebuild rewrites only those whose data changed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kiln.site import build_site, find
+from kiln.site.filters import CHUNK, COLUMNS
+from kiln.site.search import numbers_of, postings, shard_of, words
+from sitefixtures import add_images, add_recipe, image_id, make_project, open_project_store
+
+FILE = re.compile(r'kiln\.found\(("[^"]*"),(.*)\);\n\Z', re.S)
+
+
+def read(build: Path, name: str) -> Any:
+    """A data file's JSON, after checking it names itself."""
+    match = FILE.match((build / "find" / f"{name}.js").read_text("utf-8"))
+    assert match, name
+    assert json.loads(match.group(1)) == name
+    return json.loads(match.group(2))
+
+
+def numbers(posting: list[int] | str, count: int) -> list[int]:
+    """The image numbers a posting list holds, whichever way it is written."""
+    if isinstance(posting, str):
+        bits = base64.b64decode(posting[1:])
+        return [n for n in range(min(count, len(bits) * 8)) if bits[n >> 3] & (1 << (n & 7))]
+    total, out = 0, []
+    for gap in posting:
+        total += gap
+        out.append(total)
+    return out
+
+
+def finder_bytes(build: Path) -> dict[str, bytes]:
+    return {p.relative_to(build).as_posix(): p.read_bytes() for p in sorted((build / "find").rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def gallery(tmp_path):
+    project = make_project(tmp_path, title="Finder")
+    store = open_project_store(project)
+    add_recipe(store, "coast", title="Coastal dusk")
+    add_images(project, store, "coast", 30)
+    add_recipe(store, "fog", title="Fog studies")
+    add_images(project, store, "fog", 5, model="other-model", engine="other-engine")
+    report = build_site(project, store)
+    assert not report.problems
+    yield project, store
+    store.close()
+
+
+def test_a_collection_has_counts_facets_columns_and_chunks(gallery):
+    project, _ = gallery
+    build = project.build_dir
+    meta = read(build, "coast/meta")
+    assert meta["count"] == 30 and meta["chunk"] == CHUNK
+    # Ratings are index % 6, picks index % 7 == 3, rejects index % 11 == 5, tags every fifth.
+    assert meta["ratings"] == [sum(1 for i in range(30) if i % 6 >= n) for n in range(1, 6)]
+    assert meta["statuses"] == {
+        "picked": sum(1 for i in range(30) if i % 7 == 3),
+        "rejected": sum(1 for i in range(30) if i % 11 == 5 and i % 7 != 3),
+        "unrated": sum(1 for i in range(30) if i % 6 == 0 and i % 7 != 3 and i % 11 != 5),
+    }
+    assert meta["tags"] == [["test", 6]]
+    fields = {f["name"]: f for f in meta["fields"]}
+    # One model and one engine in this collection: nothing to filter on.
+    assert "model" not in fields and "engine" not in fields
+    sizes = fields["size"]["values"]
+    assert sum(n for _, n in sizes) == 30 and sizes == sorted(sizes, key=lambda v: (-v[1], v[0]))
+    assert all(re.fullmatch(r"\d+×\d+", v) for v, _ in sizes)
+    assert fields["axis:seed"]["axis"] == "seed"
+    assert set(meta["files"]) == {*COLUMNS, "items-0"}
+    assert read(build, "coast/model") == []  # declared, empty: the page never asks for it
+    assert read(build, "coast/axes")["seed"] == [
+        [v for v, _ in fields["axis:seed"]["values"]].index(str(1000 + i % 4)) for i in range(30)
+    ]
+
+    rating = read(build, "coast/rating")
+    assert rating == [i % 6 for i in range(30)]
+    size = read(build, "coast/size")
+    assert len(size) == 30 and all(fields["size"]["values"][code][1] for code in size)
+    assert read(build, "coast/tags") == {"test": [i for i in range(30) if i % 5 == 0]}
+    seeds = read(build, "coast/order-seed")
+    assert sorted(seeds) == list(range(30)) and [1000 + i % 4 for i in seeds] == sorted(1000 + i % 4 for i in range(30))
+
+    items = read(build, "coast/items-0")
+    first = items[0]
+    assert first["id"] == image_id("coast", 0)
+    assert first["page"] == f"coast/{first['id']}.html"
+    assert first["thumb"][0] == f"media/thumb/{first['id']}.webp"
+    assert first["facts"]["model"] == "placeholder-v1"
+    assert "status" not in first and "tags" in first  # empty values are left out
+
+
+def test_the_library_numbers_each_image_once_and_collections_point_into_it(gallery):
+    project, _ = gallery
+    build = project.build_dir
+    library = read(build, "_library/meta")
+    assert library["count"] == 35
+    assert {f["name"]: f["values"] for f in library["fields"]}["model"] == [["placeholder-v1", 30], ["other-model", 5]]
+    ids = [item["id"] for n in range(-(-35 // CHUNK)) for item in read(build, f"_library/items-{n}")]
+    fog = [item["id"] for item in read(build, "fog/items-0")]
+    assert [ids[g] for g in read(build, "fog/g")] == fog
+
+
+def test_search_shards_find_an_image_by_its_words(gallery):
+    project, _ = gallery
+    build = project.build_dir
+    meta = read(build, "_search/meta")
+    ids = [item["id"] for item in read(build, "_library/items-0")]
+    shard = read(build, "_search/" + shard_of("harbour"))
+    found = {ids[n] for n in numbers(shard["harbour"], meta["count"])}
+    # Subjects cycle through eight, "a quiet harbour town" second.
+    assert found == {image_id("coast", i) for i in range(30) if i % 8 == 1} | {image_id("fog", i) for i in range(5) if i % 8 == 1}
+    tagged = {ids[n] for n in numbers(read(build, "_search/te")["test"], meta["count"])}
+    assert image_id("coast", 5) in tagged and image_id("coast", 6) not in tagged
+    titles = {ids[n] for n in numbers(read(build, "_search/st")["studies"], meta["count"])}
+    assert titles == {image_id("fog", i) for i in range(5)}
+    assert set(meta["files"]) == {p.stem for p in (build / "find" / "_search").glob("*.js")} - {"meta"}
+    assert (build / "search.html").is_file()
+
+
+def test_postings_are_gaps_or_a_bitmap_whichever_is_shorter():
+    assert postings([3, 1000, 1001]) == [3, 997, 1]
+    dense = list(range(0, 1000, 2))
+    packed = postings(dense)
+    assert isinstance(packed, str) and numbers(packed, 1000) == dense == numbers_of(packed)
+    assert numbers_of([3, 7, 1]) == [3, 10, 11]
+
+
+def test_words_and_shards_match_what_the_page_computes():
+    assert list(words("Ein Café_au-lait, 35mm!")) == ["ein", "café", "au", "lait", "35mm"]
+    assert shard_of("café") == "ca" and shard_of("été") == "~e9t" and shard_of("x") == "x"
+
+
+def test_the_files_are_the_same_bytes_for_the_same_data(gallery, tmp_path):
+    project, store = gallery
+    (tmp_path / "q").mkdir()
+    again = make_project(tmp_path / "q", title="Finder")
+    other = open_project_store(again)
+    add_recipe(other, "coast", title="Coastal dusk")
+    add_images(again, other, "coast", 30)
+    add_recipe(other, "fog", title="Fog studies")
+    add_images(again, other, "fog", 5, model="other-model", engine="other-engine")
+    build_site(again, other)
+    other.close()
+    assert finder_bytes(again.build_dir) == finder_bytes(project.build_dir)
+
+
+def test_a_rebuild_rewrites_only_the_files_whose_data_changed(gallery, monkeypatch):
+    project, store = gallery
+    build = project.build_dir
+    report = build_site(project, store)
+    assert not [name for name in report.written_names if name.startswith("find/")]
+
+    before = finder_bytes(build)
+    numbers_before = read(build, "coast/g")
+    add_images(project, store, "coast", 1, start=30, prompt="a solitary zeppelin", created_at="2025-03-15T00:00:00.000Z")
+    with monkeypatch.context() as patch:  # the new image's words are added, the rest is not read
+        patch.setattr(find, "shards", lambda *args: pytest.fail("the whole index was made again"))
+        report = build_site(project, store)
+    written = {name for name in report.written_names if name.startswith("find/")}
+    after = finder_bytes(build)
+    assert written == {name for name in after if before.get(name) != after[name]}
+    # The new image is the newest: it takes the next number, the others keep theirs.
+    assert read(build, "coast/g") == [*numbers_before, 35]
+    assert "find/_search/ze.js" in written and "find/fog/meta.js" not in written
+    untouched_shards = [n for n in after if n.startswith("find/_search/") and n not in written]
+    assert len(untouched_shards) > len(written)
+    assert image_id("coast", 30) in {
+        read(build, "_library/items-0")[n]["id"] for n in numbers(read(build, "_search/ze")["zeppelin"], 36)
+    }
+    # What was added to is what a whole index would be.
+    added = {name: data for name, data in after.items() if name.startswith("find/_search/")}
+    shutil.rmtree(build / "find" / "_search")
+    build_site(project, store, verify=True)
+    assert {name: data for name, data in finder_bytes(build).items() if name.startswith("find/_search/")} == added
+
+
+def test_a_changed_prompt_makes_the_index_whole_again(gallery):
+    project, store = gallery
+    store.conn.execute("UPDATE images SET prompt = 'a brass orrery' WHERE id = ?", [image_id("coast", 1)])
+    build_site(project, store)
+    build = project.build_dir
+    ids = [item["id"] for item in read(build, "_library/items-0")]
+    assert {ids[n] for n in numbers(read(build, "_search/or")["orrery"], 35)} == {image_id("coast", 1)}
+    harbour = {ids[n] for n in numbers(read(build, "_search/ha")["harbour"], 35)}
+    assert image_id("coast", 1) not in harbour and image_id("coast", 9) in harbour
+
+
+def test_hostile_text_stays_data(tmp_path):
+    project = make_project(tmp_path, title="Hostile")
+    store = open_project_store(project)
+    add_recipe(store, "evil", title="Evil")
+    hostile = '</script><script>alert(1)</script><img src=x onerror=alert(2)> \u2028'
+    add_images(project, store, "evil", 2, prompt=hostile, tags=json.dumps([hostile]), model=hostile)
+    build_site(project, store)
+    store.close()
+    text = (project.build_dir / "find" / "evil" / "items-0.js").read_text("utf-8")
+    assert "\u2028" not in text
+    assert read(project.build_dir, "evil/items-0")[0]["prompt"] == hostile
+    assert read(project.build_dir, "evil/tags") == {hostile: [0, 1]}
