@@ -38,9 +38,10 @@ from kiln.site.workers import Workers
 from kiln.store.db import Store
 
 SEEN_BATCH = 5000
-# Every image some recipe's collection (or the archive) shows, with its revision.
+# Every image some recipe's collection (or the archive) shows, with its revision (an image in
+# two recipes comes twice: the build state keeps one).
 _SHOWN_SQL = """
-SELECT DISTINCT i.id, i.revision FROM recipe_jobs rj
+SELECT i.id, i.revision FROM recipe_jobs rj
 JOIN jobs j ON j.key = rj.job_key JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
 WHERE rj.recipe IN (SELECT value FROM json_each(?))
 """
