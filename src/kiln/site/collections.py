@@ -71,7 +71,7 @@ class Collection:
     # Recipes whose entries it shows (a recipe's own, or the archived ones).
     recipes: list[str] = field(default_factory=list)
     tag: str | None = None
-    # Virtual collections: each shown recipe's folder (archived recipes map to the archive).
+    # Virtual collections: the folder of each shown image's own page.
     homes: dict[str, str] = field(default_factory=dict)
     # Filled by the build as it goes through the members:
     count: int = 0
@@ -92,10 +92,6 @@ class Collection:
             yield from _virtual_members(store, self)
 
 
-_HOMES = """
-(SELECT group_concat(rj.recipe, char(31)) FROM jobs j JOIN recipe_jobs rj ON rj.job_key = j.key
- WHERE j.image_id = i.id AND j.status != 'deleted')
-"""
 _VIRTUAL_SQL = {
     "all": "1",
     "picks": "i.status = 'selected'",
@@ -115,7 +111,7 @@ def _virtual_members(store: Store, collection: Collection) -> Iterator[Member]:
     order = _ORDER.get(collection.kind, "i.created_at DESC, i.id DESC")
     limit = f" LIMIT {RECENT}" if collection.kind == "recent" else ""
     sql = (
-        f"SELECT i.id, i.revision, i.created_at, i.rating, i.status, {_HOMES} AS homes FROM images i"
+        f"SELECT i.id, i.revision, i.created_at, i.rating, i.status FROM images i"
         f" WHERE {where} ORDER BY {order}"
     )
     # Only images some collection shows have a page to link to; a recent list still holds RECENT.
@@ -124,19 +120,13 @@ def _virtual_members(store: Store, collection: Collection) -> Iterator[Member]:
     tag = collection.tag or ""
     text = tag if tag.isascii() and '"' not in tag and "\\" not in tag else ""
     for row in store.conn.execute(sql, {"tag": tag, "text": text}):
-        home = _home(row[5], collection.homes)
+        home = collection.homes.get(row[0])
         if home is None:
             continue
         yield Member(row[0], row[1], home, row[2], row[3] or 0, row[4])
         shown += 1
         if limit and shown >= RECENT:
             return
-
-
-def _home(recipes: str | None, homes: dict[str, str]) -> str | None:
-    """Where an image's own page is: its first recipe still shown, else the archive."""
-    folders = sorted(homes[name] for name in (recipes or "").split("\x1f") if name in homes)
-    return next((f for f in folders if f != ARCHIVE), folders[0] if folders else None)
 
 
 _RECIPE_SQL = """
