@@ -2,7 +2,7 @@
 
 Only files inside the build folder are served: every segment of the (already percent-decoded)
 path is checked, then the real path, with links followed, must still lie inside the folder.
-Names starting with a dot (the build manifest, temporaries, ``..``) are never served.
+Names starting with a dot (the build state, temporaries, ``..``) are never served.
 """
 
 from __future__ import annotations

@@ -38,9 +38,10 @@ from kiln.site.workers import Workers
 from kiln.store.db import Store
 
 SEEN_BATCH = 5000
-# Every image some recipe's collection (or the archive) shows, with its revision.
+# Every image some recipe's collection (or the archive) shows, with its revision (an image in
+# two recipes comes twice: the build state keeps one).
 _SHOWN_SQL = """
-SELECT DISTINCT i.id, i.revision FROM recipe_jobs rj
+SELECT i.id, i.revision, rj.recipe FROM recipe_jobs rj
 JOIN jobs j ON j.key = rj.job_key JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
 WHERE rj.recipe IN (SELECT value FROM json_each(?))
 """
@@ -158,12 +159,18 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
 
     # The images shown, with their revisions; then their files.
     state.start_seen()
-    homes = {name: c.name for c in collections if c.kind in ("recipe", "archived") for name in c.recipes}
+    folders = {name: c.name for c in collections if c.kind in ("recipe", "archived") for name in c.recipes}
+    # Each image's own page: in its first recipe still shown, else in the archive.
+    homes: dict[str, str] = {}
+    shown_images = store.conn.execute(_SHOWN_SQL, [json.dumps(sorted(folders))])
+    while rows := shown_images.fetchmany(SEEN_BATCH):
+        state.see([row[:2] for row in rows])
+        for image_id, _, recipe in rows:
+            folder, home = folders[recipe], homes.get(image_id)
+            if home is None or (folder == ARCHIVE, folder) < (home == ARCHIVE, home):
+                homes[image_id] = folder
     for collection in collections:
         collection.homes = homes
-    shown_images = store.conn.execute(_SHOWN_SQL, [json.dumps(sorted(homes))])
-    while rows := shown_images.fetchmany(SEEN_BATCH):
-        state.see(rows)
     setup = Setup(project.db_path, project.build_dir, tuple(theme), theme_key, assets, site, links, builder.where)
     builder.setup = setup
     try:
