@@ -91,9 +91,11 @@ def blurhash_of(image: Image.Image) -> str:
 
 
 def run_stages(
-    image: Image.Image, image_id: str, art_dir: Path, created_at: str, stages: tuple[Stage, ...] = STAGES
+    image: Image.Image, image_id: str, art_dir: Path, created_at: str, stages: tuple[Stage, ...] = STAGES,
+    sync: bool = True,
 ) -> list[dict[str, Any]]:
-    """Write each stage's derivative of ``image`` and return their rows."""
+    """Write each stage's derivative of ``image`` and return their rows (``sync``: as
+    :func:`kiln.art.write_atomic`'s)."""
     rows = []
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     made_by_name: dict[str, Image.Image] = {}
@@ -101,7 +103,7 @@ def run_stages(
         made = made_by_name[stage.name] = stage.make(made_by_name.get(stage.source or "", rgb))
         data = encode_webp(made, stage.quality, stage.method)
         path = stage_path(art_dir, stage.name, image_id, "webp")
-        write_atomic(path, data)
+        write_atomic(path, data, sync)
         rows.append(
             {
                 "image_id": image_id,

@@ -2,7 +2,10 @@
 decode it, put the original into ``art/`` and make its derivatives and blurhash.
 
 Every file is written atomically and nothing here touches the store but to ask whether an
-image is already in it; the importing process commits the rows afterwards, in batches.
+image is already in it; the importing process commits the rows afterwards, in batches. Files
+are not flushed to disk one by one: each outcome names the files it wrote, and the importing
+process makes a batch's files durable at once before committing its rows
+(:func:`kiln.art.make_durable`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Outcome:
     derivatives: tuple[dict[str, Any], ...] = ()
     generation: Generation | None = None
     notes: tuple[str, ...] = ()
+    written: tuple[str, ...] = ()  # files written into art/, relative to it, not yet flushed to disk
 
 
 _readers: dict[str, sqlite3.Connection] = {}
@@ -109,7 +113,7 @@ def _take_in(task: Task) -> Outcome:
         if kind == "duplicate" and not original.exists():
             # The store's copy is lost and this is its content: put it back.
             _place(path, original, data, task.mode)
-            return Outcome("restored", size, mtime, image_id)
+            return Outcome("restored", size, mtime, image_id, written=(recorded,))
         return Outcome(kind, size, mtime, image_id)
     with warnings.catch_warnings():
         # Pillow only warns between its limit and twice it; a file that big is refused all the same.
@@ -147,7 +151,7 @@ def _take_in(task: Task) -> Outcome:
         if adopted is not None:
             derivatives.append(adopted)
             stages = tuple(stage for stage in STAGES if stage.name != THUMB_STAGE)
-    derivatives += run_stages(image, image_id, art, created, stages)
+    derivatives += run_stages(image, image_id, art, created, stages, sync=False)
     row = {
         "id": image_id,
         "path": original.relative_to(art).as_posix(),
@@ -160,8 +164,9 @@ def _take_in(task: Task) -> Outcome:
         "file_mtime_ns": original.stat().st_mtime_ns,
         "created_at": created,
     }
+    written = (row["path"], *(derivative["path"] for derivative in derivatives))
     return Outcome("imported", size, mtime, image_id, image=row, derivatives=tuple(derivatives),
-                   generation=generation, notes=tuple(notes))
+                   generation=generation, notes=tuple(notes), written=written)
 
 
 def _place(source: Path, original: Path, data: bytes, mode: str) -> bool:
@@ -169,7 +174,7 @@ def _place(source: Path, original: Path, data: bytes, mode: str) -> bool:
     if it had to be copied instead), else a copy of ``data``."""
     if mode == "link" and link_atomic(source, original):
         return True
-    write_atomic(original, data)
+    write_atomic(original, data, sync=False)
     return mode != "link"
 
 
@@ -194,7 +199,7 @@ def _adopt_thumb(
     if not (same_shape or width == height):
         return None
     target = stage_path(art, THUMB_STAGE, image_id, EXTENSIONS[kind])
-    write_atomic(target, data)
+    write_atomic(target, data, sync=False)
     return {
         "image_id": image_id, "stage": THUMB_STAGE, "path": target.relative_to(art).as_posix(),
         "width": width, "height": height, "bytes": len(data), "format": EXTENSIONS[kind], "created_at": created,
