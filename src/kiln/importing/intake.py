@@ -96,6 +96,11 @@ def take_in(task: Task) -> Outcome:
         return Outcome("failed", reason=f"{type(error).__name__}: {error}")
 
 
+def take_in_all(tasks: list[Task]) -> list[Outcome]:
+    """:func:`take_in` for several files: one round trip to a worker for all of them."""
+    return [take_in(task) for task in tasks]
+
+
 def _take_in(task: Task) -> Outcome:
     path = Path(task.path)
     try:

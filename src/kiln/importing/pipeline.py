@@ -29,7 +29,7 @@ from typing import Protocol
 
 from kiln.art import make_durable, sweep_temporaries
 from kiln.errors import KilnError
-from kiln.importing.intake import Outcome, Task, take_in
+from kiln.importing.intake import Outcome, Task, take_in_all
 from kiln.importing.records import Imported, check_collections, next_positions, record
 from kiln.importing.sources import Folders, Source, scan
 from kiln.lifeline import watch_parent
@@ -41,7 +41,8 @@ from kiln.wording import plural
 SHOWN = 20  # duplicates and skipped files listed by name (failures: every one)
 BATCH = 200  # rows per commit
 BATCH_S = 1.0  # or this long since the last commit, whichever comes first
-AHEAD = 4  # files handed to each worker before the first comes back
+AHEAD = 2  # chunks of files handed to each worker before the first comes back
+CHUNK = 8  # files per chunk: fewer round trips between processes, results still soon back
 
 
 class Observer(Protocol):
@@ -231,26 +232,45 @@ def _outcomes(
     workers: int,
 ) -> Iterator[tuple[Source, Outcome | None]]:
     """Each source with what became of it (None: a marker, left to the committer), in order,
-    with at most ``AHEAD`` files per worker in flight."""
-    window: deque[tuple[Source, Future[Outcome] | None]] = deque()
+    with at most ``AHEAD`` chunks per worker in flight."""
+    window: deque[tuple[list[Source], Future[list[Outcome]] | None]] = deque()
     pending = iter(todo)
     limit = max(1, workers) * AHEAD
+    # A small import is spread over every worker all the same.
+    size = max(1, min(CHUNK, len(todo) // limit))
+    chunk: list[Source] = []
+
+    def send() -> None:
+        tasks = []
+        for source in chunk:
+            thumb = thumbs.get((source.collection, source.path.stem))
+            tasks.append(Task(str(source.path), str(project.art_dir), str(project.db_path), options.mode,
+                              str(thumb) if thumb else None))
+        window.append((chunk.copy(), executor.submit(take_in_all, tasks)))
+        chunk.clear()
+
     while True:
         while len(window) < limit:
             source = next(pending, None)
             if source is None:
+                if chunk:
+                    send()
                 break
             if source.role is not None and (source.collection, source.path.name) in plain:
-                window.append((source, None))
+                if chunk:
+                    send()
+                window.append(([source], None))
                 continue
-            thumb = thumbs.get((source.collection, source.path.stem))
-            task = Task(str(source.path), str(project.art_dir), str(project.db_path), options.mode,
-                        str(thumb) if thumb else None)
-            window.append((source, executor.submit(take_in, task)))
+            chunk.append(source)
+            if len(chunk) == size:
+                send()
         if not window:
             return
-        source, future = window.popleft()
-        yield source, future.result() if future is not None else None
+        sources, future = window.popleft()
+        if future is None:
+            yield sources[0], None
+        else:
+            yield from zip(sources, future.result(), strict=True)
 
 
 def _same_content(path: Path, sha256: str | None) -> bool:
