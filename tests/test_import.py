@@ -377,3 +377,37 @@ def test_without_syncfs_each_file_is_fsynced(tmp_path, monkeypatch):
     monkeypatch.setattr(art.os, "fsync", synced.append)
     art.make_durable(tmp_path, [*paths, tmp_path / "gone.webp"])
     assert len(synced) == 2
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_its_derivatives_have_their_sizes(tmp_path, monkeypatch):
+    from PIL import JpegImagePlugin
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Big"\n')
+    monkeypatch.chdir(tmp_path)
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((3400, 2200)).convert("RGB").save(buffer, "JPEG")
+    write(tmp_path / "big" / "photo.jpg", buffer.getvalue())
+    decoded: list[tuple[int, int]] = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def draft(self, mode, size):
+        result = real_draft(self, mode, size)
+        decoded.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
+    assert kiln(project, "import", "big") == (0, "Imported 1 image into big in T s.\n")
+    assert decoded == [(1700, 1100)]  # DCT scaling at 1/2: the largest that still covers the web copy
+    assert rows(project, "SELECT width, height FROM images") == [(3400, 2200)]
+    assert sorted(rows(project, "SELECT stage, width, height FROM derivatives")) == [
+        ("thumb", 400, 400), ("thumb_small", 256, 256), ("web", 1600, 1035)]
+
+
+def test_a_reduced_decode_still_covers_a_thumbnail_on_the_short_edge():
+    from kiln.importing.intake import derivatives_need
+
+    assert derivatives_need(3400, 2200) == (1600, 1036)
+    assert derivatives_need(6400, 1000) == (1600, 400)  # the web copy is 250 high; the thumbnail needs 400
+    assert derivatives_need(512, 300) == (512, 300)

@@ -11,6 +11,7 @@ process makes a batch's files durable at once before committing its rows
 from __future__ import annotations
 
 import io
+import math
 import os
 import sqlite3
 import warnings
@@ -23,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from kiln.art import content_id, link_atomic, stage_path, write_atomic
 from kiln.importing.metadata import Generation, read_generation
-from kiln.stages import STAGES, WEB_LONG_EDGE, blurhash_of, run_stages
+from kiln.stages import STAGES, THUMB_SIZE, WEB_LONG_EDGE, blurhash_of, run_stages
 
 # Pillow's name for each format kiln takes in, and the extension its original keeps.
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "AVIF": "avif"}
@@ -134,8 +135,9 @@ def _take_in(task: Task) -> Outcome:
     generation = read_generation(image)
     width, height, kind = image.width, image.height, image.format
     if kind == "JPEG":
-        # JPEG decodes at 1/2, 1/4, 1/8 scale for the asking: no derivative needs more.
-        image.draft("RGB", (WEB_LONG_EDGE, WEB_LONG_EDGE))
+        # JPEG decodes at 1/2, 1/4, 1/8 scale for the asking (DCT scaling, for a fraction of the
+        # time): the largest scale that still covers every derivative.
+        image.draft("RGB", derivatives_need(width, height))
     try:
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -172,6 +174,14 @@ def _take_in(task: Task) -> Outcome:
     written = (row["path"], *(derivative["path"] for derivative in derivatives))
     return Outcome("imported", size, mtime, image_id, image=row, derivatives=tuple(derivatives),
                    generation=generation, notes=tuple(notes), written=written)
+
+
+def derivatives_need(width: int, height: int) -> tuple[int, int]:
+    """The least picture every derivative of a ``width`` × ``height`` image can be made from at
+    its full size: the web copy's, and no less than a thumbnail on either edge."""
+    scale = min(1.0, WEB_LONG_EDGE / max(width, height))
+    return (min(width, max(THUMB_SIZE, math.ceil(width * scale))),
+            min(height, max(THUMB_SIZE, math.ceil(height * scale))))
 
 
 def _place(source: Path, original: Path, data: bytes, mode: str) -> bool:
