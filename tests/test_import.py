@@ -134,6 +134,19 @@ def test_statuses_come_from_the_folders_by_name_and_by_content(setup):
     assert {row[0] for row in rows(project, "SELECT source FROM history")} == {"import"}
 
 
+@pytest.mark.parametrize("form", ["from here", "absolute"])
+def test_a_status_folder_may_be_named_by_its_path(tmp_path, monkeypatch, form):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Imports"\n')
+    lib = library(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    yes = lib / "yes" if form == "absolute" else Path("lib/yes")
+    kiln(project, "import", "lib", "--picked-dir", str(yes))
+    assert _status(project, "lib/yes/only-here.png") == "selected"
+    assert _status(project, "lib/img/a1111.png") is None
+
+
 def _status(project: Path, origin: str) -> str | None:
     return rows(project, "SELECT status FROM images WHERE id = ?", (_id(project, origin),))[0][0]
 
