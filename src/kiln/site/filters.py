@@ -15,7 +15,7 @@ set is a folder under ``find/``:
 The page fetches the meta, then only the columns its filters use and the chunks it shows.
 The library's data set (``_library``) holds every image once, oldest first, and its position
 there is the image's number in the search index; collections carry it as the ``g`` column.
-Everything but the chunks comes from one read of the images' rows (:func:`read_facts`); a
+Everything but the chunks comes from one read of the images' rows (:func:`read_library`); a
 chunk reads the full rows of its own images, and only when one of them changed.
 """
 
@@ -43,9 +43,13 @@ EPOCH = date(1970, 1, 1)
 DICTIONARIES = (("model", "Model"), ("engine", "Engine"), ("recipe", "Collection"), ("size", "Size"))
 COLUMNS = ("model", "engine", "recipe", "size", "axes", "rating", "status", "day", "g", "tags", "order-seed", "order-prompt")
 
-_FACTS_SQL = """
-SELECT id, model, engine, width, height, created_at, rating, status, tags, seed, prompt, negative_prompt, notes
-FROM images
+# Every image some recipe shows (a job not deleted made it), with those recipes: one pass.
+_LIBRARY_SQL = """
+SELECT i.id, i.revision, i.model, i.engine, i.width, i.height, i.created_at, i.rating, i.status, i.tags, i.seed,
+       i.prompt, i.negative_prompt, i.notes,
+       (SELECT group_concat(rj.recipe, char(31)) FROM jobs j JOIN recipe_jobs rj ON rj.job_key = j.key
+        WHERE j.image_id = i.id AND j.status != 'deleted') AS recipes
+FROM images i
 """
 
 
@@ -67,18 +71,19 @@ class Facts:
     notes: str
 
 
-def read_facts(store: Store) -> dict[str, Facts]:
-    """Every image's facts, in one query."""
-    facts = {}
-    for row in store.conn.execute(_FACTS_SQL):
-        if not IMAGE_ID.match(row[0]):
+def read_library(store: Store) -> dict[str, tuple[int, list[str], Facts]]:
+    """Each image a recipe shows, in one query: its revision, those recipes and its facts."""
+    found = {}
+    for row in store.conn.execute(_LIBRARY_SQL):
+        if not row[14] or not IMAGE_ID.match(row[0]):
             continue  # the gallery has no page for it either
-        facts[row[0]] = Facts(
-            row[1] or "", row[2] or "", row[3] or 0, row[4] or 0, row[5] or "", row[6] or 0,
-            STATUS_NAMES.get(row[7] or "", ""), tuple(_tags(row[8])), row[9], row[10] or "", row[11] or "",
-            row[12] or "",
+        facts = Facts(
+            row[2] or "", row[3] or "", row[4] or 0, row[5] or 0, row[6] or "", row[7] or 0,
+            STATUS_NAMES.get(row[8] or "", ""), tuple(_tags(row[9])), row[10], row[11] or "", row[12] or "",
+            row[13] or "",
         )
-    return facts
+        found[row[0]] = (row[1], row[14].split("\x1f"), facts)
+    return found
 
 
 def axis_keys(parsed: list[dict[str, Any]]) -> list[str]:
