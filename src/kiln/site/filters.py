@@ -24,9 +24,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from kiln.site.collect import IMAGE_ID
 from kiln.site.collections import Member, parse_axes
@@ -43,18 +42,19 @@ EPOCH = date(1970, 1, 1)
 DICTIONARIES = (("model", "Model"), ("engine", "Engine"), ("recipe", "Collection"), ("size", "Size"))
 COLUMNS = ("model", "engine", "recipe", "size", "axes", "rating", "status", "day", "g", "tags", "order-seed", "order-prompt")
 
-# Every image some recipe shows (a job not deleted made it), with those recipes: one pass.
-_LIBRARY_SQL = """
-SELECT i.id, i.revision, i.model, i.engine, i.width, i.height, i.created_at, i.rating, i.status, i.tags, i.seed,
-       i.prompt, i.negative_prompt, i.notes,
-       (SELECT group_concat(rj.recipe, char(31)) FROM jobs j JOIN recipe_jobs rj ON rj.job_key = j.key
-        WHERE j.image_id = i.id AND j.status != 'deleted') AS recipes
-FROM images i
+# The recipes that show each image (a job not deleted made it), and every image's facts: two
+# passes over a table each, quicker than a subquery per image.
+_RECIPES_SQL = """
+SELECT j.image_id, rj.recipe FROM recipe_jobs rj JOIN jobs j ON j.key = rj.job_key
+WHERE j.image_id IS NOT NULL AND j.status != 'deleted'
+"""
+_FACTS_SQL = """
+SELECT id, revision, model, engine, width, height, created_at, rating, status, tags, seed, prompt, negative_prompt, notes
+FROM images
 """
 
 
-@dataclass(frozen=True)
-class Facts:
+class Facts(NamedTuple):
     """What filters, sorting and search read of an image."""
 
     model: str
@@ -72,17 +72,21 @@ class Facts:
 
 
 def read_library(store: Store) -> dict[str, tuple[int, list[str], Facts]]:
-    """Each image a recipe shows, in one query: its revision, those recipes and its facts."""
+    """Each image a recipe shows: its revision, those recipes and its facts."""
+    recipes: dict[str, list[str]] = {}
+    for image_id, recipe in store.conn.execute(_RECIPES_SQL):
+        recipes.setdefault(image_id, []).append(recipe)
     found = {}
-    for row in store.conn.execute(_LIBRARY_SQL):
-        if not row[14] or not IMAGE_ID.match(row[0]):
+    for row in store.conn.execute(_FACTS_SQL):
+        shown = recipes.get(row[0])
+        if shown is None or not IMAGE_ID.match(row[0]):
             continue  # the gallery has no page for it either
         facts = Facts(
             row[2] or "", row[3] or "", row[4] or 0, row[5] or 0, row[6] or "", row[7] or 0,
             STATUS_NAMES.get(row[8] or "", ""), tuple(_tags(row[9])), row[10], row[11] or "", row[12] or "",
             row[13] or "",
         )
-        found[row[0]] = (row[1], row[14].split("\x1f"), facts)
+        found[row[0]] = (row[1], shown, facts)
     return found
 
 
