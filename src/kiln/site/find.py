@@ -51,12 +51,18 @@ class Finder:
         home: dict[str, str] = {}
         titles: dict[str, list[str]] = {}
         revisions: dict[str, int] = {}
+        # Most images are in one recipe: each set of recipes is worked out once.
+        placing: dict[tuple[str, ...], tuple[str, list[str]] | None] = {}
         for image_id, (revision, recipes, image_facts) in shown.items():
-            folders = sorted({folders_of[r] for r in recipes if r in folders_of}, key=order.__getitem__)
-            if not folders:
+            key = tuple(recipes)
+            if key not in placing:
+                folders = sorted({folders_of[r] for r in recipes if r in folders_of}, key=order.__getitem__)
+                placing[key] = (_home(folders), [part for f in folders for part in (shelves[f].title, f)]) if folders else None
+            place = placing[key]
+            if place is None:
                 continue
-            facts[image_id], revisions[image_id], home[image_id] = image_facts, revision, _home(folders)
-            titles[image_id] = [part for f in folders for part in (shelves[f].title, f)]
+            facts[image_id], revisions[image_id], home[image_id] = image_facts, revision, place[0]
+            titles[image_id] = place[1]
         library = sorted(home, key=lambda i: (facts[i].created_at, i))
         numbers = {image_id: n for n, image_id in enumerate(library)}
         # Whether every image of the last build keeps its number and its home: then a collection
