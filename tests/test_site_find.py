@@ -250,12 +250,12 @@ def test_an_unchanged_collection_is_renumbered_when_an_older_image_comes(gallery
     assert scratch(project, store) == incremental
 
 
-def test_a_second_home_changes_the_recipe_column_of_an_unchanged_collection(gallery):
+def test_an_image_in_a_second_recipe_moves_home_in_every_data_set(gallery):
     project, store = gallery
     moved = image_id("fog", 0)
     assert read(project.build_dir, "fog/meta")["count"] == 5
     # The image joins "coast" too (a second job that made the same file): its page moves
-    # there, which the "recipe" column of "fog" (unchanged itself) shows.
+    # there, which the "recipe" column of "fog" shows.
     key = "f" * 64
     store.conn.execute(
         "INSERT INTO jobs (key, spec, recipe, engine, model, status, queued_at, image_id)"
