@@ -7,6 +7,12 @@ last chunk, the library's, and the shards of the search index that hold its word
 meta records what its words were made from (a digest of every image's texts): when the images
 it was made from are still the first ones, unchanged, only the new ones are tokenized and added
 to the shards on disk; when anything else changed, it is made whole again.
+
+Every build reads the library in one lean pass (each image's facts and recipes), which the
+library's files and the index need. A collection's members are read only when it changed: one
+whose members are as the last build saw them (``collection.changed`` false), while every image
+of that build keeps its number and home (the library's meta records a digest of them), declares
+the files its meta lists, with the same digests, and reads nothing more.
 """
 
 from __future__ import annotations
