@@ -52,7 +52,7 @@ class Finder:
         shown = read_library(build.store)
         order = {c.name: n for n, c in enumerate(build.collections) if c.kind in ("recipe", "archived")}
         shelves = {c.name: c for c in build.collections if c.name in order}
-        folders_of = build.collections[0].homes if build.collections else {}
+        folders_of = {recipe: c.name for c in shelves.values() for recipe in c.recipes}
         facts: dict[str, Facts] = {}
         home: dict[str, str] = {}
         titles: dict[str, list[str]] = {}
