@@ -3,7 +3,7 @@
 Makes the demo project of this repository in a temporary folder (``kiln run`` with the
 placeholder engine), culls some of it through the library as ``kiln rate`` would, serves it
 with ``kiln serve`` and photographs the culled grid, the loupe, compare, the stats page and a
-sweep grid laid out by the axis selector at 1280×800, and a gallery on a phone (390 px, touch), in the
+sweep grid laid out by the axis selector, the filters and a search at 1280×800, and a gallery on a phone (390 px, touch), in the
 dark theme with Playwright on the installed Chromium.
 """
 
@@ -115,6 +115,21 @@ def shoot(url: str, ids: list[str]) -> None:
         page.wait_for_timeout(1000)
         page.screenshot(path=str(TARGET / "grid.png"))
 
+        # Filters: the culled collection narrowed to its picks of three stars or more.
+        page.goto(url + "cities/index.html#rating=3&status=picked")
+        page.wait_for_function("window.kiln.find && window.kiln.find.ready && !window.kiln.findPending")
+        if page.locator(".find-panel").is_hidden():  # a fragment with filters may have opened it
+            page.click(".find-toggle")
+        page.wait_for_selector(".find-panel:not([hidden])")
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(TARGET / "filters.png"))
+
+        # Search over the whole library.
+        page.goto(url + "search.html#q=night")
+        page.wait_for_function("document.querySelectorAll('.grid .tile').length > 0")
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(TARGET / "search.png"))
+
         # A phone: captions shown without hover, no key hints.
         phone = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
                                     device_scale_factor=2, color_scheme="dark").new_page()
@@ -139,7 +154,7 @@ def main() -> None:
         ids = cull(root)
         with Server(load_project(root), port=0) as server:
             shoot(server.url, ids)
-    for name in ("culled-grid", "compare", "loupe", "stats", "grid", "phone"):
+    for name in ("culled-grid", "compare", "loupe", "stats", "grid", "filters", "search", "phone"):
         compact(TARGET / f"{name}.png")
         print(TARGET / f"{name}.png")
 
