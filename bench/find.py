@@ -230,13 +230,24 @@ def run(images: int, folder: Path, timed: Timed, pagefind_python: str | None, ag
         pagefind(root / "art" / "kiln.db", pagefind_python, folder)
 
 
-def finder_only(images: int, folder: Path, pages_from: Path, pagefind_python: str | None) -> None:
+def change_rating(db: Path) -> None:
+    """One image in the middle of the library rated anew (its revision moves)."""
+    conn = sqlite3.connect(db)
+    with conn:
+        image_id = conn.execute("SELECT id FROM images ORDER BY created_at, id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM images)").fetchone()[0]
+        conn.execute("UPDATE images SET rating = (coalesce(rating, 0) + 1) % 6 WHERE id = ?", [image_id])
+    conn.close()
+
+
+def finder_only(images: int, folder: Path, pages_from: Path, pagefind_python: str | None, browser: bool) -> None:
     """The finder's producer alone (no gallery pages), for stores whose full build takes long:
     its files are kept as a build keeps them (a file is made again only when what it is made
-    from changed); search.html and the static files are copied from ``pages_from``, a build
-    of the same theme."""
+    from changed), and each collection's ``digest`` and ``changed`` are set as the builder sets
+    them (untimed: the builder reads the members for its pages anyway); search.html and the
+    static files are copied from ``pages_from``, a build of the same theme."""
     from kiln.errors import Problem
-    from kiln.site.build import _collections
+    from kiln.site.builder import _recipes, _virtual, current_sequence
+    from kiln.site.pages import digest
     from kiln.site.produce import Build
 
     print(f"\n## {images:,} images, the finder alone")
@@ -245,7 +256,9 @@ def finder_only(images: int, folder: Path, pages_from: Path, pagefind_python: st
     out = project.build_dir
     shutil.rmtree(out, ignore_errors=True)
     recorded: dict[str, str] = {}
+    digests: dict[str, str] = {}
     written: list[str] = []
+    last: list[int | None] = [None]
 
     def files(owner: str, name: str, inputs: str, make) -> None:
         if recorded.get(name) == inputs and (out / name).exists():
@@ -258,40 +271,51 @@ def finder_only(images: int, folder: Path, pages_from: Path, pagefind_python: st
             written.append(name)
         recorded[name] = inputs
 
-    def produce() -> tuple[float, int]:
+    def produce() -> tuple[float, float, int]:
         store = open_store(project.db_path)
         problems: list[Problem] = []
-        collections = _collections(project, store, problems)
+        collections = _virtual(project, store, _recipes(project, store, problems))
         homes = {name: c.name for c in collections if c.kind in ("recipe", "archived") for name in c.recipes}
         for collection in collections:
             collection.homes = homes
+            members = list(collection.members(store))
+            collection.count = len(members)
+            collection.digest = digest(collection.name, collection.title, collection.gallery, members)
+            collection.changed = digests.get(collection.name) != collection.digest
+            digests[collection.name] = collection.digest
+        sequence = current_sequence(store)
         written.clear()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         Finder().produce(Build(
-            project, store, collections, full=False, sequence=0, previous_sequence=None, files=files,
-            render=lambda template, name, context: (pages_from / name).read_bytes(), images=lambda ids: {},
-            owner="producer:find", problems=problems,
+            project, store, collections, full=last[0] is None, sequence=sequence, previous_sequence=last[0],
+            files=files, render=lambda template, name, context: (pages_from / name).read_bytes(),
+            images=lambda ids: {}, owner="producer:find", problems=problems,
         ))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        last[0] = sequence
         store.close()
-        return seconds, len(written)
+        return seconds, cpu, len(written)
 
-    seconds, count = produce()
-    print(f"finder, first build   {seconds:7.2f} s   files written {count:,}")
-    seconds, count = produce()
-    print(f"finder, nothing new   {seconds:7.2f} s   files written {count:,}")
+    def show(what: str) -> None:
+        seconds, cpu, count = produce()
+        search = sum(1 for n in written if n.startswith("find/_search/"))
+        print(f"{what:25} {seconds:7.2f} s   CPU {cpu:6.2f} s   files written {count:,} ({search} of the search index)")
+
+    show("finder, first build")
+    show("finder, nothing new")
     add_image(root / "art" / "kiln.db")
-    seconds, count = produce()
-    search = [n for n in written if n.startswith("find/_search/")]
-    print(f"finder, one new image {seconds:7.2f} s   files written {count:,} ({len(search)} of the search index)")
+    show("finder, one new image")
+    change_rating(root / "art" / "kiln.db")
+    show("finder, one rating change")
     shutil.copytree(pages_from / "static", out / "static")
     for what, path in (("find/ in all", out / "find"), ("search index", out / "find" / "_search"), ("library data set", out / "find" / "_library")):
         files_count, size = folder_bytes(path)
         print(f"{what:21} {size / 1e6:7.1f} MB in {files_count:,} files")
-    print("\n| action | files fetched | bytes | gzip | first result |")
-    print("|---|---:|---:|---:|---:|")
-    for what, files_count, size, packed, ms in browse(out, "search.html", f"the library ({images:,} images)"):
-        print(f"| {what} | {files_count} | {size / 1000:,.1f} KB | {packed / 1000:,.1f} KB | {ms:,.0f} ms |")
+    if browser:
+        print("\n| action | files fetched | bytes | gzip | first result |")
+        print("|---|---:|---:|---:|---:|")
+        for what, files_count, size, packed, ms in browse(out, "search.html", f"the library ({images:,} images)"):
+            print(f"| {what} | {files_count} | {size / 1000:,.1f} KB | {packed / 1000:,.1f} KB | {ms:,.0f} ms |")
     if pagefind_python:
         pagefind(root / "art" / "kiln.db", pagefind_python, folder)
 
@@ -304,13 +328,14 @@ def main() -> None:
     parser.add_argument("--again", action="store_true", help="with --keep: keep the last build, add one more image")
     parser.add_argument("--finder-only", type=Path, metavar="BUILD",
                         help="with --keep: time the finder's producer alone; pages and static files from BUILD")
+    parser.add_argument("--no-browser", action="store_true", help="with --finder-only: times and sizes only")
     args = parser.parse_args()
     timed = Timed()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         for images in args.images:
             if args.finder_only:
-                finder_only(images, args.keep, args.finder_only, args.pagefind)
+                finder_only(images, args.keep, args.finder_only, args.pagefind, not args.no_browser)
             else:
                 run(images, args.keep, timed, args.pagefind, args.again)
         return

@@ -134,6 +134,19 @@ def test_statuses_come_from_the_folders_by_name_and_by_content(setup):
     assert {row[0] for row in rows(project, "SELECT source FROM history")} == {"import"}
 
 
+@pytest.mark.parametrize("form", ["from here", "absolute"])
+def test_a_status_folder_may_be_named_by_its_path(tmp_path, monkeypatch, form):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Imports"\n')
+    lib = library(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    yes = lib / "yes" if form == "absolute" else Path("lib/yes")
+    kiln(project, "import", "lib", "--picked-dir", str(yes))
+    assert _status(project, "lib/yes/only-here.png") == "selected"
+    assert _status(project, "lib/img/a1111.png") is None
+
+
 def _status(project: Path, origin: str) -> str | None:
     return rows(project, "SELECT status FROM images WHERE id = ?", (_id(project, origin),))[0][0]
 
@@ -336,3 +349,78 @@ def test_a_thumbnail_folder_s_own_thumbnails_are_adopted_when_they_fit(tmp_path,
     found = {json.loads(params)["import"]["from"]: (path.rsplit(".", 1)[1], width, height) for params, path, width, height in thumbs}
     assert found == {"p/img/fits.png": ("jpg", 128, 192), "p/img/too-big.png": ("webp", 400, 400),
                      "p/img/none.png": ("webp", 400, 400)}
+
+
+def test_a_batch_s_files_are_flushed_to_disk_at_once_before_its_rows(setup, monkeypatch):
+    """No fsync per file: each batch's files go to disk together, then its rows are committed."""
+    from kiln import art
+    from kiln.importing import pipeline
+
+    project, _ = setup
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # in this process, where the calls can be seen
+    events: list[tuple[str, object]] = []
+    real_durable, real_record, real_fsync = pipeline.make_durable, pipeline.record, os.fsync
+    monkeypatch.setattr(pipeline, "make_durable", lambda art_dir, paths: (
+        events.append(("durable", {path.relative_to(art_dir).as_posix() for path in paths})),
+        real_durable(art_dir, paths))[1])
+    monkeypatch.setattr(pipeline, "record", lambda store, items, *rest: (
+        events.append(("record", items)), real_record(store, items, *rest))[1])
+    monkeypatch.setattr(art.os, "fsync", lambda fd: (events.append(("fsync", fd)), real_fsync(fd))[1])
+    code, _ = kiln(project, "import", "lib")
+    assert code == 1  # the library's bad files
+    assert [kind for kind, _ in events] == ["durable", "record"]
+    flushed, items = events[0][1], events[1][1]
+    expected = set()
+    for item in items:
+        expected.add(item.outcome.image["path"])
+        expected.update(row["path"] for row in item.outcome.derivatives)
+    assert expected and expected <= flushed
+    recorded = {path for (path,) in rows(project, "SELECT path FROM images UNION SELECT path FROM derivatives")}
+    assert recorded <= flushed
+
+
+def test_without_syncfs_each_file_is_fsynced(tmp_path, monkeypatch):
+    from kiln import art
+
+    paths = [tmp_path / "a" / "1.webp", tmp_path / "b" / "2.webp"]
+    for path in paths:
+        art.write_atomic(path, b"x", sync=False)
+    synced: list[int] = []
+    monkeypatch.setattr(art, "_SYNCFS", None)
+    monkeypatch.setattr(art.os, "fsync", synced.append)
+    art.make_durable(tmp_path, [*paths, tmp_path / "gone.webp"])
+    assert len(synced) == 2
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_its_derivatives_have_their_sizes(tmp_path, monkeypatch):
+    from PIL import JpegImagePlugin
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Big"\n')
+    monkeypatch.chdir(tmp_path)
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((3400, 2200)).convert("RGB").save(buffer, "JPEG")
+    write(tmp_path / "big" / "photo.jpg", buffer.getvalue())
+    decoded: list[tuple[int, int]] = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def draft(self, mode, size):
+        result = real_draft(self, mode, size)
+        decoded.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
+    assert kiln(project, "import", "big") == (0, "Imported 1 image into big in T s.\n")
+    assert decoded == [(1700, 1100)]  # DCT scaling at 1/2: the largest that still covers the web copy
+    assert rows(project, "SELECT width, height FROM images") == [(3400, 2200)]
+    assert sorted(rows(project, "SELECT stage, width, height FROM derivatives")) == [
+        ("thumb", 400, 400), ("thumb_small", 256, 256), ("web", 1600, 1035)]
+
+
+def test_a_reduced_decode_still_covers_a_thumbnail_on_the_short_edge():
+    from kiln.importing.intake import derivatives_need
+
+    assert derivatives_need(3400, 2200) == (1600, 1036)
+    assert derivatives_need(6400, 1000) == (1600, 400)  # the web copy is 250 high; the thumbnail needs 400
+    assert derivatives_need(512, 300) == (512, 300)

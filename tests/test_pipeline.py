@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from processes import descendants, survivors
 from projectcli import kiln
 
 REPO = Path(__file__).resolve().parent.parent
@@ -164,12 +165,16 @@ def test_sigkill_midway_then_resume_loses_and_duplicates_nothing(project_dir: Pa
     process = _start_run(project_dir)
     try:
         _wait_for_images(project_dir, 4, process)
+        workers = descendants(process.pid)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == -signal.SIGKILL
+    # Its finishing workers end when they see it gone, a moment later on a loaded machine; one
+    # still writing when the next run starts keeps its temporary until the run after sweeps it.
+    assert not survivors(workers)
     done_before = db_rows(project_dir, "SELECT count(*) FROM jobs WHERE status = 'succeeded'")[0][0]
     assert 4 <= done_before < 30
 

@@ -209,3 +209,61 @@ def test_hostile_text_stays_data(tmp_path):
     assert "\u2028" not in text
     assert read(project.build_dir, "evil/items-0")[0]["prompt"] == hostile
     assert read(project.build_dir, "evil/tags") == {hostile: [0, 1]}
+
+
+def scratch(project, store) -> dict[str, bytes]:
+    """The finder's files as a build into an empty folder makes them."""
+    shutil.rmtree(project.build_dir)
+    build_site(project, store)
+    return finder_bytes(project.build_dir)
+
+
+def test_an_unchanged_collection_keeps_its_files_unread(gallery, monkeypatch):
+    project, store = gallery
+    read_members: list[str] = []  # the collections whose members the finder read
+    original = find.arrange
+    monkeypatch.setattr(find, "arrange", lambda c, *args: read_members.append(c.name) or original(c, *args))
+    store.conn.execute("UPDATE images SET rating = 5 WHERE id = ?", [image_id("coast", 2)])
+    report = build_site(project, store)
+    written = {name for name in report.written_names if name.startswith("find/")}
+    assert "coast" in read_members and "fog" not in read_members
+    assert "find/coast/rating.js" in written and "find/_library/rating.js" in written
+    assert not [name for name in written if name.startswith("find/fog/")]
+    assert not [name for name in written if name.startswith("find/_search/")]
+    add_images(project, store, "fog", 1, start=5, prompt="a lone zeppelin", created_at="2025-03-15T00:00:00.000Z")
+    read_members.clear()
+    report = build_site(project, store)
+    assert read_members == ["fog"]
+    incremental = finder_bytes(project.build_dir)
+    monkeypatch.undo()
+    assert scratch(project, store) == incremental
+
+
+def test_an_unchanged_collection_is_renumbered_when_an_older_image_comes(gallery):
+    project, store = gallery
+    fog_numbers = read(project.build_dir, "fog/g")
+    # Older than every image: each image of the library moves one number on.
+    add_images(project, store, "coast", 1, start=30, prompt="a lone zeppelin", created_at="2025-03-13T00:00:00.000Z")
+    build_site(project, store)
+    assert read(project.build_dir, "fog/g") == [n + 1 for n in fog_numbers]
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental
+
+
+def test_an_image_in_a_second_recipe_moves_home_in_every_data_set(gallery):
+    project, store = gallery
+    moved = image_id("fog", 0)
+    assert read(project.build_dir, "fog/meta")["count"] == 5
+    # The image joins "coast" too (a second job that made the same file): its page moves
+    # there, which the "recipe" column of "fog" shows.
+    key = "f" * 64
+    store.conn.execute(
+        "INSERT INTO jobs (key, spec, recipe, engine, model, status, queued_at, image_id)"
+        " SELECT ?, spec, 'coast', engine, model, status, queued_at, image_id FROM jobs WHERE image_id = ?", [key, moved]
+    )
+    store.conn.execute("INSERT INTO recipe_jobs (recipe, job_key, position, axes) VALUES ('coast', ?, 99, '{}')", [key])
+    build_site(project, store)
+    fields = {f["name"]: f for f in read(project.build_dir, "fog/meta")["fields"]}
+    assert dict(fields["recipe"]["values"]) == {"coast": 1, "fog": 4}
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental

@@ -400,8 +400,8 @@ def import_queue(queue_file: str, engine_name: str, force: bool, project_path: s
 @click.option("--copy", "mode", flag_value="copy", default=True, help="Copy the files into art/ (the default).")
 @click.option("--link", "mode", flag_value="link", help="Hard-link them into art/ where the file system allows (else copy).")
 @click.option("--move", "mode", flag_value="move", help="Move them into art/: each source goes once its rows are in.")
-@click.option("--picked-dir", multiple=True, metavar="DIR", help="Files in DIR (under each folder) are picks. Repeatable.")
-@click.option("--rejected-dir", multiple=True, metavar="DIR", help="Files in DIR (under each folder) are rejects. Repeatable.")
+@click.option("--picked-dir", multiple=True, metavar="DIR", help="Files in DIR (a folder under each folder imported, or its path) are picks. Repeatable.")
+@click.option("--rejected-dir", multiple=True, metavar="DIR", help="Files in DIR (a folder under each folder imported, or its path) are rejects. Repeatable.")
 @click.option("--thumbs-dir", multiple=True, metavar="DIR", help="Thumbnails in DIR are adopted instead of made again. Repeatable.")
 @project_option
 @reports_errors

@@ -2,12 +2,16 @@
 decode it, put the original into ``art/`` and make its derivatives and blurhash.
 
 Every file is written atomically and nothing here touches the store but to ask whether an
-image is already in it; the importing process commits the rows afterwards, in batches.
+image is already in it; the importing process commits the rows afterwards, in batches. Files
+are not flushed to disk one by one: each outcome names the files it wrote, and the importing
+process makes a batch's files durable at once before committing its rows
+(:func:`kiln.art.make_durable`).
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import sqlite3
 import warnings
@@ -20,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from kiln.art import content_id, link_atomic, stage_path, write_atomic
 from kiln.importing.metadata import Generation, read_generation
-from kiln.stages import STAGES, WEB_LONG_EDGE, blurhash_of, run_stages
+from kiln.stages import STAGES, THUMB_SIZE, WEB_LONG_EDGE, blurhash_of, run_stages
 
 # Pillow's name for each format kiln takes in, and the extension its original keeps.
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "AVIF": "avif"}
@@ -55,6 +59,7 @@ class Outcome:
     derivatives: tuple[dict[str, Any], ...] = ()
     generation: Generation | None = None
     notes: tuple[str, ...] = ()
+    written: tuple[str, ...] = ()  # files written into art/, relative to it, not yet flushed to disk
 
 
 _readers: dict[str, sqlite3.Connection] = {}
@@ -92,6 +97,11 @@ def take_in(task: Task) -> Outcome:
         return Outcome("failed", reason=f"{type(error).__name__}: {error}")
 
 
+def take_in_all(tasks: list[Task]) -> list[Outcome]:
+    """:func:`take_in` for several files: one round trip to a worker for all of them."""
+    return [take_in(task) for task in tasks]
+
+
 def _take_in(task: Task) -> Outcome:
     path = Path(task.path)
     try:
@@ -109,7 +119,7 @@ def _take_in(task: Task) -> Outcome:
         if kind == "duplicate" and not original.exists():
             # The store's copy is lost and this is its content: put it back.
             _place(path, original, data, task.mode)
-            return Outcome("restored", size, mtime, image_id)
+            return Outcome("restored", size, mtime, image_id, written=(recorded,))
         return Outcome(kind, size, mtime, image_id)
     with warnings.catch_warnings():
         # Pillow only warns between its limit and twice it; a file that big is refused all the same.
@@ -125,8 +135,9 @@ def _take_in(task: Task) -> Outcome:
     generation = read_generation(image)
     width, height, kind = image.width, image.height, image.format
     if kind == "JPEG":
-        # JPEG decodes at 1/2, 1/4, 1/8 scale for the asking: no derivative needs more.
-        image.draft("RGB", (WEB_LONG_EDGE, WEB_LONG_EDGE))
+        # JPEG decodes at 1/2, 1/4, 1/8 scale for the asking (DCT scaling, for a fraction of the
+        # time): the largest scale that still covers every derivative.
+        image.draft("RGB", derivatives_need(width, height))
     try:
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -147,7 +158,7 @@ def _take_in(task: Task) -> Outcome:
         if adopted is not None:
             derivatives.append(adopted)
             stages = tuple(stage for stage in STAGES if stage.name != THUMB_STAGE)
-    derivatives += run_stages(image, image_id, art, created, stages)
+    derivatives += run_stages(image, image_id, art, created, stages, sync=False)
     row = {
         "id": image_id,
         "path": original.relative_to(art).as_posix(),
@@ -160,8 +171,17 @@ def _take_in(task: Task) -> Outcome:
         "file_mtime_ns": original.stat().st_mtime_ns,
         "created_at": created,
     }
+    written = (row["path"], *(derivative["path"] for derivative in derivatives))
     return Outcome("imported", size, mtime, image_id, image=row, derivatives=tuple(derivatives),
-                   generation=generation, notes=tuple(notes))
+                   generation=generation, notes=tuple(notes), written=written)
+
+
+def derivatives_need(width: int, height: int) -> tuple[int, int]:
+    """The least picture every derivative of a ``width`` × ``height`` image can be made from at
+    its full size: the web copy's, and no less than a thumbnail on either edge."""
+    scale = min(1.0, WEB_LONG_EDGE / max(width, height))
+    return (min(width, max(THUMB_SIZE, math.ceil(width * scale))),
+            min(height, max(THUMB_SIZE, math.ceil(height * scale))))
 
 
 def _place(source: Path, original: Path, data: bytes, mode: str) -> bool:
@@ -169,7 +189,7 @@ def _place(source: Path, original: Path, data: bytes, mode: str) -> bool:
     if it had to be copied instead), else a copy of ``data``."""
     if mode == "link" and link_atomic(source, original):
         return True
-    write_atomic(original, data)
+    write_atomic(original, data, sync=False)
     return mode != "link"
 
 
@@ -194,7 +214,7 @@ def _adopt_thumb(
     if not (same_shape or width == height):
         return None
     target = stage_path(art, THUMB_STAGE, image_id, EXTENSIONS[kind])
-    write_atomic(target, data)
+    write_atomic(target, data, sync=False)
     return {
         "image_id": image_id, "stage": THUMB_STAGE, "path": target.relative_to(art).as_posix(),
         "width": width, "height": height, "bytes": len(data), "format": EXTENSIONS[kind], "created_at": created,

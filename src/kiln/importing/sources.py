@@ -35,6 +35,24 @@ class Folders:
     rejected: tuple[str, ...] = ()
     thumbs: tuple[str, ...] = ()
 
+    def within(self, folder: Path) -> Folders:
+        """These names for one folder imported: a name is a folder under it (``yes``), or a
+        path to one inside it, absolute or from here (``lib/yes``), made relative to it."""
+        root = folder.resolve()
+
+        def place(name: str) -> str | None:
+            if not Path(name).is_absolute() and (folder / name).is_dir() or not Path(name).is_dir():
+                return name
+            try:
+                return Path(name).resolve().relative_to(root).as_posix()
+            except ValueError:
+                return None  # a folder elsewhere: it sorts nothing in this one
+
+        def placed(names: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(p for p in map(place, names) if p is not None)
+
+        return Folders(placed(self.picked), placed(self.rejected), placed(self.thumbs))
+
     def role(self, relative: str) -> str | None:
         """``selected``, ``rejected`` or ``thumbs`` for a file at ``relative`` (posix, to the
         folder imported), or None for a plain image."""
@@ -88,11 +106,12 @@ def scan(paths: Sequence[Path], folders: Folders, collection: str | None, glob: 
         name = collection_name(title)
         found.titles.setdefault(name, title)
         found.roots.setdefault(name, label)
+        sorting = folders.within(given) if given.is_dir() else folders
         for path, relative in _walk(given):
             resolved = path.resolve()
             if resolved in seen:
                 continue
-            role = folders.role(relative) if given.is_dir() else None
+            role = sorting.role(relative) if given.is_dir() else None
             if role == "thumbs":
                 found.thumbs[(name, path.stem)] = resolved
                 continue

@@ -7,16 +7,23 @@ last chunk, the library's, and the shards of the search index that hold its word
 meta records what its words were made from (a digest of every image's texts): when the images
 it was made from are still the first ones, unchanged, only the new ones are tokenized and added
 to the shards on disk; when anything else changed, it is made whole again.
+
+Every build reads the library in one lean pass (each image's facts and recipes), which the
+library's files and the index need. A collection's members are read only when it changed: one
+whose members are as the last build saw them (``collection.changed`` false), while every image
+of that build keeps its number and home (the library's meta records a digest of them), declares
+the files its meta lists, with the same digests, and reads nothing more.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kiln.project import Project
 from kiln.site.collections import ARCHIVE, Collection, Member
-from kiln.site.filters import COLUMNS, LIBRARY, Facts, chunks, columns, items, read_facts
+from kiln.site.filters import CHUNK, COLUMNS, LIBRARY, Facts, chunks, columns, items, read_library
 from kiln.site.findfiles import FIND, digest, script
 from kiln.site.layout import SEARCH
 from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words, shards, sources
@@ -26,7 +33,7 @@ if TYPE_CHECKING:  # produce.py lists this module's producer
     from kiln.site.produce import Build, Link
 
 # Part of every file's inputs: a change to what the files hold makes them all again.
-FORMAT = "find-1"
+FORMAT = "find-2"
 
 
 class Finder:
@@ -42,39 +49,54 @@ class Finder:
 
     def produce(self, build: Build) -> None:
         where = build.project.relative(build.project.db_path)
-        facts = read_facts(build.store)
-        sets: list[tuple[str, list[Member]]] = []
-        homes: dict[str, list[str]] = {}
-        revisions: dict[str, int] = {}
+        shown = read_library(build.store)
+        order = {c.name: n for n, c in enumerate(build.collections) if c.kind in ("recipe", "archived")}
+        shelves = {c.name: c for c in build.collections if c.name in order}
+        folders_of = {recipe: c.name for c in shelves.values() for recipe in c.recipes}
+        facts: dict[str, Facts] = {}
+        home: dict[str, str] = {}
         titles: dict[str, list[str]] = {}
-        for collection in build.collections:
-            if collection.kind == "all":
+        revisions: dict[str, int] = {}
+        # Most images are in one recipe: each set of recipes is worked out once.
+        placing: dict[tuple[str, ...], tuple[str, list[str]] | None] = {}
+        for image_id, (revision, recipes, image_facts) in shown.items():
+            key = tuple(recipes)
+            if key not in placing:
+                folders = sorted({folders_of[r] for r in recipes if r in folders_of}, key=order.__getitem__)
+                placing[key] = (_home(folders), [part for f in folders for part in (shelves[f].title, f)]) if folders else None
+            place = placing[key]
+            if place is None:
                 continue
-            members = [m for m in arrange(collection, list(build.members(collection)), build.problems, where) if m.image_id in facts]
-            sets.append((collection.name, members))
-            if collection.kind in ("recipe", "archived"):
-                _note(collection, members, homes, revisions, titles)
-        home = {image_id: _home(folders) for image_id, folders in homes.items()}
+            facts[image_id], revisions[image_id], home[image_id] = image_facts, revision, place[0]
+            titles[image_id] = place[1]
         library = sorted(home, key=lambda i: (facts[i].created_at, i))
         numbers = {image_id: n for n, image_id in enumerate(library)}
+        # Whether every image of the last build keeps its number and its home: then a collection
+        # whose members are unchanged keeps its files, declared from its meta unread.
+        placed = [(i, home[i]) for i in library]
+        before = _recorded(build.project.build_dir / FIND / LIBRARY / "meta.js")
+        count = before.get("count")
+        settled = isinstance(count, int) and 0 <= count <= len(library) and before.get("placed") == digest(FORMAT, placed[:count])
         library_members = [
             Member(i, revisions[i], home[i], facts[i].created_at, facts[i].rating, facts[i].status) for i in library
         ]
-        _data_set(build, LIBRARY, library_members, facts, numbers, home)
-        for name, members in sets:
-            _data_set(build, name, members, facts, numbers, home)
+        context = (facts, numbers, home)
+        _data_set(build, LIBRARY, library_members, context, {"placed": digest(FORMAT, placed)})
+        for collection in build.collections:
+            if collection.kind == "all":
+                continue
+
+            def load(collection: Collection = collection) -> list[Member]:
+                members = arrange(collection, list(build.members(collection)), build.problems, where)
+                return [m for m in members if m.image_id in home]
+
+            kept = _recorded(build.project.build_dir / FIND / collection.name / "meta.js") if settled else {}
+            if not collection.changed and isinstance(kept.get("files"), dict):
+                _kept_data_set(build, collection.name, kept["files"], load, context)
+            else:
+                _data_set(build, collection.name, load(), context)
         _search_index(build, library, facts, titles)
         build.file(SEARCH, FORMAT, lambda: build.render("search.html", SEARCH, {}))
-
-
-def _note(
-    collection: Collection, members: list[Member], homes: dict[str, list[str]], revisions: dict[str, int],
-    titles: dict[str, list[str]],
-) -> None:
-    for member in members:
-        homes.setdefault(member.image_id, []).append(collection.name)
-        revisions[member.image_id] = member.revision
-        titles.setdefault(member.image_id, []).extend((collection.title, collection.name))
 
 
 def _home(folders: list[str]) -> str:
@@ -83,45 +105,65 @@ def _home(folders: list[str]) -> str:
     return next((f for f in ordered if f != ARCHIVE), ordered[0])
 
 
-def _data_set(
-    build: Build, name: str, members: list[Member], facts: dict[str, Facts], numbers: dict[str, int], home: dict[str, str]
-) -> None:
-    folder = f"{FIND}/{name}"
+# What a data set's files are made from besides its members: each image's facts, number and home.
+Context = tuple[dict[str, Facts], dict[str, int], dict[str, str]]
+
+
+def _data_set(build: Build, name: str, members: list[Member], context: Context, extra: dict[str, str] | None = None) -> None:
+    """Declare a data set's files, each with a digest of what it is made from."""
+    facts, numbers, home = context
     shown = [(m.image_id, m.revision, m.home, m.job_key, m.axes) for m in members]
-    made_from = digest(FORMAT, shown)
-    g = [numbers[m.image_id] for m in members]
+    made_from = digest(FORMAT, shown, [home[m.image_id] for m in members])
     versions = {column: made_from for column in COLUMNS}
-    versions["g"] = digest(FORMAT, g)
-    parts = {}
+    versions["g"] = digest(FORMAT, [numbers[m.image_id] for m in members])
     for chunk, start, end in chunks(len(members)):
         versions[chunk] = digest(FORMAT, shown[start:end])
-        parts[chunk] = (start, end)
+    _declare(build, name, versions, lambda: members, context, extra or {})
+
+
+def _kept_data_set(
+    build: Build, name: str, versions: dict[str, str], load: Callable[[], list[Member]], context: Context
+) -> None:
+    """Declare the files of a data set unchanged since the last build, as its meta lists them;
+    its members are read only if one of them must be made again (changed by hand)."""
+    members: list[list[Member]] = []
+
+    def loaded() -> list[Member]:
+        if not members:
+            members.append(load())
+        return members[0]
+
+    _declare(build, name, versions, loaded, context, {})
+
+
+def _declare(
+    build: Build, name: str, versions: dict[str, str], members: Callable[[], list[Member]], context: Context,
+    extra: dict[str, str],
+) -> None:
+    folder = f"{FIND}/{name}"
     made: dict[str, Any] = {}
 
     def computed() -> tuple[dict[str, Any], dict[str, Any]]:
         if not made:
-            files, meta = columns(members, facts, numbers, home)
-            made["files"], made["meta"] = files, meta
+            made["files"], made["meta"] = columns(members(), *context)
         return made["files"], made["meta"]
 
-    for column in COLUMNS:
-        build.file(
-            f"{folder}/{column}.js", versions[column],
-            lambda column=column: script(f"{name}/{column}", computed()[0][column]),
-        )
+    for file, version in sorted(versions.items()):
+        if file in COLUMNS:
+            make = lambda file=file: script(f"{name}/{file}", computed()[0][file])  # noqa: E731
+        else:
+            make = lambda file=file: _items(build, name, file, members())  # noqa: E731
+        build.file(f"{folder}/{file}.js", version, make)
+    files = dict(sorted(versions.items()))
     build.file(
-        f"{folder}/meta.js", digest(sorted(versions.items())),
-        lambda: script(f"{name}/meta", {**computed()[1], "files": dict(sorted(versions.items()))}),
+        f"{folder}/meta.js", digest(sorted(versions.items()), sorted(extra.items())),
+        lambda: script(f"{name}/meta", {**computed()[1], **extra, "files": files}),
     )
-    for chunk, (start, end) in parts.items():
-        build.file(
-            f"{folder}/{chunk}.js", versions[chunk],
-            lambda chunk=chunk, start=start, end=end: _items(build, name, chunk, members[start:end]),
-        )
 
 
 def _items(build: Build, name: str, chunk: str, members: list[Member]) -> bytes:
-    return script(f"{name}/{chunk}", items(build.store, members))
+    start = int(chunk.removeprefix("items-")) * CHUNK
+    return script(f"{name}/{chunk}", items(build.store, members[start : start + CHUNK]))
 
 
 def _search_index(
