@@ -317,3 +317,25 @@ def test_a_producer_makes_only_what_changed_and_its_dropped_files_go(tmp_path, m
     report = build(project, store)
     assert "counts/alpha.txt" in report.removed_names
     assert not (project.build_dir / "counts" / "alpha.txt").exists()
+
+
+def test_an_unchanged_collection_is_skipped_without_reading_its_members(tmp_path, monkeypatch):
+    monkeypatch.setattr("kiln.site.builder.PRODUCERS", [])  # the gallery's own pages
+    project, store = make(tmp_path, collections=ALL)
+    recipe(project, store, "alpha")
+    recipe(project, store, "beta")
+    add_images(project, store, "alpha", 4, status="selected", tags='["sky"]')
+    add_images(project, store, "beta", 2, start=4, status=None, tags="[]")
+    build(project, store)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    add_images(project, store, "beta", 1, start=6, status=None, tags="[]")
+    build(project, store)
+    store.conn.set_trace_callback(None)
+    members = [s for s in statements if "ORDER BY" in s and ("FROM recipe_jobs rj" in s or "FROM images i" in s)]
+    # beta's members, and All images' and Recent's (the new image is theirs); not alpha's,
+    # the picks' or the tag's.
+    assert [s for s in members if "'beta'" in s and "rj.position" in s]
+    assert [s for s in members if "'alpha'" in s] == []
+    assert [s for s in members if "status = 'selected'" in s or "instr(i.tags" in s] == []
+    assert len([s for s in members if "WHERE 1 ORDER BY i.created_at DESC" in s]) == 2

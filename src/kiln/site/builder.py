@@ -32,6 +32,7 @@ from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
 from kiln.site.report import BuildReport
 from kiln.site.state import FORMAT, BuildState
+from kiln.site.summaries import NO_JOBS, RecipeSummary, recipe_summaries, virtual_summary
 from kiln.site.theme import static_sources, theme_dirs
 from kiln.site.views import Gallery, archived_counts, arrange, dump, header, load, recipe_stats
 from kiln.site.workers import Workers
@@ -156,6 +157,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     previous = state.get("sequence")
     full = state.get("site_key") != site_key
     collections = _virtual(project, store, recipes)
+    summaries = recipe_summaries(store, -1 if full or previous is None else int(previous))
 
     # The images shown, with their revisions; then their files.
     state.start_seen()
@@ -178,8 +180,19 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
             project, store, state, builder.workers, builder.output, builder.written, builder.removed, problems
         )
         builder.missing = missing
+        # What the last build recorded still holds when no image's missing files changed, and
+        # (for the virtual collections) no image older than that build moved between recipes.
+        missing_key = digest(sorted(missing.items()))
+        kept = not full and state.get("missing") == missing_key
+        homes_kept = kept and all(state.get(f"membership:{name}") == str(summaries.get(name, NO_JOBS).older) for name in folders)
         # The pages, collection by collection.
-        galleries = [_collection(builder, collection, site_key, missing, full) for collection in collections]
+        galleries = [
+            _collection(
+                builder, collection, site_key, missing, full, _summary(builder.store, collection, summaries),
+                homes_kept if collection.newest_first else kept,
+            )
+            for collection in collections
+        ]
         index, inputs = front_page([g for g in galleries if _on_front(g)], state.seen_count(), site_key, missing)
         index.owner, index.inputs = "site", inputs
         builder.pages += 1
@@ -213,6 +226,9 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     state.set("sequence", str(sequence))
     state.set("pages", str(builder.pages))
     state.set("images", str(state.seen_count()))
+    state.set("missing", missing_key)
+    for name in folders:
+        state.set(f"membership:{name}", str(summaries.get(name, NO_JOBS).membership))
     for collection in collections:
         state.set(f"collection:{collection.name}", collection.digest)
     state.commit()
@@ -227,21 +243,43 @@ def _on_front(gallery: Gallery) -> bool:
     return gallery.kind == "recipe" or gallery.count > 0
 
 
-def _collection(builder: Builder, collection: Collection, site_key: str, missing: dict[str, str], full: bool) -> Gallery:
+def _summary(store: Store, collection: Collection, summaries: dict[str, RecipeSummary]) -> tuple:
+    """The collection's summary (kiln/site/summaries.py)."""
+    if collection.kind in ("recipe", "archived"):
+        return tuple(summaries[name].members if name in summaries else None for name in collection.recipes)
+    return virtual_summary(store, collection.kind, collection.tag)
+
+
+def _collection(
+    builder: Builder, collection: Collection, site_key: str, missing: dict[str, str], full: bool, summary: tuple,
+    may_skip: bool,
+) -> Gallery:
     """Plan one collection's pages, hand the changed ones to be rendered; its header.
 
-    A collection whose members (with their revisions), settings and job counts are as the
-    last build saw them keeps its pages and its header as they are, unplanned.
+    A collection whose summary and settings are those the last build recorded keeps its pages
+    and its header as they are, without reading its members, when ``may_skip`` (the build's
+    record of missing files, and of the images' homes, still holds). Otherwise, a collection whose
+    members (with their revisions), settings and job counts are as the last build saw them
+    keeps them too, unplanned.
     """
     state = builder.state
-    members = list(collection.members(builder.store))
-    stats = recipe_stats(builder.store, collection)
+    owner = f"page:{collection.name}"
     settings = (collection.name, collection.title, collection.kind, collection.description, collection.gallery,
                 collection.page_size, collection.recipes)
+    saved = state.get(f"header:{collection.name}")
+    summary_key = digest(site_key, settings, summary)
+    recorded = state.get(f"summary:{collection.name}")
+    state.set(f"summary:{collection.name}", summary_key)
+    if may_skip and summary_key == recorded and saved is not None and owner not in builder.damaged:
+        gallery = load(saved)
+        collection.count, collection.digest, collection.changed = gallery.count, state.get(f"collection:{collection.name}") or "", False
+        builder.declared[owner] = None  # all its pages stay
+        builder.pages += int(state.get(f"pages:{collection.name}") or 0)
+        return gallery
+    members = list(collection.members(builder.store))
+    stats = recipe_stats(builder.store, collection)
     collection.count = len(members)
     collection.digest = digest(site_key, settings, stats, [shown(m, missing) for m in members])
-    owner = f"page:{collection.name}"
-    saved = state.get(f"header:{collection.name}")
     collection.changed = full or state.get(f"collection:{collection.name}") != collection.digest or saved is None
     if not collection.changed and owner not in builder.damaged:
         builder.declared[owner] = None  # all its pages stay
@@ -250,11 +288,11 @@ def _collection(builder: Builder, collection: Collection, site_key: str, missing
     members = arrange(collection, members, builder.problems, builder.where)
     archived = archived_counts(collection, members) if collection.kind == "archived" else []
     gallery = header(collection, members, stats, archived, builder.problems, builder.where)
-    recorded = state.files_of(owner)
+    files = state.files_of(owner)
     pages = 0
     for page, inputs in collection_pages(gallery, members, site_key, missing):
         pages += 1
-        if builder.declare(owner, page.path, inputs, recorded.get(page.path), full):
+        if builder.declare(owner, page.path, inputs, files.get(page.path), full):
             page.owner, page.inputs = owner, inputs
             builder.render(page)
     builder.pages += pages

@@ -106,8 +106,17 @@ _ORDER = {
 }
 
 
+def virtual_filter(kind: str, tag: str | None) -> tuple[str, dict[str, str]]:
+    """The ``WHERE`` clause over ``images i`` choosing a virtual collection's images, and its
+    parameters."""
+    tag = tag or ""
+    # A tag JSON writes with escapes (quotes, non-ASCII) is looked for by the parse alone.
+    text = tag if tag.isascii() and '"' not in tag and "\\" not in tag else ""
+    return _VIRTUAL_SQL[kind], {"tag": tag, "text": text}
+
+
 def _virtual_members(store: Store, collection: Collection) -> Iterator[Member]:
-    where = _VIRTUAL_SQL[collection.kind]
+    where, parameters = virtual_filter(collection.kind, collection.tag)
     order = _ORDER.get(collection.kind, "i.created_at DESC, i.id DESC")
     limit = f" LIMIT {RECENT}" if collection.kind == "recent" else ""
     sql = (
@@ -116,10 +125,7 @@ def _virtual_members(store: Store, collection: Collection) -> Iterator[Member]:
     )
     # Only images some collection shows have a page to link to; a recent list still holds RECENT.
     shown = 0
-    # A tag JSON writes with escapes (quotes, non-ASCII) is looked for by the parse alone.
-    tag = collection.tag or ""
-    text = tag if tag.isascii() and '"' not in tag and "\\" not in tag else ""
-    for row in store.conn.execute(sql, {"tag": tag, "text": text}):
+    for row in store.conn.execute(sql, parameters):
         home = collection.homes.get(row[0])
         if home is None:
             continue

@@ -1,0 +1,81 @@
+"""Cheap summaries that tell an unchanged collection without reading its rows.
+
+A collection's pages are made from its members' thin rows; reading them costs time in Python
+for every member. A summary is computed by SQLite instead: per recipe, in one pass over every
+recipe's jobs, the job counts and two sums of a hash of each member's place, job, image and
+revision; per virtual collection, the count and sums of a hash of each image's row and
+revision. The build records each collection's summary: a collection whose summary is the one
+recorded (and whose settings are as they were) keeps its pages without reading a row.
+
+Any change to an image moves its revision (store migration 0010), and any change to a recipe's
+membership moves its recipe's hashes, so a summary that matches means the same members in the
+same order with the same revisions, up to a collision of two 62-bit sums.
+
+What a virtual collection shows also depends on which recipe's page each image has (its home).
+That moves only when a recipe's membership changes for images already there: per recipe, a
+hash of the membership of the images older than the last build (``revision`` at most its
+change sequence) is compared with the whole membership the last build recorded.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from kiln.site.collections import virtual_filter
+from kiln.store.db import Store
+
+_PRIME = 2147483647
+# A member's hash: its place, its job and its image (identity), then its revision.
+_PLACE = f"((rj.position * 1000003 + j.rowid) % {_PRIME} * 1000033 + coalesce(i.rowid, 0)) % {_PRIME}"
+_RECIPES_SQL = f"""
+WITH rows AS (
+  SELECT rj.recipe, j.status, i.id IS NOT NULL AS shown, i.revision,
+         {_PLACE} AS place,
+         ({_PLACE} * 1000037 + coalesce(i.revision, -1) * 31 + length(rj.axes)) % {_PRIME} AS h
+  FROM recipe_jobs rj JOIN jobs j ON j.key = rj.job_key
+  LEFT JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
+)
+SELECT recipe, count(*), sum(NOT shown AND status = 'failed'), sum(NOT shown AND status = 'deleted'),
+       sum(NOT shown AND status NOT IN ('failed', 'deleted')), sum(shown), sum(h), sum(h * h % 4294967291),
+       sum(CASE WHEN shown THEN place END), sum(CASE WHEN shown AND revision <= :since THEN place END)
+FROM rows GROUP BY recipe
+"""
+_VIRTUAL_HASH = f"(i.rowid * 1000003 + i.revision) % {_PRIME}"
+
+
+class RecipeSummary(NamedTuple):
+    """One recipe's jobs and members, summed."""
+
+    jobs: int
+    failed: int
+    deleted: int
+    pending: int
+    shown: int
+    hash: int
+    square: int
+    membership: int  # the hash of every shown member's place and image, revisions aside
+    older: int  # the same, of the members whose image is no newer than the last build
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        """What tells the recipe's pages unchanged (``older`` depends on the last build)."""
+        return tuple(self)[:-1]
+
+
+NO_JOBS = RecipeSummary(0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def recipe_summaries(store: Store, since: int) -> dict[str, RecipeSummary]:
+    """Every recipe's summary (one pass over the recipes' jobs); ``since``: the change
+    sequence of the last build (-1 for none)."""
+    rows = store.conn.execute(_RECIPES_SQL, {"since": since})
+    return {row[0]: RecipeSummary(*(value or 0 for value in row[1:])) for row in rows}
+
+
+def virtual_summary(store: Store, kind: str, tag: str | None) -> tuple[int, int, int]:
+    """The count and the hash sums of the images a virtual collection chooses from (shown or
+    not: an image hidden or shown again moves a recipe's summary instead)."""
+    where, parameters = virtual_filter("all" if kind == "recent" else kind, tag)
+    sql = f"SELECT count(*), sum(h), sum(h * h % 4294967291) FROM (SELECT {_VIRTUAL_HASH} AS h FROM images i WHERE {where})"
+    row = store.conn.execute(sql, parameters).fetchone()
+    return row[0], row[1] or 0, row[2] or 0
