@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from processes import alive, descendants, describe, kill_all, naming, survivors
+from projectcli import memory_folder
 
 from kiln.stages import STAGES
 
@@ -32,8 +32,7 @@ TIMEOUT_S = 300
 
 @pytest.fixture
 def root() -> Iterator[Path]:
-    shm = Path("/dev/shm")
-    root = Path(tempfile.mkdtemp(prefix="kiln-import-kill-", dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
+    root = memory_folder("kiln-import-kill-")
     (root / "proj").mkdir()
     (root / "proj" / "kiln.toml").write_text('[project]\ntitle = "Kill"\n')
     folder = root / "renders"

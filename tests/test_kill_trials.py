@@ -16,7 +16,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from processes import alive, describe, descendants, kill_all, naming, survivors
+from projectcli import memory_folder
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
@@ -42,10 +42,7 @@ RUN_TIMEOUT_S = 600
 
 @pytest.fixture
 def project() -> Iterator[Path]:
-    # In memory where there is one: SIGKILL is about the process, not the disk, and without
-    # fsyncs to wait for the trials are several times faster.
-    shm = Path("/dev/shm")
-    root = Path(tempfile.mkdtemp(prefix="kiln-kill-", dir=shm if shm.is_dir() and os.access(shm, os.W_OK) else None))
+    root = memory_folder("kiln-kill-")
     (root / "recipes").mkdir()
     (root / "kiln.toml").write_text('[project]\ntitle = "Kill trials"\n')
     (root / "recipes" / "many.toml").write_text(RECIPE)
