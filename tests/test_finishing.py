@@ -18,7 +18,8 @@ from kiln.art import content_id
 from kiln.cli import cli
 from kiln.engines.base import Engine, GenerateResult
 from kiln.engines.placeholder import PlaceholderEngine
-from kiln.exifmeta import EXIF_IFD, MAKER_NOTE, USER_COMMENT, user_comment
+from kiln.exifmeta import EXIF_IFD, MAKER_NOTE, USER_COMMENT
+from kiln.importing.embedded import user_comment
 from kiln.finishing import finishing_workers, original_file, write_image_files
 from kiln.pngmeta import provenance_texts, splice_png
 

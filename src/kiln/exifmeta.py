@@ -36,14 +36,6 @@ def exif_bytes(data: bytes, texts: dict[str, str]) -> bytes:
     return block if block.startswith(_EXIF_HEADER) else _EXIF_HEADER + block
 
 
-def user_comment(value: bytes) -> str:
-    """The text of an EXIF ``UserComment`` as piexif's ``UserComment.load`` reads it."""
-    header, body = value[:8], value[8:]
-    if header == UNICODE_HEADER:
-        return body.decode("utf-16-be", "replace")
-    return body.decode("ascii" if header == b"ASCII\0\0\0" else "utf-8", "replace")
-
-
 def splice_jpeg(data: bytes, texts: dict[str, str]) -> bytes:
     """``data``, a JPEG, with its EXIF (``APP1``) segment replaced by one holding ``texts``,
     placed after the SOI marker and a JFIF ``APP0`` if there is one."""
