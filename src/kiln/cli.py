@@ -39,7 +39,7 @@ def reports_errors(command: F) -> F:
             for problem in error.problems:
                 echo(f"error: {problem}", fg="red", err=True)
             count = len(error.problems)
-            echo(f"{count} problem{'s' if count != 1 else ''} found; nothing was run.", err=True)
+            echo(f"{count} problem{'s' if count != 1 else ''} found; {_untouched()}.", err=True)
             sys.exit(1)
         except KilnError as error:
             echo(f"error: {error}", fg="red", err=True)
@@ -54,6 +54,18 @@ def reports_errors(command: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+# What a command that stopped on bad input left undone, in its own words.
+_UNDONE = {"build": "nothing was built", "import": "nothing was imported", "import-queue": "nothing was imported"}
+
+
+def _untouched() -> str:
+    context = click.get_current_context(silent=True)
+    name = context.info_name if context else None
+    if name in ("check", "plan", "run", None):
+        return "nothing was run"
+    return _UNDONE.get(name, "nothing was changed")
 
 
 def _project(path: str | None) -> Project:
