@@ -23,7 +23,8 @@ from PIL import Image
 from kiln.art import content_id, stage_path, write_atomic
 from kiln.exifmeta import splice_jpeg, splice_webp
 from kiln.lifeline import watch_parent
-from kiln.pngmeta import PNG_SIGNATURE, provenance_texts, splice_png, texts_info
+from kiln.pngencode import encode_png
+from kiln.pngmeta import PNG_SIGNATURE, provenance_texts, splice_png
 from kiln.stages import blurhash_of, run_stages
 
 # The formats an original is kept in, with their file extensions.
@@ -55,10 +56,7 @@ def original_file(picture: Image.Image | bytes, texts: dict[str, str]) -> tuple[
                     break  # not a whole file of its kind: the decoded pixels are kept instead
         image.load()
         picture = image
-    buffer = io.BytesIO()
-    # zlib level 1: measured as fast as any and no larger than level 4 on engine output.
-    picture.save(buffer, "PNG", pnginfo=texts_info(texts), compress_level=1)
-    return buffer.getvalue(), "png", "png", picture
+    return encode_png(picture, texts), "png", "png", picture
 
 
 def write_image_files(
