@@ -25,7 +25,7 @@ from kiln.exifmeta import splice_jpeg, splice_webp
 from kiln.lifeline import watch_parent
 from kiln.pngencode import encode_png
 from kiln.pngmeta import PNG_SIGNATURE, provenance_texts, splice_png
-from kiln.stages import blurhash_of, run_stages
+from kiln.stages import Original, blurhash_of, run_stages
 
 # The formats an original is kept in, with their file extensions.
 ORIGINAL_FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
@@ -80,7 +80,8 @@ def write_image_files(
     original = stage_path(art_dir, "original", image_id, extension)
     if not (original.exists() and original.stat().st_size == len(data)):
         write_atomic(original, data)
-    derivatives = run_stages(image, image_id, art_dir, created_at)
+    kept = Original(original, name, image.width, image.height, len(data))
+    derivatives = run_stages(image, image_id, art_dir, created_at, original=kept)
     row = {
         "id": image_id,
         "path": original.relative_to(art_dir).as_posix(),

@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from kiln.art import content_id, link_atomic, stage_path, write_atomic
 from kiln.importing.metadata import Generation, read_generation
-from kiln.stages import STAGES, THUMB_SIZE, WEB_LONG_EDGE, blurhash_of, run_stages
+from kiln.stages import STAGES, THUMB_SIZE, WEB_LONG_EDGE, Original, blurhash_of, run_stages
 
 # Pillow's name for each format kiln takes in, and the extension its original keeps.
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "AVIF": "avif"}
@@ -158,7 +158,8 @@ def _take_in(task: Task) -> Outcome:
         if adopted is not None:
             derivatives.append(adopted)
             stages = tuple(stage for stage in STAGES if stage.name != THUMB_STAGE)
-    derivatives += run_stages(image, image_id, art, created, stages, sync=False)
+    kept = Original(original, kind.lower(), width, height, size)
+    derivatives += run_stages(image, image_id, art, created, stages, sync=False, original=kept)
     row = {
         "id": image_id,
         "path": original.relative_to(art).as_posix(),
