@@ -506,3 +506,29 @@ def test_link_copies_where_the_file_system_cannot_link(tmp_path, monkeypatch):
         copied = project / "art" / stage / f"{image_id}.jpg"
         assert copied.read_bytes() == source.read_bytes() and not os.path.samefile(copied, source)
     assert source.read_bytes() == _jpeg((300, 200))
+
+
+def test_an_adopted_thumbnail_is_checked_whole_without_being_decoded(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs"]\n')
+    monkeypatch.chdir(tmp_path)
+    thumbs = {"jpeg": _jpeg((128, 192)), "png": _png_bytes((128, 192))}
+    thumbs |= {f"cut-{name}": data[: len(data) - 40] for name, data in thumbs.items()}
+    for i, (name, data) in enumerate(thumbs.items()):
+        write(tmp_path / "p" / "thumbs" / f"{name}.{'jpg' if 'jpeg' in name else 'png'}", data)
+        # Each image differs from the others, or it would be a duplicate.
+        image = Image.linear_gradient("L").resize((512, 768)).point(lambda v, i=i: max(0, v - i))
+        image.save(tmp_path / "p" / "img" / f"{name}.png")
+    decoded: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: (decoded.append(self.size), real_load(self))[1])
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # in this process, where the patch holds
+    assert kiln(project, "import", "p") == (0, "Imported 4 images into p in T s.\n")
+    assert (128, 192) not in decoded
+    found = dict(rows(project, "SELECT json_extract(i.params, '$.import.from'), d.format FROM derivatives d"
+                               " JOIN images i ON i.id = d.image_id WHERE d.stage = 'thumb'"))
+    assert found == {"p/img/jpeg.png": "jpg", "p/img/png.png": "png",
+                     "p/img/cut-jpeg.png": "webp", "p/img/cut-png.png": "webp"}

@@ -194,19 +194,33 @@ def _place(source: Path, original: Path, data: bytes, mode: str) -> bool:
     return mode != "link"
 
 
+def _whole(image: Image.Image, data: bytes) -> bool:
+    """Whether an opened image's file is whole, read without decoding its pixels (a fraction of
+    the time): a PNG's chunks and their checksums up to IEND, a JPEG's end marker, a WebP's
+    RIFF length; an AVIF is decoded (OSError if it does not)."""
+    if image.format == "PNG":
+        image.verify()  # raises for a bad checksum or a missing chunk
+        return True
+    if image.format == "JPEG":
+        return data.rstrip(b"\0").endswith(b"\xff\xd9")
+    if image.format == "WEBP":
+        return len(data) >= 8 + int.from_bytes(data[4:8], "little")
+    image.load()
+    return True
+
+
 def _adopt_thumb(
     path: Path, image_id: str, art: Path, created: str, size: tuple[int, int]
 ) -> dict[str, Any] | None:
     """The derivative row of a thumbnail another tool made, copied into ``art/thumb/``, if it
-    is one: it decodes, is smaller than the image, and has the image's shape or a square's."""
+    is one: a whole file, smaller than the image, with the image's shape or a square's."""
     try:
         data = path.read_bytes()
         with Image.open(io.BytesIO(data)) as thumb:
-            thumb.load()
             kind, width, height = thumb.format, thumb.width, thumb.height
-    except Exception:  # a thumbnail that does not decode is made again instead
-        return None
-    if kind not in EXTENSIONS:
+            if kind not in EXTENSIONS or not _whole(thumb, data):
+                return None
+    except Exception:  # a thumbnail that cannot be read is made again instead
         return None
     long_edge = max(width, height)
     if not (ADOPT_MIN_EDGE <= long_edge <= ADOPT_MAX_EDGE and long_edge < max(size)):
