@@ -521,7 +521,9 @@ def test_an_adopted_thumbnail_is_checked_whole_without_being_decoded(tmp_path, m
         write(tmp_path / "p" / "thumbs" / f"{name}.{'jpg' if 'jpeg' in name else 'png'}", data)
         # Each image differs from the others, or it would be a duplicate.
         image = Image.linear_gradient("L").resize((512, 768)).point(lambda v, i=i: max(0, v - i))
-        image.save(tmp_path / "p" / "img" / f"{name}.png")
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        write(tmp_path / "p" / "img" / f"{name}.png", buffer.getvalue())
     decoded: list[tuple[int, int]] = []
     real_load = ImageFile.ImageFile.load
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: (decoded.append(self.size), real_load(self))[1])
