@@ -534,3 +534,24 @@ def test_an_adopted_thumbnail_is_checked_whole_without_being_decoded(tmp_path, m
                                " JOIN images i ON i.id = d.image_id WHERE d.stage = 'thumb'"))
     assert found == {"p/img/jpeg.png": "jpg", "p/img/png.png": "png",
                      "p/img/cut-jpeg.png": "webp", "p/img/cut-png.png": "webp"}
+
+
+def test_two_thumbnail_folders_give_both_thumbnails(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs", "t2"]\n')
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "p" / "img" / "both.png", _png_bytes((512, 768)))
+    write(tmp_path / "p" / "thumbs" / "both.jpg", _jpeg((200, 300)))
+    write(tmp_path / "p" / "t2" / "both.jpg", _jpeg((100, 150)))
+    write(tmp_path / "p" / "img" / "same.png", _png_bytes((600, 900)))
+    write(tmp_path / "p" / "thumbs" / "same.jpg", _jpeg((200, 300)))
+    write(tmp_path / "p" / "t2" / "same.jpg", _jpeg((200, 300), quality=70))  # no smaller: the small one is made
+    assert kiln(project, "import", "p") == (0, "Imported 2 images into p in T s.\n")
+    found = {(origin, stage): (fmt, width, height) for origin, stage, fmt, width, height in rows(
+        project, "SELECT json_extract(i.params, '$.import.from'), d.stage, d.format, d.width, d.height"
+        " FROM derivatives d JOIN images i ON i.id = d.image_id WHERE d.stage LIKE 'thumb%'")}
+    assert found == {
+        ("p/img/both.png", "thumb"): ("jpg", 200, 300), ("p/img/both.png", "thumb_small"): ("jpg", 100, 150),
+        ("p/img/same.png", "thumb"): ("jpg", 200, 300), ("p/img/same.png", "thumb_small"): ("webp", 256, 256),
+    }

@@ -228,7 +228,7 @@ def _outcomes(
     project: Project,
     options: ImportOptions,
     plain: set[tuple[str, str]],
-    thumbs: dict[tuple[str, str], Path],
+    thumbs: dict[tuple[str, str], list[Path]],
     workers: int,
 ) -> Iterator[tuple[Source, Outcome | None]]:
     """Each source with what became of it (None: a marker, left to the committer), in order,
@@ -243,9 +243,8 @@ def _outcomes(
     def send() -> None:
         tasks = []
         for source in chunk:
-            thumb = thumbs.get((source.collection, source.path.stem))
-            tasks.append(Task(str(source.path), str(project.art_dir), str(project.db_path), options.mode,
-                              str(thumb) if thumb else None))
+            adoptable = tuple(str(thumb) for thumb in thumbs.get((source.collection, source.path.stem), ()))
+            tasks.append(Task(str(source.path), str(project.art_dir), str(project.db_path), options.mode, adoptable))
         window.append((chunk.copy(), executor.submit(take_in_all, tasks)))
         chunk.clear()
 
