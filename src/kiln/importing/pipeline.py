@@ -29,6 +29,7 @@ from typing import Protocol
 
 from kiln.art import make_durable, sweep_temporaries
 from kiln.errors import KilnError
+from kiln.heap import keep_freed_memory
 from kiln.importing.intake import Outcome, Task, take_in_all
 from kiln.importing.records import Imported, check_collections, next_positions, record
 from kiln.importing.sources import Folders, Source, scan
@@ -116,6 +117,7 @@ def _start_worker(parent: int) -> None:
     # Ctrl-C reaches the whole process group; the import decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     watch_parent(parent)
+    keep_freed_memory()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
