@@ -4,9 +4,10 @@
 engine and times each step of finishing them, the way kiln did it before (the engine's PNG
 decoded, a PNG encoded again at zlib level 1 with the text chunks, WebP web copy at quality 85,
 method 2, one thumbnail) and the way it does now (the text chunks spliced into the engine's PNG,
-one decode, WebP at quality 80, method 0, two thumbnail widths), then the whole of
-``write_image_files`` for an engine PNG, an engine JPEG and decoded pixels. Medians of
-``--repeat`` runs. Nothing here asserts anything.
+one decode, WebP at quality 80, method 0, two thumbnail widths), then decoded pixels made a
+PNG by Pillow at zlib level 1 and by kiln's encoder (:mod:`kiln.pngencode`), on the placeholder's
+picture and on a grainy one, and the whole of ``write_image_files`` for an engine PNG, an engine
+JPEG and decoded pixels. Medians of ``--repeat`` runs. Nothing here asserts anything.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from PIL import Image
 from kiln.engines import GenerateRequest
 from kiln.engines.placeholder import PlaceholderEngine
 from kiln.finishing import write_image_files
+from kiln.pngencode import encode_png
 from kiln.pngmeta import png_info, provenance_texts, splice_png
 from kiln.stages import blurhash_of, encode_webp, small_thumbnail, thumbnail, web_copy
 
@@ -53,6 +55,27 @@ def engine_picture(width: int, height: int) -> tuple[Image.Image, bytes, bytes]:
     image.save(png, "PNG", compress_level=4)
     image.save(jpeg, "JPEG", quality=90)
     return image, png.getvalue(), jpeg.getvalue()
+
+
+def grainy(width: int, height: int) -> Image.Image:
+    """Gradients and grain, as bench/imports.py draws its library."""
+    base = Image.linear_gradient("L").resize((width, height)).rotate(37)
+    grain = Image.effect_noise((width, height), 10)
+    return Image.merge("RGB", (base, Image.blend(base, grain, 0.2), Image.blend(grain, base, 0.8)))
+
+
+def bench_png(width: int, height: int, texts: dict[str, str], repeat: int) -> None:
+    print(f"  decoded pixels made a PNG, CPU ms (median of {repeat}) and bytes")
+    for label, picture in (("placeholder", engine_picture(width, height)[0]), ("grainy", grainy(width, height))):
+        def pillow(picture: Image.Image = picture) -> bytes:
+            buffer = io.BytesIO()
+            picture.save(buffer, "PNG", pnginfo=png_info("key", "recipe", {**SPEC, "width": width, "height": height},
+                                                         SPEC["prompt"], {}), compress_level=1)
+            return buffer.getvalue()
+
+        for name, encode in (("Pillow, zlib level 1", pillow),
+                             ("kiln: Up filter, libdeflate 1", lambda picture=picture: encode_png(picture, texts))):
+            print(f"    {label:12} {name:30} {cpu_ms(encode, repeat):7.1f} {len(encode()):>11,}")
 
 
 def bench(width: int, height: int, repeat: int) -> None:
@@ -101,6 +124,7 @@ def bench(width: int, height: int, repeat: int) -> None:
         print(f"    {'sum':44} {sum(steps.values()):7.1f}")
     sizes = (len(encode_webp(web, 85, 2)), len(encode_webp(web, 80, 0)))
     print(f"  web copy bytes: q85 m2 {sizes[0]:,}, q80 m0 {sizes[1]:,} ({sizes[1] / sizes[0] - 1:+.1%})")
+    bench_png(width, height, texts, repeat)
     with tempfile.TemporaryDirectory() as temp:
         for label, picture in (("engine PNG", png), ("engine JPEG", jpeg), ("decoded pixels", image)):
             ms = cpu_ms(lambda picture=picture: write_image_files(

@@ -169,7 +169,18 @@ def test_jpeg_and_webp_keep_their_bytes_with_the_infotext_in_the_exif_user_comme
     assert user_comment(ifd[USER_COMMENT]) == provenance_texts("key1", "foxes", SPEC, "tmpl", {})["parameters"]
     assert a1111_parse(user_comment(ifd[USER_COMMENT]))["Seed"] == "42"
     assert json.loads(ifd[MAKER_NOTE].decode())["recipe"] == "foxes"
-    assert len(derivatives) == 3
+    # The engine's file is small enough to be shown as it is: it is its own web copy.
+    formats = {d["stage"]: (d["format"], d["width"], d["height"]) for d in derivatives}
+    assert formats == {"thumb": ("webp", 64, 64), "thumb_small": ("webp", 64, 64), "web": (fmt.lower(), 96, 64)}
+    web = next(d for d in derivatives if d["stage"] == "web")
+    assert (tmp_path / web["path"]).samefile(tmp_path / row["path"]) and web["bytes"] == len(stored)
+
+
+def test_a_png_original_gets_a_webp_web_copy(tmp_path):
+    row, derivatives = write_image_files(engine_png(), tmp_path, "t", "key1", "foxes", SPEC, "tmpl", {})
+    web = next(d for d in derivatives if d["stage"] == "web")
+    assert (web["format"], web["path"]) == ("webp", f"web/{row['id']}.webp")
+    assert Image.open(tmp_path / web["path"]).format == "WEBP"
 
 
 def test_a_jpeg_with_a_jfif_header_keeps_it_first():

@@ -424,3 +424,134 @@ def test_a_reduced_decode_still_covers_a_thumbnail_on_the_short_edge():
     assert derivatives_need(3400, 2200) == (1600, 1036)
     assert derivatives_need(6400, 1000) == (1600, 400)  # the web copy is 250 high; the thumbnail needs 400
     assert derivatives_need(512, 300) == (512, 300)
+
+
+def _jpeg(size: tuple[int, int], mode: str = "RGB", quality: int = 90, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize(size).convert(mode).save(buffer, "JPEG", quality=quality, **options)
+    return buffer.getvalue()
+
+
+def _turned() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a browser shows it turned; the thumbnails are not
+    return _jpeg((300, 200), exif=exif.tobytes())
+
+
+def test_a_jpeg_that_browsers_show_as_it_is_is_its_own_web_copy(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Web"\n')
+    monkeypatch.chdir(tmp_path)
+    noise = io.BytesIO()
+    Image.merge("RGB", [Image.effect_noise((300, 200), 90)] * 3).save(noise, "JPEG", quality=100)
+    files = {
+        "plain.jpg": _jpeg((300, 200)),
+        "big.jpg": _jpeg((2000, 1000)),  # larger than a web copy
+        "cmyk.jpg": _jpeg((300, 200), "CMYK"),
+        "turned.jpg": _turned(),
+        "heavy.jpg": noise.getvalue(),  # more than 4 bits a pixel
+        "grey.png": _png_bytes((300, 200)),
+    }
+    for name, data in files.items():
+        write(tmp_path / "w" / name, data)
+    assert kiln(project, "import", "w") == (0, "Imported 6 images into w in T s.\n")
+    webs = {}
+    for origin, path, fmt, width, height, size in rows(
+        project, "SELECT json_extract(i.params, '$.import.from'), d.path, d.format, d.width, d.height, d.bytes"
+        " FROM derivatives d JOIN images i ON i.id = d.image_id WHERE d.stage = 'web'"):
+        webs[origin.removeprefix("w/")] = (path.rsplit(".", 1)[1], fmt, width, height)
+        assert (project / "art" / path).stat().st_size == size
+    assert webs == {
+        "plain.jpg": ("jpg", "jpeg", 300, 200), "big.jpg": ("webp", "webp", 1600, 800),
+        "cmyk.jpg": ("webp", "webp", 300, 200), "turned.jpg": ("webp", "webp", 300, 200),
+        "heavy.jpg": ("webp", "webp", 300, 200), "grey.png": ("webp", "webp", 300, 200),
+    }
+    image_id = _id(project, "w/plain.jpg")
+    original, web = project / "art" / "original" / f"{image_id}.jpg", project / "art" / "web" / f"{image_id}.jpg"
+    assert os.path.samefile(original, web)  # a hard link: no second copy of the bytes
+    # The gallery shows it on the image's page and publishes it.
+    assert CliRunner().invoke(cli, ["build", "-C", str(project)]).exit_code == 0
+    assert (project / "build" / "media" / "web" / f"{image_id}.jpg").read_bytes() == files["plain.jpg"]
+    pages = [page.read_text() for page in (project / "build").rglob("*.html")]
+    assert any(f"media/web/{image_id}.jpg" in page for page in pages)
+
+
+def _png_bytes(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize(size).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_link_copies_where_the_file_system_cannot_link(tmp_path, monkeypatch):
+    from kiln import art
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Link"\n')
+    monkeypatch.chdir(tmp_path)
+    source = write(tmp_path / "l" / "a.jpg", _jpeg((300, 200)))
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # in this process, where the patch holds
+
+    def cross_device(src, dst, **kwargs):
+        raise OSError(18, "Invalid cross-device link")  # EXDEV: art/ on another file system
+
+    monkeypatch.setattr(art.os, "link", cross_device)
+    code, output = kiln(project, "import", "l", "--link")
+    assert code == 0
+    assert output == ("Imported 1 image into l in T s.\n"
+                      "note: l/a.jpg: could not be hard-linked (another file system?); copied\n")
+    image_id = _id(project, "l/a.jpg")
+    for stage in ("original", "web"):
+        copied = project / "art" / stage / f"{image_id}.jpg"
+        assert copied.read_bytes() == source.read_bytes() and not os.path.samefile(copied, source)
+    assert source.read_bytes() == _jpeg((300, 200))
+
+
+def test_an_adopted_thumbnail_is_checked_whole_without_being_decoded(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs"]\n')
+    monkeypatch.chdir(tmp_path)
+    thumbs = {"jpeg": _jpeg((128, 192)), "png": _png_bytes((128, 192))}
+    thumbs |= {f"cut-{name}": data[: len(data) - 40] for name, data in thumbs.items()}
+    for i, (name, data) in enumerate(thumbs.items()):
+        write(tmp_path / "p" / "thumbs" / f"{name}.{'jpg' if 'jpeg' in name else 'png'}", data)
+        # Each image differs from the others, or it would be a duplicate.
+        image = Image.linear_gradient("L").resize((512, 768)).point(lambda v, i=i: max(0, v - i))
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        write(tmp_path / "p" / "img" / f"{name}.png", buffer.getvalue())
+    decoded: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: (decoded.append(self.size), real_load(self))[1])
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # in this process, where the patch holds
+    assert kiln(project, "import", "p") == (0, "Imported 4 images into p in T s.\n")
+    assert (128, 192) not in decoded
+    found = dict(rows(project, "SELECT json_extract(i.params, '$.import.from'), d.format FROM derivatives d"
+                               " JOIN images i ON i.id = d.image_id WHERE d.stage = 'thumb'"))
+    assert found == {"p/img/jpeg.png": "jpg", "p/img/png.png": "png",
+                     "p/img/cut-jpeg.png": "webp", "p/img/cut-png.png": "webp"}
+
+
+def test_two_thumbnail_folders_give_both_thumbnails(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs", "t2"]\n')
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "p" / "img" / "both.png", _png_bytes((512, 768)))
+    write(tmp_path / "p" / "thumbs" / "both.jpg", _jpeg((200, 300)))
+    write(tmp_path / "p" / "t2" / "both.jpg", _jpeg((100, 150)))
+    write(tmp_path / "p" / "img" / "same.png", _png_bytes((600, 900)))
+    write(tmp_path / "p" / "thumbs" / "same.jpg", _jpeg((200, 300)))
+    write(tmp_path / "p" / "t2" / "same.jpg", _jpeg((200, 300), quality=70))  # no smaller: the small one is made
+    assert kiln(project, "import", "p") == (0, "Imported 2 images into p in T s.\n")
+    found = {(origin, stage): (fmt, width, height) for origin, stage, fmt, width, height in rows(
+        project, "SELECT json_extract(i.params, '$.import.from'), d.stage, d.format, d.width, d.height"
+        " FROM derivatives d JOIN images i ON i.id = d.image_id WHERE d.stage LIKE 'thumb%'")}
+    assert found == {
+        ("p/img/both.png", "thumb"): ("jpg", 200, 300), ("p/img/both.png", "thumb_small"): ("jpg", 100, 150),
+        ("p/img/same.png", "thumb"): ("jpg", 200, 300), ("p/img/same.png", "thumb_small"): ("webp", 256, 256),
+    }

@@ -23,8 +23,9 @@ from PIL import Image
 from kiln.art import content_id, stage_path, write_atomic
 from kiln.exifmeta import splice_jpeg, splice_webp
 from kiln.lifeline import watch_parent
-from kiln.pngmeta import PNG_SIGNATURE, provenance_texts, splice_png, texts_info
-from kiln.stages import blurhash_of, run_stages
+from kiln.pngencode import encode_png
+from kiln.pngmeta import PNG_SIGNATURE, provenance_texts, splice_png
+from kiln.stages import Original, blurhash_of, run_stages
 
 # The formats an original is kept in, with their file extensions.
 ORIGINAL_FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
@@ -55,10 +56,7 @@ def original_file(picture: Image.Image | bytes, texts: dict[str, str]) -> tuple[
                     break  # not a whole file of its kind: the decoded pixels are kept instead
         image.load()
         picture = image
-    buffer = io.BytesIO()
-    # zlib level 1: measured as fast as any and no larger than level 4 on engine output.
-    picture.save(buffer, "PNG", pnginfo=texts_info(texts), compress_level=1)
-    return buffer.getvalue(), "png", "png", picture
+    return encode_png(picture, texts), "png", "png", picture
 
 
 def write_image_files(
@@ -82,7 +80,8 @@ def write_image_files(
     original = stage_path(art_dir, "original", image_id, extension)
     if not (original.exists() and original.stat().st_size == len(data)):
         write_atomic(original, data)
-    derivatives = run_stages(image, image_id, art_dir, created_at)
+    kept = Original(original, name, image.width, image.height, len(data))
+    derivatives = run_stages(image, image_id, art_dir, created_at, original=kept)
     row = {
         "id": image_id,
         "path": original.relative_to(art_dir).as_posix(),

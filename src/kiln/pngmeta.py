@@ -81,7 +81,8 @@ def texts_info(texts: dict[str, str]) -> PngInfo:
     return info
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
+def chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and CRC."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
@@ -89,14 +90,19 @@ def text_chunk(keyword: str, text: str) -> bytes:
     """A ``tEXt`` chunk, or an uncompressed ``iTXt`` one when ``text`` is not Latin-1: the chunks
     Pillow's ``PngInfo.add_text`` writes, so readers see the same either way."""
     try:
-        return _chunk(b"tEXt", keyword.encode("latin-1") + b"\0" + text.encode("latin-1"))
+        return chunk(b"tEXt", keyword.encode("latin-1") + b"\0" + text.encode("latin-1"))
     except UnicodeEncodeError:
         return itxt_chunk(keyword, text)
 
 
 def itxt_chunk(keyword: str, text: str) -> bytes:
     """An uncompressed ``iTXt`` chunk, as ``PngInfo.add_itxt`` writes it."""
-    return _chunk(b"iTXt", keyword.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
+    return chunk(b"iTXt", keyword.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8"))
+
+
+def texts_chunks(texts: dict[str, str]) -> bytes:
+    """The chunks of :func:`provenance_texts`, as :func:`texts_info` has Pillow write them."""
+    return b"".join(itxt_chunk(name, text) if name == KILN else text_chunk(name, text) for name, text in texts.items())
 
 
 def _chunks(data: bytes) -> list[tuple[bytes, int, int]]:
@@ -134,7 +140,7 @@ def splice_png(data: bytes, texts: dict[str, str]) -> bytes:
     under those names dropped. Every other chunk, the image data above all, is kept byte for
     byte, so the pixels are exactly the engine's."""
     keywords = {name.encode("latin-1") for name in texts}
-    new = b"".join(itxt_chunk(name, text) if name == KILN else text_chunk(name, text) for name, text in texts.items())
+    new = texts_chunks(texts)
     parts = [PNG_SIGNATURE]
     placed = False
     for kind, start, end in _chunks(data):

@@ -5,6 +5,10 @@ calls :func:`run_stages` in a finishing worker process so the engine never waits
 
 Two thumbnail widths: galleries, sweep grids and covers offer both in a ``srcset``, so a tile
 shown at 13–16rem on an ordinary screen loads the small one and a sharp screen the large one.
+
+An original that browsers show as it is (a JPEG or WebP no larger than the web copy, not much
+heavier than one) is its own web copy: a hard link to it in ``web/``, where encoding it again
+would cost time and lose quality (a JPEG made a WebP is a second lossy generation).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 import blurhash
 from PIL import Image
 
-from kiln.art import stage_path, write_atomic
+from kiln.art import link_atomic, stage_path, write_atomic
 
 THUMB_SIZE = 400
 # Grid tiles are 13–16rem wide and sweep-grid cells 12rem: 256 px covers them at 1x.
@@ -26,6 +30,12 @@ SMALL_THUMB_SIZE = 256
 WEB_LONG_EDGE = 1600
 BLURHASH_COMPONENTS = (4, 3)
 BLURHASH_SAMPLE = 32
+# The originals' formats a browser shows as they are, with their extensions.
+WEB_FORMATS = {"jpeg": "jpg", "webp": "webp"}
+# An original kept as its own web copy weighs no more than this (a JPEG of quality 90 from an
+# engine: 2-3 bits per pixel; kiln's WebP web copy: about 1).
+WEB_MAX_BITS_PER_PIXEL = 4
+ORIENTATION = 0x0112  # the EXIF tag browsers turn a picture by, and thumbnails do not
 
 
 def square(image: Image.Image, side: int) -> Image.Image:
@@ -66,6 +76,19 @@ class Stage:
     # libwebp's effort, 0 to 6: 0 at quality 80 encodes a 1024x1024 web copy in about half the
     # time of 2 at quality 85, for files about 1 % larger (bench/finishing.py).
     method: int = 0
+    # Whether a suitable original that ``make`` leaves as it is serves as this stage's file.
+    keeps_original: bool = False
+
+
+@dataclass(frozen=True)
+class Original:
+    """The file an image's derivatives are made from, for the stages that can keep it."""
+
+    path: Path
+    format: str  # as in the images table: png, jpeg, webp, avif
+    width: int
+    height: int
+    bytes: int
 
 
 STAGES = (
@@ -74,7 +97,7 @@ STAGES = (
     # so only the last step is a Lanczos one, 0.3–1.5 ms against 2.5 from the 400 px picture for
     # originals of 512–1536 px (bench/finishing.py).
     Stage("thumb_small", small_thumbnail, 80),
-    Stage("web", web_copy, 80),
+    Stage("web", web_copy, 80, keeps_original=True),
 )
 
 
@@ -90,19 +113,43 @@ def blurhash_of(image: Image.Image) -> str:
     return blurhash.encode(small, *BLURHASH_COMPONENTS)
 
 
+def shown_as_is(image: Image.Image, original: Original) -> bool:
+    """Whether ``original``, decoded as ``image``, can stand for a derivative of its own size:
+    a format browsers show, whole (not decoded at a reduced scale), colours a browser shows as
+    the thumbnails do (no CMYK, no EXIF turn, one frame), and light enough."""
+    return (
+        original.format in WEB_FORMATS
+        and image.size == (original.width, original.height)
+        and image.mode in ("RGB", "RGBA", "L")
+        and getattr(image, "n_frames", 1) == 1
+        and image.getexif().get(ORIENTATION, 1) == 1
+        and original.bytes * 8 <= WEB_MAX_BITS_PER_PIXEL * original.width * original.height
+    )
+
+
 def run_stages(
     image: Image.Image, image_id: str, art_dir: Path, created_at: str, stages: tuple[Stage, ...] = STAGES,
-    sync: bool = True,
+    sync: bool = True, original: Original | None = None,
 ) -> list[dict[str, Any]]:
     """Write each stage's derivative of ``image`` and return their rows (``sync``: as
-    :func:`kiln.art.write_atomic`'s)."""
+    :func:`kiln.art.write_atomic`'s). ``original``, the file ``image`` was decoded from, is
+    linked as the derivative of the stages that keep it, where it suits (:func:`shown_as_is`)."""
     rows = []
     rgb = image if image.mode == "RGB" else image.convert("RGB")
+    keep = original is not None and any(stage.keeps_original for stage in stages) and shown_as_is(image, original)
     for stage in stages:
         made = stage.make(rgb)
-        data = encode_webp(made, stage.quality, stage.method)
-        path = stage_path(art_dir, stage.name, image_id, "webp")
-        write_atomic(path, data, sync)
+        if keep and stage.keeps_original and made is rgb:
+            assert original is not None
+            extension, size, kind = WEB_FORMATS[original.format], original.bytes, original.format
+            path = stage_path(art_dir, stage.name, image_id, extension)
+            if not link_atomic(original.path, path):
+                write_atomic(path, original.path.read_bytes(), sync)
+        else:
+            data = encode_webp(made, stage.quality, stage.method)
+            size, kind = len(data), "webp"
+            path = stage_path(art_dir, stage.name, image_id, "webp")
+            write_atomic(path, data, sync)
         rows.append(
             {
                 "image_id": image_id,
@@ -110,8 +157,8 @@ def run_stages(
                 "path": path.relative_to(art_dir).as_posix(),
                 "width": made.width,
                 "height": made.height,
-                "bytes": len(data),
-                "format": "webp",
+                "bytes": size,
+                "format": kind,
                 "created_at": created_at,
             }
         )

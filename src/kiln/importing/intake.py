@@ -24,12 +24,13 @@ from PIL import Image, UnidentifiedImageError
 
 from kiln.art import content_id, link_atomic, stage_path, write_atomic
 from kiln.importing.metadata import Generation, read_generation
-from kiln.stages import STAGES, THUMB_SIZE, WEB_LONG_EDGE, blurhash_of, run_stages
+from kiln.stages import STAGES, THUMB_SIZE, WEB_LONG_EDGE, Original, blurhash_of, run_stages
 
 # Pillow's name for each format kiln takes in, and the extension its original keeps.
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "AVIF": "avif"}
 MODES = ("copy", "link", "move")
-THUMB_STAGE = "thumb"
+# Adopted thumbnails, largest first: one for each of these stages, each smaller than the last.
+ADOPTED_STAGES = ("thumb", "thumb_small")
 # An adopted thumbnail must be a thumbnail: smaller than its image and no larger than this.
 ADOPT_MAX_EDGE = 1024
 ADOPT_MIN_EDGE = 64
@@ -41,7 +42,7 @@ class Task:
     art_dir: str
     db_path: str
     mode: str
-    thumb: str | None = None  # a thumbnail of this image another tool made, to adopt if it fits
+    thumbs: tuple[str, ...] = ()  # thumbnails of this image other tools made, to adopt if they fit
 
 
 @dataclass(frozen=True)
@@ -152,13 +153,11 @@ def _take_in(task: Task) -> Outcome:
     created = generation.created_at or _stamp(stat.st_mtime)
     art = Path(task.art_dir)
     derivatives: list[dict[str, Any]] = []
-    stages = STAGES
-    if task.thumb:
-        adopted = _adopt_thumb(Path(task.thumb), image_id, art, created, (width, height))
-        if adopted is not None:
-            derivatives.append(adopted)
-            stages = tuple(stage for stage in STAGES if stage.name != THUMB_STAGE)
-    derivatives += run_stages(image, image_id, art, created, stages, sync=False)
+    derivatives += _adopt_thumbs([Path(thumb) for thumb in task.thumbs], image_id, art, created, (width, height))
+    adopted = {row["stage"] for row in derivatives}
+    stages = tuple(stage for stage in STAGES if stage.name not in adopted)
+    kept = Original(original, kind.lower(), width, height, size)
+    derivatives += run_stages(image, image_id, art, created, stages, sync=False, original=kept)
     row = {
         "id": image_id,
         "path": original.relative_to(art).as_posix(),
@@ -193,19 +192,55 @@ def _place(source: Path, original: Path, data: bytes, mode: str) -> bool:
     return mode != "link"
 
 
-def _adopt_thumb(
-    path: Path, image_id: str, art: Path, created: str, size: tuple[int, int]
-) -> dict[str, Any] | None:
-    """The derivative row of a thumbnail another tool made, copied into ``art/thumb/``, if it
-    is one: it decodes, is smaller than the image, and has the image's shape or a square's."""
+def _whole(image: Image.Image, data: bytes) -> bool:
+    """Whether an opened image's file is whole, read without decoding its pixels (a fraction of
+    the time): a PNG's chunks and their checksums up to IEND, a JPEG's end marker, a WebP's
+    RIFF length; an AVIF is decoded (OSError if it does not)."""
+    if image.format == "PNG":
+        image.verify()  # raises for a bad checksum or a missing chunk
+        return True
+    if image.format == "JPEG":
+        return data.rstrip(b"\0").endswith(b"\xff\xd9")
+    if image.format == "WEBP":
+        return len(data) >= 8 + int.from_bytes(data[4:8], "little")
+    image.load()
+    return True
+
+
+def _adopt_thumbs(
+    paths: list[Path], image_id: str, art: Path, created: str, size: tuple[int, int]
+) -> list[dict[str, Any]]:
+    """The derivative rows of thumbnails other tools made (``thumbs/``, ``t2/``), copied into
+    ``art/``: those that fit (:func:`_thumbnail`), the largest as the thumbnail and a smaller one
+    as the small thumbnail."""
+    found = [fits for fits in (_thumbnail(path, size) for path in paths) if fits is not None]
+    found.sort(key=lambda fits: -max(fits[2], fits[3]))
+    rows: list[dict[str, Any]] = []
+    for data, extension, width, height in found:
+        if len(rows) == len(ADOPTED_STAGES):
+            break
+        if rows and max(width, height) >= max(rows[-1]["width"], rows[-1]["height"]):
+            continue  # no smaller than the one adopted before it
+        stage = ADOPTED_STAGES[len(rows)]
+        target = stage_path(art, stage, image_id, extension)
+        write_atomic(target, data, sync=False)
+        rows.append({
+            "image_id": image_id, "stage": stage, "path": target.relative_to(art).as_posix(),
+            "width": width, "height": height, "bytes": len(data), "format": extension, "created_at": created,
+        })
+    return rows
+
+
+def _thumbnail(path: Path, size: tuple[int, int]) -> tuple[bytes, str, int, int] | None:
+    """The bytes, extension and size of a thumbnail another tool made, if it is one of an image
+    of ``size``: a whole file, smaller than the image, with the image's shape or a square's."""
     try:
         data = path.read_bytes()
         with Image.open(io.BytesIO(data)) as thumb:
-            thumb.load()
             kind, width, height = thumb.format, thumb.width, thumb.height
-    except Exception:  # a thumbnail that does not decode is made again instead
-        return None
-    if kind not in EXTENSIONS:
+            if kind not in EXTENSIONS or not _whole(thumb, data):
+                return None
+    except Exception:  # a thumbnail that cannot be read is made again instead
         return None
     long_edge = max(width, height)
     if not (ADOPT_MIN_EDGE <= long_edge <= ADOPT_MAX_EDGE and long_edge < max(size)):
@@ -213,9 +248,4 @@ def _adopt_thumb(
     same_shape = abs(width / height - size[0] / size[1]) < 0.02 * size[0] / size[1]
     if not (same_shape or width == height):
         return None
-    target = stage_path(art, THUMB_STAGE, image_id, EXTENSIONS[kind])
-    write_atomic(target, data, sync=False)
-    return {
-        "image_id": image_id, "stage": THUMB_STAGE, "path": target.relative_to(art).as_posix(),
-        "width": width, "height": height, "bytes": len(data), "format": EXTENSIONS[kind], "created_at": created,
-    }
+    return data, EXTENSIONS[kind], width, height

@@ -29,6 +29,7 @@ from typing import Protocol
 
 from kiln.art import make_durable, sweep_temporaries
 from kiln.errors import KilnError
+from kiln.heap import keep_freed_memory
 from kiln.importing.intake import Outcome, Task, take_in_all
 from kiln.importing.records import Imported, check_collections, next_positions, record
 from kiln.importing.sources import Folders, Source, scan
@@ -116,6 +117,7 @@ def _start_worker(parent: int) -> None:
     # Ctrl-C reaches the whole process group; the import decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     watch_parent(parent)
+    keep_freed_memory()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -228,7 +230,7 @@ def _outcomes(
     project: Project,
     options: ImportOptions,
     plain: set[tuple[str, str]],
-    thumbs: dict[tuple[str, str], Path],
+    thumbs: dict[tuple[str, str], list[Path]],
     workers: int,
 ) -> Iterator[tuple[Source, Outcome | None]]:
     """Each source with what became of it (None: a marker, left to the committer), in order,
@@ -243,9 +245,8 @@ def _outcomes(
     def send() -> None:
         tasks = []
         for source in chunk:
-            thumb = thumbs.get((source.collection, source.path.stem))
-            tasks.append(Task(str(source.path), str(project.art_dir), str(project.db_path), options.mode,
-                              str(thumb) if thumb else None))
+            adoptable = tuple(str(thumb) for thumb in thumbs.get((source.collection, source.path.stem), ()))
+            tasks.append(Task(str(source.path), str(project.art_dir), str(project.db_path), options.mode, adoptable))
         window.append((chunk.copy(), executor.submit(take_in_all, tasks)))
         chunk.clear()
 

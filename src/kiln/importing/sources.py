@@ -80,7 +80,7 @@ class Source:
 class Scan:
     sources: list[Source] = field(default_factory=list)
     # Thumbnails found in thumbnail folders, by the stem of the image they stand for.
-    thumbs: dict[tuple[str, str], Path] = field(default_factory=dict)
+    thumbs: dict[tuple[str, str], list[Path]] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)  # collection -> title
     roots: dict[str, str] = field(default_factory=dict)  # collection -> the folder it came from
 
@@ -113,7 +113,7 @@ def scan(paths: Sequence[Path], folders: Folders, collection: str | None, glob: 
                 continue
             role = sorting.role(relative) if given.is_dir() else None
             if role == "thumbs":
-                found.thumbs[(name, path.stem)] = resolved
+                found.thumbs.setdefault((name, path.stem), []).append(resolved)
                 continue
             if glob and not (fnmatch.fnmatch(path.name, glob) or fnmatch.fnmatch(relative, glob)):
                 continue
