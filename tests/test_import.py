@@ -555,3 +555,20 @@ def test_two_thumbnail_folders_give_both_thumbnails(tmp_path, monkeypatch):
         ("p/img/both.png", "thumb"): ("jpg", 200, 300), ("p/img/both.png", "thumb_small"): ("jpg", 100, 150),
         ("p/img/same.png", "thumb"): ("jpg", 200, 300), ("p/img/same.png", "thumb_small"): ("webp", 256, 256),
     }
+
+
+def test_doctor_links_a_lost_web_copy_to_its_original_again(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Web"\n')
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "w" / "plain.jpg", _jpeg((300, 200)))
+    assert kiln(project, "import", "w")[0] == 0
+    image_id = _id(project, "w/plain.jpg")
+    web = project / "art" / "web" / f"{image_id}.jpg"
+    web.unlink()
+    code, output = kiln(project, "doctor", "--fix")
+    assert code == 0, output
+    assert f"art/web/{image_id}.jpg: the web of {image_id} is missing" in output
+    assert os.path.samefile(project / "art" / "original" / f"{image_id}.jpg", web)
+    assert rows(project, "SELECT path, format FROM derivatives WHERE stage = 'web'") == [(f"web/{image_id}.jpg", "jpeg")]

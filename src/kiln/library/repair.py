@@ -36,7 +36,7 @@ from kiln.library.doctor import THREADS, Examination, Finding
 from kiln.importing.records import imported_only
 from kiln.project import Project
 from kiln.reference_images import ReferencePreparer
-from kiln.stages import STAGES, blurhash_of, run_stages
+from kiln.stages import STAGES, Original, blurhash_of, run_stages
 from kiln.store import Store
 from kiln.store.db import now
 from kiln.store.leases import lapsed
@@ -256,7 +256,7 @@ def _adopt(project: Project, store: Store, preparer: ReferencePreparer, path: Pa
     provenance = {name: value for name, value in payload.items() if name not in ("job_key", "recipe", "spec")}
     row = image_row(files, key, payload["recipe"], spec, provenance, seed=spec["seed"], response_id=None,
                     created_at=created)
-    derivatives = run_stages(image, image_id, project.art_dir, now())
+    derivatives = run_stages(image, image_id, project.art_dir, now(), original=_original(path, image))
     replaced = store.record_image(key, row, derivatives, job[0]["duration_ms"], references)
     if replaced is not None:
         for old in replaced.paths:
@@ -265,6 +265,11 @@ def _adopt(project: Project, store: Store, preparer: ReferencePreparer, path: Pa
 
 
 # derivatives ----------------------------------------------------------------------------------
+
+
+def _original(path: Path, image: Image.Image) -> Original:
+    """The original ``path``, decoded as ``image``: a web copy remade links it where the first did."""
+    return Original(path, str(image.format).lower(), image.width, image.height, path.stat().st_size)
 
 
 def _regenerate(
@@ -284,9 +289,10 @@ def _regenerate(
     def make(image_id: str) -> tuple[str, list[dict[str, Any]] | str]:
         stages = tuple(stage for stage in STAGES if stage.name in wanted[image_id])
         try:
-            with Image.open(project.art_dir / rows[image_id]) as image:
+            path = project.art_dir / rows[image_id]
+            with Image.open(path) as image:
                 image.load()
-                return image_id, run_stages(image, image_id, project.art_dir, now(), stages)
+                return image_id, run_stages(image, image_id, project.art_dir, now(), stages, original=_original(path, image))
         except Exception as error:  # a file that does not decode is reported, not fatal
             return image_id, f"{type(error).__name__}: {error}"
 
