@@ -11,14 +11,14 @@ The XML is written by ElementTree, which escapes every text and attribute; chara
 cannot carry at all (most control characters) are dropped from user text first. Entry ids are
 ``urn:uuid:`` names derived from the image id, so they do not change when the site moves.
 
-A collection's feed is made again only when its digest (members and their revisions) changed;
-the library's newest images come from one query on ``images.created_at``'s index.
+A collection's feed is made again only when its digest (members and their revisions) changed,
+from its newest members alone (SQLite sorts; the rest are never read); the library's newest
+images come from one query on ``images.created_at``'s index.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -100,9 +100,7 @@ def library_feed(build: Build) -> bytes:
 
 
 def collection_feed(build: Build, collection: Collection) -> bytes:
-    newest = heapq.nlargest(
-        FEED_SIZE, (Item(m.image_id, m.created_at, m.home) for m in build.members(collection)), key=lambda i: (i.created_at, i.image_id)
-    )
+    newest = [Item(m.image_id, m.created_at, m.home) for m in collection.newest(build.store, FEED_SIZE)]
     title = f"{collection.title} · {build.project.title}"
     return _feed(build, title, collection_feed_path(collection.name), f"feed:{collection.name}", newest)
 
