@@ -72,10 +72,22 @@ def recipe_summaries(store: Store, since: int) -> dict[str, RecipeSummary]:
     return {row[0]: RecipeSummary(*(value or 0 for value in row[1:])) for row in rows}
 
 
-def virtual_summary(store: Store, kind: str, tag: str | None) -> tuple[int, int, int]:
+class VirtualSummary(NamedTuple):
     """The count and the hash sums of the images a virtual collection chooses from (shown or
-    not: an image hidden or shown again moves a recipe's summary instead)."""
+    not: an image hidden or shown again moves a recipe's summary instead), and the same of
+    those no newer than the last build."""
+
+    members: tuple[int, int, int]
+    older: tuple[int, int, int]
+
+
+def virtual_summary(store: Store, kind: str, tag: str | None, since: int) -> VirtualSummary:
+    """A virtual collection's summary (one pass over the images it chooses from); ``since``:
+    the change sequence of the last build (-1 for none)."""
     where, parameters = virtual_filter("all" if kind == "recent" else kind, tag)
-    sql = f"SELECT count(*), sum(h), sum(h * h % 4294967291) FROM (SELECT {_VIRTUAL_HASH} AS h FROM images i WHERE {where})"
-    row = store.conn.execute(sql, parameters).fetchone()
-    return row[0], row[1] or 0, row[2] or 0
+    sql = (
+        "SELECT count(*), sum(h), sum(h * h % 4294967291), sum(old), sum(old * h), sum(old * (h * h % 4294967291))"
+        f" FROM (SELECT {_VIRTUAL_HASH} AS h, i.revision <= :since AS old FROM images i WHERE {where})"
+    )
+    row = [value or 0 for value in store.conn.execute(sql, {**parameters, "since": since}).fetchone()]
+    return VirtualSummary((row[0], row[1], row[2]), (row[3], row[4], row[5]))
