@@ -41,10 +41,12 @@ EPOCH = "1970-01-01T00:00:00Z"
 # What XML 1.0 cannot hold, even escaped.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NAMESPACE = uuid.UUID("6f1d1a3c-2f4e-5b6a-9c1d-4b1a7e0c2d11")
-# The newest images of the recipes shown; more than a feed's worth, as some may be in none.
+# The images newest first with the recipes they are in, read along ``images.created_at``'s
+# index (CROSS JOIN keeps images the outer loop, so nothing is sorted but ties) until a feed's
+# worth is found in the recipes shown.
 _NEWEST_SQL = """
-SELECT i.id, i.created_at, rj.recipe FROM images i JOIN recipe_jobs rj ON rj.job_key = i.job_key
-ORDER BY i.created_at DESC, i.id DESC LIMIT ?
+SELECT i.id, i.created_at, rj.recipe FROM images i CROSS JOIN recipe_jobs rj ON rj.job_key = i.job_key
+ORDER BY i.created_at DESC, i.id DESC, rj.recipe
 """
 
 ET.register_namespace("", ATOM)
@@ -92,10 +94,12 @@ def library_feed(build: Build) -> bytes:
         if collection.kind in ("recipe", "archived"):
             homes.update({recipe: collection.name for recipe in collection.recipes})
     items: dict[str, Item] = {}
-    for image_id, created_at, recipe in build.store.conn.execute(_NEWEST_SQL, [FEED_SIZE * 4]):
+    for image_id, created_at, recipe in build.store.conn.execute(_NEWEST_SQL):
         if recipe in homes and image_id not in items:
             items[image_id] = Item(image_id, created_at, homes[recipe])
-    newest = list(items.values())[:FEED_SIZE]
+            if len(items) == FEED_SIZE:
+                break
+    newest = list(items.values())
     return _feed(build, build.project.title, LIBRARY_FEED, "feed", newest)
 
 
