@@ -453,3 +453,14 @@ def imports(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX idx_import_sources_image ON import_sources(image_id)")
+
+
+@migrations(name="0014_stats_indexes")
+def stats_indexes(db: Database) -> None:
+    """Indexes that let the stats page count without reading the tables: images by recipe,
+    model and day with the columns it sums, and derivatives by stage with their sizes (it
+    replaces the stage alone). Each count is then one pass over a small index in its order,
+    with no sort (the medians already read ``idx_jobs_engine_model``)."""
+    db.execute("CREATE INDEX idx_images_stats ON images(recipe, model, substr(created_at, 1, 10), status, bytes)")
+    db.execute("DROP INDEX idx_derivatives_stage")
+    db.execute("CREATE INDEX idx_derivatives_stage_bytes ON derivatives(stage, bytes)")
