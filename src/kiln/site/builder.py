@@ -33,7 +33,7 @@ from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
 from kiln.site.report import BuildReport
 from kiln.site.state import FORMAT, BuildState
-from kiln.site.summaries import NO_JOBS, RecipeSummary, recipe_summaries, virtual_summary
+from kiln.site.summaries import NO_JOBS, RecipeSummary, VirtualSummary, recipe_summaries, virtual_summaries
 from kiln.site.theme import static_sources, theme_dirs
 from kiln.site.views import Gallery, archived_counts, arrange, cover, dump, header, load, pagers, recipe_stats
 from kiln.site.workers import Workers
@@ -162,6 +162,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     collections = _virtual(project, store, recipes)
     since = -1 if full or previous is None else int(previous)
     summaries = recipe_summaries(store, since)
+    virtual = virtual_summaries(store, [(c.kind, c.tag) for c in collections if c.newest_first], since)
 
     # The images shown, with their revisions; then their files.
     state.start_seen()
@@ -192,7 +193,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         # The pages, collection by collection.
         galleries = [
             _collection(
-                builder, collection, site_key, missing, full, _summary(builder.store, collection, summaries, since),
+                builder, collection, site_key, missing, full, _summary(collection, summaries, virtual, since),
                 homes_kept if collection.newest_first else kept,
             )
             for collection in collections
@@ -247,11 +248,14 @@ def _on_front(gallery: Gallery) -> bool:
     return gallery.kind == "recipe" or gallery.count > 0
 
 
-def _summary(store: Store, collection: Collection, summaries: dict[str, RecipeSummary], since: int) -> Summary:
+def _summary(
+    collection: Collection, summaries: dict[str, RecipeSummary], virtual: dict[tuple[str, str | None], VirtualSummary],
+    since: int,
+) -> Summary:
     """The collection's summary (kiln/site/summaries.py)."""
     if collection.kind in ("recipe", "archived"):
         return Summary(tuple(summaries[name].members if name in summaries else None for name in collection.recipes))
-    found = virtual_summary(store, collection.kind, collection.tag, since)
+    found = virtual[(collection.kind, collection.tag)]
     return Summary(found.members, found.older, since)
 
 
