@@ -464,3 +464,25 @@ def test_images_appended_one_by_one_build_the_full_site(tmp_path):
         add_images(project, store, "alpha", 1, start=start)
         build(project, store)
     same_as_full(project, store, tmp_path)
+
+
+def test_virtual_summaries_in_one_pass_are_each_collections_own(tmp_path):
+    from kiln.site.summaries import virtual_summaries
+
+    project, store = make(tmp_path)
+    recipe(project, store, "alpha")
+    add_images(project, store, "alpha", 12)
+    store.conn.execute("UPDATE images SET rowid = rowid + 3000000000")  # hashes past 2**31 before their modulo
+    since = store.conn.execute("SELECT max(revision) FROM images").fetchone()[0]
+    add_images(project, store, "alpha", 3, start=12)
+    chosen = [("all", None), ("recent", None), ("picks", None), ("top", None), ("tag", "test"), ("tag", "none")]
+    found = virtual_summaries(store, chosen, since)
+    for kind, tag in chosen:
+        where = {"all": "1", "recent": "1", "picks": "status = 'selected'", "top": "rating >= 4",
+                 "tag": "EXISTS (SELECT 1 FROM json_each(tags) WHERE value = :tag)"}[kind]
+        rows = store.conn.execute(f"SELECT rowid, revision FROM images WHERE {where}", {"tag": tag}).fetchall()
+        hashes = [(rowid * 1000003 + revision) % 2147483647 for rowid, revision in rows]
+        old = [h for h, (_, revision) in zip(hashes, rows) if revision <= since]
+        assert found[(kind, tag)].members == (len(hashes), sum(hashes), sum(h * h % 4294967291 for h in hashes))
+        assert found[(kind, tag)].older == (len(old), sum(old), sum(h * h % 4294967291 for h in old))
+    assert found[("tag", "none")].members == (0, 0, 0)

@@ -100,7 +100,7 @@ def virtual_summaries(store: Store, chosen: list[tuple[str, str | None]], since:
     )
     sql = (
         f"SELECT {sums} FROM (SELECT status, rating, tags, {_VIRTUAL_HASH} AS h,"
-        f" {_VIRTUAL_HASH} * {_VIRTUAL_HASH} % 4294967291 AS h2, revision <= :since AS old FROM images i) i"
+        f" ({_VIRTUAL_HASH}) * ({_VIRTUAL_HASH}) % 4294967291 AS h2, revision <= :since AS old FROM images i) i"
     )
     row = [value or 0 for value in store.conn.execute(sql, parameters).fetchone()]
     found = {
