@@ -486,3 +486,49 @@ def test_virtual_summaries_in_one_pass_are_each_collections_own(tmp_path):
         assert found[(kind, tag)].members == (len(hashes), sum(hashes), sum(h * h % 4294967291 for h in hashes))
         assert found[(kind, tag)].older == (len(old), sum(old), sum(h * h % 4294967291 for h in old))
     assert found[("tag", "none")].members == (0, 0, 0)
+
+
+def _queued_job(store, ids):
+    store.conn.execute(
+        "INSERT INTO jobs (key, spec, recipe, engine, model, status, queued_at) SELECT 'extra', spec, recipe, engine, model,"
+        " 'queued', queued_at FROM jobs WHERE image_id = ?", [ids[0]]
+    )
+    store.conn.execute("INSERT INTO recipe_jobs (recipe, job_key, position, axes) VALUES ('beta', 'extra', 99, '{}')")
+
+
+RECIPE_CHANGES = {
+    "a job failed": lambda s, ids: s.conn.execute("UPDATE jobs SET status = 'failed', image_id = NULL WHERE image_id = ?", [ids[1]]),
+    "a job queued": _queued_job,
+    "a place moved": lambda s, ids: s.conn.execute("UPDATE recipe_jobs SET position = 50 WHERE recipe = 'beta' AND position = 30"),
+    "axes changed": lambda s, ids: s.conn.execute("UPDATE recipe_jobs SET axes = '{\"x\": 1}' WHERE recipe = 'alpha' AND position = 2"),
+    "a rating": lambda s, ids: s.conn.execute("UPDATE images SET rating = 5 WHERE id = ?", [ids[2]]),
+    "a derivative": lambda s, ids: s.conn.execute("UPDATE derivatives SET width = 1 WHERE image_id = ?", [ids[3]]),
+    "an image row gone": lambda s, ids: s.conn.execute("DELETE FROM images WHERE id = ?", [ids[4]]),
+    "an image deleted": lambda s, ids: delete_image(s, ids[5]),
+    "a place gone": lambda s, ids: s.conn.execute("DELETE FROM recipe_jobs WHERE recipe = 'alpha' AND position = 6"),
+    "a job gone": lambda s, ids: s.conn.execute("DELETE FROM jobs WHERE image_id = ?", [ids[7]]),
+    "moved to another recipe": lambda s, ids: s.conn.execute("UPDATE recipe_jobs SET recipe = 'beta' WHERE recipe = 'alpha' AND position = 8"),
+}
+
+
+@pytest.mark.parametrize("change", list(RECIPE_CHANGES))
+def test_the_summaries_of_the_recipes_that_changed_are_a_full_pass(tmp_path, change):
+    from kiln.site.summaries import recipe_summaries
+
+    project, store = make(tmp_path)
+    for name in ("alpha", "beta", "gamma"):
+        recipe(project, store, name)
+    ids = add_images(project, store, "alpha", 10)
+    add_images(project, store, "beta", 3, start=30)
+    add_images(project, store, "gamma", 2, start=40)
+    since = store.conn.execute("SELECT seq FROM change_sequence").fetchone()[0]
+    recorded = recipe_summaries(store, -1, None)
+    RECIPE_CHANGES[change](store, ids)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    incremental = recipe_summaries(store, since, recorded)
+    store.conn.set_trace_callback(None)
+    assert incremental == recipe_summaries(store, since, None)
+    assert incremental != recorded
+    summed = [s for s in statements if "json_each" in s and "GROUP BY recipe" in s]
+    assert len(summed) == 1 and '"gamma"' not in summed[0]  # untouched: not summed again

@@ -33,7 +33,9 @@ from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
 from kiln.site.report import BuildReport
 from kiln.site.state import FORMAT, BuildState
-from kiln.site.summaries import NO_JOBS, RecipeSummary, VirtualSummary, recipe_summaries, virtual_summaries
+from kiln.site.summaries import (
+    NO_JOBS, RecipeSummary, VirtualSummary, dump_summaries, load_summaries, recipe_summaries, virtual_summaries,
+)
 from kiln.site.theme import static_sources, theme_dirs
 from kiln.site.views import Gallery, archived_counts, arrange, cover, dump, header, load, pagers, recipe_stats
 from kiln.site.workers import Workers
@@ -161,7 +163,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     full = state.get("site_key") != site_key
     collections = _virtual(project, store, recipes)
     since = -1 if full or previous is None else int(previous)
-    summaries = recipe_summaries(store, since)
+    summaries = recipe_summaries(store, since, load_summaries(state.get("recipe-summaries")) if not full else None)
     virtual = virtual_summaries(store, [(c.kind, c.tag) for c in collections if c.newest_first], since)
 
     # The images shown, with their revisions; then their files.
@@ -234,6 +236,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     state.set("missing", missing_key)
     for name in folders:
         state.set(f"membership:{name}", str(summaries.get(name, NO_JOBS).membership))
+    state.set("recipe-summaries", dump_summaries(summaries))
     for collection in collections:
         state.set(f"collection:{collection.name}", collection.digest)
     state.commit()

@@ -19,6 +19,7 @@ change sequence) is compared with the whole membership the last build recorded.
 
 from __future__ import annotations
 
+import json
 from typing import NamedTuple
 
 from kiln.site.collections import virtual_filter
@@ -34,11 +35,19 @@ WITH rows AS (
          ({_PLACE} * 1000037 + coalesce(i.revision, -1) * 31 + length(rj.axes)) % {_PRIME} AS h
   FROM recipe_jobs rj JOIN jobs j ON j.key = rj.job_key
   LEFT JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
+  {{where}}
 )
 SELECT recipe, count(*), sum(NOT shown AND status = 'failed'), sum(NOT shown AND status = 'deleted'),
        sum(NOT shown AND status NOT IN ('failed', 'deleted')), sum(shown), sum(h), sum(h * h % 4294967291),
        sum(CASE WHEN shown THEN place END), sum(CASE WHEN shown AND revision <= :since THEN place END)
 FROM rows GROUP BY recipe
+"""
+# The recipes changed since a build: stamped themselves (store migration 0014), or holding an
+# image whose revision moved.
+_CHANGED_SQL = """
+SELECT name FROM recipes WHERE revision > :since
+UNION SELECT rj.recipe FROM images i JOIN jobs j ON j.image_id = i.id JOIN recipe_jobs rj ON rj.job_key = j.key
+WHERE i.revision > :since
 """
 _VIRTUAL_HASH = f"(i.rowid * 1000003 + i.revision) % {_PRIME}"
 
@@ -65,11 +74,29 @@ class RecipeSummary(NamedTuple):
 NO_JOBS = RecipeSummary(0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
-def recipe_summaries(store: Store, since: int) -> dict[str, RecipeSummary]:
-    """Every recipe's summary (one pass over the recipes' jobs); ``since``: the change
-    sequence of the last build (-1 for none)."""
-    rows = store.conn.execute(_RECIPES_SQL, {"since": since})
-    return {row[0]: RecipeSummary(*(value or 0 for value in row[1:])) for row in rows}
+def recipe_summaries(store: Store, since: int, recorded: dict[str, RecipeSummary] | None) -> dict[str, RecipeSummary]:
+    """Every recipe's summary; ``since``: the change sequence of the last build (-1 for none),
+    ``recorded``: the summaries that build recorded (None for none). With both, only the
+    recipes changed since are summed again (the others keep theirs: all their members are
+    older than that build); else one pass over every recipe's jobs."""
+    if since < 0 or recorded is None:
+        rows = store.conn.execute(_RECIPES_SQL.format(where=""), {"since": since})
+        return {row[0]: RecipeSummary(*(value or 0 for value in row[1:])) for row in rows}
+    changed = [row[0] for row in store.conn.execute(_CHANGED_SQL, {"since": since})]
+    summaries = {name: found._replace(older=found.membership) for name, found in recorded.items() if name not in changed}
+    sql = _RECIPES_SQL.format(where="WHERE rj.recipe IN (SELECT value FROM json_each(:names))")
+    for row in store.conn.execute(sql, {"since": since, "names": json.dumps(changed)}):
+        summaries[row[0]] = RecipeSummary(*(value or 0 for value in row[1:]))
+    return summaries
+
+
+def dump_summaries(summaries: dict[str, RecipeSummary]) -> str:
+    """The recipes' summaries as JSON, for the next build."""
+    return json.dumps({name: list(found) for name, found in sorted(summaries.items())})
+
+
+def load_summaries(text: str | None) -> dict[str, RecipeSummary] | None:
+    return {name: RecipeSummary(*found) for name, found in json.loads(text).items()} if text else None
 
 
 class VirtualSummary(NamedTuple):
