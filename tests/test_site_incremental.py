@@ -376,7 +376,14 @@ def test_a_new_image_reads_only_the_newest_of_all_images(tmp_path, monkeypatch):
     age(project.build_dir)
     counts = read_members(monkeypatch)
     new = add_images(project, store, "alpha", 1, start=30, status="selected", tags='["sky"]')[0]
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
     build(project, store)
+    store.conn.set_trace_callback(None)
+    # Neither the list of shown images nor the recipes' summaries are read whole: what is newer
+    # than the last build is found from the revisions' index.
+    assert [s for s in statements if s.strip().startswith("SELECT i.id, i.revision, rj.recipe FROM recipe_jobs")] == []
+    assert [s for s in statements if "GROUP BY recipe" in s and "rj.recipe IN" not in s] == []
     # 31 members; parts 1 to 13 (the 26 oldest) are left unread: the newest five read. Part 15
     # (two old images) was wholly on the first page before; part 14 gains it as its neighbour.
     assert {name: counts[name] for name in ("_all", "_picks", "_tag-sky")} == {"_all": 5, "_picks": 5, "_tag-sky": 5}

@@ -51,6 +51,12 @@ SELECT i.id, i.revision, rj.recipe FROM recipe_jobs rj
 JOIN jobs j ON j.key = rj.job_key JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
 WHERE rj.recipe IN (SELECT value FROM json_each(?))
 """
+# The same, of the images newer than the last build (from the revision's index).
+_SHOWN_SINCE_SQL = """
+SELECT i.id, i.revision, rj.recipe FROM images i
+CROSS JOIN jobs j ON j.image_id = i.id AND j.status != 'deleted' CROSS JOIN recipe_jobs rj ON rj.job_key = j.key
+WHERE rj.recipe IN (SELECT value FROM json_each(?)) AND i.revision > ?
+"""
 PAGE_BATCH = 100
 
 
@@ -166,20 +172,29 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     summaries = recipe_summaries(store, since, load_summaries(state.get("recipe-summaries")) if not full else None)
     virtual = virtual_summaries(store, [(c.kind, c.tag) for c in collections if c.newest_first], since)
 
-    # The images shown, with their revisions; then their files.
-    state.start_seen()
+    # The images shown, with their revisions and homes; then their files. When no image the
+    # last build showed moved between recipes or left (each recipe's members older than that
+    # build are all it had), the list it left is kept and only the newer images are read.
     folders = {name: c.name for c in collections if c.kind in ("recipe", "archived") for name in c.recipes}
+    moved = (
+        full or state.get("seen") != "kept"
+        or any(state.get(f"membership:{name}") != str(summaries.get(name, NO_JOBS).older) for name in folders)
+    )
+    state.start_seen(keep=not moved)
+    state.set("seen", "")  # until this build is done with it
     # Each image's own page: in its first recipe still shown, else in the archive.
     homes: dict[str, str] = {}
-    shown_images = store.conn.execute(_SHOWN_SQL, [json.dumps(sorted(folders))])
+    shown_images = store.conn.execute(
+        *(_SHOWN_SQL, [json.dumps(sorted(folders))]) if moved else (_SHOWN_SINCE_SQL, [json.dumps(sorted(folders)), since])
+    )
     while rows := shown_images.fetchmany(SEEN_BATCH):
-        state.see([row[:2] for row in rows])
         for image_id, _, recipe in rows:
             folder, home = folders[recipe], homes.get(image_id)
             if home is None or (folder == ARCHIVE, folder) < (home == ARCHIVE, home):
                 homes[image_id] = folder
+        state.see([(image_id, revision, homes[image_id]) for image_id, revision, _ in rows])
     for collection in collections:
-        collection.homes = homes
+        collection.homes = homes if moved else state.homes(homes)
     setup = Setup(project.db_path, project.build_dir, tuple(theme), theme_key, assets, site, links, builder.where)
     builder.setup = setup
     try:
@@ -191,7 +206,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         # (for the virtual collections) no image older than that build moved between recipes.
         missing_key = digest(sorted(missing.items()))
         kept = not full and state.get("missing") == missing_key
-        homes_kept = kept and all(state.get(f"membership:{name}") == str(summaries.get(name, NO_JOBS).older) for name in folders)
+        homes_kept = kept and not moved
         # The pages, collection by collection.
         galleries = [
             _collection(
@@ -237,6 +252,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     for name in folders:
         state.set(f"membership:{name}", str(summaries.get(name, NO_JOBS).membership))
     state.set("recipe-summaries", dump_summaries(summaries))
+    state.set("seen", "kept")
     for collection in collections:
         state.set(f"collection:{collection.name}", collection.digest)
     state.commit()

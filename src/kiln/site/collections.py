@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -73,7 +73,7 @@ class Collection:
     recipes: list[str] = field(default_factory=list)
     tag: str | None = None
     # Virtual collections: the folder of each shown image's own page.
-    homes: dict[str, str] = field(default_factory=dict)
+    homes: Mapping[str, str] = field(default_factory=dict)
     # Filled by the build as it goes through the members:
     count: int = 0
     digest: str = ""

@@ -43,10 +43,10 @@ SELECT recipe, count(*), sum(NOT shown AND status = 'failed'), sum(NOT shown AND
 FROM rows GROUP BY recipe
 """
 # The recipes changed since a build: stamped themselves (store migration 0014), or holding an
-# image whose revision moved.
+# image whose revision moved (found from the revision's index: CROSS JOIN keeps images outer).
 _CHANGED_SQL = """
 SELECT name FROM recipes WHERE revision > :since
-UNION SELECT rj.recipe FROM images i JOIN jobs j ON j.image_id = i.id JOIN recipe_jobs rj ON rj.job_key = j.key
+UNION SELECT rj.recipe FROM images i CROSS JOIN jobs j ON j.image_id = i.id CROSS JOIN recipe_jobs rj ON rj.job_key = j.key
 WHERE i.revision > :since
 """
 _VIRTUAL_HASH = f"(i.rowid * 1000003 + i.revision) % {_PRIME}"
