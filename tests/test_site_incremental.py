@@ -473,7 +473,7 @@ def test_images_appended_one_by_one_build_the_full_site(tmp_path):
     same_as_full(project, store, tmp_path)
 
 
-def test_virtual_summaries_in_one_pass_are_each_collections_own(tmp_path):
+def test_virtual_summaries_are_each_collections_own_with_their_older_part(tmp_path):
     from kiln.site.summaries import virtual_summaries
 
     project, store = make(tmp_path)

@@ -109,29 +109,18 @@ class VirtualSummary(NamedTuple):
 
 
 def virtual_summaries(store: Store, chosen: list[tuple[str, str | None]], since: int) -> dict[tuple[str, str | None], VirtualSummary]:
-    """The summary of each virtual collection ``(kind, tag)`` in ``chosen``, all in one pass
-    over the images; ``since``: the change sequence of the last build (-1 for none)."""
-    filters: dict[tuple[str, str | None], str] = {}
-    parameters: dict[str, object] = {"since": since}
-    for n, (kind, tag) in enumerate(dict.fromkeys(("all" if kind == "recent" else kind, tag) for kind, tag in chosen)):
-        where, values = virtual_filter(kind, tag)
-        filters[(kind, tag)] = where.replace(":tag", f":tag{n}").replace(":text", f":text{n}")
-        parameters.update({f"tag{n}": values["tag"], f"text{n}": values["text"]})
-    if not filters:
-        return {}
-    sums = ", ".join(
-        f"count(*) FILTER (WHERE {where}), sum(h) FILTER (WHERE {where}), sum(h2) FILTER (WHERE {where}),"
-        f" count(*) FILTER (WHERE old AND {where}), sum(h) FILTER (WHERE old AND {where}),"
-        f" sum(h2) FILTER (WHERE old AND {where})"
-        for where in filters.values()
-    )
-    sql = (
-        f"SELECT {sums} FROM (SELECT status, rating, tags, {_VIRTUAL_HASH} AS h,"
-        f" ({_VIRTUAL_HASH}) * ({_VIRTUAL_HASH}) % 4294967291 AS h2, revision <= :since AS old FROM images i) i"
-    )
-    row = [value or 0 for value in store.conn.execute(sql, parameters).fetchone()]
-    found = {
-        key: VirtualSummary(tuple(row[6 * n : 6 * n + 3]), tuple(row[6 * n + 3 : 6 * n + 6]))  # type: ignore[arg-type]
-        for n, key in enumerate(filters)
-    }
+    """The summary of each virtual collection ``(kind, tag)`` in ``chosen``, one aggregate each
+    (along the index its filter has, where it has one); ``since``: the change sequence of the
+    last build (-1 for none). Recent chooses from all images, as All images does."""
+    found: dict[tuple[str, str | None], VirtualSummary] = {}
+    for kind, tag in chosen:
+        key = ("all" if kind == "recent" else kind, tag)
+        if key not in found:
+            where, parameters = virtual_filter(*key)
+            sql = (
+                "SELECT count(*), sum(h), sum(h * h % 4294967291), sum(old), sum(old * h), sum(old * (h * h % 4294967291))"
+                f" FROM (SELECT {_VIRTUAL_HASH} AS h, i.revision <= :since AS old FROM images i WHERE {where})"
+            )
+            row = [value or 0 for value in store.conn.execute(sql, {**parameters, "since": since}).fetchone()]
+            found[key] = VirtualSummary((row[0], row[1], row[2]), (row[3], row[4], row[5]))
     return {(kind, tag): found[("all" if kind == "recent" else kind, tag)] for kind, tag in chosen}
