@@ -339,3 +339,203 @@ def test_an_unchanged_collection_is_skipped_without_reading_its_members(tmp_path
     assert [s for s in members if "'alpha'" in s] == []
     assert [s for s in members if "status = 'selected'" in s or "instr(i.tags" in s] == []
     assert len([s for s in members if "WHERE 1 ORDER BY i.created_at DESC" in s]) == 2
+
+
+def same_as_full(project, store, tmp_path: Path) -> None:
+    """The build folder as the builds so far left it is the one a full build makes."""
+    step_by_step = tmp_path / "step-by-step"
+    shutil.rmtree(step_by_step, ignore_errors=True)
+    shutil.move(project.build_dir, step_by_step)
+    build(project, store)
+    compare = filecmp.dircmp(step_by_step, project.build_dir, ignore=[STATE, ".kiln-build.lock"])
+    assert _differences(compare) == []
+
+
+def read_members(monkeypatch) -> dict[str, int]:
+    """How many members of each collection the builds read (a count that grows as they go)."""
+    from kiln.site.collections import Collection
+
+    counts: dict[str, int] = {}
+    members = Collection.members
+
+    def counted(self, store):
+        for member in members(self, store):
+            counts[self.name] = counts.get(self.name, 0) + 1
+            yield member
+
+    monkeypatch.setattr(Collection, "members", counted)
+    return counts
+
+
+def test_a_new_image_reads_only_the_newest_of_all_images(tmp_path, monkeypatch):
+    monkeypatch.setattr("kiln.site.builder.PRODUCERS", [])  # the gallery's own pages
+    project, store = make(tmp_path, page_size=2, collections=["all", "picks", "tags"])
+    recipe(project, store, "alpha")
+    add_images(project, store, "alpha", 30, status="selected", tags='["sky"]')
+    build(project, store)
+    age(project.build_dir)
+    counts = read_members(monkeypatch)
+    new = add_images(project, store, "alpha", 1, start=30, status="selected", tags='["sky"]')[0]
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    build(project, store)
+    store.conn.set_trace_callback(None)
+    # Neither the list of shown images nor the recipes' summaries are read whole: what is newer
+    # than the last build is found from the revisions' index.
+    assert [s for s in statements if s.strip().startswith("SELECT i.id, i.revision, rj.recipe FROM recipe_jobs")] == []
+    assert [s for s in statements if "GROUP BY recipe" in s and "rj.recipe IN" not in s] == []
+    # 31 members; parts 1 to 13 (the 26 oldest) are left unread: the newest five read. Part 15
+    # (two old images) was wholly on the first page before; part 14 gains it as its neighbour.
+    assert {name: counts[name] for name in ("_all", "_picks", "_tag-sky")} == {"_all": 5, "_picks": 5, "_tag-sky": 5}
+    for folder in ("_all", "_picks", "_tag-sky"):
+        assert {n for n in touched(project.build_dir) if n.startswith(f"{folder}/")} == {
+            f"{folder}/index.html", f"{folder}/part-14.html", f"{folder}/part-15.html",
+        }
+    assert tile_ids(project.build_dir / "_all" / "index.html")[0] == new
+    same_as_full(project, store, tmp_path)
+
+
+def _older_new_image(project, store, ids):
+    """An image made now but dated before the others (as an import may be)."""
+    new = add_images(project, store, "beta", 1, start=40)[0]
+    store.conn.execute("UPDATE images SET created_at = '2020-01-01T00:00:00.000Z' WHERE id = ?", [new])
+
+
+def _move_between_recipes(project, store, ids):
+    store.conn.execute("UPDATE recipe_jobs SET recipe = 'beta' WHERE job_key = (SELECT job_key FROM images WHERE id = ?)", [ids[3]])
+
+
+def _forget_recipe(project, store, ids):
+    with store.transaction():
+        store.conn.execute("DELETE FROM recipe_jobs WHERE recipe = 'beta'")
+        store.conn.execute("DELETE FROM recipes WHERE name = 'beta'")
+    (project.root / "recipes" / "beta.toml").unlink()
+
+
+def _template(project, store, ids):
+    from kiln.site.theme import theme_dirs
+
+    ours = project.root / "site_templates"
+    packaged = theme_dirs(project)[-1]
+    shutil.copytree(packaged, ours)
+    page = ours / "gallery.html"
+    page.write_text(page.read_text().replace("</main>", "<p>changed</p></main>", 1))
+
+
+CHANGES = {
+    "a new image": lambda p, s, ids: add_images(p, s, "alpha", 2, start=30),
+    "a new image older than the others": _older_new_image,
+    "a rating": lambda p, s, ids: s.conn.execute("UPDATE images SET rating = 5 WHERE id = ?", [ids[2]]),
+    "a pick": lambda p, s, ids: s.conn.execute("UPDATE images SET status = 'selected' WHERE id = ?", [ids[4]]),
+    "a rejection of the cover": lambda p, s, ids: s.conn.execute("UPDATE images SET status = 'rejected' WHERE status = 'selected'"),
+    "a tag": lambda p, s, ids: s.conn.execute("UPDATE images SET tags = '[\"sky\", \"dusk\"]' WHERE id = ?", [ids[1]]),
+    "an old image deleted": lambda p, s, ids: delete_image(s, ids[0]),
+    "the newest image deleted": lambda p, s, ids: delete_image(s, ids[-1]),
+    "an image moved to another recipe": _move_between_recipes,
+    "a recipe renamed": lambda p, s, ids: s.conn.execute("UPDATE recipes SET title = 'Alpha again' WHERE name = 'alpha'"),
+    "a recipe archived": lambda p, s, ids: (p.root / "recipes" / "beta.toml").unlink(),
+    "a recipe forgotten": _forget_recipe,
+    "a template": _template,
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_each_kind_of_change_built_incrementally_is_the_full_build(tmp_path, change):
+    project, store = make(tmp_path, page_size=3, collections=ALL)
+    recipe(project, store, "alpha")
+    recipe(project, store, "beta")
+    ids = add_images(project, store, "alpha", 30)
+    add_images(project, store, "beta", 4, start=30)
+    build(project, store)
+    CHANGES[change](project, store, ids)
+    build(project, store)
+    same_as_full(project, store, tmp_path)
+
+
+def test_a_settings_change_built_incrementally_is_the_full_build(tmp_path):
+    project, store = make(tmp_path, page_size=3, collections=ALL)
+    recipe(project, store, "alpha")
+    add_images(project, store, "alpha", 20)
+    build(project, store)
+    project, store = make(tmp_path, page_size=4, collections=["all", "tags"])
+    build(project, store)
+    same_as_full(project, store, tmp_path)
+
+
+def test_images_appended_one_by_one_build_the_full_site(tmp_path):
+    project, store = make(tmp_path, page_size=2, collections=ALL)
+    recipe(project, store, "alpha")
+    add_images(project, store, "alpha", 10)
+    build(project, store)
+    for start in range(10, 14):  # the newest part fills, then a part is added below the first page
+        add_images(project, store, "alpha", 1, start=start)
+        build(project, store)
+    same_as_full(project, store, tmp_path)
+
+
+def test_virtual_summaries_are_each_collections_own_with_their_older_part(tmp_path):
+    from kiln.site.summaries import virtual_summaries
+
+    project, store = make(tmp_path)
+    recipe(project, store, "alpha")
+    add_images(project, store, "alpha", 12)
+    store.conn.execute("UPDATE images SET rowid = rowid + 3000000000")  # hashes past 2**31 before their modulo
+    since = store.conn.execute("SELECT max(revision) FROM images").fetchone()[0]
+    add_images(project, store, "alpha", 3, start=12)
+    chosen = [("all", None), ("recent", None), ("picks", None), ("top", None), ("tag", "test"), ("tag", "none")]
+    found = virtual_summaries(store, chosen, since)
+    for kind, tag in chosen:
+        where = {"all": "1", "recent": "1", "picks": "status = 'selected'", "top": "rating >= 4",
+                 "tag": "EXISTS (SELECT 1 FROM json_each(tags) WHERE value = :tag)"}[kind]
+        rows = store.conn.execute(f"SELECT rowid, revision FROM images WHERE {where}", {"tag": tag}).fetchall()
+        hashes = [(rowid * 1000003 + revision) % 2147483647 for rowid, revision in rows]
+        old = [h for h, (_, revision) in zip(hashes, rows) if revision <= since]
+        assert found[(kind, tag)].members == (len(hashes), sum(hashes), sum(h * h % 4294967291 for h in hashes))
+        assert found[(kind, tag)].older == (len(old), sum(old), sum(h * h % 4294967291 for h in old))
+    assert found[("tag", "none")].members == (0, 0, 0)
+
+
+def _queued_job(store, ids):
+    store.conn.execute(
+        "INSERT INTO jobs (key, spec, recipe, engine, model, status, queued_at) SELECT 'extra', spec, recipe, engine, model,"
+        " 'queued', queued_at FROM jobs WHERE image_id = ?", [ids[0]]
+    )
+    store.conn.execute("INSERT INTO recipe_jobs (recipe, job_key, position, axes) VALUES ('beta', 'extra', 99, '{}')")
+
+
+RECIPE_CHANGES = {
+    "a job failed": lambda s, ids: s.conn.execute("UPDATE jobs SET status = 'failed', image_id = NULL WHERE image_id = ?", [ids[1]]),
+    "a job queued": _queued_job,
+    "a place moved": lambda s, ids: s.conn.execute("UPDATE recipe_jobs SET position = 50 WHERE recipe = 'beta' AND position = 30"),
+    "axes changed": lambda s, ids: s.conn.execute("UPDATE recipe_jobs SET axes = '{\"x\": 1}' WHERE recipe = 'alpha' AND position = 2"),
+    "a rating": lambda s, ids: s.conn.execute("UPDATE images SET rating = 5 WHERE id = ?", [ids[2]]),
+    "a derivative": lambda s, ids: s.conn.execute("UPDATE derivatives SET width = 1 WHERE image_id = ?", [ids[3]]),
+    "an image row gone": lambda s, ids: s.conn.execute("DELETE FROM images WHERE id = ?", [ids[4]]),
+    "an image deleted": lambda s, ids: delete_image(s, ids[5]),
+    "a place gone": lambda s, ids: s.conn.execute("DELETE FROM recipe_jobs WHERE recipe = 'alpha' AND position = 6"),
+    "a job gone": lambda s, ids: s.conn.execute("DELETE FROM jobs WHERE image_id = ?", [ids[7]]),
+    "moved to another recipe": lambda s, ids: s.conn.execute("UPDATE recipe_jobs SET recipe = 'beta' WHERE recipe = 'alpha' AND position = 8"),
+}
+
+
+@pytest.mark.parametrize("change", list(RECIPE_CHANGES))
+def test_the_summaries_of_the_recipes_that_changed_are_a_full_pass(tmp_path, change):
+    from kiln.site.summaries import recipe_summaries
+
+    project, store = make(tmp_path)
+    for name in ("alpha", "beta", "gamma"):
+        recipe(project, store, name)
+    ids = add_images(project, store, "alpha", 10)
+    add_images(project, store, "beta", 3, start=30)
+    add_images(project, store, "gamma", 2, start=40)
+    since = store.conn.execute("SELECT seq FROM change_sequence").fetchone()[0]
+    recorded = recipe_summaries(store, -1, None)
+    RECIPE_CHANGES[change](store, ids)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    incremental = recipe_summaries(store, since, recorded)
+    store.conn.set_trace_callback(None)
+    assert incremental == recipe_summaries(store, since, None)
+    assert incremental != recorded
+    summed = [s for s in statements if "json_each" in s and "GROUP BY recipe" in s]
+    assert len(summed) == 1 and '"gamma"' not in summed[0]  # untouched: not summed again

@@ -85,6 +85,8 @@ _TABLES: dict[str, dict[str, Any]] = {
             "gallery": "The recipe's [gallery] options as a JSON object (title, sort, cover, page_size).",
             "updated_at": "When the recipe was last recorded (ISO 8601, UTC).",
             "kind": "recipe (a file in recipes/) or import (a collection kiln import made; never archived).",
+            "revision": "Above the change sequence number when its jobs, their places or its images last "
+            "came or went; kiln build sums again only the recipes whose revision (or an image's) moved.",
         },
     },
     "runs": {

@@ -16,15 +16,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from itertools import islice
+from typing import Any, NamedTuple
 
 from kiln.errors import Problem
 from kiln.library.archive import is_archived
 from kiln.project import Project
 from kiln.site.collect import MAX_PAGE_SIZE, RECIPE_NAME, _json_object, _text, fetch_images
-from kiln.site.collections import ARCHIVE, ARCHIVE_TITLE, VIRTUAL, Collection, tag_folder, tags
+from kiln.site.collections import ARCHIVE, ARCHIVE_TITLE, VIRTUAL, Collection, tag_folder, tags, virtual_filter
 from kiln.site.fingerprint import renderer_digest, theme_digest
-from kiln.site.layout import INDEX, root_of
+from kiln.site.layout import INDEX, part_path, root_of
 from kiln.site.media import publish_media
 from kiln.site.output import Output, static_names
 from kiln.site.pages import Page, Setup, collection_pages, digest, front_page, members_of, render_batch, shown
@@ -32,19 +33,29 @@ from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
 from kiln.site.report import BuildReport
 from kiln.site.state import FORMAT, BuildState
-from kiln.site.summaries import NO_JOBS, RecipeSummary, recipe_summaries, virtual_summary
+from kiln.site.summaries import (
+    NO_JOBS, RecipeSummary, VirtualSummary, dump_summaries, load_summaries, recipe_summaries, virtual_summaries,
+)
 from kiln.site.theme import static_sources, theme_dirs
-from kiln.site.views import Gallery, archived_counts, arrange, dump, header, load, recipe_stats
+from kiln.site.views import Gallery, archived_counts, arrange, cover, dump, header, load, pagers, recipe_stats
 from kiln.site.workers import Workers
 from kiln.store.db import Store
 
 SEEN_BATCH = 5000
+# The newest-first collections ordered by creation alone, whose new images come first.
+APPENDABLE = ("all", "picks", "tag")
 # Every image some recipe's collection (or the archive) shows, with its revision (an image in
 # two recipes comes twice: the build state keeps one).
 _SHOWN_SQL = """
 SELECT i.id, i.revision, rj.recipe FROM recipe_jobs rj
 JOIN jobs j ON j.key = rj.job_key JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
 WHERE rj.recipe IN (SELECT value FROM json_each(?))
+"""
+# The same, of the images newer than the last build (from the revision's index).
+_SHOWN_SINCE_SQL = """
+SELECT i.id, i.revision, rj.recipe FROM images i
+CROSS JOIN jobs j ON j.image_id = i.id AND j.status != 'deleted' CROSS JOIN recipe_jobs rj ON rj.job_key = j.key
+WHERE rj.recipe IN (SELECT value FROM json_each(?)) AND i.revision > ?
 """
 PAGE_BATCH = 100
 
@@ -157,22 +168,33 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     previous = state.get("sequence")
     full = state.get("site_key") != site_key
     collections = _virtual(project, store, recipes)
-    summaries = recipe_summaries(store, -1 if full or previous is None else int(previous))
+    since = -1 if full or previous is None else int(previous)
+    summaries = recipe_summaries(store, since, load_summaries(state.get("recipe-summaries")) if not full else None)
+    virtual = virtual_summaries(store, [(c.kind, c.tag) for c in collections if c.newest_first], since)
 
-    # The images shown, with their revisions; then their files.
-    state.start_seen()
+    # The images shown, with their revisions and homes; then their files. When no image the
+    # last build showed moved between recipes or left (each recipe's members older than that
+    # build are all it had), the list it left is kept and only the newer images are read.
     folders = {name: c.name for c in collections if c.kind in ("recipe", "archived") for name in c.recipes}
+    moved = (
+        full or state.get("seen") != "kept"
+        or any(state.get(f"membership:{name}") != str(summaries.get(name, NO_JOBS).older) for name in folders)
+    )
+    state.start_seen(keep=not moved)
+    state.set("seen", "")  # until this build is done with it
     # Each image's own page: in its first recipe still shown, else in the archive.
     homes: dict[str, str] = {}
-    shown_images = store.conn.execute(_SHOWN_SQL, [json.dumps(sorted(folders))])
+    shown_images = store.conn.execute(
+        *(_SHOWN_SQL, [json.dumps(sorted(folders))]) if moved else (_SHOWN_SINCE_SQL, [json.dumps(sorted(folders)), since])
+    )
     while rows := shown_images.fetchmany(SEEN_BATCH):
-        state.see([row[:2] for row in rows])
         for image_id, _, recipe in rows:
             folder, home = folders[recipe], homes.get(image_id)
             if home is None or (folder == ARCHIVE, folder) < (home == ARCHIVE, home):
                 homes[image_id] = folder
+        state.see([(image_id, revision, homes[image_id]) for image_id, revision, _ in rows])
     for collection in collections:
-        collection.homes = homes
+        collection.homes = homes if moved else state.homes(homes)
     setup = Setup(project.db_path, project.build_dir, tuple(theme), theme_key, assets, site, links, builder.where)
     builder.setup = setup
     try:
@@ -184,11 +206,11 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         # (for the virtual collections) no image older than that build moved between recipes.
         missing_key = digest(sorted(missing.items()))
         kept = not full and state.get("missing") == missing_key
-        homes_kept = kept and all(state.get(f"membership:{name}") == str(summaries.get(name, NO_JOBS).older) for name in folders)
+        homes_kept = kept and not moved
         # The pages, collection by collection.
         galleries = [
             _collection(
-                builder, collection, site_key, missing, full, _summary(builder.store, collection, summaries),
+                builder, collection, site_key, missing, full, _summary(collection, summaries, virtual, since),
                 homes_kept if collection.newest_first else kept,
             )
             for collection in collections
@@ -229,6 +251,8 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     state.set("missing", missing_key)
     for name in folders:
         state.set(f"membership:{name}", str(summaries.get(name, NO_JOBS).membership))
+    state.set("recipe-summaries", dump_summaries(summaries))
+    state.set("seen", "kept")
     for collection in collections:
         state.set(f"collection:{collection.name}", collection.digest)
     state.commit()
@@ -243,15 +267,29 @@ def _on_front(gallery: Gallery) -> bool:
     return gallery.kind == "recipe" or gallery.count > 0
 
 
-def _summary(store: Store, collection: Collection, summaries: dict[str, RecipeSummary]) -> tuple:
+def _summary(
+    collection: Collection, summaries: dict[str, RecipeSummary], virtual: dict[tuple[str, str | None], VirtualSummary],
+    since: int,
+) -> Summary:
     """The collection's summary (kiln/site/summaries.py)."""
     if collection.kind in ("recipe", "archived"):
-        return tuple(summaries[name].members if name in summaries else None for name in collection.recipes)
-    return virtual_summary(store, collection.kind, collection.tag)
+        return Summary(tuple(summaries[name].members if name in summaries else None for name in collection.recipes))
+    found = virtual[(collection.kind, collection.tag)]
+    return Summary(found.members, found.older, since)
+
+
+class Summary(NamedTuple):
+    """What tells a collection unchanged (``members``) and, for a virtual one, what tells
+    whether only newer images came in (``older``: the summary of its images no newer than the
+    last build, whose change sequence is ``since``)."""
+
+    members: tuple
+    older: tuple[int, int, int] | None = None
+    since: int = -1
 
 
 def _collection(
-    builder: Builder, collection: Collection, site_key: str, missing: dict[str, str], full: bool, summary: tuple,
+    builder: Builder, collection: Collection, site_key: str, missing: dict[str, str], full: bool, summary: Summary,
     may_skip: bool,
 ) -> Gallery:
     """Plan one collection's pages, hand the changed ones to be rendered; its header.
@@ -260,14 +298,15 @@ def _collection(
     and its header as they are, without reading its members, when ``may_skip`` (the build's
     record of missing files, and of the images' homes, still holds). Otherwise, a collection whose
     members (with their revisions), settings and job counts are as the last build saw them
-    keeps them too, unplanned.
+    keeps them too, unplanned. A newest-first collection that only gained images newer than
+    all it had reads just its newest members (:func:`_appended`).
     """
     state = builder.state
     owner = f"page:{collection.name}"
     settings = (collection.name, collection.title, collection.kind, collection.description, collection.gallery,
                 collection.page_size, collection.recipes)
     saved = state.get(f"header:{collection.name}")
-    summary_key = digest(site_key, settings, summary)
+    summary_key = digest(site_key, settings, summary.members)
     recorded = state.get(f"summary:{collection.name}")
     state.set(f"summary:{collection.name}", summary_key)
     if may_skip and summary_key == recorded and saved is not None and owner not in builder.damaged:
@@ -276,6 +315,10 @@ def _collection(
         builder.declared[owner] = None  # all its pages stay
         builder.pages += int(state.get(f"pages:{collection.name}") or 0)
         return gallery
+    if may_skip and saved is not None and owner not in builder.damaged and collection.kind in APPENDABLE:
+        appended = _appended(builder, collection, site_key, missing, settings, summary, load(saved))
+        if appended is not None:
+            return appended
     members = list(collection.members(builder.store))
     stats = recipe_stats(builder.store, collection)
     collection.count = len(members)
@@ -298,6 +341,72 @@ def _collection(
     builder.pages += pages
     state.set(f"header:{collection.name}", dump(gallery))
     state.set(f"pages:{collection.name}", str(pages))
+    if collection.kind in APPENDABLE:
+        newest = [members[0].created_at, members[0].image_id] if members else None
+        state.set(f"tail:{collection.name}", json.dumps([len(members), list(summary.members), newest]))
+    return gallery
+
+
+def _appended(
+    builder: Builder, collection: Collection, site_key: str, missing: dict[str, str], settings: tuple, summary: Summary,
+    gallery: Gallery,
+) -> Gallery | None:
+    """The pages of a newest-first collection that, since the last build, only gained images
+    newer than every member it had: its newest members read, none of the rest; None when
+    that is not what happened.
+
+    The images the last build saw are those whose revision is no newer than its change
+    sequence; when their summary now is the whole summary that build recorded, none of them
+    changed or went. Parts count from the oldest, so the parts the new images do not reach
+    keep their members and their neighbours (two parts of margin: the part below a new one
+    gains a "newer" neighbour); only the first page, the header and the newest parts are
+    planned again.
+    """
+    state, name, size = builder.state, collection.name, collection.page_size
+    recorded = state.get(f"tail:{name}")
+    if recorded is None or summary.older is None:
+        return None
+    count, members_summary, newest = json.loads(recorded)
+    if list(summary.older) != members_summary:
+        return None
+    where, parameters = virtual_filter(collection.kind, collection.tag)
+    sql = f"SELECT i.id, i.created_at FROM images i WHERE {where} AND i.revision > :since"
+    added: set[str] = set()
+    for image_id, created_at in builder.store.conn.execute(sql, {**parameters, "since": summary.since}):
+        if not isinstance(created_at, str) or (newest is not None and [created_at, image_id] <= newest):
+            return None  # not newer than all it had: it lands among them
+        if image_id in collection.homes:
+            added.add(image_id)
+    total = count + len(added)
+    low = max(1, count // size - 1)  # the parts below it keep their members and neighbours
+    members = list(islice(collection.members(builder.store), total - (low - 1) * size))
+    fresh = members[: len(added)]
+    if len(members) != total - (low - 1) * size or {m.image_id for m in fresh} != added:
+        return None
+    owner = f"page:{name}"
+    previous = state.get(f"collection:{name}") or ""
+    collection.count = total
+    collection.digest = digest(previous, site_key, settings, total, [shown(m, missing) for m in fresh]) if fresh else previous
+    collection.changed = collection.digest != previous
+    gallery.count = total
+    gallery.selected += sum(1 for m in fresh if m.status == "selected")
+    gallery.rejected += sum(1 for m in fresh if m.status == "rejected")
+    gallery.page_count = len(pagers(gallery))
+    # The best of the new members against the old cover; on a tie the newer wins, as in a full read.
+    gallery.cover_member = cover(collection, [*fresh, *filter(None, [gallery.cover_member])], builder.problems, builder.where)
+    declared = builder.declared.setdefault(owner, set())
+    declared.update(part_path(name, number) for number in range(1, low))  # type: ignore[union-attr]
+    pages = low - 1
+    for page, inputs in collection_pages(gallery, members, site_key, missing, from_part=low):
+        pages += 1
+        if builder.declare(owner, page.path, inputs, state.file(page.path), False):
+            page.owner, page.inputs = owner, inputs
+            builder.render(page)
+    builder.pages += pages
+    state.set(f"header:{name}", dump(gallery))
+    state.set(f"pages:{name}", str(pages))
+    top = [members[0].created_at, members[0].image_id] if members else newest
+    state.set(f"tail:{name}", json.dumps([total, list(summary.members), top]))
     return gallery
 
 

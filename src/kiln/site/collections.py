@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -72,7 +73,7 @@ class Collection:
     recipes: list[str] = field(default_factory=list)
     tag: str | None = None
     # Virtual collections: the folder of each shown image's own page.
-    homes: dict[str, str] = field(default_factory=dict)
+    homes: Mapping[str, str] = field(default_factory=dict)
     # Filled by the build as it goes through the members:
     count: int = 0
     digest: str = ""
@@ -90,6 +91,15 @@ class Collection:
             yield from _recipe_members(store, self)
         else:
             yield from _virtual_members(store, self)
+
+    def newest(self, store: Store, count: int) -> list[Member]:
+        """Its ``count`` newest members (by creation time, then id, newest first), read without
+        the rest: what a feed shows."""
+        if self.kind in ("recipe", "archived"):
+            rows = _newest_recipe_members(store, self)
+        else:
+            rows = _virtual_members(store, self, "i.created_at DESC, i.id DESC")
+        return list(islice(rows, count))
 
 
 _VIRTUAL_SQL = {
@@ -115,9 +125,9 @@ def virtual_filter(kind: str, tag: str | None) -> tuple[str, dict[str, str]]:
     return _VIRTUAL_SQL[kind], {"tag": tag, "text": text}
 
 
-def _virtual_members(store: Store, collection: Collection) -> Iterator[Member]:
+def _virtual_members(store: Store, collection: Collection, order: str | None = None) -> Iterator[Member]:
     where, parameters = virtual_filter(collection.kind, collection.tag)
-    order = _ORDER.get(collection.kind, "i.created_at DESC, i.id DESC")
+    order = order or _ORDER.get(collection.kind, "i.created_at DESC, i.id DESC")
     limit = f" LIMIT {RECENT}" if collection.kind == "recent" else ""
     sql = (
         f"SELECT i.id, i.revision, i.created_at, i.rating, i.status FROM images i"
@@ -157,6 +167,19 @@ def _recipe_members(store: Store, collection: Collection) -> Iterator[Member]:
                 row[0], row[1], collection.name, row[2], row[3] or 0, row[4], row[5], row[6], row[7], recipe,
                 row[8] or "", row[9], row[10], row[11],
             )
+
+
+def _newest_recipe_members(store: Store, collection: Collection) -> Iterator[Member]:
+    """A recipe's (or the archive's) members newest first; SQLite sorts, Python reads the few
+    it needs."""
+    sql = _RECIPE_SQL.replace("rj.recipe = ?", "rj.recipe IN (SELECT value FROM json_each(?))").replace(
+        "ORDER BY rj.position", "ORDER BY i.created_at DESC, i.id DESC, rj.recipe, rj.position"
+    )
+    seen: set[str] = set()
+    for row in store.conn.execute(sql, [json.dumps(collection.recipes)]):
+        if row[0] not in seen:
+            seen.add(row[0])
+            yield Member(row[0], row[1], collection.name, row[2], row[3] or 0, row[4])
 
 
 def tag_folder(tag: str) -> str:

@@ -11,14 +11,14 @@ The XML is written by ElementTree, which escapes every text and attribute; chara
 cannot carry at all (most control characters) are dropped from user text first. Entry ids are
 ``urn:uuid:`` names derived from the image id, so they do not change when the site moves.
 
-A collection's feed is made again only when its digest (members and their revisions) changed;
-the library's newest images come from one query on ``images.created_at``'s index.
+A collection's feed is made again only when its digest (members and their revisions) changed,
+from its newest members alone (SQLite sorts; the rest are never read); the library's newest
+images come from one query on ``images.created_at``'s index.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -41,10 +41,12 @@ EPOCH = "1970-01-01T00:00:00Z"
 # What XML 1.0 cannot hold, even escaped.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NAMESPACE = uuid.UUID("6f1d1a3c-2f4e-5b6a-9c1d-4b1a7e0c2d11")
-# The newest images of the recipes shown; more than a feed's worth, as some may be in none.
+# The images newest first with the recipes they are in, read along ``images.created_at``'s
+# index (CROSS JOIN keeps images the outer loop, so nothing is sorted but ties) until a feed's
+# worth is found in the recipes shown.
 _NEWEST_SQL = """
-SELECT i.id, i.created_at, rj.recipe FROM images i JOIN recipe_jobs rj ON rj.job_key = i.job_key
-ORDER BY i.created_at DESC, i.id DESC LIMIT ?
+SELECT i.id, i.created_at, rj.recipe FROM images i CROSS JOIN recipe_jobs rj ON rj.job_key = i.job_key
+ORDER BY i.created_at DESC, i.id DESC, rj.recipe
 """
 
 ET.register_namespace("", ATOM)
@@ -92,17 +94,17 @@ def library_feed(build: Build) -> bytes:
         if collection.kind in ("recipe", "archived"):
             homes.update({recipe: collection.name for recipe in collection.recipes})
     items: dict[str, Item] = {}
-    for image_id, created_at, recipe in build.store.conn.execute(_NEWEST_SQL, [FEED_SIZE * 4]):
+    for image_id, created_at, recipe in build.store.conn.execute(_NEWEST_SQL):
         if recipe in homes and image_id not in items:
             items[image_id] = Item(image_id, created_at, homes[recipe])
-    newest = list(items.values())[:FEED_SIZE]
+            if len(items) == FEED_SIZE:
+                break
+    newest = list(items.values())
     return _feed(build, build.project.title, LIBRARY_FEED, "feed", newest)
 
 
 def collection_feed(build: Build, collection: Collection) -> bytes:
-    newest = heapq.nlargest(
-        FEED_SIZE, (Item(m.image_id, m.created_at, m.home) for m in build.members(collection)), key=lambda i: (i.created_at, i.image_id)
-    )
+    newest = [Item(m.image_id, m.created_at, m.home) for m in collection.newest(build.store, FEED_SIZE)]
     title = f"{collection.title} · {build.project.title}"
     return _feed(build, title, collection_feed_path(collection.name), f"feed:{collection.name}", newest)
 

@@ -59,12 +59,15 @@ def shown(member: Member, missing: dict[str, str]) -> tuple:
 
 
 def collection_pages(
-    gallery: Gallery, members: list[Member], site_key: str, missing: dict[str, str]
+    gallery: Gallery, members: list[Member], site_key: str, missing: dict[str, str], from_part: int = 1
 ) -> Iterator[tuple[Page, str]]:
-    """Each page of one collection with the digest of its inputs."""
+    """Each page of one collection with the digest of its inputs; a newest-first one's parts
+    numbered below ``from_part`` left out (``members`` then holds only its newest)."""
     head = digest(gallery.digest_parts())
     brief = (gallery.name, gallery.title, gallery.kind)
     for pager in pagers(gallery):
+        if pager.number < from_part and not pager.is_first:
+            continue
         on_page = members[pager.start : pager.start + pager.size]
         about = head if pager.is_first else brief
         inputs = digest(

@@ -12,6 +12,7 @@ alone.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 STATE = ".kiln-build.db"
@@ -54,11 +55,16 @@ class BuildState:
             "CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, missing TEXT NOT NULL)"
             " WITHOUT ROWID"
         )
+        # The images the last build showed (id, revision, the folder of its own page).
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, home TEXT NOT NULL) WITHOUT ROWID"
+        )
         if self.get("format") != FORMAT:
             self.conn.execute("DELETE FROM meta")
             self.conn.execute("DELETE FROM files")
             self.conn.execute("DELETE FROM images")
             self.conn.execute("DELETE FROM dirs")
+            self.conn.execute("DELETE FROM seen")
             self.set("format", FORMAT)
 
     def get(self, key: str) -> str | None:
@@ -119,13 +125,18 @@ class BuildState:
         rows = self.conn.execute("SELECT name, size, mtime_ns FROM files WHERE name >= ? AND name < ?", [low, high])
         return [row for row in rows if "/" not in row[0][len(low):]]
 
-    def start_seen(self) -> None:
-        """An empty list of the images this build shows, with their revisions."""
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, revision INTEGER NOT NULL)")
-        self.conn.execute("DELETE FROM seen")
+    def start_seen(self, keep: bool) -> None:
+        """The list of the images this build shows, with their revisions and homes: empty, or
+        (``keep``) as the last build left it."""
+        if not keep:
+            self.conn.execute("DELETE FROM seen")
 
-    def see(self, rows: list[tuple[str, int]]) -> None:
-        self.conn.executemany("INSERT OR IGNORE INTO seen (id, revision) VALUES (?, ?)", rows)
+    def see(self, rows: list[tuple[str, int, str]]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO seen (id, revision, home) VALUES (?, ?, ?)", rows)
+
+    def homes(self, added: dict[str, str]) -> Homes:
+        """The folder of each shown image's own page: ``added`` first, else as listed."""
+        return Homes(self.conn, added)
 
     def seen_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM seen").fetchone()[0]
@@ -149,3 +160,27 @@ class BuildState:
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
         self.conn.close()
+
+
+class Homes(Mapping[str, str]):
+    """Each shown image's home, read from the list one image at a time (a build that kept the
+    list reads few: the newest members of the collections that changed)."""
+
+    def __init__(self, conn: sqlite3.Connection, added: dict[str, str]):
+        self.conn = conn
+        self.added = added
+
+    def __getitem__(self, image_id: str) -> str:
+        if image_id in self.added:
+            return self.added[image_id]
+        row = self.conn.execute("SELECT home FROM seen WHERE id = ?", [image_id]).fetchone()
+        if row is None:
+            raise KeyError(image_id)
+        return row[0]
+
+    def __iter__(self) -> Iterator[str]:
+        for (image_id,) in self.conn.execute("SELECT id FROM seen ORDER BY id").fetchall():
+            yield image_id
+
+    def __len__(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM seen").fetchone()[0]

@@ -19,6 +19,7 @@ change sequence) is compared with the whole membership the last build recorded.
 
 from __future__ import annotations
 
+import json
 from typing import NamedTuple
 
 from kiln.site.collections import virtual_filter
@@ -34,11 +35,19 @@ WITH rows AS (
          ({_PLACE} * 1000037 + coalesce(i.revision, -1) * 31 + length(rj.axes)) % {_PRIME} AS h
   FROM recipe_jobs rj JOIN jobs j ON j.key = rj.job_key
   LEFT JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
+  {{where}}
 )
 SELECT recipe, count(*), sum(NOT shown AND status = 'failed'), sum(NOT shown AND status = 'deleted'),
        sum(NOT shown AND status NOT IN ('failed', 'deleted')), sum(shown), sum(h), sum(h * h % 4294967291),
        sum(CASE WHEN shown THEN place END), sum(CASE WHEN shown AND revision <= :since THEN place END)
 FROM rows GROUP BY recipe
+"""
+# The recipes changed since a build: stamped themselves (store migration 0014), or holding an
+# image whose revision moved (found from the revision's index: CROSS JOIN keeps images outer).
+_CHANGED_SQL = """
+SELECT name FROM recipes WHERE revision > :since
+UNION SELECT rj.recipe FROM images i CROSS JOIN jobs j ON j.image_id = i.id CROSS JOIN recipe_jobs rj ON rj.job_key = j.key
+WHERE i.revision > :since
 """
 _VIRTUAL_HASH = f"(i.rowid * 1000003 + i.revision) % {_PRIME}"
 
@@ -65,17 +74,53 @@ class RecipeSummary(NamedTuple):
 NO_JOBS = RecipeSummary(0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
-def recipe_summaries(store: Store, since: int) -> dict[str, RecipeSummary]:
-    """Every recipe's summary (one pass over the recipes' jobs); ``since``: the change
-    sequence of the last build (-1 for none)."""
-    rows = store.conn.execute(_RECIPES_SQL, {"since": since})
-    return {row[0]: RecipeSummary(*(value or 0 for value in row[1:])) for row in rows}
+def recipe_summaries(store: Store, since: int, recorded: dict[str, RecipeSummary] | None) -> dict[str, RecipeSummary]:
+    """Every recipe's summary; ``since``: the change sequence of the last build (-1 for none),
+    ``recorded``: the summaries that build recorded (None for none). With both, only the
+    recipes changed since are summed again (the others keep theirs: all their members are
+    older than that build); else one pass over every recipe's jobs."""
+    if since < 0 or recorded is None:
+        rows = store.conn.execute(_RECIPES_SQL.format(where=""), {"since": since})
+        return {row[0]: RecipeSummary(*(value or 0 for value in row[1:])) for row in rows}
+    changed = [row[0] for row in store.conn.execute(_CHANGED_SQL, {"since": since})]
+    summaries = {name: found._replace(older=found.membership) for name, found in recorded.items() if name not in changed}
+    sql = _RECIPES_SQL.format(where="WHERE rj.recipe IN (SELECT value FROM json_each(:names))")
+    for row in store.conn.execute(sql, {"since": since, "names": json.dumps(changed)}):
+        summaries[row[0]] = RecipeSummary(*(value or 0 for value in row[1:]))
+    return summaries
 
 
-def virtual_summary(store: Store, kind: str, tag: str | None) -> tuple[int, int, int]:
+def dump_summaries(summaries: dict[str, RecipeSummary]) -> str:
+    """The recipes' summaries as JSON, for the next build."""
+    return json.dumps({name: list(found) for name, found in sorted(summaries.items())})
+
+
+def load_summaries(text: str | None) -> dict[str, RecipeSummary] | None:
+    return {name: RecipeSummary(*found) for name, found in json.loads(text).items()} if text else None
+
+
+class VirtualSummary(NamedTuple):
     """The count and the hash sums of the images a virtual collection chooses from (shown or
-    not: an image hidden or shown again moves a recipe's summary instead)."""
-    where, parameters = virtual_filter("all" if kind == "recent" else kind, tag)
-    sql = f"SELECT count(*), sum(h), sum(h * h % 4294967291) FROM (SELECT {_VIRTUAL_HASH} AS h FROM images i WHERE {where})"
-    row = store.conn.execute(sql, parameters).fetchone()
-    return row[0], row[1] or 0, row[2] or 0
+    not: an image hidden or shown again moves a recipe's summary instead), and the same of
+    those no newer than the last build."""
+
+    members: tuple[int, int, int]
+    older: tuple[int, int, int]
+
+
+def virtual_summaries(store: Store, chosen: list[tuple[str, str | None]], since: int) -> dict[tuple[str, str | None], VirtualSummary]:
+    """The summary of each virtual collection ``(kind, tag)`` in ``chosen``, one aggregate each
+    (along the index its filter has, where it has one); ``since``: the change sequence of the
+    last build (-1 for none). Recent chooses from all images, as All images does."""
+    found: dict[tuple[str, str | None], VirtualSummary] = {}
+    for kind, tag in chosen:
+        key = ("all" if kind == "recent" else kind, tag)
+        if key not in found:
+            where, parameters = virtual_filter(*key)
+            sql = (
+                "SELECT count(*), sum(h), sum(h * h % 4294967291), sum(old), sum(old * h), sum(old * (h * h % 4294967291))"
+                f" FROM (SELECT {_VIRTUAL_HASH} AS h, i.revision <= :since AS old FROM images i WHERE {where})"
+            )
+            row = [value or 0 for value in store.conn.execute(sql, {**parameters, "since": since}).fetchone()]
+            found[key] = VirtualSummary((row[0], row[1], row[2]), (row[3], row[4], row[5]))
+    return {(kind, tag): found[("all" if kind == "recent" else kind, tag)] for kind, tag in chosen}

@@ -173,11 +173,11 @@ def header(
     elif collection.kind == "archived":
         shown.jobs = len(members)
         shown.archived_from = archived_counts
-    shown.cover_member = _cover(collection, members, problems, where)
+    shown.cover_member = cover(collection, members, problems, where)
     return shown
 
 
-def _cover(collection: Collection, members: list[Member], problems: list[Problem], where: str) -> Member | None:
+def cover(collection: Collection, members: list[Member], problems: list[Problem], where: str) -> Member | None:
     """The gallery's ``cover`` if it names one of its images; else the best selected or
     highest-rated image, never a rejected one unless nothing else is left; else the first."""
     if not members:

@@ -1,0 +1,88 @@
+"""What ``kiln build`` costs after one new image, and which part of it is the gallery's.
+
+    python bench/gallery_one_image.py --store DIR [--work DIR] [--runs 3] [--profile]
+
+Copies the store made by bench/stores.py at ``--store`` (as bench/build_scale.py does: files
+hard-linked, the database copied, every virtual collection shown), makes a full build, then a
+no-op and, ``--runs`` times, one new image in the largest recipe (as ``kiln run`` records it)
+followed by ``kiln build`` as a child process: its CPU time (user + sys, with the worker
+processes it waited for), wall time and peak RSS. With ``--profile``, one more new image is
+built in this process under cProfile with the finder's files left as they are (they are
+measured by bench/find.py), and the build's CPU time and its costliest calls are printed:
+what the gallery, its feeds and its stats page cost without the start of Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from build_scale import KILN, add_image, fresh_copy  # noqa: E402
+
+
+def child_build(project: Path) -> str:
+    started = time.perf_counter()
+    child = subprocess.Popen([*KILN, "build"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = child.stdout.read() if child.stdout else ""
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"kiln build failed in {project}:\n{output}")
+    wall = time.perf_counter() - started
+    last = output.strip().splitlines()[-1] if output.strip() else ""
+    return (
+        f"{usage.ru_utime + usage.ru_stime:6.2f} s CPU {wall:6.2f} s wall {usage.ru_maxrss / 1024:5.0f} MB"
+        f"  load {os.getloadavg()[0]:4.1f}  {last}"
+    )
+
+
+def profiled_build(project: Path) -> None:
+    """One build in this process, the finder's files kept as they are."""
+    import kiln.site.builder as builder
+    from kiln.project import load_project
+    from kiln.site import build_site
+    from kiln.store import open_store
+
+    for producer in builder.PRODUCERS:
+        if producer.name == "find":
+            type(producer).produce = lambda self, build: None  # type: ignore[method-assign]
+    sweep = builder.Builder.sweep
+    builder.Builder.sweep = lambda self, owner: None if owner == "producer:find" else sweep(self, owner)  # type: ignore[method-assign]
+    loaded = load_project(project)
+    store = open_store(loaded.db_path)
+    profile = cProfile.Profile()
+    started = time.process_time()
+    profile.enable()
+    report = build_site(loaded, store)
+    profile.disable()
+    print(f"in-process build, finder aside: {time.process_time() - started:.2f} s CPU (with cProfile), {report.written} written")
+    pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "kiln-gallery-one-image")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    project = fresh_copy(args.store, args.work)
+    subprocess.run([*KILN, "status"], cwd=project, check=True, capture_output=True)  # migrations, outside the timings
+    print(f"full build      {child_build(project)}")
+    print(f"no-op           {child_build(project)}")
+    for run in range(args.runs):
+        add_image(project, run)
+        print(f"one new image   {child_build(project)}")
+    if args.profile:
+        add_image(project, args.runs)
+        profiled_build(project)
+
+
+if __name__ == "__main__":
+    main()
