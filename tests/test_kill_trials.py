@@ -91,7 +91,8 @@ def kill_at(project: Path, delay: float, note: str) -> bool:
             process.kill()
             process.wait()
         kill_all({pid for pid in started if alive(pid)})
-    if (project / "art" / "kiln.db").exists():
+    # A kill early in the run's start can leave the store's file made but its tables not yet.
+    if (project / "art" / "kiln.db").exists() and _rows(project, "SELECT 1 FROM sqlite_master WHERE name = 'images'"):
         art = project / "art"
         for image_id, path in _rows(project, "SELECT id, path FROM images"):
             assert (art / path).is_file(), f"{note}: image {image_id} has a row but no file {path}"
