@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kiln.site import build_site, find
-from kiln.site.filters import CHUNK, COLUMNS
+from kiln.site.filters import BLOCK, CHUNK
 from kiln.site.search import numbers_of, postings, shard_of, words
 from sitefixtures import add_images, add_recipe, image_id, make_project, open_project_store
 
@@ -26,6 +26,12 @@ def read(build: Path, name: str) -> Any:
     assert match, name
     assert json.loads(match.group(1)) == name
     return json.loads(match.group(2))
+
+
+def column(build: Path, name: str) -> list[Any]:
+    """A per-image column of a data set, its blocks joined."""
+    meta = read(build, f"{name.partition('/')[0]}/meta")
+    return [v for k in range(-(-meta["count"] // meta["block"])) for v in read(build, f"{name}-{k}")]
 
 
 def numbers(posting: list[int] | str, count: int) -> list[int]:
@@ -78,15 +84,18 @@ def test_a_collection_has_counts_facets_columns_and_chunks(gallery):
     assert sum(n for _, n in sizes) == 30 and sizes == sorted(sizes, key=lambda v: (-v[1], v[0]))
     assert all(re.fullmatch(r"\d+×\d+", v) for v, _ in sizes)
     assert fields["axis:seed"]["axis"] == "seed"
-    assert set(meta["files"]) == {*COLUMNS, "items-0"}
-    assert read(build, "coast/model") == []  # declared, empty: the page never asks for it
+    # A field with one value has no column: the meta says it.
+    assert meta["single"] == {"model": "placeholder-v1", "engine": "placeholder", "recipe": "coast"}
+    blocked = {f"{name}-0" for name in ("size", "rating", "status", "day", "g")}
+    assert set(meta["files"]) == {"axes", "tags", "order-seed", "order-prompt", "items-0", *blocked}
+    assert meta["block"] == BLOCK
     assert read(build, "coast/axes")["seed"] == [
         [v for v, _ in fields["axis:seed"]["values"]].index(str(1000 + i % 4)) for i in range(30)
     ]
 
-    rating = read(build, "coast/rating")
+    rating = column(build, "coast/rating")
     assert rating == [i % 6 for i in range(30)]
-    size = read(build, "coast/size")
+    size = column(build, "coast/size")
     assert len(size) == 30 and all(fields["size"]["values"][code][1] for code in size)
     assert read(build, "coast/tags") == {"test": [i for i in range(30) if i % 5 == 0]}
     seeds = read(build, "coast/order-seed")
@@ -109,7 +118,7 @@ def test_the_library_numbers_each_image_once_and_collections_point_into_it(galle
     assert {f["name"]: f["values"] for f in library["fields"]}["model"] == [["placeholder-v1", 30], ["other-model", 5]]
     ids = [item["id"] for n in range(-(-35 // CHUNK)) for item in read(build, f"_library/items-{n}")]
     fog = [item["id"] for item in read(build, "fog/items-0")]
-    assert [ids[g] for g in read(build, "fog/g")] == fog
+    assert [ids[g] for g in column(build, "fog/g")] == fog
 
 
 def test_search_shards_find_an_image_by_its_words(gallery):
@@ -163,7 +172,7 @@ def test_a_rebuild_rewrites_only_the_files_whose_data_changed(gallery, monkeypat
     assert not [name for name in report.written_names if name.startswith("find/")]
 
     before = finder_bytes(build)
-    numbers_before = read(build, "coast/g")
+    numbers_before = column(build, "coast/g")
     add_images(project, store, "coast", 1, start=30, prompt="a solitary zeppelin", created_at="2025-03-15T00:00:00.000Z")
     with monkeypatch.context() as patch:  # the new image's words are added, the rest is not read
         patch.setattr(find, "shards", lambda *args: pytest.fail("the whole index was made again"))
@@ -172,7 +181,7 @@ def test_a_rebuild_rewrites_only_the_files_whose_data_changed(gallery, monkeypat
     after = finder_bytes(build)
     assert written == {name for name in after if before.get(name) != after[name]}
     # The new image is the newest: it takes the next number, the others keep theirs.
-    assert read(build, "coast/g") == [*numbers_before, 35]
+    assert column(build, "coast/g") == [*numbers_before, 35]
     assert "find/_search/ze.js" in written and "find/fog/meta.js" not in written
     untouched_shards = [n for n in after if n.startswith("find/_search/") and n not in written]
     assert len(untouched_shards) > len(written)
@@ -227,7 +236,7 @@ def test_an_unchanged_collection_keeps_its_files_unread(gallery, monkeypatch):
     report = build_site(project, store)
     written = {name for name in report.written_names if name.startswith("find/")}
     assert "coast" in read_members and "fog" not in read_members
-    assert "find/coast/rating.js" in written and "find/_library/rating.js" in written
+    assert "find/coast/rating-0.js" in written and "find/_library/rating-0.js" in written
     assert not [name for name in written if name.startswith("find/fog/")]
     assert not [name for name in written if name.startswith("find/_search/")]
     add_images(project, store, "fog", 1, start=5, prompt="a lone zeppelin", created_at="2025-03-15T00:00:00.000Z")
@@ -241,11 +250,11 @@ def test_an_unchanged_collection_keeps_its_files_unread(gallery, monkeypatch):
 
 def test_an_unchanged_collection_is_renumbered_when_an_older_image_comes(gallery):
     project, store = gallery
-    fog_numbers = read(project.build_dir, "fog/g")
+    fog_numbers = column(project.build_dir, "fog/g")
     # Older than every image: each image of the library moves one number on.
     add_images(project, store, "coast", 1, start=30, prompt="a lone zeppelin", created_at="2025-03-13T00:00:00.000Z")
     build_site(project, store)
-    assert read(project.build_dir, "fog/g") == [n + 1 for n in fog_numbers]
+    assert column(project.build_dir, "fog/g") == [n + 1 for n in fog_numbers]
     incremental = finder_bytes(project.build_dir)
     assert scratch(project, store) == incremental
 

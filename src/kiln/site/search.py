@@ -69,13 +69,10 @@ def numbers_of(posting: list[int] | str) -> list[int]:
     return out
 
 
-def sources(library: list[str], facts: dict[str, Facts], titles: dict[str, list[str]]) -> list[tuple]:
-    """What each image's words come from, in number order: equal sources, equal index."""
-    out = []
-    for image_id in library:
-        f = facts[image_id]
-        out.append((image_id, f.prompt, f.negative_prompt, f.notes, f.model, f.engine, f.tags, tuple(titles.get(image_id, ()))))
-    return out
+def source(image_id: str, facts: Facts, titles: Iterable[str]) -> tuple:
+    """What an image's words come from: equal sources, equal words."""
+    f = facts
+    return (image_id, f.prompt, f.negative_prompt, f.notes, f.model, f.engine, f.tags, tuple(titles))
 
 
 def add_to(shard: dict[str, list[int] | str], additions: dict[str, list[int]]) -> dict[str, list[int] | str]:
@@ -86,12 +83,11 @@ def add_to(shard: dict[str, list[int] | str], additions: dict[str, list[int]]) -
     return dict(sorted(merged.items()))
 
 
-def index_words(library: list[str], facts: dict[str, Facts], titles: dict[str, list[str]], start: int = 0) -> dict[str, dict[str, list[int]]]:
-    """Shard → word → numbers, for the images numbered from ``start`` on."""
+def index_words(numbered: Iterable[tuple[int, Facts, Iterable[str]]]) -> dict[str, dict[str, list[int]]]:
+    """Shard → word → numbers, for images given as their number, facts and collection titles."""
     index: dict[str, list[int]] = {}
-    for number in range(start, len(library)):
-        image_id = library[number]
-        for word in image_words(facts[image_id], titles.get(image_id, ())):
+    for number, facts, titles in numbered:
+        for word in image_words(facts, titles):
             index.setdefault(word, []).append(number)
     found: dict[str, dict[str, list[int]]] = {}
     for word in sorted(index):
@@ -102,7 +98,5 @@ def index_words(library: list[str], facts: dict[str, Facts], titles: dict[str, l
 def shards(library: list[str], facts: dict[str, Facts], titles: dict[str, list[str]]) -> dict[str, dict[str, list[int] | str]]:
     """Each shard's words with their images' numbers; ``library`` is the ids in number order
     and ``titles`` the titles and names of the collections each image is in."""
-    return {
-        name: {word: postings(numbers) for word, numbers in entries.items()}
-        for name, entries in index_words(library, facts, titles).items()
-    }
+    numbered = ((n, facts[i], titles.get(i, ())) for n, i in enumerate(library))
+    return {name: {word: postings(numbers) for word, numbers in entries.items()} for name, entries in index_words(numbered).items()}
