@@ -276,3 +276,117 @@ def test_an_image_in_a_second_recipe_moves_home_in_every_data_set(gallery):
     assert dict(fields["recipe"]["values"]) == {"coast": 1, "fog": 4}
     incremental = finder_bytes(project.build_dir)
     assert scratch(project, store) == incremental
+
+
+# ---- incremental builds against builds in one go -------------------------------------------
+
+
+@pytest.fixture
+def small(tmp_path, monkeypatch):
+    """A gallery whose blocks and chunks are small, so a few images cross their ends; every
+    virtual collection shown."""
+    from kiln.site import filters, growing
+
+    for module, name, size in ((filters, "BLOCK", 8), (growing, "BLOCK", 8), (filters, "CHUNK", 5), (find, "CHUNK", 5)):
+        monkeypatch.setattr(module, name, size)
+    (tmp_path / "kiln.toml").write_text(
+        '[project]\ntitle = "Small"\n\n[site]\ncollections = ["all", "picks", "top", "recent", "tags"]\n'
+    )
+    project = make_project.__globals__["load_project"](tmp_path)
+    store = open_project_store(project)
+    add_recipe(store, "coast", title="Coastal dusk")
+    add_images(project, store, "coast", 21)
+    add_recipe(store, "fog", title="Fog studies")
+    add_images(project, store, "fog", 6, model="other-model", engine="other-engine")
+    assert not build_site(project, store).problems
+    yield project, store
+    store.close()
+
+
+def grown(project, store, monkeypatch) -> dict[str, bytes]:
+    """The finder's files after a build that must not read the whole library."""
+    with monkeypatch.context() as patch:
+        patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
+        report = build_site(project, store)
+    assert not report.problems
+    return finder_bytes(project.build_dir)
+
+
+def test_new_images_grow_every_data_set_as_a_build_in_one_go_makes_it(small, monkeypatch):
+    project, store = small
+    # Across the ends of a block and a chunk; a new model (its codes move), a new tag, a pick.
+    add_images(project, store, "coast", 4, start=21, prompt="a solitary zeppelin", created_at="2025-03-15T00:00:00.000Z")
+    add_images(project, store, "fog", 1, start=6, model="third-model", tags='["novel"]', status="selected",
+               rating=5, created_at="2025-03-16T00:00:00.000Z")
+    incremental = grown(project, store, monkeypatch)
+    assert scratch(project, store) == incremental
+    # Again, from a build that grew: one more, in the middle of nothing.
+    add_images(project, store, "coast", 1, start=25, created_at="2025-03-17T00:00:00.000Z")
+    incremental = grown(project, store, monkeypatch)
+    assert scratch(project, store) == incremental
+    assert len(column(project.build_dir, "_library/rating")) == 33
+
+
+def test_a_new_image_in_a_sorted_recipe_remakes_that_set_alone(tmp_path, monkeypatch):
+    project = make_project(tmp_path, title="Sorted")
+    store = open_project_store(project)
+    add_recipe(store, "coast", title="Coastal dusk", gallery={"sort": "prompt"})
+    add_images(project, store, "coast", 12)
+    build_site(project, store)
+    add_images(project, store, "coast", 1, start=12, prompt="a abacus", created_at="2025-03-15T00:00:00.000Z")
+    incremental = grown(project, store, monkeypatch)
+    assert read(project.build_dir, "coast/items-0")[0]["prompt"] == "a abacus"
+    assert scratch(project, store) == incremental
+    store.close()
+
+
+def delete_image(store, image: str) -> None:
+    store.conn.execute("UPDATE jobs SET status = 'deleted' WHERE image_id = ?", [image])
+    store.conn.execute("DELETE FROM derivatives WHERE image_id = ?", [image])
+    store.conn.execute("DELETE FROM images WHERE id = ?", [image])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "deleted", "deleted and one added", "rating", "status", "tag", "moved", "older image changed",
+        "older image added", "recipe renamed",
+    ],
+)
+def test_a_build_after_a_change_makes_what_a_build_in_one_go_makes(small, change):
+    project, store = small
+    sql = store.conn.execute
+    target = image_id("coast", 4)
+    if change == "deleted":
+        delete_image(store, target)
+    elif change == "deleted and one added":
+        delete_image(store, target)
+        add_images(project, store, "coast", 1, start=21, created_at="2025-03-15T00:00:00.000Z")
+    elif change == "rating":
+        sql("UPDATE images SET rating = 5 WHERE id = ?", [target])
+    elif change == "status":
+        sql("UPDATE images SET status = 'selected' WHERE id = ?", [target])
+    elif change == "tag":
+        sql("UPDATE images SET tags = '[\"fresh\"]' WHERE id = ?", [target])
+    elif change == "moved":
+        sql("UPDATE recipe_jobs SET recipe = 'fog', position = 99 WHERE job_key = (SELECT job_key FROM images WHERE id = ?)", [target])
+    elif change == "older image changed":
+        sql("UPDATE images SET prompt = 'a brass orrery' WHERE id = ?", [image_id("coast", 1)])
+    elif change == "older image added":
+        add_images(project, store, "fog", 1, start=6, created_at="2025-03-13T00:00:00.000Z")
+    elif change == "recipe renamed":
+        sql("UPDATE recipes SET title = 'Sea fog' WHERE name = 'fog'")
+        add_images(project, store, "fog", 1, start=6, created_at="2025-03-15T00:00:00.000Z")
+    assert not build_site(project, store).problems
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental
+
+
+def test_a_file_changed_by_hand_is_made_again_when_images_are_added(small, monkeypatch):
+    project, store = small
+    block = project.build_dir / "find" / "_library" / "rating-3.js"
+    block.write_text(block.read_text().replace("]", ",9]"))
+    add_images(project, store, "coast", 1, start=21, created_at="2025-03-15T00:00:00.000Z")
+    build_site(project, store)
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental
