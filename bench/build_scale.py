@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -66,7 +67,7 @@ def add_image(project: Path, serial: int) -> None:
     listed = ", ".join(columns)
     conn.execute(
         f"INSERT INTO images (id, path, job_key, created_at, {listed}) SELECT ?, ?, ?, ?, {listed} FROM images WHERE id = ?",
-        [image_id, f"original/{image_id}.png", key, newest.replace("Z", "1Z") if newest else "2027-01-01T00:00:00Z", model[0]],
+        [image_id, f"original/{image_id}.png", key, _later(newest) if newest else "2027-01-01T00:00:00.000Z", model[0]],
     )
     os.link(project / "art" / conn.execute("SELECT path FROM images WHERE id = ?", [model[0]]).fetchone()[0],
             project / "art" / "original" / f"{image_id}.png")
@@ -81,6 +82,12 @@ def add_image(project: Path, serial: int) -> None:
         )
     conn.execute("COMMIT")
     conn.close()
+
+
+def _later(stamp: str) -> str:
+    """A time a millisecond after ``stamp``, written as kiln writes times (so it sorts after it)."""
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(milliseconds=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def fresh_copy(store: Path, work: Path) -> Path:

@@ -146,6 +146,19 @@ def test_postings_are_gaps_or_a_bitmap_whichever_is_shorter():
     assert numbers_of([3, 7, 1]) == [3, 10, 11]
 
 
+def test_numbers_added_to_a_posting_read_as_a_posting_made_whole():
+    import random
+
+    from kiln.site.search import add_to
+
+    draw = random.Random(9)
+    for _ in range(400):
+        every = sorted(draw.sample(range(3000), draw.randint(2, 2500)))
+        cut = draw.randint(1, len(every) - 1)
+        shard = {"w": postings(every[:cut])}
+        assert add_to(shard, {"w": every[cut:]}) == {"w": postings(every)}
+
+
 def test_words_and_shards_match_what_the_page_computes():
     assert list(words("Ein Café_au-lait, 35mm!")) == ["ein", "café", "au", "lait", "35mm"]
     assert shard_of("café") == "ca" and shard_of("été") == "~e9t" and shard_of("x") == "x"
@@ -307,6 +320,7 @@ def grown(project, store, monkeypatch) -> dict[str, bytes]:
     """The finder's files after a build that must not read the whole library."""
     with monkeypatch.context() as patch:
         patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
+        patch.setattr(find, "axis_columns", lambda *args: pytest.fail("every member's axes were read"))
         report = build_site(project, store)
     assert not report.problems
     return finder_bytes(project.build_dir)

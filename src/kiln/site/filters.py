@@ -130,16 +130,27 @@ def _facts(row: Sequence[Any]) -> Facts:
     )
 
 
-def axis_keys(parsed: list[dict[str, Any]]) -> list[str]:
+def axis_keys(parsed: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[str] | None]]:
     """The axes worth a filter (of members' ``parsed`` axes): those that vary, with a list of
-    values one can read."""
+    values one can read; and the others, each with its values (None: too many to list, or the
+    prompt), from which images appended tell whether it becomes one."""
     values: dict[str, set[str]] = {}
     for axes in parsed:
         for key, v in axes.items():
             values.setdefault(key, set()).add(_axis_value(v))
+    return filter_axes(values, len(parsed))
+
+
+def filter_axes(values: dict[str, set[str]], count: int) -> tuple[list[str], dict[str, list[str] | None]]:
+    """:func:`axis_keys` of each axis's distinct values among ``count`` images."""
     # An axis whose every value is an image's own (seeds drawn per image) filters nothing.
-    most = min(MAX_AXIS_VALUES, len(parsed) // 2)
-    return [key for key, seen in values.items() if 1 < len(seen) <= most and key != "prompt"]
+    most = min(MAX_AXIS_VALUES, count // 2)
+    keys = [key for key, seen in values.items() if 1 < len(seen) <= most and key != "prompt"]
+    others = {
+        key: sorted(seen) if len(seen) <= MAX_AXIS_VALUES and key != "prompt" else None
+        for key, seen in values.items() if key not in keys
+    }
+    return keys, others
 
 
 @dataclass
@@ -234,17 +245,18 @@ def seed_key(seed: int | None) -> tuple[bool, int]:
     return seed is None, seed or 0
 
 
-def axis_columns(members: list[Member]) -> tuple[dict[str, list[int]], list[dict[str, Any]]]:
-    """The ``axes`` file of a recipe's data set and its axis fields for the meta."""
+def axis_columns(members: list[Member]) -> tuple[dict[str, list[int]], list[dict[str, Any]], dict[str, Any]]:
+    """The ``axes`` file of a recipe's data set, its axis fields and the other axes (for the meta)."""
     parsed = [parse_axes(m.axes) if m.axes != "{}" else {} for m in members]
     axes, fields = {}, []
-    for key in axis_keys(parsed):
+    keys, others = axis_keys(parsed)
+    for key in keys:
         values = [_axis_value(p.get(key)) for p in parsed]
         counts = Counter(values)
         order = sorted(counts, key=lambda v: (-counts[v], v))
         fields.append({"name": f"axis:{key}", "label": key, "values": [[v, counts[v]] for v in order], "axis": key})
         axes[key] = encode(values, order)
-    return axes, fields
+    return axes, fields, others
 
 
 def columns(
@@ -264,7 +276,7 @@ def columns(
     for name, _ in DICTIONARIES:
         order = tally.order(name)
         files[name] = encode(values[name], order) if len(order) > 1 else None
-    files["axes"], axis_fields = axis_columns(members)
+    files["axes"], axis_fields, other_axes = axis_columns(members)
     files["rating"] = [f.rating for f in rows]
     files["status"] = [f.status for f in rows]
     files["day"] = [_day(f.created_at) for f in rows]
@@ -275,7 +287,7 @@ def columns(
             tags.setdefault(tag, []).append(i)
     files["tags"] = tags
     files.update(orders(rows))
-    return files, tally.meta(axis_fields)
+    return files, {**tally.meta(axis_fields), "axisValues": other_axes}
 
 
 def blocks(name: str, values: list[Any], first: int = 0) -> dict[str, list[Any]]:

@@ -19,6 +19,7 @@ makes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from kiln.site.filters import (
 )
 from kiln.site.findfiles import FIND, chain, digest, script
 from kiln.site.findstate import LibraryRecord
-from kiln.site.growing import OldFiles, Stale, encoded, grow_columns, insert_order
+from kiln.site.growing import OldFiles, Stale, encoded, grow_axes, grow_columns, insert_order
 from kiln.site.layout import SEARCH
 from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words, shards, source
 from kiln.site.views import arrange
@@ -113,6 +114,7 @@ class Producing:
         self.signature = digest(FORMAT, [(c.name, c.title, c.recipes) for c in self.shelves.values()])
         self.record = LibraryRecord(build.state.conn) if build.state is not None else None
         self.read: dict[str, list[Member]] = {}
+        self.digests: dict[tuple[str, int], str] = {}
 
     def run(self) -> None:
         growth = None if self.build.full else self._growth()
@@ -129,6 +131,14 @@ class Producing:
             members = arrange(collection, list(self.build.members(collection)), self.build.problems, self.where)
             self.read[collection.name] = [m for m in members if shows(m.image_id)]
         return self.read[collection.name]
+
+    def made_from(self, name: str, members: list[Member]) -> str:
+        """:func:`_made_from` of a collection's members as the last build had them, once: the
+        members less the new images, which (when they grew the set) are its first ones."""
+        key = (name, len(members))
+        if key not in self.digests:
+            self.digests[key] = _made_from(members)
+        return self.digests[key]
 
     def place(self, recipes: list[str]) -> tuple[str, list[str]] | None:
         """The home of an image shown by ``recipes`` and the titles and names of its collections."""
@@ -201,7 +211,7 @@ class Producing:
             if collection.changed:
                 before = _recorded(self.root / collection.name / "meta.js")
                 old = [m for m in self.members(collection) if m.image_id not in new]
-                if before.get("count") != len(old) or before.get("from") != _made_from(old):
+                if before.get("count") != len(old) or before.get("from") != self.made_from(collection.name, old):
                     return None
         ids = sorted(homes, key=lambda i: (found[i][1].created_at, i))
         return Growth(start, ids, {i: found[i][0] for i in ids}, {i: found[i][1] for i in ids}, homes, titles, images)
@@ -272,6 +282,7 @@ class Producing:
         try:
             new = [(growth.facts[i], library.numbers[i], growth.homes[i]) for i in growth.ids]
             files, tally = grow_columns(old, meta, new)
+            meta_grown = {**tally.meta([]), "axisValues": {}}
             lookups = _Lookups(build, record)
             for name, key in (("order-seed", lookups.seed), ("order-prompt", lookups.prompt)):
                 order = old.read(name)
@@ -285,7 +296,7 @@ class Producing:
         chunk_members = [Member(i, revision, home, "", 0, None) for _, i, revision, home in record.numbered(first, start)]
         chunk_members += [Member(i, growth.revisions[i], growth.homes[i], "", 0, None) for i in growth.ids]
         placed, _ = chain(((i, growth.homes[i]) for i in growth.ids), link=meta.get("placed", ""))
-        self._grown_files(LIBRARY, meta, files, tally.meta([]), first, chunk_members, {"placed": placed},
+        self._grown_files(LIBRARY, meta, files, meta_grown, first, chunk_members, {"placed": placed},
                           lambda: whole().members(), whole)
         return True
 
@@ -299,7 +310,7 @@ class Producing:
         if (
             not isinstance(count, int) or len(members) < count
             or any(m.image_id not in new_ids for m in members[count:])
-            or before.get("from") != _made_from(members[:count])
+            or before.get("from") != self.made_from(name, members[:count])
         ):
             return False
         try:
@@ -308,10 +319,13 @@ class Producing:
             files, tally = grow_columns(old, before, new)
         except Stale:
             return False
-        files["axes"], axis_fields = axis_columns(members)
+        try:
+            files["axes"], axis_fields, other_axes = grow_axes(old, before, members, count)
+        except Stale:
+            files["axes"], axis_fields, other_axes = axis_columns(members)
         files.update(orders([_order_facts(m) for m in members]))
         first = count // CHUNK * CHUNK
-        self._grown_files(name, before, files, tally.meta(axis_fields), first, members[first:], {},
+        self._grown_files(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes}, first, members[first:], {},
                           lambda: members, lambda: known(members, False))
         return True
 
@@ -340,7 +354,9 @@ class Producing:
                     f"{name}/{file}", items(self.build.store, chunk_members[offset : offset + CHUNK])
                 )
             self.build.file(f"{FIND}/{name}/{file}.js", version, make)
-        full = {**meta, **extra, "from": _chain_from(before, chunk_members, first), "files": dict(sorted(versions.items()))}
+        if name != LIBRARY:  # the library is told unchanged by the build state's record
+            extra = {**extra, "from": _made_from(members())}
+        full = {**meta, **extra, "files": dict(sorted(versions.items()))}
         data = script(f"{name}/meta", full)
         self.build.file(f"{FIND}/{name}/meta.js", digest(data), lambda: data)
 
@@ -373,7 +389,10 @@ class Producing:
                     f"{name}/{file}", items(self.build.store, members[start : start + CHUNK])
                 )
             self.build.file(f"{FIND}/{name}/{file}.js", version, make)
-        full = {**meta, **(extra or {}), "from": _made_from(members), "files": dict(sorted(versions.items()))}
+        extra = dict(extra or {})
+        if name != LIBRARY:  # the library is told unchanged by the build state's record
+            extra["from"] = _made_from(members)
+        full = {**meta, **extra, "files": dict(sorted(versions.items()))}
         data = script(f"{name}/meta", full)
         self.build.file(f"{FIND}/{name}/meta.js", digest(data), lambda: data)
 
@@ -507,13 +526,10 @@ def _shown(m: Member) -> tuple:
 
 def _made_from(members: list[Member]) -> str:
     """What tells a data set's members unchanged: their ids, revisions, places and axes."""
-    return chain(_shown(m) for m in members)[0]
-
-
-def _chain_from(before: dict[str, Any], chunk_members: list[Member], first: int) -> str:
-    """A grown data set's ``from``: its chain continued over the members after the last build's."""
-    count = before["count"]
-    return chain((_shown(m) for m in chunk_members[count - first :]), link=before["from"])[0]
+    hashed = hashlib.sha256(FORMAT.encode())
+    for m in members:
+        hashed.update(repr(_shown(m)).encode())
+    return hashed.hexdigest()[:20]
 
 
 def _images(build: Build) -> int:

@@ -17,7 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiln.site.filters import BLOCK, DICTIONARIES, Facts, Tally, _day, blocks, dictionary_values, encode
+from kiln.site.collections import Member, parse_axes
+from kiln.site.filters import (
+    BLOCK, DICTIONARIES, MAX_AXIS_VALUES, Facts, Tally, _axis_value, _day, blocks, dictionary_values, encode,
+    filter_axes,
+)
 from kiln.site.findfiles import digest, script
 
 Key = Any
@@ -100,6 +104,62 @@ def grow_columns(
                 tags.setdefault(tag, []).append(index)
         files["tags"] = tags
     return files, tally
+
+
+def grow_axes(
+    old: OldFiles, meta: dict[str, Any], members: list[Member], count: int
+) -> tuple[dict[str, list[int]], list[dict[str, Any]], dict[str, Any]]:
+    """A recipe's ``axes`` file, axis fields and other axes with its members from ``count`` on
+    appended, only theirs parsed. Stale when that needs the others' values: an axis that
+    becomes a filter, one never seen, or a filter's value that is empty."""
+    try:
+        fields = [f for f in meta["fields"] if "axis" in f]
+        counts = {f["axis"]: {str(v): int(n) for v, n in f["values"]} for f in fields}
+        others = {str(k): (None if v is None else set(map(str, v))) for k, v in meta["axisValues"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise Stale("meta") from error
+    if any("" in c for c in counts.values()):
+        raise Stale("an image without a filter's axis")  # its values are not all listed
+    fresh: dict[str, list[str]] = {key: [] for key in counts}
+    for member in members[count:]:
+        axes = parse_axes(member.axes) if member.axes != "{}" else {}
+        for key in counts:
+            v = _axis_value(axes[key]) if key in axes else ""
+            if not v:
+                raise Stale(key)
+            fresh[key].append(v)
+        for key, v in axes.items():
+            if key in counts:
+                continue
+            if key not in others:
+                raise Stale(key)
+            if others[key] is not None:
+                others[key].add(_axis_value(v))  # type: ignore[union-attr]
+    values = {key: set(c) | set(fresh[key]) for key, c in counts.items()}
+    values.update({key: seen for key, seen in others.items() if seen is not None})
+    # An axis listed as too many stays so: its values only grow.
+    many = {key: {str(n) for n in range(MAX_AXIS_VALUES + 1)} for key, seen in others.items() if seen is None}
+    keys, now_others = filter_axes({**values, **many}, len(members))
+    if any(key not in counts for key in keys):
+        raise Stale("a new filter")
+    axes_file: dict[str, list[int]] = {}
+    new_fields = []
+    old_axes = old.read("axes") if keys else {}
+    for key in keys:
+        before = [v for v, _ in next(f for f in fields if f["axis"] == key)["values"]]
+        tally = dict(counts[key])
+        for v in fresh[key]:
+            tally[v] = tally.get(v, 0) + 1
+        order = sorted(tally, key=lambda v: (-tally[v], v))
+        column = old_axes.get(key) if isinstance(old_axes, dict) else None
+        if not isinstance(column, list) or len(column) != count:
+            raise Stale("axes")
+        if order != before:
+            column = encode([before[c] for c in column], order)
+        axes_file[key] = column + encode(fresh[key], order)
+        new_fields.append({"name": f"axis:{key}", "label": key, "values": [[v, tally[v]] for v in order], "axis": key})
+    # ``many`` stood for the axes too many to list: they stay None.
+    return axes_file, new_fields, {key: (None if key in many else seen) for key, seen in now_others.items()}
 
 
 def insert_order(order: list[int], key_of: Callable[[int], Key], new: list[tuple[int, Key]]) -> list[int]:

@@ -79,8 +79,28 @@ def add_to(shard: dict[str, list[int] | str], additions: dict[str, list[int]]) -
     """``shard`` with the numbers of ``additions`` (each larger than any it holds) appended."""
     merged = dict(shard)
     for word, numbers in additions.items():
-        merged[word] = postings([*(numbers_of(shard[word]) if word in shard else []), *numbers])
+        old = shard.get(word)
+        grown = _bits_added(old, numbers) if isinstance(old, str) else None
+        merged[word] = grown or postings([*(numbers_of(old) if old is not None else []), *numbers])
     return dict(sorted(merged.items()))
+
+
+def _bits_added(posting: str, numbers: list[int]) -> str | None:
+    """A bitmap posting with ``numbers`` set, when it is sure to stay the shorter form (a
+    common word, whose numbers need not all be decoded); None when that needs them all."""
+    bits = bytearray(base64.b64decode(posting[1:]))
+    size = numbers[-1] // 8 + 1
+    if not bits or not bits[-1] or size < len(bits):
+        return None
+    last = (len(bits) - 1) * 8 + bits[-1].bit_length() - 1
+    added = sum(len(str(b - a)) + 1 for a, b in zip([last, *numbers], numbers))
+    # The list was longer than the old bitmap's text; it grows by ``added``.
+    if (len(bits) + 2) // 3 * 4 + 1 + added <= (size + 2) // 3 * 4:
+        return None
+    bits.extend(bytes(size - len(bits)))
+    for n in numbers:
+        bits[n >> 3] |= 1 << (n & 7)
+    return "b" + base64.b64encode(bytes(bits)).decode()
 
 
 def index_words(numbered: Iterable[tuple[int, Facts, Iterable[str]]]) -> dict[str, dict[str, list[int]]]:
