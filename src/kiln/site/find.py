@@ -114,7 +114,7 @@ class Producing:
         self.signature = digest(FORMAT, [(c.name, c.title, c.recipes) for c in self.shelves.values()])
         self.record = LibraryRecord(build.state.conn) if build.state is not None else None
         self.read: dict[str, list[Member]] = {}
-        self.digests: dict[tuple[str, int], str] = {}
+        self.digests: dict[tuple[str, int], Any] = {}
 
     def run(self) -> None:
         growth = None if self.build.full else self._growth()
@@ -137,8 +137,12 @@ class Producing:
         members less the new images, which (when they grew the set) are its first ones."""
         key = (name, len(members))
         if key not in self.digests:
-            self.digests[key] = _made_from(members)
-        return self.digests[key]
+            self.digests[key] = _hashed(members)
+        return self.digests[key].hexdigest()[:20]
+
+    def made_from_grown(self, name: str, count: int, members: list[Member]) -> str:
+        """:func:`_made_from` of a set's ``count`` first members (hashed before) and ``members``."""
+        return _hashed(members, self.digests[(name, count)].copy()).hexdigest()[:20]
 
     def place(self, recipes: list[str]) -> tuple[str, list[str]] | None:
         """The home of an image shown by ``recipes`` and the titles and names of its collections."""
@@ -323,10 +327,19 @@ class Producing:
             files["axes"], axis_fields, other_axes = grow_axes(old, before, members, count)
         except Stale:
             files["axes"], axis_fields, other_axes = axis_columns(members)
-        files.update(orders([_order_facts(m) for m in members]))
+        try:
+            for file, key in (("order-seed", lambda m: seed_key(m.seed)), ("order-prompt", lambda m: m.prompt.casefold())):
+                order = old.read(file)
+                if not isinstance(order, list) or len(order) != count:
+                    raise Stale(file)
+                added = [(i, key(members[i])) for i in range(count, len(members))]
+                files[file] = insert_order(order, lambda i, key=key: key(members[i]), added)
+        except Stale:
+            files.update(orders([_order_facts(m) for m in members]))
         first = count // CHUNK * CHUNK
-        self._grown_files(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes}, first, members[first:], {},
-                          lambda: members, lambda: known(members, False))
+        made_from = self.made_from_grown(name, count, members[count:])
+        self._grown_files(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes}, first, members[first:],
+                          {"from": made_from}, lambda: members, lambda: known(members, False))
         return True
 
     def _grown_files(
@@ -354,8 +367,6 @@ class Producing:
                     f"{name}/{file}", items(self.build.store, chunk_members[offset : offset + CHUNK])
                 )
             self.build.file(f"{FIND}/{name}/{file}.js", version, make)
-        if name != LIBRARY:  # the library is told unchanged by the build state's record
-            extra = {**extra, "from": _made_from(members())}
         full = {**meta, **extra, "files": dict(sorted(versions.items()))}
         data = script(f"{name}/meta", full)
         self.build.file(f"{FIND}/{name}/meta.js", digest(data), lambda: data)
@@ -526,11 +537,15 @@ def _shown(m: Member) -> tuple:
 
 def _made_from(members: list[Member]) -> str:
     """What tells a data set's members unchanged: their ids, revisions, places and axes."""
-    hashed = hashlib.sha256(FORMAT.encode())
+    return _hashed(members).hexdigest()[:20]
+
+
+def _hashed(members: list[Member], hashed: Any = None) -> Any:
+    """A hash of ``members`` (continued from ``hashed``), whose digest :func:`_made_from` is."""
+    hashed = hashed or hashlib.sha256(FORMAT.encode())
     for m in members:
         hashed.update(repr(_shown(m)).encode())
-    return hashed.hexdigest()[:20]
-
+    return hashed
 
 def _images(build: Build) -> int:
     return build.store.conn.execute("SELECT count(*) FROM images").fetchone()[0]
