@@ -265,17 +265,13 @@ def columns(
     """The column files of a data set (name → data, before blocks are cut) and its meta.
     ``recipes`` is each image's first collection, for the library's "recipe" filter."""
     rows = [facts[m.image_id] for m in members]
-    tally = Tally()
-    values: dict[str, list[str]] = {name: [] for name, _ in DICTIONARIES}
-    for m, f in zip(members, rows):
-        recipe = recipes.get(m.image_id, "")
-        tally.add(f, recipe)
-        for (name, _), v in zip(DICTIONARIES, dictionary_values(f, recipe)):
-            values[name].append(v)
+    values = {
+        "model": [f.model for f in rows],
+        "engine": [f.engine for f in rows],
+        "recipe": [recipes.get(m.image_id, "") for m in members],
+        "size": [f"{f.width}×{f.height}" for f in rows],
+    }
     files: dict[str, Any] = {}
-    for name, _ in DICTIONARIES:
-        order = tally.order(name)
-        files[name] = encode(values[name], order) if len(order) > 1 else None
     files["axes"], axis_fields, other_axes = axis_columns(members)
     files["rating"] = [f.rating for f in rows]
     files["status"] = [f.status for f in rows]
@@ -283,10 +279,27 @@ def columns(
     files["g"] = [numbers[m.image_id] for m in members]
     tags: dict[str, list[int]] = {}
     for i, f in enumerate(rows):
-        for tag in dict.fromkeys(f.tags):
-            tags.setdefault(tag, []).append(i)
+        if f.tags:
+            for tag in dict.fromkeys(f.tags):
+                tags.setdefault(tag, []).append(i)
     files["tags"] = tags
     files.update(orders(rows))
+    # The tally in bulk, as adding each image would make it.
+    tally = Tally(count=len(rows), values={name: Counter(values[name]) for name, _ in DICTIONARIES})
+    ratings = Counter(files["rating"])
+    tally.ratings = [sum(n for r, n in ratings.items() if r >= k) for k in range(1, 6)]
+    statuses = Counter(zip(files["status"], (bool(r) for r in files["rating"])))
+    tally.statuses = {
+        "picked": statuses[("picked", True)] + statuses[("picked", False)],
+        "rejected": statuses[("rejected", True)] + statuses[("rejected", False)],
+        "unrated": statuses[("", False)],
+    }
+    tally.tags = Counter({tag: len(indexes) for tag, indexes in tags.items()})
+    known = [d for d in files["day"] if d is not None]
+    tally.days = [min(known), max(known)] if known else None
+    for name, _ in DICTIONARIES:
+        order = tally.order(name)
+        files[name] = encode(values[name], order) if len(order) > 1 else None
     return files, {**tally.meta(axis_fields), "axisValues": other_axes}
 
 

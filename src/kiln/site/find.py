@@ -173,10 +173,19 @@ class Producing:
             else:
                 self._data_set(collection.name, self.members(collection), library)
         self._search_whole(ids, library.facts, library.titles)
-        if self.record is not None:
+        if self.record is None:
+            return
+        # The record is as the library's meta on disk says (both from one build) when it holds
+        # the same chain of numbers and homes: a build killed after writing files left neither.
+        if settled and count == len(ids) == self.record.count() and self.record.get("placed") == placed_before and not build.full:
+            # Every image keeps its number and home: only the revisions that moved are new.
+            moved = [i for i in build.changed_images() if i in library.numbers]
+            self.record.revise((library.revisions[i], i) for i in moved)
+        else:
             self.record.replace((n, i, library.revisions[i], library.homes[i]) for n, i in enumerate(ids))
-            self.record.set("signature", self.signature)
-            self.record.set("images", str(_images(build)))
+        self.record.set("signature", self.signature)
+        self.record.set("images", str(_images(build)))
+        self.record.set("placed", placed)
 
     # ---- new images at the end -------------------------------------------------------------
 
@@ -189,6 +198,8 @@ class Producing:
         start, images_before = meta.get("count"), record.get("images")
         if not isinstance(start, int) or images_before is None or record.count() != start:
             return None
+        if record.get("placed") != meta.get("placed"):
+            return None  # the record and the files on disk are not of one build
         changed = list(build.changed_images())
         images = _images(build)
         if images != int(images_before) + len(changed):
@@ -300,6 +311,7 @@ class Producing:
         chunk_members = [Member(i, revision, home, "", 0, None) for _, i, revision, home in record.numbered(first, start)]
         chunk_members += [Member(i, growth.revisions[i], growth.homes[i], "", 0, None) for i in growth.ids]
         placed, _ = chain(((i, growth.homes[i]) for i in growth.ids), link=meta.get("placed", ""))
+        record.set("placed", placed)
         self._grown_files(LIBRARY, meta, files, meta_grown, first, chunk_members, {"placed": placed},
                           lambda: whole().members(), whole)
         return True

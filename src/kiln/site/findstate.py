@@ -43,6 +43,10 @@ class LibraryRecord:
     def append(self, rows: Iterable[tuple[int, str, int, str]]) -> None:
         self.conn.executemany("INSERT INTO find_library (number, id, revision, home) VALUES (?, ?, ?, ?)", rows)
 
+    def revise(self, rows: Iterable[tuple[int, str]]) -> None:
+        """New revisions (revision, id) of images the record holds."""
+        self.conn.executemany("UPDATE find_library SET revision = ? WHERE id = ?", rows)
+
     def numbered(self, first: int, end: int) -> list[tuple[int, str, int, str]]:
         """The rows of numbers ``first`` to ``end`` (excluded), in order."""
         sql = "SELECT number, id, revision, home FROM find_library WHERE number >= ? AND number < ? ORDER BY number"
