@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -402,5 +403,22 @@ def test_a_file_changed_by_hand_is_made_again_when_images_are_added(small, monke
     block.write_text(block.read_text().replace("]", ",9]"))
     add_images(project, store, "coast", 1, start=21, created_at="2025-03-15T00:00:00.000Z")
     build_site(project, store)
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental
+
+
+def test_a_record_not_of_the_files_build_is_not_grown_from(small, monkeypatch):
+    project, store = small
+    # As a build killed after writing its files leaves it: the record of the build before.
+    state = sqlite3.connect(project.build_dir / ".kiln-build.db")
+    state.execute("UPDATE find_meta SET value = 'older' WHERE key = 'placed'")
+    state.commit()
+    state.close()
+    add_images(project, store, "coast", 1, start=21, created_at="2025-03-15T00:00:00.000Z")
+    read_before = find.read_library
+    calls = []
+    monkeypatch.setattr(find, "read_library", lambda *args: calls.append(1) or read_before(*args))
+    build_site(project, store)
+    assert calls  # made whole
     incremental = finder_bytes(project.build_dir)
     assert scratch(project, store) == incremental
