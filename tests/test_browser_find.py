@@ -190,3 +190,22 @@ def test_the_finder_works_at_390_pixels(watched, site):
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
     assert page.is_visible("#find-q")
     page.set_viewport_size(VIEWPORT)
+
+
+def test_a_column_in_several_blocks_is_read_whole(watched, tmp_path, monkeypatch):
+    from kiln.site import filters
+
+    monkeypatch.setattr(filters, "BLOCK", 4)
+    project = make_project(tmp_path, title="Blocks", page_size=4)
+    store = open_project_store(project)
+    add_recipe(store, "coast", title="Coast")
+    add_images(project, store, "coast", 14)
+    build_site(project, store)
+    store.close()
+    assert (project.build_dir / "find" / "coast" / "rating-3.js").is_file()
+    page = watched
+    page.goto((project.build_dir / "coast" / "index.html").as_uri() + "#rating=4&sort=newest")
+    settle(page)
+    wanted = [image_id("coast", i) for i in reversed(range(14)) if i % 6 >= 4]
+    page.wait_for_function(f"document.querySelectorAll('.grid .tile').length === {len(wanted)}")
+    assert tile_ids(page) == wanted

@@ -232,7 +232,7 @@ def test_changing_a_rating_rewrites_only_the_pages_that_show_it(tmp_path):
     report = build(project, store)
     assert touched(project.build_dir) == {"alpha/page-2.html", f"alpha/{ids[2]}.html"}
     # The finder's files that hold ratings: the column, the chunk with the image, the counts.
-    finder = {f"find/{folder}/{name}.js" for folder in ("_library", "alpha") for name in ("rating", "items-0", "meta")}
+    finder = {f"find/{folder}/{name}.js" for folder in ("_library", "alpha") for name in ("rating-0", "items-0", "meta")}
     assert set(report.written_names) == {"alpha/page-2.html", f"alpha/{ids[2]}.html", *finder}
     assert report.changed_pages == sorted(["alpha/page-2.html", f"alpha/{ids[2]}.html"])
     assert "★★★★☆" in (project.build_dir / "alpha" / f"{ids[2]}.html").read_text()

@@ -7,13 +7,14 @@ import base64
 import json
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kiln.site import build_site, find
-from kiln.site.filters import CHUNK, COLUMNS
+from kiln.site.filters import BLOCK, CHUNK
 from kiln.site.search import numbers_of, postings, shard_of, words
 from sitefixtures import add_images, add_recipe, image_id, make_project, open_project_store
 
@@ -26,6 +27,12 @@ def read(build: Path, name: str) -> Any:
     assert match, name
     assert json.loads(match.group(1)) == name
     return json.loads(match.group(2))
+
+
+def column(build: Path, name: str) -> list[Any]:
+    """A per-image column of a data set, its blocks joined."""
+    meta = read(build, f"{name.partition('/')[0]}/meta")
+    return [v for k in range(-(-meta["count"] // meta["block"])) for v in read(build, f"{name}-{k}")]
 
 
 def numbers(posting: list[int] | str, count: int) -> list[int]:
@@ -78,15 +85,18 @@ def test_a_collection_has_counts_facets_columns_and_chunks(gallery):
     assert sum(n for _, n in sizes) == 30 and sizes == sorted(sizes, key=lambda v: (-v[1], v[0]))
     assert all(re.fullmatch(r"\d+×\d+", v) for v, _ in sizes)
     assert fields["axis:seed"]["axis"] == "seed"
-    assert set(meta["files"]) == {*COLUMNS, "items-0"}
-    assert read(build, "coast/model") == []  # declared, empty: the page never asks for it
+    # A field with one value has no column: the meta says it.
+    assert meta["single"] == {"model": "placeholder-v1", "engine": "placeholder", "recipe": "coast"}
+    blocked = {f"{name}-0" for name in ("size", "rating", "status", "day", "g")}
+    assert set(meta["files"]) == {"axes", "tags", "order-seed", "order-prompt", "items-0", *blocked}
+    assert meta["block"] == BLOCK
     assert read(build, "coast/axes")["seed"] == [
         [v for v, _ in fields["axis:seed"]["values"]].index(str(1000 + i % 4)) for i in range(30)
     ]
 
-    rating = read(build, "coast/rating")
+    rating = column(build, "coast/rating")
     assert rating == [i % 6 for i in range(30)]
-    size = read(build, "coast/size")
+    size = column(build, "coast/size")
     assert len(size) == 30 and all(fields["size"]["values"][code][1] for code in size)
     assert read(build, "coast/tags") == {"test": [i for i in range(30) if i % 5 == 0]}
     seeds = read(build, "coast/order-seed")
@@ -109,7 +119,7 @@ def test_the_library_numbers_each_image_once_and_collections_point_into_it(galle
     assert {f["name"]: f["values"] for f in library["fields"]}["model"] == [["placeholder-v1", 30], ["other-model", 5]]
     ids = [item["id"] for n in range(-(-35 // CHUNK)) for item in read(build, f"_library/items-{n}")]
     fog = [item["id"] for item in read(build, "fog/items-0")]
-    assert [ids[g] for g in read(build, "fog/g")] == fog
+    assert [ids[g] for g in column(build, "fog/g")] == fog
 
 
 def test_search_shards_find_an_image_by_its_words(gallery):
@@ -135,6 +145,19 @@ def test_postings_are_gaps_or_a_bitmap_whichever_is_shorter():
     packed = postings(dense)
     assert isinstance(packed, str) and numbers(packed, 1000) == dense == numbers_of(packed)
     assert numbers_of([3, 7, 1]) == [3, 10, 11]
+
+
+def test_numbers_added_to_a_posting_read_as_a_posting_made_whole():
+    import random
+
+    from kiln.site.search import add_to
+
+    draw = random.Random(9)
+    for _ in range(400):
+        every = sorted(draw.sample(range(3000), draw.randint(2, 2500)))
+        cut = draw.randint(1, len(every) - 1)
+        shard = {"w": postings(every[:cut])}
+        assert add_to(shard, {"w": every[cut:]}) == {"w": postings(every)}
 
 
 def test_words_and_shards_match_what_the_page_computes():
@@ -163,7 +186,7 @@ def test_a_rebuild_rewrites_only_the_files_whose_data_changed(gallery, monkeypat
     assert not [name for name in report.written_names if name.startswith("find/")]
 
     before = finder_bytes(build)
-    numbers_before = read(build, "coast/g")
+    numbers_before = column(build, "coast/g")
     add_images(project, store, "coast", 1, start=30, prompt="a solitary zeppelin", created_at="2025-03-15T00:00:00.000Z")
     with monkeypatch.context() as patch:  # the new image's words are added, the rest is not read
         patch.setattr(find, "shards", lambda *args: pytest.fail("the whole index was made again"))
@@ -172,7 +195,7 @@ def test_a_rebuild_rewrites_only_the_files_whose_data_changed(gallery, monkeypat
     after = finder_bytes(build)
     assert written == {name for name in after if before.get(name) != after[name]}
     # The new image is the newest: it takes the next number, the others keep theirs.
-    assert read(build, "coast/g") == [*numbers_before, 35]
+    assert column(build, "coast/g") == [*numbers_before, 35]
     assert "find/_search/ze.js" in written and "find/fog/meta.js" not in written
     untouched_shards = [n for n in after if n.startswith("find/_search/") and n not in written]
     assert len(untouched_shards) > len(written)
@@ -227,7 +250,7 @@ def test_an_unchanged_collection_keeps_its_files_unread(gallery, monkeypatch):
     report = build_site(project, store)
     written = {name for name in report.written_names if name.startswith("find/")}
     assert "coast" in read_members and "fog" not in read_members
-    assert "find/coast/rating.js" in written and "find/_library/rating.js" in written
+    assert "find/coast/rating-0.js" in written and "find/_library/rating-0.js" in written
     assert not [name for name in written if name.startswith("find/fog/")]
     assert not [name for name in written if name.startswith("find/_search/")]
     add_images(project, store, "fog", 1, start=5, prompt="a lone zeppelin", created_at="2025-03-15T00:00:00.000Z")
@@ -241,11 +264,11 @@ def test_an_unchanged_collection_keeps_its_files_unread(gallery, monkeypatch):
 
 def test_an_unchanged_collection_is_renumbered_when_an_older_image_comes(gallery):
     project, store = gallery
-    fog_numbers = read(project.build_dir, "fog/g")
+    fog_numbers = column(project.build_dir, "fog/g")
     # Older than every image: each image of the library moves one number on.
     add_images(project, store, "coast", 1, start=30, prompt="a lone zeppelin", created_at="2025-03-13T00:00:00.000Z")
     build_site(project, store)
-    assert read(project.build_dir, "fog/g") == [n + 1 for n in fog_numbers]
+    assert column(project.build_dir, "fog/g") == [n + 1 for n in fog_numbers]
     incremental = finder_bytes(project.build_dir)
     assert scratch(project, store) == incremental
 
@@ -265,5 +288,137 @@ def test_an_image_in_a_second_recipe_moves_home_in_every_data_set(gallery):
     build_site(project, store)
     fields = {f["name"]: f for f in read(project.build_dir, "fog/meta")["fields"]}
     assert dict(fields["recipe"]["values"]) == {"coast": 1, "fog": 4}
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental
+
+
+# ---- incremental builds against builds in one go -------------------------------------------
+
+
+@pytest.fixture
+def small(tmp_path, monkeypatch):
+    """A gallery whose blocks and chunks are small, so a few images cross their ends; every
+    virtual collection shown."""
+    from kiln.site import filters, growing
+
+    for module, name, size in ((filters, "BLOCK", 8), (growing, "BLOCK", 8), (filters, "CHUNK", 5), (find, "CHUNK", 5)):
+        monkeypatch.setattr(module, name, size)
+    (tmp_path / "kiln.toml").write_text(
+        '[project]\ntitle = "Small"\n\n[site]\ncollections = ["all", "picks", "top", "recent", "tags"]\n'
+    )
+    project = make_project.__globals__["load_project"](tmp_path)
+    store = open_project_store(project)
+    add_recipe(store, "coast", title="Coastal dusk")
+    add_images(project, store, "coast", 21)
+    add_recipe(store, "fog", title="Fog studies")
+    add_images(project, store, "fog", 6, model="other-model", engine="other-engine")
+    assert not build_site(project, store).problems
+    yield project, store
+    store.close()
+
+
+def grown(project, store, monkeypatch) -> dict[str, bytes]:
+    """The finder's files after a build that must not read the whole library."""
+    with monkeypatch.context() as patch:
+        patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
+        patch.setattr(find, "axis_columns", lambda *args: pytest.fail("every member's axes were read"))
+        report = build_site(project, store)
+    assert not report.problems
+    return finder_bytes(project.build_dir)
+
+
+def test_new_images_grow_every_data_set_as_a_build_in_one_go_makes_it(small, monkeypatch):
+    project, store = small
+    # Across the ends of a block and a chunk; a new model (its codes move), a new tag, a pick.
+    add_images(project, store, "coast", 4, start=21, prompt="a solitary zeppelin", created_at="2025-03-15T00:00:00.000Z")
+    add_images(project, store, "fog", 1, start=6, model="third-model", tags='["novel"]', status="selected",
+               rating=5, created_at="2025-03-16T00:00:00.000Z")
+    incremental = grown(project, store, monkeypatch)
+    assert scratch(project, store) == incremental
+    # Again, from a build that grew: one more, in the middle of nothing.
+    add_images(project, store, "coast", 1, start=25, created_at="2025-03-17T00:00:00.000Z")
+    incremental = grown(project, store, monkeypatch)
+    assert scratch(project, store) == incremental
+    assert len(column(project.build_dir, "_library/rating")) == 33
+
+
+def test_a_new_image_in_a_sorted_recipe_remakes_that_set_alone(tmp_path, monkeypatch):
+    project = make_project(tmp_path, title="Sorted")
+    store = open_project_store(project)
+    add_recipe(store, "coast", title="Coastal dusk", gallery={"sort": "prompt"})
+    add_images(project, store, "coast", 12)
+    build_site(project, store)
+    add_images(project, store, "coast", 1, start=12, prompt="a abacus", created_at="2025-03-15T00:00:00.000Z")
+    incremental = grown(project, store, monkeypatch)
+    assert read(project.build_dir, "coast/items-0")[0]["prompt"] == "a abacus"
+    assert scratch(project, store) == incremental
+    store.close()
+
+
+def delete_image(store, image: str) -> None:
+    store.conn.execute("UPDATE jobs SET status = 'deleted' WHERE image_id = ?", [image])
+    store.conn.execute("DELETE FROM derivatives WHERE image_id = ?", [image])
+    store.conn.execute("DELETE FROM images WHERE id = ?", [image])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "deleted", "deleted and one added", "rating", "status", "tag", "moved", "older image changed",
+        "older image added", "recipe renamed",
+    ],
+)
+def test_a_build_after_a_change_makes_what_a_build_in_one_go_makes(small, change):
+    project, store = small
+    sql = store.conn.execute
+    target = image_id("coast", 4)
+    if change == "deleted":
+        delete_image(store, target)
+    elif change == "deleted and one added":
+        delete_image(store, target)
+        add_images(project, store, "coast", 1, start=21, created_at="2025-03-15T00:00:00.000Z")
+    elif change == "rating":
+        sql("UPDATE images SET rating = 5 WHERE id = ?", [target])
+    elif change == "status":
+        sql("UPDATE images SET status = 'selected' WHERE id = ?", [target])
+    elif change == "tag":
+        sql("UPDATE images SET tags = '[\"fresh\"]' WHERE id = ?", [target])
+    elif change == "moved":
+        sql("UPDATE recipe_jobs SET recipe = 'fog', position = 99 WHERE job_key = (SELECT job_key FROM images WHERE id = ?)", [target])
+    elif change == "older image changed":
+        sql("UPDATE images SET prompt = 'a brass orrery' WHERE id = ?", [image_id("coast", 1)])
+    elif change == "older image added":
+        add_images(project, store, "fog", 1, start=6, created_at="2025-03-13T00:00:00.000Z")
+    elif change == "recipe renamed":
+        sql("UPDATE recipes SET title = 'Sea fog' WHERE name = 'fog'")
+        add_images(project, store, "fog", 1, start=6, created_at="2025-03-15T00:00:00.000Z")
+    assert not build_site(project, store).problems
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental
+
+
+def test_a_file_changed_by_hand_is_made_again_when_images_are_added(small, monkeypatch):
+    project, store = small
+    block = project.build_dir / "find" / "_library" / "rating-3.js"
+    block.write_text(block.read_text().replace("]", ",9]"))
+    add_images(project, store, "coast", 1, start=21, created_at="2025-03-15T00:00:00.000Z")
+    build_site(project, store)
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental
+
+
+def test_a_record_not_of_the_files_build_is_not_grown_from(small, monkeypatch):
+    project, store = small
+    # As a build killed after writing its files leaves it: the record of the build before.
+    state = sqlite3.connect(project.build_dir / ".kiln-build.db")
+    state.execute("UPDATE find_meta SET value = 'older' WHERE key = 'placed'")
+    state.commit()
+    state.close()
+    add_images(project, store, "coast", 1, start=21, created_at="2025-03-15T00:00:00.000Z")
+    read_before = find.read_library
+    calls = []
+    monkeypatch.setattr(find, "read_library", lambda *args: calls.append(1) or read_before(*args))
+    build_site(project, store)
+    assert calls  # made whole
     incremental = finder_bytes(project.build_dir)
     assert scratch(project, store) == incremental

@@ -46,9 +46,16 @@
   // its other files by the digests it names.
   var fresh = String(Date.now());
   function meta(folder) { return load(folder + "/meta", fresh); }
+  // A column with a value per image comes in blocks (rating-0, rating-1, ...): they are
+  // loaded together and joined.
   function part(folder, info, name) {
-    if (!(name in info.files)) return Promise.resolve(null);
-    return load(folder + "/" + name, info.files[name]);
+    if (name in info.files) return load(folder + "/" + name, info.files[name]);
+    if (!(name + "-0" in info.files)) return Promise.resolve(null);
+    var names = [];
+    for (var k = 0; k * info.block < info.count; k++) names.push(name + "-" + k);
+    return Promise.all(names.map(function (block) { return load(folder + "/" + block, info.files[block]); })).then(function (parts) {
+      return [].concat.apply([], parts);
+    });
   }
 
   // ---- state -------------------------------------------------------------------------------

@@ -235,7 +235,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
                 files=lambda owner, name, inputs, make: builder.put(owner, name, inputs, make, full),
                 render=lambda template, name, context: _render_one(setup, template, name, context),
                 images=lambda ids: fetch_images(store, ids, problems, builder.where),
-                owner=f"producer:{producer.name}", problems=problems,
+                owner=f"producer:{producer.name}", problems=problems, state=state,
             )
         )
 

@@ -1,39 +1,50 @@
 """The producer of what the gallery's filters and search read (see kiln/site/produce.py).
 
 Per data set (the library, and each collection but "All images", whose page uses the
-library's), every file is declared with a digest of what it is made from, so a build after
-one new image makes again only the files it lands in: the collection's columns and meta, its
-last chunk, the library's, and the shards of the search index that hold its words. The index's
-meta records what its words were made from (a digest of every image's texts): when the images
-it was made from are still the first ones, unchanged, only the new ones are tokenized and added
-to the shards on disk; when anything else changed, it is made whole again.
+library's), every file is declared with its version: the digest of its bytes for the columns
+and the meta, of what it is made from for the item chunks (made only when that changed).
 
-Every build reads the library in one lean pass (each image's facts and recipes), which the
-library's files and the index need. A collection's members are read only when it changed: one
-whose members are as the last build saw them (``collection.changed`` false), while every image
-of that build keeps its number and home (the library's meta records a digest of them), declares
-the files its meta lists, with the same digests, and reads nothing more.
+A build after new images, when nothing else changed since the last (every other image keeps
+its revision, number and home; the store's change tracking says which images changed, the
+build state's record of the library says which were there: kiln/site/findstate.py), reads
+only the new images: each data set they join grows at its end (kiln/site/growing.py: the last
+block of each column, the last chunk, the meta), the sort orders take them in place, and the
+search index adds their words to the shards they fall in. Anything else makes the library's
+data set whole, from one lean pass over every image; then a collection whose members are as
+the last build saw them (``collection.changed`` false), while every image of that build keeps
+its number and home (the library's meta records a chain of digests of them), declares the files
+its meta lists and reads nothing more. Either way the files are the bytes a build in one go
+makes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kiln.project import Project
 from kiln.site.collections import ARCHIVE, Collection, Member
-from kiln.site.filters import CHUNK, COLUMNS, LIBRARY, Facts, chunks, columns, items, read_library
-from kiln.site.findfiles import FIND, digest, script
+from kiln.site.filters import (
+    CHUNK, LIBRARY, Facts, axis_columns, chunks, columns, cut, items, orders, read_facts, read_library,
+    read_recipes, seed_key, shows,
+)
+from kiln.site.findfiles import FIND, chain, digest, script
+from kiln.site.findstate import LibraryRecord
+from kiln.site.growing import OldFiles, Stale, encoded, grow_axes, grow_columns, insert_order
 from kiln.site.layout import SEARCH
-from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words, shards, sources
+from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words, shards, source
 from kiln.site.views import arrange
 
 if TYPE_CHECKING:  # produce.py lists this module's producer
     from kiln.site.produce import Build, Link
 
 # Part of every file's inputs: a change to what the files hold makes them all again.
-FORMAT = "find-2"
+FORMAT = "find-3"
 
 
 class Finder:
@@ -48,55 +59,508 @@ class Finder:
         return []
 
     def produce(self, build: Build) -> None:
-        where = build.project.relative(build.project.db_path)
-        shown = read_library(build.store)
-        order = {c.name: n for n, c in enumerate(build.collections) if c.kind in ("recipe", "archived")}
-        shelves = {c.name: c for c in build.collections if c.name in order}
-        folders_of = {recipe: c.name for c in shelves.values() for recipe in c.recipes}
-        facts: dict[str, Facts] = {}
-        home: dict[str, str] = {}
-        titles: dict[str, list[str]] = {}
-        revisions: dict[str, int] = {}
-        # Most images are in one recipe: each set of recipes is worked out once.
-        placing: dict[tuple[str, ...], tuple[str, list[str]] | None] = {}
-        for image_id, (revision, recipes, image_facts) in shown.items():
-            key = tuple(recipes)
-            if key not in placing:
-                folders = sorted({folders_of[r] for r in recipes if r in folders_of}, key=order.__getitem__)
-                placing[key] = (_home(folders), [part for f in folders for part in (shelves[f].title, f)]) if folders else None
-            place = placing[key]
-            if place is None:
-                continue
-            facts[image_id], revisions[image_id], home[image_id] = image_facts, revision, place[0]
-            titles[image_id] = place[1]
-        library = sorted(home, key=lambda i: (facts[i].created_at, i))
-        numbers = {image_id: n for n, image_id in enumerate(library)}
+        Producing(build).run()
+        build.file(SEARCH, FORMAT, lambda: build.render("search.html", SEARCH, {}))
+
+
+@dataclass
+class Library:
+    """The library as this build knows it: each image's facts, number and home, for the
+    images it has read (all of them when made whole; when grown, the new ones and those of
+    the collections made whole)."""
+
+    facts: dict[str, Facts] = field(default_factory=dict)
+    numbers: dict[str, int] = field(default_factory=dict)
+    homes: dict[str, str] = field(default_factory=dict)
+    revisions: dict[str, int] = field(default_factory=dict)
+    titles: dict[str, list[str]] = field(default_factory=dict)
+
+    def ids(self) -> list[str]:
+        """The images in number order."""
+        return sorted(self.numbers, key=self.numbers.__getitem__)
+
+    def members(self) -> list[Member]:
+        """The library's data set's members."""
+        return [
+            Member(i, self.revisions[i], self.homes[i], self.facts[i].created_at, self.facts[i].rating, self.facts[i].status)
+            for i in self.ids()
+        ]
+
+
+@dataclass
+class Growth:
+    """New images at the library's end: ids in number order from ``start``, with their facts,
+    revisions, homes and the titles of their collections."""
+
+    start: int
+    ids: list[str]
+    revisions: dict[str, int]
+    facts: dict[str, Facts]
+    homes: dict[str, str]
+    titles: dict[str, list[str]]
+    images: int  # rows in the store's images table
+
+
+class Producing:
+    """One run of the finder's producer."""
+
+    def __init__(self, build: Build):
+        self.build = build
+        self.root = build.project.build_dir / FIND
+        self.where = build.project.relative(build.project.db_path)
+        self.order = {c.name: n for n, c in enumerate(build.collections) if c.kind in ("recipe", "archived")}
+        self.shelves = {c.name: c for c in build.collections if c.name in self.order}
+        self.folders_of = {recipe: c.name for c in self.shelves.values() for recipe in c.recipes}
+        self.signature = digest(FORMAT, [(c.name, c.title, c.recipes) for c in self.shelves.values()])
+        self.record = LibraryRecord(build.state.conn) if build.state is not None else None
+        self.read: dict[str, list[Member]] = {}
+        self.digests: dict[tuple[str, int], Any] = {}
+
+    def run(self) -> None:
+        growth = None if self.build.full else self._growth()
+        if growth is None:
+            self._whole()
+        else:
+            self._grown(growth)
+
+    # ---- what a collection shows -----------------------------------------------------------
+
+    def members(self, collection: Collection) -> list[Member]:
+        """A collection's members in gallery order, those the library holds (read once)."""
+        if collection.name not in self.read:
+            members = arrange(collection, list(self.build.members(collection)), self.build.problems, self.where)
+            self.read[collection.name] = [m for m in members if shows(m.image_id)]
+        return self.read[collection.name]
+
+    def made_from(self, name: str, members: list[Member]) -> str:
+        """:func:`_made_from` of a collection's members as the last build had them, once: the
+        members less the new images, which (when they grew the set) are its first ones."""
+        key = (name, len(members))
+        if key not in self.digests:
+            self.digests[key] = _hashed(members)
+        return self.digests[key].hexdigest()[:20]
+
+    def made_from_grown(self, name: str, count: int, members: list[Member]) -> str:
+        """:func:`_made_from` of a set's ``count`` first members (hashed before) and ``members``."""
+        return _hashed(members, self.digests[(name, count)].copy()).hexdigest()[:20]
+
+    def place(self, recipes: list[str]) -> tuple[str, list[str]] | None:
+        """The home of an image shown by ``recipes`` and the titles and names of its collections."""
+        folders = sorted({self.folders_of[r] for r in recipes if r in self.folders_of}, key=self.order.__getitem__)
+        if not folders:
+            return None
+        return _home(folders), [part for f in folders for part in (self.shelves[f].title, f)]
+
+    # ---- the whole library -------------------------------------------------------------------
+
+    def _whole(self) -> None:
+        build = self.build
+        library = self._whole_library()
+        ids = library.ids()
         # Whether every image of the last build keeps its number and its home: then a collection
         # whose members are unchanged keeps its files, declared from its meta unread.
-        placed = [(i, home[i]) for i in library]
-        before = _recorded(build.project.build_dir / FIND / LIBRARY / "meta.js")
+        before = _recorded(self.root / LIBRARY / "meta.js")
         count = before.get("count")
-        settled = isinstance(count, int) and 0 <= count <= len(library) and before.get("placed") == digest(FORMAT, placed[:count])
-        library_members = [
-            Member(i, revisions[i], home[i], facts[i].created_at, facts[i].rating, facts[i].status) for i in library
-        ]
-        context = (facts, numbers, home)
-        _data_set(build, LIBRARY, library_members, context, {"placed": digest(FORMAT, placed)})
+        placed, placed_before = chain(((i, library.homes[i]) for i in ids), at=count if isinstance(count, int) else -1)
+        settled = placed_before is not None and before.get("placed") == placed_before
+        self._data_set(LIBRARY, library.members(), library, {"placed": placed})
         for collection in build.collections:
             if collection.kind == "all":
                 continue
-
-            def load(collection: Collection = collection) -> list[Member]:
-                members = arrange(collection, list(build.members(collection)), build.problems, where)
-                return [m for m in members if m.image_id in home]
-
-            kept = _recorded(build.project.build_dir / FIND / collection.name / "meta.js") if settled else {}
+            kept = _recorded(self.root / collection.name / "meta.js") if settled else {}
             if not collection.changed and isinstance(kept.get("files"), dict):
-                _kept_data_set(build, collection.name, kept["files"], load, context)
+                self._kept(collection, kept, lambda: library)
             else:
-                _data_set(build, collection.name, load(), context)
-        _search_index(build, library, facts, titles)
-        build.file(SEARCH, FORMAT, lambda: build.render("search.html", SEARCH, {}))
+                self._data_set(collection.name, self.members(collection), library)
+        self._search_whole(ids, library.facts, library.titles)
+        if self.record is None:
+            return
+        # The record is as the library's meta on disk says (both from one build) when it holds
+        # the same chain of numbers and homes: a build killed after writing files left neither.
+        if settled and count == len(ids) == self.record.count() and self.record.get("placed") == placed_before and not build.full:
+            # Every image keeps its number and home: only the revisions that moved are new.
+            moved = [i for i in build.changed_images() if i in library.numbers]
+            self.record.revise((library.revisions[i], i) for i in moved)
+        else:
+            self.record.replace((n, i, library.revisions[i], library.homes[i]) for n, i in enumerate(ids))
+        self.record.set("signature", self.signature)
+        self.record.set("images", str(_images(build)))
+        self.record.set("placed", placed)
+
+    # ---- new images at the end -------------------------------------------------------------
+
+    def _growth(self) -> Growth | None:
+        """The new images, when they are all that changed since the last build; else None."""
+        record, build = self.record, self.build
+        if record is None or record.get("signature") != self.signature:
+            return None
+        meta = _recorded(self.root / LIBRARY / "meta.js")
+        start, images_before = meta.get("count"), record.get("images")
+        if not isinstance(start, int) or images_before is None or record.count() != start:
+            return None
+        if record.get("placed") != meta.get("placed"):
+            return None  # the record and the files on disk are not of one build
+        changed = list(build.changed_images())
+        images = _images(build)
+        if images != int(images_before) + len(changed):
+            return None  # an image was deleted (or more changed than the store's revisions say)
+        found = read_facts(build.store, changed)
+        last = record.numbered(start - 1, start) if start else []
+        if last:
+            row = build.store.conn.execute("SELECT created_at FROM images WHERE id = ?", [last[0][1]]).fetchone()
+            if row is None:
+                return None
+            newest = (row[0] or "", last[0][1])
+            if any((facts.created_at, image_id) <= newest for image_id, (_, facts) in found.items()):
+                return None  # an image of the last build changed, or one older than it came
+        recipes = read_recipes(build.store, [i for i in found if shows(i)])
+        homes, titles = {}, {}
+        for image_id, shown_by in recipes.items():
+            place = self.place(shown_by)
+            if place is not None:
+                homes[image_id], titles[image_id] = place
+        new = set(homes)
+        # Every other image keeps its collections: each collection that changed holds the
+        # images it held, in the order it held them, and new ones.
+        for collection in self.shelves.values():
+            if collection.changed:
+                before = _recorded(self.root / collection.name / "meta.js")
+                old = [m for m in self.members(collection) if m.image_id not in new]
+                if before.get("count") != len(old) or before.get("from") != self.made_from(collection.name, old):
+                    return None
+        ids = sorted(homes, key=lambda i: (found[i][1].created_at, i))
+        return Growth(start, ids, {i: found[i][0] for i in ids}, {i: found[i][1] for i in ids}, homes, titles, images)
+
+    def _grown(self, growth: Growth) -> None:
+        build, record = self.build, self.record
+        assert record is not None
+        library = Library(
+            dict(growth.facts), {i: growth.start + n for n, i in enumerate(growth.ids)}, dict(growth.homes)
+        )
+
+        def known(members: list[Member], homes_from_members: bool) -> Library:
+            """The library's facts, numbers and homes of ``members`` (read for those not new)."""
+            wanted = [m.image_id for m in members if m.image_id not in library.facts]
+            for image_id, (_, facts) in read_facts(build.store, wanted).items():
+                library.facts[image_id] = facts
+            if homes_from_members:
+                library.homes.update((m.image_id, m.home) for m in members)
+            for image_id, (number, home) in record.places([i for i in wanted if i not in library.numbers]).items():
+                library.numbers[image_id] = number
+                library.homes.setdefault(image_id, home)
+            return library
+
+        whole = cache(self._whole_library)
+        if not self._grow_library(growth, library, whole):
+            self._whole()  # a file of the library's is not as the last build left it
+            return
+        for collection in build.collections:
+            if collection.kind == "all":
+                continue
+            before = _recorded(self.root / collection.name / "meta.js")
+            if not collection.changed and isinstance(before.get("files"), dict):
+                self._kept(collection, before, whole)
+                continue
+            members = self.members(collection)
+            if collection.kind in ("recipe", "archived") and self._grow_set(collection.name, members, before, growth, library, known):
+                continue
+            self._data_set(collection.name, members, known(members, collection.newest_first))
+        self._search_grown(growth, whole)
+        record.append((growth.start + n, i, growth.revisions[i], growth.homes[i]) for n, i in enumerate(growth.ids))
+        record.set("images", str(growth.images))
+
+    def _whole_library(self) -> Library:
+        """Every image's facts, number, home and titles, from one lean pass over the store."""
+        library = Library()
+        # Most images are in one recipe: each set of recipes is worked out once.
+        placing: dict[tuple[str, ...], tuple[str, list[str]] | None] = {}
+        for image_id, (revision, recipes, facts) in read_library(self.build.store).items():
+            key = tuple(recipes)
+            if key not in placing:
+                placing[key] = self.place(recipes)
+            place = placing[key]
+            if place is not None:
+                library.facts[image_id], library.revisions[image_id] = facts, revision
+                library.homes[image_id], library.titles[image_id] = place
+        ids = sorted(library.homes, key=lambda i: (library.facts[i].created_at, i))
+        library.numbers = {image_id: n for n, image_id in enumerate(ids)}
+        return library
+
+    def _grow_library(self, growth: Growth, library: Library, whole: Callable[[], Library]) -> bool:
+        """Declare the library's data set grown by the new images; False if the last build's
+        files are not as its meta says."""
+        build, record = self.build, self.record
+        assert record is not None
+        meta = _recorded(self.root / LIBRARY / "meta.js")
+        start = growth.start
+        old = OldFiles(self.root / LIBRARY, LIBRARY, meta)
+        try:
+            new = [(growth.facts[i], library.numbers[i], growth.homes[i]) for i in growth.ids]
+            files, tally = grow_columns(old, meta, new)
+            meta_grown = {**tally.meta([]), "axisValues": {}}
+            lookups = _Lookups(build, record)
+            for name, key in (("order-seed", lookups.seed), ("order-prompt", lookups.prompt)):
+                order = old.read(name)
+                if not isinstance(order, list) or len(order) != start:
+                    raise Stale(name)
+                values = [(library.numbers[i], key(i)) for i in growth.ids]
+                files[name] = insert_order(order, lambda n, key=key: key(lookups.id_of(n)), values)
+        except Stale:
+            return False
+        first = start // CHUNK * CHUNK
+        chunk_members = [Member(i, revision, home, "", 0, None) for _, i, revision, home in record.numbered(first, start)]
+        chunk_members += [Member(i, growth.revisions[i], growth.homes[i], "", 0, None) for i in growth.ids]
+        placed, _ = chain(((i, growth.homes[i]) for i in growth.ids), link=meta.get("placed", ""))
+        record.set("placed", placed)
+        self._grown_files(LIBRARY, meta, files, meta_grown, first, chunk_members, {"placed": placed},
+                          lambda: whole().members(), whole)
+        return True
+
+    def _grow_set(
+        self, name: str, members: list[Member], before: dict[str, Any], growth: Growth, library: Library,
+        known: Callable[[list[Member], bool], Library],
+    ) -> bool:
+        """A recipe's data set grown by new images at its end; False if it cannot be."""
+        count = before.get("count")
+        new_ids = set(growth.ids)
+        if (
+            not isinstance(count, int) or len(members) < count
+            or any(m.image_id not in new_ids for m in members[count:])
+            or before.get("from") != self.made_from(name, members[:count])
+        ):
+            return False
+        try:
+            old = OldFiles(self.root / name, name, before)
+            new = [(growth.facts[m.image_id], library.numbers[m.image_id], growth.homes[m.image_id]) for m in members[count:]]
+            files, tally = grow_columns(old, before, new)
+        except Stale:
+            return False
+        try:
+            files["axes"], axis_fields, other_axes = grow_axes(old, before, members, count)
+        except Stale:
+            files["axes"], axis_fields, other_axes = axis_columns(members)
+        try:
+            for file, key in (("order-seed", lambda m: seed_key(m.seed)), ("order-prompt", lambda m: m.prompt.casefold())):
+                order = old.read(file)
+                if not isinstance(order, list) or len(order) != count:
+                    raise Stale(file)
+                added = [(i, key(members[i])) for i in range(count, len(members))]
+                files[file] = insert_order(order, lambda i, key=key: key(members[i]), added)
+        except Stale:
+            files.update(orders([_order_facts(m) for m in members]))
+        first = count // CHUNK * CHUNK
+        made_from = self.made_from_grown(name, count, members[count:])
+        self._grown_files(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes}, first, members[first:],
+                          {"from": made_from}, lambda: members, lambda: known(members, False))
+        return True
+
+    def _grown_files(
+        self, name: str, before: dict[str, Any], files: dict[str, Any], meta: dict[str, Any], first: int,
+        chunk_members: list[Member], extra: dict[str, str], members: Callable[[], list[Member]],
+        library: Callable[[], Library],
+    ) -> None:
+        """Declare a grown data set's files: those made again, the item chunks from ``first``
+        on, the others as the last build's meta lists them."""
+        versions = dict(before["files"])
+        made = {}
+        for file, data in files.items():
+            made[file], versions[file] = encoded(name, file, data)
+        shown = [_shown(m) for m in chunk_members]
+        for chunk, start, end in chunks(len(shown)):
+            number = first // CHUNK + int(chunk.removeprefix("items-"))
+            versions[f"items-{number}"] = digest(FORMAT, shown[start:end])
+        whole = cache(lambda: self._made(name, members(), library()))
+        for file, version in sorted(versions.items()):
+            data = made.get(file)
+            make = (lambda data=data: data) if data is not None else (lambda file=file: whole()[file])
+            if file.startswith("items-") and data is None and int(file.removeprefix("items-")) * CHUNK >= first:
+                offset = int(file.removeprefix("items-")) * CHUNK - first
+                make = lambda file=file, offset=offset: script(  # noqa: E731
+                    f"{name}/{file}", items(self.build.store, chunk_members[offset : offset + CHUNK])
+                )
+            self.build.file(f"{FIND}/{name}/{file}.js", version, make)
+        full = {**meta, **extra, "files": dict(sorted(versions.items()))}
+        data = script(f"{name}/meta", full)
+        self.build.file(f"{FIND}/{name}/meta.js", digest(data), lambda: data)
+
+    # ---- a data set made whole, or kept ------------------------------------------------------
+
+    def _made(self, name: str, members: list[Member], library: Library) -> dict[str, bytes]:
+        """Every file of a data set, made whole (but the meta)."""
+        files, _ = columns(members, library.facts, library.numbers, library.homes)
+        made = {file: script(f"{name}/{file}", data) for file, data in cut(files).items()}
+        for chunk, start, end in chunks(len(members)):
+            made[chunk] = script(f"{name}/{chunk}", items(self.build.store, members[start:end]))
+        return made
+
+    def _data_set(self, name: str, members: list[Member], library: Library, extra: dict[str, str] | None = None) -> None:
+        """Declare a data set's files, made whole (the item chunks only when what they are made
+        from changed)."""
+        files, meta = columns(members, library.facts, library.numbers, library.homes)
+        versions, made = {}, {}
+        for file, data in cut(files).items():
+            made[file], versions[file] = encoded(name, file, data)
+        shown = [_shown(m) for m in members]
+        for chunk, start, end in chunks(len(members)):
+            versions[chunk] = digest(FORMAT, shown[start:end])
+        for file, version in sorted(versions.items()):
+            if file in made:
+                make = lambda data=made[file]: data  # noqa: E731
+            else:
+                start = int(file.removeprefix("items-")) * CHUNK
+                make = lambda file=file, start=start: script(  # noqa: E731
+                    f"{name}/{file}", items(self.build.store, members[start : start + CHUNK])
+                )
+            self.build.file(f"{FIND}/{name}/{file}.js", version, make)
+        extra = dict(extra or {})
+        if name != LIBRARY:  # the library is told unchanged by the build state's record
+            extra["from"] = _made_from(members)
+        full = {**meta, **extra, "files": dict(sorted(versions.items()))}
+        data = script(f"{name}/meta", full)
+        self.build.file(f"{FIND}/{name}/meta.js", digest(data), lambda: data)
+
+    def _kept(self, collection: Collection, meta: dict[str, Any], library: Callable[[], Library]) -> None:
+        """Declare the files of a data set unchanged since the last build, as its meta lists
+        them; its members are read only if one of them must be made again (changed by hand)."""
+        name = collection.name
+        whole = cache(lambda: self._made(name, self.members(collection), library()))
+        for file, version in sorted(meta["files"].items()):
+            self.build.file(f"{FIND}/{name}/{file}.js", version, lambda file=file: whole()[file])
+        data = script(f"{name}/meta", meta)
+        self.build.file(f"{FIND}/{name}/meta.js", digest(data), lambda: data)
+
+    # ---- the search index --------------------------------------------------------------------
+
+    def _search_whole(self, ids: list[str], facts: dict[str, Facts], titles: dict[str, list[str]]) -> None:
+        folder = self.root / SEARCH_SET
+        previous = _recorded(folder / "meta.js")
+        versions = previous.get("files") if isinstance(previous.get("files"), dict) else None
+        count = previous.get("count")
+        made_from, from_before = chain(
+            (source(i, facts[i], titles.get(i, ())) for i in ids), at=count if isinstance(count, int) else -1
+        )
+        made: dict[str, bytes] = {}
+        if versions is not None and previous.get("from") == made_from and count == len(ids):
+            pass  # nothing the index reads changed: the files stay as the last build wrote them
+        elif versions is not None and isinstance(count, int) and 0 < count < len(ids) and previous.get("from") == from_before:
+            # Only new images, numbered after the others: add their words to the shards they go in.
+            added = self._add_words(versions, [(n, facts[ids[n]], titles.get(ids[n], ())) for n in range(count, len(ids))])
+            if added is None:
+                versions = None
+            else:
+                versions, made = added
+        else:
+            versions = None
+        if versions is None:
+            made = {name: script(f"{SEARCH_SET}/{name}", words) for name, words in shards(ids, facts, titles).items()}
+            versions = {name: digest(data) for name, data in made.items()}
+        whole = cache(lambda: {n: script(f"{SEARCH_SET}/{n}", w) for n, w in shards(ids, facts, titles).items()})
+        self._search_files(versions, made, whole, len(ids), made_from)
+
+    def _search_grown(self, growth: Growth, whole: Callable[[], Library]) -> None:
+        folder = self.root / SEARCH_SET
+        previous = _recorded(folder / "meta.js")
+        versions = previous.get("files")
+        numbered = [(growth.start + n, growth.facts[i], growth.titles.get(i, ())) for n, i in enumerate(growth.ids)]
+        added = None
+        if isinstance(versions, dict) and previous.get("count") == growth.start and isinstance(previous.get("from"), str):
+            added = self._add_words(versions, numbered)
+        if added is None:  # a shard is not as the last build left it: the index whole
+            library = whole()
+            self._search_whole(library.ids(), library.facts, library.titles)
+            return
+        versions, made = added
+        made_from, _ = chain((source(i, growth.facts[i], growth.titles.get(i, ())) for i in growth.ids), link=previous["from"])
+
+        def remade() -> dict[str, bytes]:
+            library = whole()
+            return {n: script(f"{SEARCH_SET}/{n}", w) for n, w in shards(library.ids(), library.facts, library.titles).items()}
+
+        self._search_files(versions, made, cache(remade), growth.start + len(growth.ids), made_from)
+
+    def _add_words(
+        self, versions: dict[str, str], numbered: list[tuple[int, Facts, Any]]
+    ) -> tuple[dict[str, str], dict[str, bytes]] | None:
+        """The shards with the words of ``numbered`` images added, read from the last build's
+        files; None if one of those is not as its meta says."""
+        versions = dict(versions)
+        made = {}
+        old = OldFiles(self.root / SEARCH_SET, SEARCH_SET, {"files": versions})
+        for name, additions in index_words(numbered).items():
+            try:
+                shard = old.read(name) if name in versions else {}
+            except Stale:
+                return None
+            if not isinstance(shard, dict):
+                return None
+            made[name] = script(f"{SEARCH_SET}/{name}", add_to(shard, additions))
+            versions[name] = digest(made[name])
+        return versions, made
+
+    def _search_files(
+        self, versions: dict[str, str], made: dict[str, bytes], whole: Callable[[], dict[str, bytes]], count: int,
+        made_from: str,
+    ) -> None:
+        for name, version in sorted(versions.items()):
+            make = (lambda data=made[name]: data) if name in made else (lambda name=name: whole()[name])
+            self.build.file(f"{FIND}/{SEARCH_SET}/{name}.js", version, make)
+        meta = {"count": count, "prefix": PREFIX, "from": made_from, "files": dict(sorted(versions.items()))}
+        data = script(f"{SEARCH_SET}/meta", meta)
+        self.build.file(f"{FIND}/{SEARCH_SET}/meta.js", digest(data), lambda: data)
+
+
+class _Lookups:
+    """An image's number → id (from the build state), id → seed and prompt (from the store),
+    each looked up once: what putting a new image in the sort orders compares."""
+
+    def __init__(self, build: Build, record: LibraryRecord):
+        self.build, self.record = build, record
+        self.rows: dict[str, tuple[Any, str]] = {}
+
+    def id_of(self, number: int) -> str:
+        rows = self.record.numbered(number, number + 1)
+        if not rows:
+            raise Stale(f"number {number}")
+        return rows[0][1]
+
+    def _row(self, image_id: str) -> tuple[Any, str]:
+        if image_id not in self.rows:
+            row = self.build.store.conn.execute("SELECT seed, prompt FROM images WHERE id = ?", [image_id]).fetchone()
+            if row is None:
+                raise Stale(image_id)
+            self.rows[image_id] = (row[0], row[1] or "")
+        return self.rows[image_id]
+
+    def seed(self, image_id: str) -> Any:
+        return seed_key(self._row(image_id)[0])
+
+    def prompt(self, image_id: str) -> str:
+        return self._row(image_id)[1].casefold()
+
+
+def _order_facts(member: Member) -> Facts:
+    """What the sort orders read of a recipe's member (its thin row has it)."""
+    return Facts("", "", 0, 0, "", 0, "", (), member.seed, member.prompt, "", "")
+
+
+def _shown(m: Member) -> tuple:
+    return (m.image_id, m.revision, m.home, m.job_key, m.axes)
+
+
+def _made_from(members: list[Member]) -> str:
+    """What tells a data set's members unchanged: their ids, revisions, places and axes."""
+    return _hashed(members).hexdigest()[:20]
+
+
+def _hashed(members: list[Member], hashed: Any = None) -> Any:
+    """A hash of ``members`` (continued from ``hashed``), whose digest :func:`_made_from` is."""
+    hashed = hashed or hashlib.sha256(FORMAT.encode())
+    for m in members:
+        hashed.update(repr(_shown(m)).encode())
+    return hashed
+
+def _images(build: Build) -> int:
+    return build.store.conn.execute("SELECT count(*) FROM images").fetchone()[0]
 
 
 def _home(folders: list[str]) -> str:
@@ -105,113 +569,7 @@ def _home(folders: list[str]) -> str:
     return next((f for f in ordered if f != ARCHIVE), ordered[0])
 
 
-# What a data set's files are made from besides its members: each image's facts, number and home.
-Context = tuple[dict[str, Facts], dict[str, int], dict[str, str]]
-
-
-def _data_set(build: Build, name: str, members: list[Member], context: Context, extra: dict[str, str] | None = None) -> None:
-    """Declare a data set's files, each with a digest of what it is made from."""
-    facts, numbers, home = context
-    shown = [(m.image_id, m.revision, m.home, m.job_key, m.axes) for m in members]
-    made_from = digest(FORMAT, shown, [home[m.image_id] for m in members])
-    versions = {column: made_from for column in COLUMNS}
-    versions["g"] = digest(FORMAT, [numbers[m.image_id] for m in members])
-    for chunk, start, end in chunks(len(members)):
-        versions[chunk] = digest(FORMAT, shown[start:end])
-    _declare(build, name, versions, lambda: members, context, extra or {})
-
-
-def _kept_data_set(
-    build: Build, name: str, versions: dict[str, str], load: Callable[[], list[Member]], context: Context
-) -> None:
-    """Declare the files of a data set unchanged since the last build, as its meta lists them;
-    its members are read only if one of them must be made again (changed by hand)."""
-    members: list[list[Member]] = []
-
-    def loaded() -> list[Member]:
-        if not members:
-            members.append(load())
-        return members[0]
-
-    _declare(build, name, versions, loaded, context, {})
-
-
-def _declare(
-    build: Build, name: str, versions: dict[str, str], members: Callable[[], list[Member]], context: Context,
-    extra: dict[str, str],
-) -> None:
-    folder = f"{FIND}/{name}"
-    made: dict[str, Any] = {}
-
-    def computed() -> tuple[dict[str, Any], dict[str, Any]]:
-        if not made:
-            made["files"], made["meta"] = columns(members(), *context)
-        return made["files"], made["meta"]
-
-    for file, version in sorted(versions.items()):
-        if file in COLUMNS:
-            make = lambda file=file: script(f"{name}/{file}", computed()[0][file])  # noqa: E731
-        else:
-            make = lambda file=file: _items(build, name, file, members())  # noqa: E731
-        build.file(f"{folder}/{file}.js", version, make)
-    files = dict(sorted(versions.items()))
-    build.file(
-        f"{folder}/meta.js", digest(sorted(versions.items()), sorted(extra.items())),
-        lambda: script(f"{name}/meta", {**computed()[1], **extra, "files": files}),
-    )
-
-
-def _items(build: Build, name: str, chunk: str, members: list[Member]) -> bytes:
-    start = int(chunk.removeprefix("items-")) * CHUNK
-    return script(f"{name}/{chunk}", items(build.store, members[start : start + CHUNK]))
-
-
-def _search_index(
-    build: Build, library: list[str], facts: dict[str, Facts], titles: dict[str, list[str]]
-) -> None:
-    folder = build.project.build_dir / FIND / SEARCH_SET
-    words_from = sources(library, facts, titles)
-    made_from = digest(FORMAT, words_from)
-    previous = _recorded(folder / "meta.js")
-    versions = previous.get("files") if isinstance(previous.get("files"), dict) else None
-    count = previous.get("count")
-    made: dict[str, bytes] = {}
-    if versions is not None and previous.get("from") == made_from:
-        pass  # nothing the index reads changed: the files stay as the last build wrote them
-    elif (
-        versions is not None and isinstance(count, int) and 0 < count < len(library)
-        and previous.get("from") == digest(FORMAT, words_from[:count])
-    ):
-        # Only new images, numbered after the others: add their words to the shards they go in.
-        versions = dict(versions)
-        for name, additions in index_words(library, facts, titles, start=count).items():
-            shard = _recorded(folder / f"{name}.js") if name in versions else {}
-            if name in versions and not shard:
-                versions = None  # a shard the last build wrote is gone: make the index whole
-                break
-            made[name] = script(f"{SEARCH_SET}/{name}", add_to(shard, additions))
-            versions[name] = digest(made[name])
-    else:
-        versions = None
-    if versions is None:
-        made = {name: script(f"{SEARCH_SET}/{name}", words) for name, words in shards(library, facts, titles).items()}
-        versions = {name: digest(data) for name, data in made.items()}
-    whole: dict[str, bytes] = {}
-
-    def make(name: str) -> bytes:
-        if name in made:
-            return made[name]
-        if not whole:  # a file changed or removed by hand: the whole index once
-            whole.update({n: script(f"{SEARCH_SET}/{n}", w) for n, w in shards(library, facts, titles).items()})
-        return whole[name]
-
-    for name, version in sorted(versions.items()):
-        build.file(f"{FIND}/{SEARCH_SET}/{name}.js", version, lambda name=name: make(name))
-    meta = {"count": len(library), "prefix": PREFIX, "from": made_from, "files": dict(sorted(versions.items()))}
-    build.file(f"{FIND}/{SEARCH_SET}/meta.js", digest(sorted(meta.items())), lambda: script(f"{SEARCH_SET}/meta", meta))
-
-
-def _recorded(path: Any) -> dict[str, Any]:
+def _recorded(path: Path) -> dict[str, Any]:
     """The JSON of a data file written by an earlier build; empty if there is none to trust."""
     try:
         text = path.read_text("utf-8")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 FIND = "find"  # the folder under build/
@@ -33,3 +34,15 @@ def digest(*parts: Any) -> str:
         hashed.update(part if isinstance(part, bytes) else repr(part).encode())
         hashed.update(b"\0")
     return hashed.hexdigest()[:DIGEST_CHARS]
+
+
+def chain(parts: Iterable[Any], link: str = "", at: int = -1) -> tuple[str, str | None]:
+    """The last link of a chain of digests over ``parts`` from ``link`` (each the digest of the
+    one before and one part: a list appended to extends its chain from the last link alone),
+    and the link after the first ``at`` parts (None if there are fewer)."""
+    found = link if at == 0 else None
+    for n, part in enumerate(parts, start=1):
+        link = hashlib.sha256(f"{link}\0{part!r}".encode()).hexdigest()[: DIGEST_CHARS * 2]
+        if n == at:
+            found = link
+    return link, found

@@ -28,6 +28,7 @@ from kiln.store.db import Store
 if TYPE_CHECKING:
     from kiln.site.collect import Image
     from kiln.site.collections import Collection, Member
+    from kiln.site.state import BuildState
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class Build:
     cleaned folder, a new theme or kiln version): every maker then runs. Otherwise
     ``previous_sequence`` is the store's change sequence at the last build and
     :meth:`changed_images` the images changed since (added or changed: a removed image shows
-    as a collection whose ``changed`` is true).
+    as a collection whose ``changed`` is true). ``state`` is the build state (committed with
+    the build), for a producer's own record of what its files were made from.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class Build:
         images: Callable[[Iterable[str]], dict[str, Image]],
         owner: str,
         problems: list[Problem],
+        state: BuildState | None = None,
     ):
         self.project = project
         self.store = store
@@ -89,6 +92,8 @@ class Build:
         self.sequence = sequence
         self.previous_sequence = previous_sequence
         self.problems = problems
+        # The build state, where a producer may keep a table of its own (none: nothing kept).
+        self.state = state
         self._files = files
         self._render = render
         self._images = images

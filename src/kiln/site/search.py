@@ -69,29 +69,45 @@ def numbers_of(posting: list[int] | str) -> list[int]:
     return out
 
 
-def sources(library: list[str], facts: dict[str, Facts], titles: dict[str, list[str]]) -> list[tuple]:
-    """What each image's words come from, in number order: equal sources, equal index."""
-    out = []
-    for image_id in library:
-        f = facts[image_id]
-        out.append((image_id, f.prompt, f.negative_prompt, f.notes, f.model, f.engine, f.tags, tuple(titles.get(image_id, ()))))
-    return out
+def source(image_id: str, facts: Facts, titles: Iterable[str]) -> tuple:
+    """What an image's words come from: equal sources, equal words."""
+    f = facts
+    return (image_id, f.prompt, f.negative_prompt, f.notes, f.model, f.engine, f.tags, tuple(titles))
 
 
 def add_to(shard: dict[str, list[int] | str], additions: dict[str, list[int]]) -> dict[str, list[int] | str]:
     """``shard`` with the numbers of ``additions`` (each larger than any it holds) appended."""
     merged = dict(shard)
     for word, numbers in additions.items():
-        merged[word] = postings([*(numbers_of(shard[word]) if word in shard else []), *numbers])
+        old = shard.get(word)
+        grown = _bits_added(old, numbers) if isinstance(old, str) else None
+        merged[word] = grown or postings([*(numbers_of(old) if old is not None else []), *numbers])
     return dict(sorted(merged.items()))
 
 
-def index_words(library: list[str], facts: dict[str, Facts], titles: dict[str, list[str]], start: int = 0) -> dict[str, dict[str, list[int]]]:
-    """Shard → word → numbers, for the images numbered from ``start`` on."""
+def _bits_added(posting: str, numbers: list[int]) -> str | None:
+    """A bitmap posting with ``numbers`` set, when it is sure to stay the shorter form (a
+    common word, whose numbers need not all be decoded); None when that needs them all."""
+    bits = bytearray(base64.b64decode(posting[1:]))
+    size = numbers[-1] // 8 + 1
+    if not bits or not bits[-1] or size < len(bits):
+        return None
+    last = (len(bits) - 1) * 8 + bits[-1].bit_length() - 1
+    added = sum(len(str(b - a)) + 1 for a, b in zip([last, *numbers], numbers))
+    # The list was longer than the old bitmap's text; it grows by ``added``.
+    if (len(bits) + 2) // 3 * 4 + 1 + added <= (size + 2) // 3 * 4:
+        return None
+    bits.extend(bytes(size - len(bits)))
+    for n in numbers:
+        bits[n >> 3] |= 1 << (n & 7)
+    return "b" + base64.b64encode(bytes(bits)).decode()
+
+
+def index_words(numbered: Iterable[tuple[int, Facts, Iterable[str]]]) -> dict[str, dict[str, list[int]]]:
+    """Shard → word → numbers, for images given as their number, facts and collection titles."""
     index: dict[str, list[int]] = {}
-    for number in range(start, len(library)):
-        image_id = library[number]
-        for word in image_words(facts[image_id], titles.get(image_id, ())):
+    for number, facts, titles in numbered:
+        for word in image_words(facts, titles):
             index.setdefault(word, []).append(number)
     found: dict[str, dict[str, list[int]]] = {}
     for word in sorted(index):
@@ -102,7 +118,5 @@ def index_words(library: list[str], facts: dict[str, Facts], titles: dict[str, l
 def shards(library: list[str], facts: dict[str, Facts], titles: dict[str, list[str]]) -> dict[str, dict[str, list[int] | str]]:
     """Each shard's words with their images' numbers; ``library`` is the ids in number order
     and ``titles`` the titles and names of the collections each image is in."""
-    return {
-        name: {word: postings(numbers) for word, numbers in entries.items()}
-        for name, entries in index_words(library, facts, titles).items()
-    }
+    numbered = ((n, facts[i], titles.get(i, ())) for n, i in enumerate(library))
+    return {name: {word: postings(numbers) for word, numbers in entries.items()} for name, entries in index_words(numbered).items()}

@@ -1,0 +1,63 @@
+"""The finder's record in the build state (build/.kiln-build.db): each library number's image,
+with the revision and the collection of its page it had when its files were made.
+
+With it a build after new images learns, without reading the library, which images the last
+chunk of the library's items held, which number an image of a collection has, and which image
+a number is (to put a new image in the sort orders). It is made again whenever the library's
+data set is made whole, and added to when images are appended.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+_BATCH = 500
+
+
+class LibraryRecord:
+    """The ``find_library`` table of the build state, and a few values beside it."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS find_library (number INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+            " revision INTEGER NOT NULL, home TEXT NOT NULL)"
+        )
+        conn.execute("CREATE TABLE IF NOT EXISTS find_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def get(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM find_meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO find_meta (key, value) VALUES (?, ?)", [key, value])
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM find_library").fetchone()[0]
+
+    def replace(self, rows: Iterable[tuple[int, str, int, str]]) -> None:
+        self.conn.execute("DELETE FROM find_library")
+        self.append(rows)
+
+    def append(self, rows: Iterable[tuple[int, str, int, str]]) -> None:
+        self.conn.executemany("INSERT INTO find_library (number, id, revision, home) VALUES (?, ?, ?, ?)", rows)
+
+    def revise(self, rows: Iterable[tuple[int, str]]) -> None:
+        """New revisions (revision, id) of images the record holds."""
+        self.conn.executemany("UPDATE find_library SET revision = ? WHERE id = ?", rows)
+
+    def numbered(self, first: int, end: int) -> list[tuple[int, str, int, str]]:
+        """The rows of numbers ``first`` to ``end`` (excluded), in order."""
+        sql = "SELECT number, id, revision, home FROM find_library WHERE number >= ? AND number < ? ORDER BY number"
+        return self.conn.execute(sql, [first, end]).fetchall()
+
+    def places(self, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """The number and home of each of ``ids`` the record holds."""
+        found = {}
+        for start in range(0, len(ids), _BATCH):
+            batch = ids[start : start + _BATCH]
+            sql = f"SELECT id, number, home FROM find_library WHERE id IN ({','.join('?' * len(batch))})"
+            for image_id, number, home in self.conn.execute(sql, batch):
+                found[image_id] = (number, home)
+        return found
