@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kiln.errors import Problem
@@ -31,7 +33,8 @@ from kiln.site.pages import Page, Setup, collection_pages, digest, front_page, m
 from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
 from kiln.site.report import BuildReport
-from kiln.site.state import FORMAT, BuildState
+from kiln.site.lock import LOCK_NAME
+from kiln.site.state import FORMAT, STATE, BuildState
 from kiln.site.summaries import NO_JOBS, RecipeSummary, recipe_summaries, virtual_summary
 from kiln.site.theme import static_sources, theme_dirs
 from kiln.site.views import Gallery, archived_counts, arrange, dump, header, load, recipe_stats
@@ -57,7 +60,7 @@ class Builder:
         self.store = store
         self.state = state
         self.problems = problems
-        self.output = Output(project.build_dir)
+        self.output = Output(project.build_dir, _empty(project.build_dir))
         self.where = project.relative(project.db_path)
         self.written: list[str] = []
         self.removed: list[str] = []
@@ -173,7 +176,9 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
                 homes[image_id] = folder
     for collection in collections:
         collection.homes = homes
-    setup = Setup(project.db_path, project.build_dir, tuple(theme), theme_key, assets, site, links, builder.where)
+    setup = Setup(
+        project.db_path, project.build_dir, tuple(theme), theme_key, assets, site, links, builder.where, builder.output.fresh
+    )
     builder.setup = setup
     try:
         missing = publish_media(
@@ -186,6 +191,8 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         kept = not full and state.get("missing") == missing_key
         homes_kept = kept and all(state.get(f"membership:{name}") == str(summaries.get(name, NO_JOBS).older) for name in folders)
         # The pages, collection by collection.
+        if full:
+            builder.workers.expect(state.seen_count() // PAGE_BATCH)
         galleries = [
             _collection(
                 builder, collection, site_key, missing, full, _summary(builder.store, collection, summaries),
@@ -199,23 +206,11 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         if builder.declare("site", INDEX, inputs, state.file(INDEX), full):
             builder.render(index)
         builder.flush()
+        # The static files and the producers' are made while the workers render the last pages.
+        _produce(builder, statics, collections, full, sequence, previous)
         builder.workers.wait()
     finally:
         builder.workers.close()
-    for name, (published, data) in statics.items():
-        builder.put("static", published, digest(data), lambda data=data: data, full)
-
-    for producer in PRODUCERS:
-        producer.produce(
-            Build(
-                project, store, collections, full=full, sequence=sequence,
-                previous_sequence=int(previous) if previous is not None else None,
-                files=lambda owner, name, inputs, make: builder.put(owner, name, inputs, make, full),
-                render=lambda template, name, context: _render_one(setup, template, name, context),
-                images=lambda ids: fetch_images(store, ids, problems, builder.where),
-                owner=f"producer:{producer.name}", problems=problems,
-            )
-        )
 
     for owner in state.owners():
         builder.sweep(owner)
@@ -236,6 +231,28 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         builder, started, pages=builder.pages, images=state.seen_count(),
         skipped=state.count() - len(set(builder.written)),
     )
+
+
+def _produce(
+    builder: Builder, statics: dict[str, tuple[str, bytes]], collections: list[Collection], full: bool, sequence: int,
+    previous: str | None,
+) -> None:
+    """The static files, then each producer's (kiln/site/produce.py)."""
+    project, store, setup = builder.project, builder.store, builder.setup
+    for name, (published, data) in statics.items():
+        builder.put("static", published, digest(data), lambda data=data: data, full)
+
+    for producer in PRODUCERS:
+        producer.produce(
+            Build(
+                project, store, collections, full=full, sequence=sequence,
+                previous_sequence=int(previous) if previous is not None else None,
+                files=lambda owner, name, inputs, make: builder.put(owner, name, inputs, make, full),
+                render=lambda template, name, context: _render_one(setup, template, name, context),
+                images=lambda ids: fetch_images(store, ids, builder.problems, builder.where),
+                owner=f"producer:{producer.name}", problems=builder.problems,
+            )
+        )
 
 
 def _on_front(gallery: Gallery) -> bool:
@@ -358,6 +375,12 @@ def _render_one(setup: Setup, template: str, name: str, context: dict) -> bytes:
     env = environment(setup.theme, setup.theme_key)
     common = {"site": setup.site, "assets": setup.assets, "links": setup.links}
     return env.get_template(template).render(common, root=root_of(name), **context).encode("utf-8")
+
+
+def _empty(build_dir: Path) -> bool:
+    """Whether the build folder holds nothing but the build's own state and lock."""
+    with os.scandir(build_dir) as entries:
+        return all(entry.name in (STATE, LOCK_NAME) for entry in entries)
 
 
 def _moved_dirs(builder: Builder) -> list[str]:
