@@ -98,11 +98,13 @@ class Builder:
     def wrote(self, result: tuple[list[tuple[str, int, int, bool]], list[Problem]]) -> None:
         done, problems = result
         self.problems.extend(problems)
+        rows = []
         for name, size, mtime, written in done:
             page = self.in_flight.pop(name)
-            self.state.record(name, page.owner, size, mtime, page.inputs)
+            rows.append((name, page.owner, size, mtime, page.inputs))
             if written:
                 self.written.append(name)
+        self.state.record_all(rows)
 
     def put(self, owner: str, name: str, inputs: str, make: Callable[[], bytes], full: bool) -> None:
         """Declare ``name`` and write it when its inputs changed (the producers' way in)."""

@@ -108,19 +108,20 @@ def publish_media(
     def record(result: tuple[list[Published], list[Problem]]) -> None:
         done, found = result
         problems.extend(found)
+        owned = state.owned_by([owner(image_id) for image_id, _, _ in done])
+        rows, images = [], []
         for image_id, files, missing in done:
-            before = set(state.owned(owner(image_id)))
+            before = set(owned.get(owner(image_id), ()))
             for name, size, mtime, wrote in files:
                 before.discard(name)
-                state.record(name, owner(image_id), size, mtime, str(revisions[image_id]))
+                rows.append((name, owner(image_id), size, mtime, str(revisions[image_id])))
                 if wrote:
                     written.append(name)
             for name in sorted(before):  # files it no longer has (a derivative made again under a new name)
                 _remove(state, output, name, removed)
-            state.conn.execute(
-                "INSERT OR REPLACE INTO images (id, revision, missing) VALUES (?, ?, ?)",
-                [image_id, revisions[image_id], "\n".join(missing)],
-            )
+            images.append((image_id, revisions[image_id], "\n".join(missing)))
+        state.record_all(rows)
+        state.conn.executemany("INSERT OR REPLACE INTO images (id, revision, missing) VALUES (?, ?, ?)", images)
 
     ids = [image_id for image_id, _ in changed]
     workers.expect(-(-len(ids) // BATCH))

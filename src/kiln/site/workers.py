@@ -24,8 +24,10 @@ from kiln.lifeline import watch_parent
 from kiln.store.db import Store
 
 POOL_AFTER = 20  # batches done in this process before the work moves to a pool
-# Batches handed to the pool and not yet collected, at most: their thin rows wait in memory.
-PENDING = 2000
+# Batches handed to the pool and not yet collected, at most: their thin rows wait in memory,
+# so this bounds it whatever the library's size, and lets the work that follows the last batch
+# (a full build's producers) start while the pool renders up to this many.
+PENDING = 256
 
 _store: Store | None = None  # a worker's connection to the store, opened at its first batch
 
