@@ -54,7 +54,12 @@ def timed_build(project: Path) -> Sample:
         raise SystemExit(f"kiln build failed in {project}:\n{output}")
     found = WROTE.search(output)
     cpu = usage.ru_utime + usage.ru_stime
-    return seconds, cpu, usage.ru_maxrss / 1024, int(found.group(1).replace(",", "")) if found else -1
+    sample = (seconds, cpu, usage.ru_maxrss / 1024, int(found.group(1).replace(",", "")) if found else -1)
+    print(  # as it is taken: removing a large copy afterwards takes a while
+        f"{project.name}: {seconds:.2f} s, {cpu:.2f} s CPU ({usage.ru_utime:.2f} s user), {sample[2]:.0f} MB,"
+        f" {sample[3]:,} files, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True,
+    )
+    return sample
 
 
 def add_image(project: Path, serial: int) -> None:
