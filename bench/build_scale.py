@@ -4,10 +4,14 @@
 
 For each size, a store from bench/stores.py (made once and kept in ``--stores``), copied to a
 fresh project; then ``kiln build`` as a child process, timed with its peak RSS (``wait4``'s
-resource usage of that child alone): a full build into an empty build folder, a no-op build,
+resource usage of that child and of the worker processes it waited for, so CPU time counts
+every core a build used): a full build into an empty build folder, a no-op build,
 and a build after one new image is added to the largest recipe (rows as ``kiln run`` writes
 them, files hard-linked). Every virtual collection is shown (``[site] collections``). With ``--runs`` above one, the three are repeated and the medians
-printed, with the number of files each wrote.
+printed, with the number of files each wrote; ``--full-only`` times full builds alone. Each
+cell gives wall time, CPU time (user + system, the whole process tree) and peak RSS; the load
+average at the start is printed under the table, since others' work on the machine inflates
+wall times but hardly CPU times.
 """
 
 from __future__ import annotations
@@ -32,8 +36,15 @@ WROTE = re.compile(r"(\d[\d,]*) written")
 COLLECTIONS = '["all", "picks", "top", "recent", "tags"]'
 
 
-def timed_build(project: Path) -> tuple[float, float, int]:
-    """Seconds, peak RSS in MB and files written of one ``kiln build`` in ``project``."""
+Sample = tuple[float, float, float, int]  # wall seconds, CPU seconds, peak RSS in MB, files written
+
+
+def timed_build(project: Path) -> Sample:
+    """Wall and CPU seconds, peak RSS in MB and files written of one ``kiln build`` in ``project``.
+
+    ``wait4`` gives the child's resource usage including that of every descendant it waited
+    for: the build's worker processes (its pool is shut down, and so waited for, before it
+    exits) are counted in its CPU time, and the peak RSS is the largest of them all."""
     started = time.perf_counter()
     child = subprocess.Popen([*KILN, "build"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = child.stdout.read() if child.stdout else ""
@@ -43,7 +54,13 @@ def timed_build(project: Path) -> tuple[float, float, int]:
     if child.returncode:
         raise SystemExit(f"kiln build failed in {project}:\n{output}")
     found = WROTE.search(output)
-    return seconds, usage.ru_maxrss / 1024, int(found.group(1).replace(",", "")) if found else -1
+    cpu = usage.ru_utime + usage.ru_stime
+    sample = (seconds, cpu, usage.ru_maxrss / 1024, int(found.group(1).replace(",", "")) if found else -1)
+    print(  # as it is taken: removing a large copy afterwards takes a while
+        f"{project.name}: {seconds:.2f} s, {cpu:.2f} s CPU ({usage.ru_utime:.2f} s user), {sample[2]:.0f} MB,"
+        f" {sample[3]:,} files, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True,
+    )
+    return sample
 
 
 def add_image(project: Path, serial: int) -> None:
@@ -106,12 +123,14 @@ def fresh_copy(store: Path, work: Path) -> Path:
     return work
 
 
-def measure(store: Path, work: Path, runs: int) -> dict[str, list[tuple[float, float, int]]]:
-    figures: dict[str, list[tuple[float, float, int]]] = {"full": [], "noop": [], "one": []}
+def measure(store: Path, work: Path, runs: int, full_only: bool) -> dict[str, list[Sample]]:
+    figures: dict[str, list[Sample]] = {"full": [], "noop": [], "one": []}
     project = fresh_copy(store, work)
     for run in range(runs):
         shutil.rmtree(project / "build", ignore_errors=True)
         figures["full"].append(timed_build(project))
+        if full_only:
+            continue
         figures["noop"].append(timed_build(project))
         add_image(project, run)
         figures["one"].append(timed_build(project))
@@ -119,12 +138,13 @@ def measure(store: Path, work: Path, runs: int) -> dict[str, list[tuple[float, f
     return figures
 
 
-def cell(samples: list[tuple[float, float, int]], files: bool) -> str:
-    seconds = statistics.median(s for s, _, _ in samples)
-    rss = max(r for _, r, _ in samples)
-    text = f"{seconds:.2f} s, {rss:.0f} MB"
+def cell(samples: list[Sample], files: bool) -> str:
+    seconds = statistics.median(s[0] for s in samples)
+    cpu = statistics.median(s[1] for s in samples)
+    rss = max(s[2] for s in samples)
+    text = f"{seconds:.2f} s ({cpu:.2f} s CPU), {rss:.0f} MB"
     if files:
-        text += f" ({statistics.median(w for _, _, w in samples):,.0f} files)"
+        text += f" ({statistics.median(s[3] for s in samples):,.0f} files)"
     return text
 
 
@@ -133,9 +153,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--stores", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "kiln-bench-stores")
+    parser.add_argument("--full-only", action="store_true", help="time full builds only")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     results = {}
+    load = os.getloadavg()
     for size in sizes:
         store = args.stores / f"images-{size}"
         if not (store / "art" / "kiln.db").exists():
@@ -144,12 +166,15 @@ def main() -> None:
             # Bring the store up to this kiln's schema once, outside the timings.
             subprocess.run([*KILN, "status"], cwd=store, check=True, capture_output=True)
         runs = args.runs if size < 100_000 else 1
-        results[size] = measure(store, args.stores / f"work-{size}", runs)
+        results[size] = measure(store, args.stores / f"work-{size}", runs, args.full_only)
         print(f"measured {size:,} images", file=sys.stderr)
     print("| | " + " | ".join(f"{s:,} images" for s in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
-    for key, label, files in (("noop", "`kiln build`, no-op", False), ("one", "after one new image", True), ("full", "full", True)):
-        print(f"| {label} | " + " | ".join(cell(results[s][key], files) for s in sizes) + " |")
+    rows = (("noop", "`kiln build`, no-op", False), ("one", "after one new image", True), ("full", "full", True))
+    for key, label, files in rows:
+        if all(results[s][key] for s in sizes):
+            print(f"| {label} | " + " | ".join(cell(results[s][key], files) for s in sizes) + " |")
+    print(f"\nload average: {load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

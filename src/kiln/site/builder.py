@@ -14,9 +14,11 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from itertools import islice
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from kiln.errors import Problem
@@ -26,13 +28,14 @@ from kiln.site.collect import MAX_PAGE_SIZE, RECIPE_NAME, _json_object, _text, f
 from kiln.site.collections import ARCHIVE, ARCHIVE_TITLE, VIRTUAL, Collection, tag_folder, tags, virtual_filter
 from kiln.site.fingerprint import renderer_digest, theme_digest
 from kiln.site.layout import INDEX, part_path, root_of
+from kiln.site.lock import LOCK_NAME
 from kiln.site.media import publish_media
 from kiln.site.output import Output, static_names
 from kiln.site.pages import Page, Setup, collection_pages, digest, front_page, members_of, render_batch, shown
 from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
 from kiln.site.report import BuildReport
-from kiln.site.state import FORMAT, BuildState
+from kiln.site.state import FORMAT, STATE, BuildState
 from kiln.site.summaries import (
     NO_JOBS, RecipeSummary, VirtualSummary, dump_summaries, load_summaries, recipe_summaries, virtual_summaries,
 )
@@ -68,7 +71,7 @@ class Builder:
         self.store = store
         self.state = state
         self.problems = problems
-        self.output = Output(project.build_dir)
+        self.output = Output(project.build_dir, _empty(project.build_dir))
         self.where = project.relative(project.db_path)
         self.written: list[str] = []
         self.removed: list[str] = []
@@ -106,11 +109,13 @@ class Builder:
     def wrote(self, result: tuple[list[tuple[str, int, int, bool]], list[Problem]]) -> None:
         done, problems = result
         self.problems.extend(problems)
+        rows = []
         for name, size, mtime, written in done:
             page = self.in_flight.pop(name)
-            self.state.record(name, page.owner, size, mtime, page.inputs)
+            rows.append((name, page.owner, size, mtime, page.inputs))
             if written:
                 self.written.append(name)
+        self.state.record_all(rows)
 
     def put(self, owner: str, name: str, inputs: str, make: Callable[[], bytes], full: bool) -> None:
         """Declare ``name`` and write it when its inputs changed (the producers' way in)."""
@@ -195,7 +200,9 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         state.see([(image_id, revision, homes[image_id]) for image_id, revision, _ in rows])
     for collection in collections:
         collection.homes = homes if moved else state.homes(homes)
-    setup = Setup(project.db_path, project.build_dir, tuple(theme), theme_key, assets, site, links, builder.where)
+    setup = Setup(
+        project.db_path, project.build_dir, tuple(theme), theme_key, assets, site, links, builder.where, builder.output.fresh
+    )
     builder.setup = setup
     try:
         missing = publish_media(
@@ -208,6 +215,8 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         kept = not full and state.get("missing") == missing_key
         homes_kept = kept and not moved
         # The pages, collection by collection.
+        if full:
+            builder.workers.expect(state.seen_count() // PAGE_BATCH)
         galleries = [
             _collection(
                 builder, collection, site_key, missing, full, _summary(collection, summaries, virtual, since),
@@ -221,23 +230,11 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         if builder.declare("site", INDEX, inputs, state.file(INDEX), full):
             builder.render(index)
         builder.flush()
+        # The static files and the producers' are made while the workers render the last pages.
+        _produce(builder, statics, collections, full, sequence, previous)
         builder.workers.wait()
     finally:
         builder.workers.close()
-    for name, (published, data) in statics.items():
-        builder.put("static", published, digest(data), lambda data=data: data, full)
-
-    for producer in PRODUCERS:
-        producer.produce(
-            Build(
-                project, store, collections, full=full, sequence=sequence,
-                previous_sequence=int(previous) if previous is not None else None,
-                files=lambda owner, name, inputs, make: builder.put(owner, name, inputs, make, full),
-                render=lambda template, name, context: _render_one(setup, template, name, context),
-                images=lambda ids: fetch_images(store, ids, problems, builder.where),
-                owner=f"producer:{producer.name}", problems=problems, state=state,
-            )
-        )
 
     for owner in state.owners():
         builder.sweep(owner)
@@ -260,6 +257,28 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         builder, started, pages=builder.pages, images=state.seen_count(),
         skipped=state.count() - len(set(builder.written)),
     )
+
+
+def _produce(
+    builder: Builder, statics: dict[str, tuple[str, bytes]], collections: list[Collection], full: bool, sequence: int,
+    previous: str | None,
+) -> None:
+    """The static files, then each producer's (kiln/site/produce.py)."""
+    project, store, setup = builder.project, builder.store, builder.setup
+    for name, (published, data) in statics.items():
+        builder.put("static", published, digest(data), lambda data=data: data, full)
+
+    for producer in PRODUCERS:
+        producer.produce(
+            Build(
+                project, store, collections, full=full, sequence=sequence,
+                previous_sequence=int(previous) if previous is not None else None,
+                files=lambda owner, name, inputs, make: builder.put(owner, name, inputs, make, full),
+                render=lambda template, name, context: _render_one(setup, template, name, context),
+                images=lambda ids: fetch_images(store, ids, builder.problems, builder.where),
+                owner=f"producer:{producer.name}", problems=builder.problems, state=builder.state,
+            )
+        )
 
 
 def _on_front(gallery: Gallery) -> bool:
@@ -467,6 +486,12 @@ def _render_one(setup: Setup, template: str, name: str, context: dict) -> bytes:
     env = environment(setup.theme, setup.theme_key)
     common = {"site": setup.site, "assets": setup.assets, "links": setup.links}
     return env.get_template(template).render(common, root=root_of(name), **context).encode("utf-8")
+
+
+def _empty(build_dir: Path) -> bool:
+    """Whether the build folder holds nothing but the build's own state and lock."""
+    with os.scandir(build_dir) as entries:
+        return all(entry.name in (STATE, LOCK_NAME) for entry in entries)
 
 
 def _moved_dirs(builder: Builder) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,15 +180,15 @@ def fetch_images(store: Store, ids: Iterable[str], problems: list[Problem], wher
         chunk = wanted[start : start + BATCH]
         marks = ",".join("?" * len(chunk))
         derivatives: dict[str, dict[str, Media]] = {}
-        for row in store.query(_DERIVATIVES_SQL.format(marks=marks), chunk):
+        for row in _rows(store, _DERIVATIVES_SQL.format(marks=marks), chunk):
             path = _art_path(row["path"], problems, where, f"derivatives.{row['image_id']}.{row['stage']}")
             if path is not None:
                 derivatives.setdefault(row["image_id"], {})[row["stage"]] = Media(path, row["width"], row["height"])
-        for row in store.query(_IMAGES_SQL.format(marks=marks), chunk):
+        for row in _rows(store, _IMAGES_SQL.format(marks=marks), chunk):
             image = _image(row, derivatives.get(row["id"], {}), problems, where)
             if image is not None:
                 images[image.id] = image
-        for row in store.query(_REFERENCES_SQL.format(marks=marks), chunk):
+        for row in _rows(store, _REFERENCES_SQL.format(marks=marks), chunk):
             image = images.get(row["image_id"])
             path = _art_path(row["thumb_path"], problems, where, f"image_references.{row['image_id']}.thumb_path")
             if image is not None and path is not None:
@@ -195,8 +196,17 @@ def fetch_images(store: Store, ids: Iterable[str], problems: list[Problem], wher
     return images
 
 
+def _rows(store: Store, sql: str, params: list[str]) -> list[sqlite3.Row]:
+    """Rows read by column name, without building a dict for each (a full build reads a
+    library's rows several times over)."""
+    with store.lock:
+        cursor = store.conn.cursor()
+        cursor.row_factory = sqlite3.Row
+        return cursor.execute(sql, params).fetchall()
+
+
 def _image(
-    row: dict[str, Any], derivatives: dict[str, Media], problems: list[Problem], where: str
+    row: sqlite3.Row, derivatives: dict[str, Media], problems: list[Problem], where: str
 ) -> Image | None:
     image_id = row["id"]
     key = f"images.{image_id}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kiln.errors import Problem
 from kiln.project import Project
-from kiln.site.collect import fetch_images
+from kiln.site.collect import BATCH as ROWS, IMAGE_ID, _art_path
 from kiln.site.layout import media_path
 from kiln.site.output import Output, Written
 from kiln.site.state import BuildState
@@ -24,31 +24,70 @@ BATCH = 250
 # What publishing one image did: its id, its files, the art paths found missing.
 Published = tuple[str, list[Written], list[str]]
 
+# Each image's files in the order its pages list them (original, thumbnails, web copy, the
+# thumbnails of its references): the paths alone, not the rows the pages need.
+_FILES_SQL = """
+SELECT id, 0, 0, path FROM images WHERE id IN ({marks})
+UNION ALL
+SELECT image_id, 1, CASE stage WHEN 'thumb' THEN 0 WHEN 'web' THEN 1 ELSE 2 END, path FROM derivatives
+WHERE stage IN ('thumb', 'thumb_small', 'web') AND image_id IN ({marks})
+UNION ALL
+SELECT image_id, 2, position, thumb_path FROM image_references WHERE image_id IN ({marks})
+ORDER BY 1, 2, 3
+"""
+_STAGES = ("thumb", "web", "thumb_small")
+
 
 def owner(image_id: str) -> str:
     return f"image:{image_id}"
 
 
 def publish_images(
-    store: Store, art: Path, art_label: str, build_dir: Path, mode: str, where: str, ids: list[str]
+    store: Store, art: Path, art_label: str, build_dir: Path, mode: str, where: str, ids: list[str], fresh: bool = False
 ) -> tuple[list[Published], list[Problem]]:
-    """Publish the files of each of ``ids`` (a batch; in a worker process when there are many)."""
+    """Publish the files of each of ``ids`` (a batch; in a worker process when there are many);
+    ``fresh`` when the build folder held nothing as the build began."""
     problems: list[Problem] = []
-    output = Output(build_dir)
-    images = fetch_images(store, ids, problems, where)
+    output = Output(build_dir, fresh)
+    images = media_files(store, ids, problems, where)
     done: list[Published] = []
     for image_id in ids:
-        image = images.get(image_id)
         files, missing = [], []
-        for media in image.media() if image else []:
-            result = output.publish(media_path(media.path), art / media.path, mode)
+        for path in images.get(image_id, ()):
+            result = output.publish(media_path(path), art / path, mode)
             if result is None:
-                missing.append(media.path)
-                problems.append(Problem(f"{art_label}/{media.path}", None, None, f"missing file of image {image_id}"))
+                missing.append(path)
+                problems.append(Problem(f"{art_label}/{path}", None, None, f"missing file of image {image_id}"))
             else:
                 files.append(result)
         done.append((image_id, files, missing))
     return done, problems
+
+
+def media_files(store: Store, ids: list[str], problems: list[Problem], where: str) -> dict[str, list[str]]:
+    """The art paths of each of ``ids``' files, checked as kiln/site/collect.py checks them
+    when it reads the full rows (an unusable id or path is reported and left out)."""
+    found: dict[str, list[str]] = {}
+    for start in range(0, len(ids), ROWS):
+        chunk = ids[start : start + ROWS]
+        sql = _FILES_SQL.format(marks=",".join("?" * len(chunk)))
+        for image_id, kind, place, path in store.conn.execute(sql, chunk * 3):
+            if kind == 0:
+                if not IMAGE_ID.match(image_id):
+                    problems.append(Problem(where, None, f"images.{image_id}", "not a valid image id; skipped"))
+                    continue
+                key = f"images.{image_id}.path"
+            elif image_id not in found:
+                continue  # no usable image row
+            elif kind == 1:
+                key = f"derivatives.{image_id}.{_STAGES[place]}"
+            else:
+                key = f"image_references.{image_id}.thumb_path"
+            checked = _art_path(path, problems, where, key)
+            files = found.setdefault(image_id, [])
+            if checked is not None:
+                files.append(checked)
+    return found
 
 
 def publish_media(
@@ -69,23 +108,25 @@ def publish_media(
     def record(result: tuple[list[Published], list[Problem]]) -> None:
         done, found = result
         problems.extend(found)
+        owned = state.owned_by([owner(image_id) for image_id, _, _ in done])
+        rows, images = [], []
         for image_id, files, missing in done:
-            before = set(state.owned(owner(image_id)))
+            before = set(owned.get(owner(image_id), ()))
             for name, size, mtime, wrote in files:
                 before.discard(name)
-                state.record(name, owner(image_id), size, mtime, str(revisions[image_id]))
+                rows.append((name, owner(image_id), size, mtime, str(revisions[image_id])))
                 if wrote:
                     written.append(name)
             for name in sorted(before):  # files it no longer has (a derivative made again under a new name)
                 _remove(state, output, name, removed)
-            state.conn.execute(
-                "INSERT OR REPLACE INTO images (id, revision, missing) VALUES (?, ?, ?)",
-                [image_id, revisions[image_id], "\n".join(missing)],
-            )
+            images.append((image_id, revisions[image_id], "\n".join(missing)))
+        state.record_all(rows)
+        state.conn.executemany("INSERT OR REPLACE INTO images (id, revision, missing) VALUES (?, ?, ?)", images)
 
     ids = [image_id for image_id, _ in changed]
+    workers.expect(-(-len(ids) // BATCH))
     for start in range(0, len(ids), BATCH):
-        args = (project.art_dir, art, project.build_dir, project.media, where, ids[start : start + BATCH])
+        args = (project.art_dir, art, project.build_dir, project.media, where, ids[start : start + BATCH], output.fresh)
         workers.run(publish_images, args, record)
     workers.wait()
 

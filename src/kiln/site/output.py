@@ -4,13 +4,18 @@ A page is written only when its bytes differ from the file's; a media file is co
 where the filesystem can) or linked when the copy there is not the source's. What was written
 is recorded in the build state (kiln/site/state.py) by the caller, which is also what decides
 which files are stale.
+
+Into a build folder that held nothing when the build began (a first build, or one after
+``build/`` was removed) there is nothing to compare with and no older file anyone could be
+reading: files are then written in place, a few system calls each, which is most of what a
+full build of a large library costs besides rendering.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
-import shutil
 from pathlib import Path, PurePosixPath
 
 from kiln.site.layout import STATIC
@@ -25,26 +30,38 @@ TEMP_SUFFIX = ".kiln-tmp"  # a page being written is ``.NAME.kiln-tmp`` until it
 # The Linux ioctl that makes a file share another's blocks, copy-on-write (btrfs, XFS, ...).
 FICLONE = 0x40049409
 COPY_CHUNK = 1 << 20
+# What a filesystem without reflinks (ext4, tmpfs, ...) answers FICLONE with.
+_NO_CLONES = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.ENOSYS, errno.EXDEV, errno.EPERM}
+
+# Whether a file's mode and times can be set through its open handle (not on Windows).
+_BY_HANDLE = os.chmod in os.supports_fd and os.utime in os.supports_fd
 
 Written = tuple[str, int, int, bool]  # name, size, modification time in ns, whether it was written
 
 
 class Output:
-    """The build folder."""
+    """The build folder; ``fresh`` when it held nothing (but the build's own state) as the
+    build began."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, fresh: bool = False):
         self.root = root
-        self._dirs: set[Path] = set()
+        self.fresh = fresh
+        self._dirs: set[str] = set()
+        self._clones = fcntl is not None  # until the filesystem says it has none
 
     def write(self, name: str, data: bytes) -> Written:
         """Put ``data`` at ``name`` (posix, relative to the root) unless it is already there."""
+        if self.fresh:
+            found = self._write_new(name, data)
+            if found is not None:
+                return found
         path = self.root / name
         try:
             stat = path.stat()
             if stat.st_size == len(data) and path.read_bytes() == data:
                 return name, stat.st_size, stat.st_mtime_ns, False
         except FileNotFoundError:
-            self._mkdir(path.parent)
+            self._mkdir(str(path.parent))
         temporary = path.with_name(f".{path.name}{TEMP_SUFFIX}")
         temporary.write_bytes(data)
         os.replace(temporary, path)
@@ -59,6 +76,13 @@ class Output:
         A copy with the source's size and modification time is left alone: media names are
         content-addressed. ``link`` hard-links instead, when the user has asked for it.
         """
+        if self.fresh:
+            try:
+                found = self._publish_new(name, source, mode)
+            except FileNotFoundError:  # the source (the folders were made first)
+                return None
+            if found is not None:
+                return found
         try:
             origin = source.stat()
         except FileNotFoundError:
@@ -74,19 +98,88 @@ class Output:
             if current:
                 return name, stat.st_size, stat.st_mtime_ns, False
         except FileNotFoundError:
-            self._mkdir(path.parent)
+            self._mkdir(str(path.parent))
         temporary = path.with_name(f".{path.name}{TEMP_SUFFIX}")
         temporary.unlink(missing_ok=True)
         if mode == "link":
             try:
                 os.link(source, temporary)
             except OSError:  # another device: a copy is the best there is
-                _clone(source, temporary, origin)
+                self._clone(source, temporary, os.O_CREAT | os.O_TRUNC)
         else:
-            _clone(source, temporary, origin)
+            self._clone(source, temporary, os.O_CREAT | os.O_TRUNC)
         os.replace(temporary, path)
         stat = path.stat()
         return name, stat.st_size, stat.st_mtime_ns, True
+
+    def _write_new(self, name: str, data: bytes) -> Written | None:
+        """Write ``data`` at ``name`` in place, as a new file; None if one is there already
+        (then it is compared and replaced as usual)."""
+        path = f"{self.root}/{name}"
+        self._mkdir(path.rpartition("/")[0])
+        try:
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return None
+        try:
+            _write_all(handle, data)
+            stat = os.fstat(handle)
+        finally:
+            os.close(handle)
+        return name, stat.st_size, stat.st_mtime_ns, True
+
+    def _publish_new(self, name: str, source: Path, mode: str) -> Written | None:
+        """Publish ``source`` at ``name`` in place, as a new file (FileNotFoundError: no
+        ``source``); None if a file is there already."""
+        path = f"{self.root}/{name}"
+        self._mkdir(path.rpartition("/")[0])
+        if mode == "link":
+            origin = os.stat(source)
+            try:
+                os.link(source, path)
+            except FileExistsError:
+                return None
+            except OSError:  # another device: a copy is the best there is
+                pass
+            else:
+                return name, origin.st_size, origin.st_mtime_ns, True
+        try:
+            stat = self._clone(source, Path(path), os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            return None
+        return name, stat.st_size, stat.st_mtime_ns, True
+
+    def _clone(self, source: Path, target: Path, flags: int) -> os.stat_result:
+        """Copy ``source`` to ``target`` opened with ``flags`` (a reflink where the filesystem
+        has them, else a copy inside the kernel), with its mtime; the copy's stat."""
+        reader = os.open(source, os.O_RDONLY)
+        try:
+            origin = os.fstat(reader)
+            writer = os.open(target, os.O_WRONLY | flags, 0o644)
+            try:
+                if not self._reflink(reader, writer):
+                    _copy(reader, writer, origin.st_size)
+                handle: int | Path = writer if _BY_HANDLE else target
+                os.chmod(handle, 0o644)
+                os.utime(handle, ns=(origin.st_atime_ns, origin.st_mtime_ns))
+                return os.fstat(writer)
+            finally:
+                os.close(writer)
+        finally:
+            os.close(reader)
+
+    def _reflink(self, reader: int, writer: int) -> bool:
+        """Make ``writer`` share ``reader``'s blocks; False where the filesystem cannot (asked
+        once: a folder on ext4 answers the same for every file)."""
+        if not self._clones:
+            return False
+        try:
+            fcntl.ioctl(writer, FICLONE, reader)
+        except OSError as error:
+            if error.errno in _NO_CLONES:
+                self._clones = False
+            return False
+        return True
 
     def remove(self, name: str) -> bool:
         """Delete ``name`` if it is there, and the folders it leaves empty."""
@@ -97,9 +190,9 @@ class Output:
         self._prune(path.parent)
         return True
 
-    def _mkdir(self, folder: Path) -> None:
+    def _mkdir(self, folder: str) -> None:
         if folder not in self._dirs:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             self._dirs.add(folder)
 
     def _prune(self, folder: Path) -> None:
@@ -112,15 +205,29 @@ class Output:
             folder = folder.parent
 
 
-def _clone(source: Path, target: Path, origin: os.stat_result) -> None:
-    """Copy ``source`` to ``target`` (a reflink where the filesystem has them), with its mtime."""
-    with open(source, "rb") as reader, open(target, "wb") as writer:
+def _copy(reader: int, writer: int, size: int) -> None:
+    """Copy ``size`` bytes from ``reader`` to ``writer``: inside the kernel where it can
+    (``copy_file_range``, Linux), else through a buffer."""
+    copied = 0
+    if hasattr(os, "copy_file_range"):
         try:
-            fcntl.ioctl(writer.fileno(), FICLONE, reader.fileno())
-        except (OSError, AttributeError):  # no reflinks here (AttributeError: no fcntl)
-            shutil.copyfileobj(reader, writer, COPY_CHUNK)
-    os.chmod(target, 0o644)
-    os.utime(target, ns=(origin.st_atime_ns, origin.st_mtime_ns))
+            while copied < size:
+                step = os.copy_file_range(reader, writer, size - copied)
+                if step == 0:
+                    break
+                copied += step
+            return
+        except OSError as error:  # across filesystems on some kernels, or not offered
+            if error.errno not in _NO_CLONES or copied:
+                raise
+    while chunk := os.read(reader, COPY_CHUNK):
+        _write_all(writer, chunk)
+
+
+def _write_all(handle: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(handle, view):]
 
 
 def static_names(sources: dict[str, Path]) -> dict[str, tuple[str, bytes]]:

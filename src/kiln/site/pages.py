@@ -113,6 +113,7 @@ class Setup:
     site: dict[str, str]  # title, description
     links: list[Any]
     where: str  # the store, as problems name it
+    fresh: bool = False  # the build folder held nothing as the build began (kiln/site/output.py)
 
 
 def members_of(pages: list[Page]) -> Iterator[Member]:
@@ -135,7 +136,7 @@ def render_batch(
         if image_id in images and files:
             images[image_id].drop(set(files.split("\n")))
     env = environment(setup.theme, setup.theme_key)
-    output = Output(setup.build_dir)
+    output = Output(setup.build_dir, setup.fresh)
     common = {"site": setup.site, "assets": setup.assets, "links": setup.links}
     reported: set[str] = set()
     done = []

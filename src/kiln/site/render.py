@@ -86,23 +86,25 @@ def url(context: Context, target: Any, page: int = 1) -> str:
 def loupe(context: Context, entries: list[Entry]) -> list[dict[str, Any]]:
     """What the page script needs to show each of ``entries`` full size without leaving the
     page: its files (links relative to the page), the line under the image and its
-    provenance. Empty values are left out: this goes into every gallery page."""
+    provenance. Empty values are left out: this goes into every gallery page, so the links
+    are made here rather than through ``url``."""
+    root = context["root"]
     records = []
     for entry in entries:
         image = entry.image
         large, original = image.large, image.original
         record: dict[str, Any] = {
             "id": image.id,
-            "page": url(context, entry),
+            "page": root + image_path(entry.recipe, image.id),
             "prompt": image.prompt,
             "seed": image.seed,
             "axes": [[key, value(v)] for key, v in entry.axes.items() if key not in ("prompt", "seed")],
             "size": [image.width, image.height],
         }
         if large is not None:
-            record["web"] = [url(context, large), large.width, large.height]
+            record["web"] = [root + media_path(large.path), large.width, large.height]
         if original is not None:
-            record["original"] = [url(context, original), original.width, original.height]
+            record["original"] = [root + media_path(original.path), original.width, original.height]
         facts = {
             "model": image.model,
             "engine": image.engine,

@@ -99,6 +99,21 @@ class BuildState:
             [name, owner, size, mtime_ns, inputs],
         )
 
+    def record_all(self, rows: list[tuple[str, str, int, int, str]]) -> None:
+        """``record`` for each of ``rows`` (name, owner, size, mtime, inputs) in one statement."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO files (name, owner, size, mtime_ns, inputs) VALUES (?, ?, ?, ?, ?)", rows
+        )
+
+    def owned_by(self, owners: list[str]) -> dict[str, list[str]]:
+        """``owned`` for each of ``owners`` (a few hundred at most) in one query."""
+        found: dict[str, list[str]] = {}
+        marks = ",".join("?" * len(owners))
+        sql = f"SELECT owner, name FROM files WHERE owner IN ({marks}) ORDER BY owner, name"
+        for owner, name in self.conn.execute(sql, owners):
+            found.setdefault(owner, []).append(name)
+        return found
+
     def forget(self, name: str) -> None:
         self.conn.execute("DELETE FROM files WHERE name = ?", [name])
 

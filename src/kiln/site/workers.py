@@ -3,8 +3,10 @@
 Work comes in batches (pages to render, images whose files to publish) that carry only thin
 rows; whoever does a batch reads the full rows of just those images from the store, writes
 the files and hands back what it wrote. The pool starts only once a build has more work than
-one process does quickly, uses every core, and its workers end with kiln however kiln ends.
-Results are handed back in the order the batches were given.
+one process does quickly (or at once when the caller knows that much is coming), uses every
+core, and its workers end with kiln however kiln ends. Results are handed back in the order
+the batches were given, as they come: the process that hands out the work is free to do
+other work meanwhile (a full build writes the finder's files while its pages are rendered).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from kiln.lifeline import watch_parent
 from kiln.store.db import Store
 
 POOL_AFTER = 20  # batches done in this process before the work moves to a pool
+# Batches handed to the pool and not yet collected, at most: their thin rows wait in memory,
+# so this bounds it whatever the library's size, and lets the work that follows the last batch
+# (a full build's producers) start while the pool renders up to this many.
+PENDING = 256
 
 _store: Store | None = None  # a worker's connection to the store, opened at its first batch
 
@@ -48,19 +54,28 @@ class Workers:
         self.pending: deque[tuple[Future[Any], Callable[[Any], None]]] = deque()
         self.workers = max(1, os.cpu_count() or 1)
 
+    def expect(self, batches: int) -> None:
+        """Say that ``batches`` more are coming: the pool starts now when they are many."""
+        if self.batches + batches > POOL_AFTER:
+            self._start()
+
     def run(self, work: Callable[..., Any], args: tuple, done: Callable[[Any], None]) -> None:
         self.batches += 1
-        if self.pool is None and self.batches > POOL_AFTER and self.workers > 1:
-            context = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
-            )
+        if self.batches > POOL_AFTER:
+            self._start()
         if self.pool is None:
             done(work(self.store, *args))
             return
         self.pending.append((self.pool.submit(_in_worker, self.store.path, work, args), done))
-        while len(self.pending) > 2 * self.workers:  # bounded: the rest waits as thin rows
+        while self.pending and (self.pending[0][0].done() or len(self.pending) > PENDING):
             self._collect()
+
+    def _start(self) -> None:
+        if self.pool is None and self.workers > 1:
+            context = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+            )
 
     def wait(self) -> None:
         """Until every batch given so far is done."""
