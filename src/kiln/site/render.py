@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2 import ChoiceLoader, Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
 import kiln
@@ -40,6 +40,10 @@ def environment(dirs: tuple[Path, ...], theme_digest: str) -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Compiling every template costs each build (and each of its workers) about 0.1 s; the
+        # compiled code is kept in the user's own temporary folder, keyed by each template's
+        # source, so an edited template is compiled again.
+        bytecode_cache=FileSystemBytecodeCache(),
     )
     env.filters.update(
         url=url,
