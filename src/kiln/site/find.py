@@ -34,7 +34,7 @@ from kiln.site.filters import (
     read_recipes, seed_key, shows,
 )
 from kiln.site.findfiles import FIND, chain, digest, script
-from kiln.site.findstate import LibraryRecord
+from kiln.site.findstate import LibraryRecord, stamp
 from kiln.site.growing import OldFiles, Stale, encoded, grow_axes, grow_columns, insert_order
 from kiln.site.layout import SEARCH
 from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words, shards, source
@@ -180,9 +180,12 @@ class Producing:
         if settled and count == len(ids) == self.record.count() and self.record.get("placed") == placed_before and not build.full:
             # Every image keeps its number and home: only the revisions that moved are new.
             moved = [i for i in build.changed_images() if i in library.numbers]
-            self.record.revise((library.revisions[i], i) for i in moved)
+            self.record.revise((library.revisions[i], *_stamps(i, library.facts[i], library.titles.get(i, ())), i) for i in moved)
         else:
-            self.record.replace((n, i, library.revisions[i], library.homes[i]) for n, i in enumerate(ids))
+            self.record.replace(
+                (n, i, library.revisions[i], library.homes[i], *_stamps(i, library.facts[i], library.titles.get(i, ())))
+                for n, i in enumerate(ids)
+            )
         self.record.set("signature", self.signature)
         self.record.set("images", str(_images(build)))
         self.record.set("placed", placed)
@@ -266,7 +269,10 @@ class Producing:
                 continue
             self._data_set(collection.name, members, known(members, collection.newest_first))
         self._search_grown(growth, whole)
-        record.append((growth.start + n, i, growth.revisions[i], growth.homes[i]) for n, i in enumerate(growth.ids))
+        record.append(
+            (growth.start + n, i, growth.revisions[i], growth.homes[i], *_stamps(i, growth.facts[i], growth.titles.get(i, ())))
+            for n, i in enumerate(growth.ids)
+        )
         record.set("images", str(growth.images))
 
     def _whole_library(self) -> Library:
@@ -312,7 +318,7 @@ class Producing:
         chunk_members += [Member(i, growth.revisions[i], growth.homes[i], "", 0, None) for i in growth.ids]
         placed, _ = chain(((i, growth.homes[i]) for i in growth.ids), link=meta.get("placed", ""))
         record.set("placed", placed)
-        self._grown_files(LIBRARY, meta, files, meta_grown, first, chunk_members, {"placed": placed},
+        self._grown_files(LIBRARY, meta, files, meta_grown, _cut_chunks(first, chunk_members), {"placed": placed},
                           lambda: whole().members(), whole)
         return True
 
@@ -350,34 +356,31 @@ class Producing:
             files.update(orders([_order_facts(m) for m in members]))
         first = count // CHUNK * CHUNK
         made_from = self.made_from_grown(name, count, members[count:])
-        self._grown_files(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes}, first, members[first:],
+        self._grown_files(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes},
+                          _cut_chunks(first, members[first:]),
                           {"from": made_from}, lambda: members, lambda: known(members, False))
         return True
 
     def _grown_files(
-        self, name: str, before: dict[str, Any], files: dict[str, Any], meta: dict[str, Any], first: int,
-        chunk_members: list[Member], extra: dict[str, str], members: Callable[[], list[Member]],
+        self, name: str, before: dict[str, Any], files: dict[str, Any], meta: dict[str, Any],
+        remade: dict[int, list[Member]], extra: dict[str, str], members: Callable[[], list[Member]],
         library: Callable[[], Library],
     ) -> None:
-        """Declare a grown data set's files: those made again, the item chunks from ``first``
-        on, the others as the last build's meta lists them."""
+        """Declare a data set's files changed in part: those made again, the item chunks of
+        ``remade`` (chunk number → its members), the others as the last build's meta lists them."""
         versions = dict(before["files"])
         made = {}
         for file, data in files.items():
             made[file], versions[file] = encoded(name, file, data)
-        shown = [_shown(m) for m in chunk_members]
-        for chunk, start, end in chunks(len(shown)):
-            number = first // CHUNK + int(chunk.removeprefix("items-"))
-            versions[f"items-{number}"] = digest(FORMAT, shown[start:end])
+        for number, held in remade.items():
+            versions[f"items-{number}"] = digest(FORMAT, [_shown(m) for m in held])
         whole = cache(lambda: self._made(name, members(), library()))
         for file, version in sorted(versions.items()):
             data = made.get(file)
             make = (lambda data=data: data) if data is not None else (lambda file=file: whole()[file])
-            if file.startswith("items-") and data is None and int(file.removeprefix("items-")) * CHUNK >= first:
-                offset = int(file.removeprefix("items-")) * CHUNK - first
-                make = lambda file=file, offset=offset: script(  # noqa: E731
-                    f"{name}/{file}", items(self.build.store, chunk_members[offset : offset + CHUNK])
-                )
+            if file.startswith("items-") and data is None and int(file.removeprefix("items-")) in remade:
+                held = remade[int(file.removeprefix("items-"))]
+                make = lambda file=file, held=held: script(f"{name}/{file}", items(self.build.store, held))  # noqa: E731
             self.build.file(f"{FIND}/{name}/{file}.js", version, make)
         full = {**meta, **extra, "files": dict(sorted(versions.items()))}
         data = script(f"{name}/meta", full)
@@ -538,6 +541,11 @@ class _Lookups:
         return self._row(image_id)[1].casefold()
 
 
+def _cut_chunks(first: int, members: list[Member]) -> dict[int, list[Member]]:
+    """The item chunks of a data set's members from index ``first`` (a chunk's first) on."""
+    return {(first + start) // CHUNK: members[start:end] for _, start, end in chunks(len(members))}
+
+
 def _order_facts(member: Member) -> Facts:
     """What the sort orders read of a recipe's member (its thin row has it)."""
     return Facts("", "", 0, 0, "", 0, "", (), member.seed, member.prompt, "", "")
@@ -558,6 +566,14 @@ def _hashed(members: list[Member], hashed: Any = None) -> Any:
     for m in members:
         hashed.update(repr(_shown(m)).encode())
     return hashed
+
+def _stamps(image_id: str, facts: Facts, titles: Any) -> tuple[str, str]:
+    """The record's digests of an image: of the facts curation never changes, of its words' source."""
+    f = facts
+    return stamp(f.model, f.engine, f.width, f.height, f.created_at, f.seed, f.prompt, f.negative_prompt), stamp(
+        source(image_id, facts, titles)
+    )
+
 
 def _images(build: Build) -> int:
     return build.store.conn.execute("SELECT count(*) FROM images").fetchone()[0]
