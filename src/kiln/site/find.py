@@ -34,7 +34,8 @@ from kiln.site.filters import (
     read_recipes, seed_key, shows,
 )
 from kiln.site.findfiles import FIND, chain, digest, script
-from kiln.site.findstate import LibraryRecord, stamp
+from kiln.site.curating import curate_columns
+from kiln.site.findstate import LibraryRecord, Row, stamp
 from kiln.site.growing import OldFiles, Stale, encoded, grow_axes, grow_columns, insert_order
 from kiln.site.layout import SEARCH
 from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words, shards, source
@@ -101,6 +102,17 @@ class Growth:
     images: int  # rows in the store's images table
 
 
+@dataclass
+class Curation:
+    """Images the last build numbered whose curation alone changed: each one's row of the
+    record, new revision, facts and the titles of its collections."""
+
+    held: dict[str, Row]
+    revisions: dict[str, int]
+    facts: dict[str, Facts]
+    titles: dict[str, list[str]]
+
+
 class Producing:
     """One run of the finder's producer."""
 
@@ -120,6 +132,8 @@ class Producing:
         growth = None if self.build.full else self._growth()
         if growth is None:
             self._whole()
+        elif isinstance(growth, Curation):
+            self._curated(growth)
         else:
             self._grown(growth)
 
@@ -192,8 +206,9 @@ class Producing:
 
     # ---- new images at the end -------------------------------------------------------------
 
-    def _growth(self) -> Growth | None:
-        """The new images, when they are all that changed since the last build; else None."""
+    def _growth(self) -> Growth | Curation | None:
+        """The new images, when they are all that changed since the last build, or the images
+        curated, when only their curation changed; else None."""
         record, build = self.record, self.build
         if record is None or record.get("signature") != self.signature:
             return None
@@ -205,6 +220,10 @@ class Producing:
             return None  # the record and the files on disk are not of one build
         changed = list(build.changed_images())
         images = _images(build)
+        held = record.rows(changed)
+        if held:
+            # Curated and new images together: the library made whole.
+            return self._curation(held, images == int(images_before)) if len(held) == len(changed) else None
         if images != int(images_before) + len(changed):
             return None  # an image was deleted (or more changed than the store's revisions say)
         found = read_facts(build.store, changed)
@@ -234,6 +253,114 @@ class Producing:
         ids = sorted(homes, key=lambda i: (found[i][1].created_at, i))
         return Growth(start, ids, {i: found[i][0] for i in ids}, {i: found[i][1] for i in ids}, homes, titles, images)
 
+    def _curation(self, held: dict[str, Row], same_count: bool) -> Curation | None:
+        """The images of the record that changed, when only their curation did (each keeps its
+        facts but rating, status, tags and notes, its home and its collections); else None."""
+        if not same_count:
+            return None  # an image was deleted too
+        ids = sorted(held)
+        found = read_facts(self.build.store, ids)
+        recipes = read_recipes(self.build.store, ids)
+        titles = {}
+        for image_id in ids:
+            place = self.place(recipes.get(image_id, []))
+            row = held[image_id]
+            if image_id not in found or place is None or place[0] != row[3]:
+                return None
+            titles[image_id] = place[1]
+            if _stamps(image_id, found[image_id][1], place[1])[0] != row[4]:
+                return None  # more than its curation changed
+        revised = {i: held[i][2] for i in ids}
+        # Every collection holds the images it held, in the order it held them.
+        for collection in self.shelves.values():
+            if collection.changed:
+                before = _recorded(self.root / collection.name / "meta.js")
+                old = [m._replace(revision=revised[m.image_id]) if m.image_id in revised else m for m in self.members(collection)]
+                if before.get("count") != len(old) or before.get("from") != _made_from(old):
+                    return None
+        return Curation(held, {i: found[i][0] for i in ids}, {i: found[i][1] for i in ids}, titles)
+
+    def _curated(self, curation: Curation) -> None:
+        """Declare every data set with the curated images changed in place."""
+        build, record = self.build, self.record
+        assert record is not None
+        held = curation.held
+        library = Library(
+            dict(curation.facts), {i: row[0] for i, row in held.items()}, {i: row[3] for i, row in held.items()}
+        )
+        whole = cache(self._whole_library)
+        meta = _recorded(self.root / LIBRARY / "meta.js")
+        try:
+            old = OldFiles(self.root / LIBRARY, LIBRARY, meta)
+            files, tally = curate_columns(old, meta, [(row[0], curation.facts[i]) for i, row in held.items()])
+        except Stale:
+            self._whole()
+            return
+        remade = {}
+        for number in sorted({row[0] // CHUNK for row in held.values()}):
+            rows = record.numbered(number * CHUNK, (number + 1) * CHUNK)
+            remade[number] = [Member(i, curation.revisions.get(i, revision), home, "", 0, None) for _, i, revision, home in rows]
+        self._grown_files(LIBRARY, meta, files, {**tally.meta([]), "axisValues": {}}, remade, {"placed": meta["placed"]},
+                          lambda: whole().members(), whole)
+        for collection in build.collections:
+            if collection.kind == "all":
+                continue
+            before = _recorded(self.root / collection.name / "meta.js")
+            if not collection.changed and isinstance(before.get("files"), dict):
+                self._kept(collection, before, whole)
+                continue
+            members = self.members(collection)
+            if collection.kind in ("recipe", "archived") and self._curate_set(collection.name, members, before, curation, library):
+                continue
+            self._data_set(collection.name, members, self._known(library, members, collection.newest_first))
+        stamps = {i: _stamps(i, curation.facts[i], curation.titles[i]) for i in held}
+        previous = _recorded(self.root / SEARCH_SET / "meta.js")
+        if (
+            all(stamps[i][1] == row[5] for i, row in held.items())
+            and isinstance(previous.get("files"), dict) and isinstance(previous.get("from"), str)
+            and previous.get("count") == tally.count
+        ):
+            # Nothing the index reads changed: its files stay as the last build wrote them.
+            def remade_index() -> dict[str, bytes]:
+                library = whole()
+                return {n: script(f"{SEARCH_SET}/{n}", w) for n, w in shards(library.ids(), library.facts, library.titles).items()}
+
+            self._search_files(previous["files"], {}, cache(remade_index), previous["count"], previous["from"])
+        else:
+            everything = whole()
+            self._search_whole(everything.ids(), everything.facts, everything.titles)
+        record.revise((curation.revisions[i], *stamps[i], i) for i in held)
+
+    def _curate_set(self, name: str, members: list[Member], before: dict[str, Any], curation: Curation, library: Library) -> bool:
+        """A recipe's data set with its curated members changed in place; False if it cannot be."""
+        at = {m.image_id: k for k, m in enumerate(members) if m.image_id in curation.held}
+        try:
+            if before.get("count") != len(members) or not isinstance(before.get("axisValues"), dict):
+                raise Stale("meta")
+            old = OldFiles(self.root / name, name, before)
+            files, tally = curate_columns(old, before, [(k, curation.facts[i]) for i, k in at.items()])
+            axis_fields = [f for f in before["fields"] if "axis" in f]
+        except (Stale, KeyError, TypeError):
+            return False
+        remade = {k // CHUNK: members[k // CHUNK * CHUNK : (k // CHUNK + 1) * CHUNK] for k in sorted(at.values())}
+        meta = {**tally.meta(axis_fields), "axisValues": before["axisValues"]}
+        self._grown_files(name, before, files, meta, remade, {"from": _made_from(members)}, lambda: members,
+                          lambda: self._known(library, members, False))
+        return True
+
+    def _known(self, library: Library, members: list[Member], homes_from_members: bool) -> Library:
+        """The library's facts, numbers and homes of ``members`` (read for those it lacks)."""
+        assert self.record is not None
+        wanted = [m.image_id for m in members if m.image_id not in library.facts]
+        for image_id, (_, facts) in read_facts(self.build.store, wanted).items():
+            library.facts[image_id] = facts
+        if homes_from_members:
+            library.homes.update((m.image_id, m.home) for m in members)
+        for image_id, (number, home) in self.record.places([i for i in wanted if i not in library.numbers]).items():
+            library.numbers[image_id] = number
+            library.homes.setdefault(image_id, home)
+        return library
+
     def _grown(self, growth: Growth) -> None:
         build, record = self.build, self.record
         assert record is not None
@@ -242,16 +369,7 @@ class Producing:
         )
 
         def known(members: list[Member], homes_from_members: bool) -> Library:
-            """The library's facts, numbers and homes of ``members`` (read for those not new)."""
-            wanted = [m.image_id for m in members if m.image_id not in library.facts]
-            for image_id, (_, facts) in read_facts(build.store, wanted).items():
-                library.facts[image_id] = facts
-            if homes_from_members:
-                library.homes.update((m.image_id, m.home) for m in members)
-            for image_id, (number, home) in record.places([i for i in wanted if i not in library.numbers]).items():
-                library.numbers[image_id] = number
-                library.homes.setdefault(image_id, home)
-            return library
+            return self._known(library, members, homes_from_members)
 
         whole = cache(self._whole_library)
         if not self._grow_library(growth, library, whole):
