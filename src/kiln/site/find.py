@@ -9,7 +9,12 @@ its revision, number and home; the store's change tracking says which images cha
 build state's record of the library says which were there: kiln/site/findstate.py), reads
 only the new images: each data set they join grows at its end (kiln/site/growing.py: the last
 block of each column, the last chunk, the meta), the sort orders take them in place, and the
-search index adds their words to the shards they fall in. Anything else makes the library's
+search index adds their words to the shards they fall in. After images the last build numbered
+were curated (their rating, status, tags or notes changed, nothing else about them: the record
+keeps a digest of the rest), only they are read: in each data set holding them the blocks and
+the chunk they are in, ``tags`` and the meta are made again (kiln/site/curating.py), a
+collection of another kind (picks, top rated) is made whole from its members, and the search
+index stays as it is unless their words changed. Anything else makes the library's
 data set whole, from one lean pass over every image; then a collection whose members are as
 the last build saw them (``collection.changed`` false), while every image of that build keeps
 its number and home (the library's meta records a chain of digests of them), declares the files
@@ -221,6 +226,8 @@ class Producing:
         changed = list(build.changed_images())
         images = _images(build)
         held = record.rows(changed)
+        if len(held) > max(CHUNK, start // 10):
+            return None  # a tenth of the library or more: made whole at once
         if held:
             # Curated and new images together: the library made whole.
             return self._curation(held, images == int(images_before)) if len(held) == len(changed) else None
