@@ -466,9 +466,9 @@ def test_curated_images_change_in_place_as_a_build_in_one_go_makes_it(small, mon
     store.conn.execute("UPDATE images SET rating = 2 WHERE id = ?", [image_id("coast", 7)])
     assert not build_site(project, store).problems
     curate(project, store, change)
-    if change in ("tag added", "tag removed", "note", "with one new image"):
-        # What the search index reads changed (or an image came too): the index (or the
-        # library) is made whole, from every image.
+    if change in ("note", "with one new image"):
+        # A note's old words are not known (the index is made whole), nor are new images and
+        # curated ones taken together (the library is).
         assert not build_site(project, store).problems
         incremental = finder_bytes(project.build_dir)
     else:
@@ -490,7 +490,32 @@ def test_a_curated_image_rewrites_only_its_block_chunk_and_metas(small, monkeypa
     # Blocks of 8 images, chunks of 5.
     assert written == [f"find/_library/items-{number // 5}.js", "find/_library/meta.js", f"find/_library/rating-{number // 8}.js"]
     assert not [name for name in report.written_names if name.startswith("find/_search/")]
+    # A tag: the shards of its words and the index's meta, with the library's.
+    store.conn.execute("UPDATE images SET tags = '[\"zeppelin\"]' WHERE id = ?", [image_id("coast", 12)])
+    with monkeypatch.context() as patch:
+        patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
+        report = build_site(project, store)
+    assert sorted(name for name in report.written_names if name.startswith("find/_search/")) == [
+        "find/_search/meta.js", "find/_search/ze.js"
+    ]
+    assert "find/_library/tags.js" in report.written_names
+    # Taken away again: its word's shard holds no other word, and goes.
+    store.conn.execute("UPDATE images SET tags = '[]' WHERE id = ?", [image_id("coast", 12)])
+    with monkeypatch.context() as patch:
+        patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
+        build_site(project, store)
+    assert not (project.build_dir / "find" / "_search" / "ze.js").exists()
     # The curated image's row; then those of the virtual collections it is in (made whole).
     assert read_rows[0] == 1
     incremental = finder_bytes(project.build_dir)
     assert scratch(project, store) == incremental
+
+
+def test_a_summed_digest_changes_with_one_part_as_summing_again_does():
+    from kiln.site.findfiles import resummed, summed
+
+    parts = [("a", 1), ("b", 2), ("c", 3)]
+    total, first_two = summed(parts, at=2)
+    assert first_two == summed(parts[:2])[0]
+    assert summed(parts[2:], start=2, total=first_two)[0] == total
+    assert resummed(total, 1, ("b", 2), ("b", 5)) == summed([("a", 1), ("b", 5), ("c", 3)])[0] != total

@@ -17,9 +17,12 @@ from kiln.site.filters import BLOCK, Facts, Tally
 from kiln.site.growing import OldFiles, Stale
 
 
-def curate_columns(old: OldFiles, meta: dict[str, Any], changes: list[tuple[int, Facts]]) -> tuple[dict[str, Any], Tally]:
+def curate_columns(
+    old: OldFiles, meta: dict[str, Any], changes: list[tuple[int, Facts]]
+) -> tuple[dict[str, Any], Tally, dict[int, Facts]]:
     """The files that change when the images at the given indexes take the given facts (of
-    which only the rating, status and tags may differ from the last build's), and the tally."""
+    which only the rating, status and tags may differ from the last build's), the tally, and
+    each image's facts as the last build had them (its old rating, status and tags)."""
     try:
         tally = Tally.of_meta(meta)
     except (KeyError, TypeError, ValueError) as error:
@@ -40,12 +43,13 @@ def curate_columns(old: OldFiles, meta: dict[str, Any], changes: list[tuple[int,
     tags = old.read("tags")
     if not isinstance(tags, dict) or not all(isinstance(v, list) for v in tags.values()):
         raise Stale("tags")
-    touched = False
+    touched, befores = False, {}
     for index, facts in changes:
         ratings, statuses = block("rating", index), block("status", index)
         before_tags = tuple(tag for tag, indexes in tags.items() if _holds(indexes, index))
         before = facts._replace(rating=ratings[index % BLOCK], status=statuses[index % BLOCK], tags=before_tags)
         tally.curated(before, facts)
+        befores[index] = before
         ratings[index % BLOCK], statuses[index % BLOCK] = facts.rating, facts.status
         after = set(facts.tags)
         if after == set(before_tags):
@@ -59,7 +63,7 @@ def curate_columns(old: OldFiles, meta: dict[str, Any], changes: list[tuple[int,
             bisect.insort(tags.setdefault(tag, []), index)
     if touched:
         files["tags"] = tags
-    return files, tally
+    return files, tally, befores
 
 
 def _holds(indexes: list[Any], index: int) -> bool:

@@ -38,19 +38,21 @@ from kiln.site.filters import (
     CHUNK, LIBRARY, Facts, axis_columns, chunks, columns, cut, items, orders, read_facts, read_library,
     read_recipes, seed_key, shows,
 )
-from kiln.site.findfiles import FIND, chain, digest, script
+from kiln.site.findfiles import FIND, chain, digest, resummed, script, summed
 from kiln.site.curating import curate_columns
 from kiln.site.findstate import LibraryRecord, Row, stamp
 from kiln.site.growing import OldFiles, Stale, encoded, grow_axes, grow_columns, insert_order
 from kiln.site.layout import SEARCH
-from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words, shards, source
+from kiln.site.search import (
+    PREFIX, SEARCH as SEARCH_SET, add_to, image_words, index_words, numbers_of, postings, shard_of, shards, source,
+)
 from kiln.site.views import arrange
 
 if TYPE_CHECKING:  # produce.py lists this module's producer
     from kiln.site.produce import Build, Link
 
 # Part of every file's inputs: a change to what the files hold makes them all again.
-FORMAT = "find-3"
+FORMAT = "find-4"
 
 
 class Finder:
@@ -299,7 +301,7 @@ class Producing:
         meta = _recorded(self.root / LIBRARY / "meta.js")
         try:
             old = OldFiles(self.root / LIBRARY, LIBRARY, meta)
-            files, tally = curate_columns(old, meta, [(row[0], curation.facts[i]) for i, row in held.items()])
+            files, tally, befores = curate_columns(old, meta, [(row[0], curation.facts[i]) for i, row in held.items()])
         except Stale:
             self._whole()
             return
@@ -322,21 +324,67 @@ class Producing:
             self._data_set(collection.name, members, self._known(library, members, collection.newest_first))
         stamps = {i: _stamps(i, curation.facts[i], curation.titles[i]) for i in held}
         previous = _recorded(self.root / SEARCH_SET / "meta.js")
+        reworded = [
+            (row[0], befores[row[0]], curation.facts[i], curation.titles[i], i) for i, row in held.items() if stamps[i][1] != row[5]
+        ]
+        changed_words = None
         if (
-            all(stamps[i][1] == row[5] for i, row in held.items())
-            and isinstance(previous.get("files"), dict) and isinstance(previous.get("from"), str)
+            isinstance(previous.get("files"), dict) and isinstance(previous.get("from"), str)
             and previous.get("count") == tally.count
+            # Only the tags of those whose words changed: their old words are known.
+            and all(_stamps(i, before, titles)[1] == held[i][5] for _, before, _, titles, i in reworded)
         ):
-            # Nothing the index reads changed: its files stay as the last build wrote them.
+            changed_words = self._reword(previous["files"], previous["from"], reworded)
+        if changed_words is not None:
             def remade_index() -> dict[str, bytes]:
                 library = whole()
                 return {n: script(f"{SEARCH_SET}/{n}", w) for n, w in shards(library.ids(), library.facts, library.titles).items()}
 
-            self._search_files(previous["files"], {}, cache(remade_index), previous["count"], previous["from"])
+            versions, made, made_from = changed_words
+            self._search_files(versions, made, cache(remade_index), previous["count"], made_from)
         else:
             everything = whole()
             self._search_whole(everything.ids(), everything.facts, everything.titles)
         record.revise((curation.revisions[i], *stamps[i], i) for i in held)
+
+    def _reword(
+        self, versions: dict[str, str], made_from: str, reworded: list[tuple[int, Facts, Facts, list[str], str]]
+    ) -> tuple[dict[str, str], dict[str, bytes], str] | None:
+        """The shards with the words of images whose words changed (number, facts before and
+        after, titles, id) moved, and the index's new digest; None if a shard is not as the
+        last build left it."""
+        versions = dict(versions)
+        edits: dict[str, dict[str, tuple[set[int], set[int]]]] = {}
+        for number, before, after, titles, image_id in reworded:
+            old_words, new_words = image_words(before, titles), image_words(after, titles)
+            for word in old_words ^ new_words:
+                dropped, added = edits.setdefault(shard_of(word), {}).setdefault(word, (set(), set()))
+                (dropped if word in old_words else added).add(number)
+            made_from = resummed(made_from, number, source(image_id, before, titles), source(image_id, after, titles))
+        old = OldFiles(self.root / SEARCH_SET, SEARCH_SET, {"files": versions})
+        made = {}
+        for name, words in edits.items():
+            try:
+                shard = old.read(name) if name in versions else {}
+            except Stale:
+                return None
+            if not isinstance(shard, dict):
+                return None
+            for word, (dropped, added) in words.items():
+                held = set(numbers_of(shard[word])) if word in shard else set()
+                if not dropped <= held:
+                    return None
+                held = (held - dropped) | added
+                if held:
+                    shard[word] = postings(sorted(held))
+                else:
+                    del shard[word]
+            if shard:
+                made[name] = script(f"{SEARCH_SET}/{name}", dict(sorted(shard.items())))
+                versions[name] = digest(made[name])
+            else:
+                del versions[name]
+        return versions, made, made_from
 
     def _curate_set(self, name: str, members: list[Member], before: dict[str, Any], curation: Curation, library: Library) -> bool:
         """A recipe's data set with its curated members changed in place; False if it cannot be."""
@@ -345,7 +393,7 @@ class Producing:
             if before.get("count") != len(members) or not isinstance(before.get("axisValues"), dict):
                 raise Stale("meta")
             old = OldFiles(self.root / name, name, before)
-            files, tally = curate_columns(old, before, [(k, curation.facts[i]) for i, k in at.items()])
+            files, tally, _ = curate_columns(old, before, [(k, curation.facts[i]) for i, k in at.items()])
             axis_fields = [f for f in before["fields"] if "axis" in f]
         except (Stale, KeyError, TypeError):
             return False
@@ -564,7 +612,7 @@ class Producing:
         previous = _recorded(folder / "meta.js")
         versions = previous.get("files") if isinstance(previous.get("files"), dict) else None
         count = previous.get("count")
-        made_from, from_before = chain(
+        made_from, from_before = summed(
             (source(i, facts[i], titles.get(i, ())) for i in ids), at=count if isinstance(count, int) else -1
         )
         made: dict[str, bytes] = {}
@@ -598,7 +646,8 @@ class Producing:
             self._search_whole(library.ids(), library.facts, library.titles)
             return
         versions, made = added
-        made_from, _ = chain((source(i, growth.facts[i], growth.titles.get(i, ())) for i in growth.ids), link=previous["from"])
+        parts = (source(i, growth.facts[i], growth.titles.get(i, ())) for i in growth.ids)
+        made_from, _ = summed(parts, start=growth.start, total=previous["from"])
 
         def remade() -> dict[str, bytes]:
             library = whole()
