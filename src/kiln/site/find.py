@@ -14,7 +14,9 @@ were curated (their rating, status, tags or notes changed, nothing else about th
 keeps a digest of the rest), only they are read: in each data set holding them the blocks and
 the chunk they are in, ``tags`` and the meta are made again (kiln/site/curating.py), a
 collection of another kind (picks, top rated) is made whole from its members, and the search
-index stays as it is unless their words changed. Anything else makes the library's
+index stays as it is unless their words changed: a tag's words move in the shards they are in
+(the index's meta sums a digest of each image's words, which one image's change updates), a
+note's old words are not known and make the index whole. Anything else makes the library's
 data set whole, from one lean pass over every image; then a collection whose members are as
 the last build saw them (``collection.changed`` false), while every image of that build keeps
 its number and home (the library's meta records a chain of digests of them), declares the files
