@@ -519,3 +519,15 @@ def test_a_summed_digest_changes_with_one_part_as_summing_again_does():
     assert first_two == summed(parts[:2])[0]
     assert summed(parts[2:], start=2, total=first_two)[0] == total
     assert resummed(total, 1, ("b", 2), ("b", 5)) == summed([("a", 1), ("b", 5), ("c", 3)])[0] != total
+
+
+def test_a_search_meta_changed_by_hand_is_made_again_when_a_tag_changes(small):
+    project, store = small
+    meta = project.build_dir / "find" / "_search" / "meta.js"
+    text = meta.read_text("utf-8")
+    meta.write_text(re.sub(r'"from":"[0-9a-f]+"', '"from":"not a digest"', text), "utf-8")
+    assert "not a digest" in meta.read_text("utf-8")
+    store.conn.execute("UPDATE images SET tags = '[\"zeppelin\"]' WHERE id = ?", [image_id("coast", 3)])
+    assert not build_site(project, store).problems
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental

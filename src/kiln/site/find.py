@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -331,7 +332,7 @@ class Producing:
         ]
         changed_words = None
         if (
-            isinstance(previous.get("files"), dict) and isinstance(previous.get("from"), str)
+            isinstance(previous.get("files"), dict) and _sum(previous.get("from"))
             and previous.get("count") == tally.count
             # Only the tags of those whose words changed: their old words are known.
             and all(_stamps(i, before, titles)[1] == held[i][5] for _, before, _, titles, i in reworded)
@@ -641,7 +642,7 @@ class Producing:
         versions = previous.get("files")
         numbered = [(growth.start + n, growth.facts[i], growth.titles.get(i, ())) for n, i in enumerate(growth.ids)]
         added = None
-        if isinstance(versions, dict) and previous.get("count") == growth.start and isinstance(previous.get("from"), str):
+        if isinstance(versions, dict) and previous.get("count") == growth.start and _sum(previous.get("from")):
             added = self._add_words(versions, numbered)
         if added is None:  # a shard is not as the last build left it: the index whole
             library = whole()
@@ -749,6 +750,11 @@ def _stamps(image_id: str, facts: Facts, titles: Any) -> tuple[str, str]:
     return stamp(f.model, f.engine, f.width, f.height, f.created_at, f.seed, f.prompt, f.negative_prompt), stamp(
         source(image_id, facts, titles)
     )
+
+
+def _sum(text: Any) -> bool:
+    """Whether ``text`` is a digest :func:`summed` makes (a meta changed by hand may hold anything)."""
+    return isinstance(text, str) and re.fullmatch(r"[0-9a-f]{20}", text) is not None
 
 
 def _images(build: Build) -> int:
