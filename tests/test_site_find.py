@@ -466,9 +466,8 @@ def test_curated_images_change_in_place_as_a_build_in_one_go_makes_it(small, mon
     store.conn.execute("UPDATE images SET rating = 2 WHERE id = ?", [image_id("coast", 7)])
     assert not build_site(project, store).problems
     curate(project, store, change)
-    if change in ("note", "with one new image"):
-        # A note's old words are not known (the index is made whole), nor are new images and
-        # curated ones taken together (the library is).
+    if change == "with one new image":
+        # New images and curated ones together: the library is made whole.
         assert not build_site(project, store).problems
         incremental = finder_bytes(project.build_dir)
     else:

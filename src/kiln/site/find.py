@@ -14,9 +14,9 @@ were curated (their rating, status, tags or notes changed, nothing else about th
 keeps a digest of the rest), only they are read: in each data set holding them the blocks and
 the chunk they are in, ``tags`` and the meta are made again (kiln/site/curating.py), a
 collection of another kind (picks, top rated) is made whole from its members, and the search
-index stays as it is unless their words changed: a tag's words move in the shards they are in
-(the index's meta sums a digest of each image's words, which one image's change updates), a
-note's old words are not known and make the index whole. Anything else makes the library's
+index stays as it is unless their words changed: then the words their tags or notes brought or
+took away move in the shards they are in (the index's meta sums a digest of each image's words,
+which one image's change updates). Anything else makes the library's
 data set whole, from one lean pass over every image; then a collection whose members are as
 the last build saw them (``collection.changed`` false), while every image of that build keeps
 its number and home (the library's meta records a chain of digests of them), declares the files
@@ -328,13 +328,14 @@ class Producing:
         stamps = {i: _stamps(i, curation.facts[i], curation.titles[i]) for i in held}
         previous = _recorded(self.root / SEARCH_SET / "meta.js")
         reworded = [
-            (row[0], befores[row[0]], curation.facts[i], curation.titles[i], i) for i, row in held.items() if stamps[i][1] != row[5]
+            (row[0], befores[row[0]]._replace(notes=row[6]), curation.facts[i], curation.titles[i], i)
+            for i, row in held.items() if stamps[i][1] != row[5]
         ]
         changed_words = None
         if (
             isinstance(previous.get("files"), dict) and _sum(previous.get("from"))
             and previous.get("count") == tally.count
-            # Only the tags of those whose words changed: their old words are known.
+            # Their old tags and notes are known: so are their old words, if nothing else moved.
             and all(_stamps(i, before, titles)[1] == held[i][5] for _, before, _, titles, i in reworded)
         ):
             changed_words = self._reword(previous["files"], previous["from"], reworded)
@@ -744,12 +745,12 @@ def _hashed(members: list[Member], hashed: Any = None) -> Any:
         hashed.update(repr(_shown(m)).encode())
     return hashed
 
-def _stamps(image_id: str, facts: Facts, titles: Any) -> tuple[str, str]:
-    """The record's digests of an image: of the facts curation never changes, of its words' source."""
+def _stamps(image_id: str, facts: Facts, titles: Any) -> tuple[str, str, str]:
+    """What the record keeps of an image's facts: a digest of those curation never changes, one
+    of its words' source, and its notes."""
     f = facts
-    return stamp(f.model, f.engine, f.width, f.height, f.created_at, f.seed, f.prompt, f.negative_prompt), stamp(
-        source(image_id, facts, titles)
-    )
+    fixed = stamp(f.model, f.engine, f.width, f.height, f.created_at, f.seed, f.prompt, f.negative_prompt)
+    return fixed, stamp(source(image_id, facts, titles)), f.notes
 
 
 def _sum(text: Any) -> bool:
