@@ -299,9 +299,11 @@ def test_an_image_in_a_second_recipe_moves_home_in_every_data_set(gallery):
 def small(tmp_path, monkeypatch):
     """A gallery whose blocks and chunks are small, so a few images cross their ends; every
     virtual collection shown."""
-    from kiln.site import filters, growing
+    from kiln.site import curating, filters, growing
 
-    for module, name, size in ((filters, "BLOCK", 8), (growing, "BLOCK", 8), (filters, "CHUNK", 5), (find, "CHUNK", 5)):
+    for module, name, size in (
+        (filters, "BLOCK", 8), (growing, "BLOCK", 8), (curating, "BLOCK", 8), (filters, "CHUNK", 5), (find, "CHUNK", 5)
+    ):
         monkeypatch.setattr(module, name, size)
     (tmp_path / "kiln.toml").write_text(
         '[project]\ntitle = "Small"\n\n[site]\ncollections = ["all", "picks", "top", "recent", "tags"]\n'
@@ -420,5 +422,111 @@ def test_a_record_not_of_the_files_build_is_not_grown_from(small, monkeypatch):
     monkeypatch.setattr(find, "read_library", lambda *args: calls.append(1) or read_before(*args))
     build_site(project, store)
     assert calls  # made whole
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental
+
+
+# ---- images curated in place -----------------------------------------------------------------
+
+
+def curate(project, store, change: str) -> None:
+    sql = store.conn.execute
+    coast, fog = image_id("coast", 4), image_id("fog", 2)
+    if change == "rating":
+        sql("UPDATE images SET rating = 4 WHERE id = ?", [coast])
+    elif change == "rating taken away":
+        sql("UPDATE images SET rating = 0 WHERE id = ?", [image_id("coast", 7)])
+    elif change == "pick":
+        sql("UPDATE images SET status = 'selected', rating = 5 WHERE id = ?", [coast])
+    elif change == "reject":
+        sql("UPDATE images SET status = 'rejected' WHERE id = ?", [fog])
+    elif change == "tag added":
+        sql("UPDATE images SET tags = '[\"fresh\", \"dusk\"]' WHERE id = ?", [coast])
+    elif change == "tag removed":
+        sql("UPDATE images SET tags = '[]' WHERE id = ?", [image_id("coast", 9)])
+    elif change == "note":
+        sql("UPDATE images SET notes = 'a keeper' WHERE id = ?", [fog])
+    elif change == "several at once":
+        sql("UPDATE images SET rating = 3 WHERE id IN (?, ?, ?)", [coast, fog, image_id("coast", 20)])
+        sql("UPDATE images SET status = 'rejected' WHERE id = ?", [image_id("coast", 0)])
+    elif change == "with one new image":
+        sql("UPDATE images SET rating = 2 WHERE id = ?", [coast])
+        add_images(project, store, "fog", 1, start=6, created_at="2025-03-15T00:00:00.000Z")
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["rating", "rating taken away", "pick", "reject", "tag added", "tag removed", "note", "several at once",
+     "with one new image"],
+)
+def test_curated_images_change_in_place_as_a_build_in_one_go_makes_it(small, monkeypatch, change):
+    project, store = small
+    # Tags and a rating to take away, then a build that records them.
+    store.conn.execute("UPDATE images SET tags = '[\"dusk\"]' WHERE id IN (?, ?)", [image_id("coast", 9), image_id("fog", 1)])
+    store.conn.execute("UPDATE images SET rating = 2 WHERE id = ?", [image_id("coast", 7)])
+    assert not build_site(project, store).problems
+    curate(project, store, change)
+    if change == "with one new image":
+        # New images and curated ones together: the library is made whole.
+        assert not build_site(project, store).problems
+        incremental = finder_bytes(project.build_dir)
+    else:
+        incremental = grown(project, store, monkeypatch)
+    assert scratch(project, store) == incremental
+
+
+def test_a_curated_image_rewrites_only_its_block_chunk_and_metas(small, monkeypatch):
+    project, store = small
+    read_rows: list[int] = []
+    original = find.read_facts
+    number = column(project.build_dir, "coast/g")[12]
+    store.conn.execute("UPDATE images SET rating = 4 WHERE id = ?", [image_id("coast", 12)])
+    with monkeypatch.context() as patch:
+        patch.setattr(find, "read_facts", lambda s, ids: read_rows.append(len(ids)) or original(s, ids))
+        patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
+        report = build_site(project, store)
+    written = sorted(name for name in report.written_names if name.startswith("find/_library/"))
+    # Blocks of 8 images, chunks of 5.
+    assert written == [f"find/_library/items-{number // 5}.js", "find/_library/meta.js", f"find/_library/rating-{number // 8}.js"]
+    assert not [name for name in report.written_names if name.startswith("find/_search/")]
+    # A tag: the shards of its words and the index's meta, with the library's.
+    store.conn.execute("UPDATE images SET tags = '[\"zeppelin\"]' WHERE id = ?", [image_id("coast", 12)])
+    with monkeypatch.context() as patch:
+        patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
+        report = build_site(project, store)
+    assert sorted(name for name in report.written_names if name.startswith("find/_search/")) == [
+        "find/_search/meta.js", "find/_search/ze.js"
+    ]
+    assert "find/_library/tags.js" in report.written_names
+    # Taken away again: its word's shard holds no other word, and goes.
+    store.conn.execute("UPDATE images SET tags = '[]' WHERE id = ?", [image_id("coast", 12)])
+    with monkeypatch.context() as patch:
+        patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
+        build_site(project, store)
+    assert not (project.build_dir / "find" / "_search" / "ze.js").exists()
+    # The curated image's row; then those of the virtual collections it is in (made whole).
+    assert read_rows[0] == 1
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental
+
+
+def test_a_summed_digest_changes_with_one_part_as_summing_again_does():
+    from kiln.site.findfiles import resummed, summed
+
+    parts = [("a", 1), ("b", 2), ("c", 3)]
+    total, first_two = summed(parts, at=2)
+    assert first_two == summed(parts[:2])[0]
+    assert summed(parts[2:], start=2, total=first_two)[0] == total
+    assert resummed(total, 1, ("b", 2), ("b", 5)) == summed([("a", 1), ("b", 5), ("c", 3)])[0] != total
+
+
+def test_a_search_meta_changed_by_hand_is_made_again_when_a_tag_changes(small):
+    project, store = small
+    meta = project.build_dir / "find" / "_search" / "meta.js"
+    text = meta.read_text("utf-8")
+    meta.write_text(re.sub(r'"from":"[0-9a-f]+"', '"from":"not a digest"', text), "utf-8")
+    assert "not a digest" in meta.read_text("utf-8")
+    store.conn.execute("UPDATE images SET tags = '[\"zeppelin\"]' WHERE id = ?", [image_id("coast", 3)])
+    assert not build_site(project, store).problems
     incremental = finder_bytes(project.build_dir)
     assert scratch(project, store) == incremental

@@ -169,16 +169,27 @@ class Tally:
         self.count += 1
         for name, v in zip(("model", "engine", "recipe", "size"), dictionary_values(facts, recipe)):
             self.values[name][v] += 1
-        for n in range(min(facts.rating, 5)):
-            self.ratings[n] += 1
-        if facts.status in ("picked", "rejected"):
-            self.statuses[facts.status] += 1
-        elif not facts.rating:
-            self.statuses["unrated"] += 1
-        self.tags.update(dict.fromkeys(facts.tags, 1))
+        self._curation(facts, 1)
         day = _day(facts.created_at)
         if day is not None:
             self.days = [min(self.days[0], day), max(self.days[1], day)] if self.days else [day, day]
+
+    def curated(self, before: Facts, after: Facts) -> None:
+        """An image's rating, status and tags changed from ``before`` to ``after`` (nothing else)."""
+        self._curation(before, -1)
+        self._curation(after, 1)
+
+    def _curation(self, facts: Facts, step: int) -> None:
+        for n in range(min(facts.rating, 5)):
+            self.ratings[n] += step
+        if facts.status in ("picked", "rejected"):
+            self.statuses[facts.status] += step
+        elif not facts.rating:
+            self.statuses["unrated"] += step
+        for tag in dict.fromkeys(facts.tags):
+            self.tags[tag] += step
+            if not self.tags[tag]:
+                del self.tags[tag]
 
     def order(self, name: str) -> list[str]:
         """A dictionary field's values by their code: the most frequent first."""

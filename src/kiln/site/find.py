@@ -9,7 +9,14 @@ its revision, number and home; the store's change tracking says which images cha
 build state's record of the library says which were there: kiln/site/findstate.py), reads
 only the new images: each data set they join grows at its end (kiln/site/growing.py: the last
 block of each column, the last chunk, the meta), the sort orders take them in place, and the
-search index adds their words to the shards they fall in. Anything else makes the library's
+search index adds their words to the shards they fall in. After images the last build numbered
+were curated (their rating, status, tags or notes changed, nothing else about them: the record
+keeps a digest of the rest), only they are read: in each data set holding them the blocks and
+the chunk they are in, ``tags`` and the meta are made again (kiln/site/curating.py), a
+collection of another kind (picks, top rated) is made whole from its members, and the search
+index stays as it is unless their words changed: then the words their tags or notes brought or
+took away move in the shards they are in (the index's meta sums a digest of each image's words,
+which one image's change updates). Anything else makes the library's
 data set whole, from one lean pass over every image; then a collection whose members are as
 the last build saw them (``collection.changed`` false), while every image of that build keeps
 its number and home (the library's meta records a chain of digests of them), declares the files
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -33,18 +41,21 @@ from kiln.site.filters import (
     CHUNK, LIBRARY, Facts, axis_columns, chunks, columns, cut, items, orders, read_facts, read_library,
     read_recipes, seed_key, shows,
 )
-from kiln.site.findfiles import FIND, chain, digest, script
-from kiln.site.findstate import LibraryRecord
+from kiln.site.findfiles import FIND, chain, digest, resummed, script, summed
+from kiln.site.curating import curate_columns
+from kiln.site.findstate import LibraryRecord, Row, stamp
 from kiln.site.growing import OldFiles, Stale, encoded, grow_axes, grow_columns, insert_order
 from kiln.site.layout import SEARCH
-from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words, shards, source
+from kiln.site.search import (
+    PREFIX, SEARCH as SEARCH_SET, add_to, image_words, index_words, numbers_of, postings, shard_of, shards, source,
+)
 from kiln.site.views import arrange
 
 if TYPE_CHECKING:  # produce.py lists this module's producer
     from kiln.site.produce import Build, Link
 
 # Part of every file's inputs: a change to what the files hold makes them all again.
-FORMAT = "find-3"
+FORMAT = "find-4"
 
 
 class Finder:
@@ -101,6 +112,17 @@ class Growth:
     images: int  # rows in the store's images table
 
 
+@dataclass
+class Curation:
+    """Images the last build numbered whose curation alone changed: each one's row of the
+    record, new revision, facts and the titles of its collections."""
+
+    held: dict[str, Row]
+    revisions: dict[str, int]
+    facts: dict[str, Facts]
+    titles: dict[str, list[str]]
+
+
 class Producing:
     """One run of the finder's producer."""
 
@@ -120,6 +142,8 @@ class Producing:
         growth = None if self.build.full else self._growth()
         if growth is None:
             self._whole()
+        elif isinstance(growth, Curation):
+            self._curated(growth)
         else:
             self._grown(growth)
 
@@ -180,17 +204,21 @@ class Producing:
         if settled and count == len(ids) == self.record.count() and self.record.get("placed") == placed_before and not build.full:
             # Every image keeps its number and home: only the revisions that moved are new.
             moved = [i for i in build.changed_images() if i in library.numbers]
-            self.record.revise((library.revisions[i], i) for i in moved)
+            self.record.revise((library.revisions[i], *_stamps(i, library.facts[i], library.titles.get(i, ())), i) for i in moved)
         else:
-            self.record.replace((n, i, library.revisions[i], library.homes[i]) for n, i in enumerate(ids))
+            self.record.replace(
+                (n, i, library.revisions[i], library.homes[i], *_stamps(i, library.facts[i], library.titles.get(i, ())))
+                for n, i in enumerate(ids)
+            )
         self.record.set("signature", self.signature)
         self.record.set("images", str(_images(build)))
         self.record.set("placed", placed)
 
     # ---- new images at the end -------------------------------------------------------------
 
-    def _growth(self) -> Growth | None:
-        """The new images, when they are all that changed since the last build; else None."""
+    def _growth(self) -> Growth | Curation | None:
+        """The new images, when they are all that changed since the last build, or the images
+        curated, when only their curation changed; else None."""
         record, build = self.record, self.build
         if record is None or record.get("signature") != self.signature:
             return None
@@ -202,6 +230,12 @@ class Producing:
             return None  # the record and the files on disk are not of one build
         changed = list(build.changed_images())
         images = _images(build)
+        held = record.rows(changed)
+        if len(held) > max(CHUNK, start // 10):
+            return None  # a tenth of the library or more: made whole at once
+        if held:
+            # Curated and new images together: the library made whole.
+            return self._curation(held, images == int(images_before)) if len(held) == len(changed) else None
         if images != int(images_before) + len(changed):
             return None  # an image was deleted (or more changed than the store's revisions say)
         found = read_facts(build.store, changed)
@@ -231,6 +265,161 @@ class Producing:
         ids = sorted(homes, key=lambda i: (found[i][1].created_at, i))
         return Growth(start, ids, {i: found[i][0] for i in ids}, {i: found[i][1] for i in ids}, homes, titles, images)
 
+    def _curation(self, held: dict[str, Row], same_count: bool) -> Curation | None:
+        """The images of the record that changed, when only their curation did (each keeps its
+        facts but rating, status, tags and notes, its home and its collections); else None."""
+        if not same_count:
+            return None  # an image was deleted too
+        ids = sorted(held)
+        found = read_facts(self.build.store, ids)
+        recipes = read_recipes(self.build.store, ids)
+        titles = {}
+        for image_id in ids:
+            place = self.place(recipes.get(image_id, []))
+            row = held[image_id]
+            if image_id not in found or place is None or place[0] != row[3]:
+                return None
+            titles[image_id] = place[1]
+            if _stamps(image_id, found[image_id][1], place[1])[0] != row[4]:
+                return None  # more than its curation changed
+        revised = {i: held[i][2] for i in ids}
+        # Every collection holds the images it held, in the order it held them.
+        for collection in self.shelves.values():
+            if collection.changed:
+                before = _recorded(self.root / collection.name / "meta.js")
+                old = [m._replace(revision=revised[m.image_id]) if m.image_id in revised else m for m in self.members(collection)]
+                if before.get("count") != len(old) or before.get("from") != _made_from(old):
+                    return None
+        return Curation(held, {i: found[i][0] for i in ids}, {i: found[i][1] for i in ids}, titles)
+
+    def _curated(self, curation: Curation) -> None:
+        """Declare every data set with the curated images changed in place."""
+        build, record = self.build, self.record
+        assert record is not None
+        held = curation.held
+        library = Library(
+            dict(curation.facts), {i: row[0] for i, row in held.items()}, {i: row[3] for i, row in held.items()}
+        )
+        whole = cache(self._whole_library)
+        meta = _recorded(self.root / LIBRARY / "meta.js")
+        try:
+            old = OldFiles(self.root / LIBRARY, LIBRARY, meta)
+            files, tally, befores = curate_columns(old, meta, [(row[0], curation.facts[i]) for i, row in held.items()])
+        except Stale:
+            self._whole()
+            return
+        remade = {}
+        for number in sorted({row[0] // CHUNK for row in held.values()}):
+            rows = record.numbered(number * CHUNK, (number + 1) * CHUNK)
+            remade[number] = [Member(i, curation.revisions.get(i, revision), home, "", 0, None) for _, i, revision, home in rows]
+        self._grown_files(LIBRARY, meta, files, {**tally.meta([]), "axisValues": {}}, remade, {"placed": meta["placed"]},
+                          lambda: whole().members(), whole)
+        for collection in build.collections:
+            if collection.kind == "all":
+                continue
+            before = _recorded(self.root / collection.name / "meta.js")
+            if not collection.changed and isinstance(before.get("files"), dict):
+                self._kept(collection, before, whole)
+                continue
+            members = self.members(collection)
+            if collection.kind in ("recipe", "archived") and self._curate_set(collection.name, members, before, curation, library):
+                continue
+            self._data_set(collection.name, members, self._known(library, members, collection.newest_first))
+        stamps = {i: _stamps(i, curation.facts[i], curation.titles[i]) for i in held}
+        previous = _recorded(self.root / SEARCH_SET / "meta.js")
+        reworded = [
+            (row[0], befores[row[0]]._replace(notes=row[6]), curation.facts[i], curation.titles[i], i)
+            for i, row in held.items() if stamps[i][1] != row[5]
+        ]
+        changed_words = None
+        if (
+            isinstance(previous.get("files"), dict) and _sum(previous.get("from"))
+            and previous.get("count") == tally.count
+            # Their old tags and notes are known: so are their old words, if nothing else moved.
+            and all(_stamps(i, before, titles)[1] == held[i][5] for _, before, _, titles, i in reworded)
+        ):
+            changed_words = self._reword(previous["files"], previous["from"], reworded)
+        if changed_words is not None:
+            def remade_index() -> dict[str, bytes]:
+                library = whole()
+                return {n: script(f"{SEARCH_SET}/{n}", w) for n, w in shards(library.ids(), library.facts, library.titles).items()}
+
+            versions, made, made_from = changed_words
+            self._search_files(versions, made, cache(remade_index), previous["count"], made_from)
+        else:
+            everything = whole()
+            self._search_whole(everything.ids(), everything.facts, everything.titles)
+        record.revise((curation.revisions[i], *stamps[i], i) for i in held)
+
+    def _reword(
+        self, versions: dict[str, str], made_from: str, reworded: list[tuple[int, Facts, Facts, list[str], str]]
+    ) -> tuple[dict[str, str], dict[str, bytes], str] | None:
+        """The shards with the words of images whose words changed (number, facts before and
+        after, titles, id) moved, and the index's new digest; None if a shard is not as the
+        last build left it."""
+        versions = dict(versions)
+        edits: dict[str, dict[str, tuple[set[int], set[int]]]] = {}
+        for number, before, after, titles, image_id in reworded:
+            old_words, new_words = image_words(before, titles), image_words(after, titles)
+            for word in old_words ^ new_words:
+                dropped, added = edits.setdefault(shard_of(word), {}).setdefault(word, (set(), set()))
+                (dropped if word in old_words else added).add(number)
+            made_from = resummed(made_from, number, source(image_id, before, titles), source(image_id, after, titles))
+        old = OldFiles(self.root / SEARCH_SET, SEARCH_SET, {"files": versions})
+        made = {}
+        for name, words in edits.items():
+            try:
+                shard = old.read(name) if name in versions else {}
+            except Stale:
+                return None
+            if not isinstance(shard, dict):
+                return None
+            for word, (dropped, added) in words.items():
+                held = set(numbers_of(shard[word])) if word in shard else set()
+                if not dropped <= held:
+                    return None
+                held = (held - dropped) | added
+                if held:
+                    shard[word] = postings(sorted(held))
+                else:
+                    del shard[word]
+            if shard:
+                made[name] = script(f"{SEARCH_SET}/{name}", dict(sorted(shard.items())))
+                versions[name] = digest(made[name])
+            else:
+                del versions[name]
+        return versions, made, made_from
+
+    def _curate_set(self, name: str, members: list[Member], before: dict[str, Any], curation: Curation, library: Library) -> bool:
+        """A recipe's data set with its curated members changed in place; False if it cannot be."""
+        at = {m.image_id: k for k, m in enumerate(members) if m.image_id in curation.held}
+        try:
+            if before.get("count") != len(members) or not isinstance(before.get("axisValues"), dict):
+                raise Stale("meta")
+            old = OldFiles(self.root / name, name, before)
+            files, tally, _ = curate_columns(old, before, [(k, curation.facts[i]) for i, k in at.items()])
+            axis_fields = [f for f in before["fields"] if "axis" in f]
+        except (Stale, KeyError, TypeError):
+            return False
+        remade = {k // CHUNK: members[k // CHUNK * CHUNK : (k // CHUNK + 1) * CHUNK] for k in sorted(at.values())}
+        meta = {**tally.meta(axis_fields), "axisValues": before["axisValues"]}
+        self._grown_files(name, before, files, meta, remade, {"from": _made_from(members)}, lambda: members,
+                          lambda: self._known(library, members, False))
+        return True
+
+    def _known(self, library: Library, members: list[Member], homes_from_members: bool) -> Library:
+        """The library's facts, numbers and homes of ``members`` (read for those it lacks)."""
+        assert self.record is not None
+        wanted = [m.image_id for m in members if m.image_id not in library.facts]
+        for image_id, (_, facts) in read_facts(self.build.store, wanted).items():
+            library.facts[image_id] = facts
+        if homes_from_members:
+            library.homes.update((m.image_id, m.home) for m in members)
+        for image_id, (number, home) in self.record.places([i for i in wanted if i not in library.numbers]).items():
+            library.numbers[image_id] = number
+            library.homes.setdefault(image_id, home)
+        return library
+
     def _grown(self, growth: Growth) -> None:
         build, record = self.build, self.record
         assert record is not None
@@ -239,16 +428,7 @@ class Producing:
         )
 
         def known(members: list[Member], homes_from_members: bool) -> Library:
-            """The library's facts, numbers and homes of ``members`` (read for those not new)."""
-            wanted = [m.image_id for m in members if m.image_id not in library.facts]
-            for image_id, (_, facts) in read_facts(build.store, wanted).items():
-                library.facts[image_id] = facts
-            if homes_from_members:
-                library.homes.update((m.image_id, m.home) for m in members)
-            for image_id, (number, home) in record.places([i for i in wanted if i not in library.numbers]).items():
-                library.numbers[image_id] = number
-                library.homes.setdefault(image_id, home)
-            return library
+            return self._known(library, members, homes_from_members)
 
         whole = cache(self._whole_library)
         if not self._grow_library(growth, library, whole):
@@ -266,7 +446,10 @@ class Producing:
                 continue
             self._data_set(collection.name, members, known(members, collection.newest_first))
         self._search_grown(growth, whole)
-        record.append((growth.start + n, i, growth.revisions[i], growth.homes[i]) for n, i in enumerate(growth.ids))
+        record.append(
+            (growth.start + n, i, growth.revisions[i], growth.homes[i], *_stamps(i, growth.facts[i], growth.titles.get(i, ())))
+            for n, i in enumerate(growth.ids)
+        )
         record.set("images", str(growth.images))
 
     def _whole_library(self) -> Library:
@@ -312,7 +495,7 @@ class Producing:
         chunk_members += [Member(i, growth.revisions[i], growth.homes[i], "", 0, None) for i in growth.ids]
         placed, _ = chain(((i, growth.homes[i]) for i in growth.ids), link=meta.get("placed", ""))
         record.set("placed", placed)
-        self._grown_files(LIBRARY, meta, files, meta_grown, first, chunk_members, {"placed": placed},
+        self._grown_files(LIBRARY, meta, files, meta_grown, _cut_chunks(first, chunk_members), {"placed": placed},
                           lambda: whole().members(), whole)
         return True
 
@@ -350,34 +533,31 @@ class Producing:
             files.update(orders([_order_facts(m) for m in members]))
         first = count // CHUNK * CHUNK
         made_from = self.made_from_grown(name, count, members[count:])
-        self._grown_files(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes}, first, members[first:],
+        self._grown_files(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes},
+                          _cut_chunks(first, members[first:]),
                           {"from": made_from}, lambda: members, lambda: known(members, False))
         return True
 
     def _grown_files(
-        self, name: str, before: dict[str, Any], files: dict[str, Any], meta: dict[str, Any], first: int,
-        chunk_members: list[Member], extra: dict[str, str], members: Callable[[], list[Member]],
+        self, name: str, before: dict[str, Any], files: dict[str, Any], meta: dict[str, Any],
+        remade: dict[int, list[Member]], extra: dict[str, str], members: Callable[[], list[Member]],
         library: Callable[[], Library],
     ) -> None:
-        """Declare a grown data set's files: those made again, the item chunks from ``first``
-        on, the others as the last build's meta lists them."""
+        """Declare a data set's files changed in part: those made again, the item chunks of
+        ``remade`` (chunk number → its members), the others as the last build's meta lists them."""
         versions = dict(before["files"])
         made = {}
         for file, data in files.items():
             made[file], versions[file] = encoded(name, file, data)
-        shown = [_shown(m) for m in chunk_members]
-        for chunk, start, end in chunks(len(shown)):
-            number = first // CHUNK + int(chunk.removeprefix("items-"))
-            versions[f"items-{number}"] = digest(FORMAT, shown[start:end])
+        for number, held in remade.items():
+            versions[f"items-{number}"] = digest(FORMAT, [_shown(m) for m in held])
         whole = cache(lambda: self._made(name, members(), library()))
         for file, version in sorted(versions.items()):
             data = made.get(file)
             make = (lambda data=data: data) if data is not None else (lambda file=file: whole()[file])
-            if file.startswith("items-") and data is None and int(file.removeprefix("items-")) * CHUNK >= first:
-                offset = int(file.removeprefix("items-")) * CHUNK - first
-                make = lambda file=file, offset=offset: script(  # noqa: E731
-                    f"{name}/{file}", items(self.build.store, chunk_members[offset : offset + CHUNK])
-                )
+            if file.startswith("items-") and data is None and int(file.removeprefix("items-")) in remade:
+                held = remade[int(file.removeprefix("items-"))]
+                make = lambda file=file, held=held: script(f"{name}/{file}", items(self.build.store, held))  # noqa: E731
             self.build.file(f"{FIND}/{name}/{file}.js", version, make)
         full = {**meta, **extra, "files": dict(sorted(versions.items()))}
         data = script(f"{name}/meta", full)
@@ -436,7 +616,7 @@ class Producing:
         previous = _recorded(folder / "meta.js")
         versions = previous.get("files") if isinstance(previous.get("files"), dict) else None
         count = previous.get("count")
-        made_from, from_before = chain(
+        made_from, from_before = summed(
             (source(i, facts[i], titles.get(i, ())) for i in ids), at=count if isinstance(count, int) else -1
         )
         made: dict[str, bytes] = {}
@@ -463,14 +643,15 @@ class Producing:
         versions = previous.get("files")
         numbered = [(growth.start + n, growth.facts[i], growth.titles.get(i, ())) for n, i in enumerate(growth.ids)]
         added = None
-        if isinstance(versions, dict) and previous.get("count") == growth.start and isinstance(previous.get("from"), str):
+        if isinstance(versions, dict) and previous.get("count") == growth.start and _sum(previous.get("from")):
             added = self._add_words(versions, numbered)
         if added is None:  # a shard is not as the last build left it: the index whole
             library = whole()
             self._search_whole(library.ids(), library.facts, library.titles)
             return
         versions, made = added
-        made_from, _ = chain((source(i, growth.facts[i], growth.titles.get(i, ())) for i in growth.ids), link=previous["from"])
+        parts = (source(i, growth.facts[i], growth.titles.get(i, ())) for i in growth.ids)
+        made_from, _ = summed(parts, start=growth.start, total=previous["from"])
 
         def remade() -> dict[str, bytes]:
             library = whole()
@@ -538,6 +719,11 @@ class _Lookups:
         return self._row(image_id)[1].casefold()
 
 
+def _cut_chunks(first: int, members: list[Member]) -> dict[int, list[Member]]:
+    """The item chunks of a data set's members from index ``first`` (a chunk's first) on."""
+    return {(first + start) // CHUNK: members[start:end] for _, start, end in chunks(len(members))}
+
+
 def _order_facts(member: Member) -> Facts:
     """What the sort orders read of a recipe's member (its thin row has it)."""
     return Facts("", "", 0, 0, "", 0, "", (), member.seed, member.prompt, "", "")
@@ -558,6 +744,19 @@ def _hashed(members: list[Member], hashed: Any = None) -> Any:
     for m in members:
         hashed.update(repr(_shown(m)).encode())
     return hashed
+
+def _stamps(image_id: str, facts: Facts, titles: Any) -> tuple[str, str, str]:
+    """What the record keeps of an image's facts: a digest of those curation never changes, one
+    of its words' source, and its notes."""
+    f = facts
+    fixed = stamp(f.model, f.engine, f.width, f.height, f.created_at, f.seed, f.prompt, f.negative_prompt)
+    return fixed, stamp(source(image_id, facts, titles)), f.notes
+
+
+def _sum(text: Any) -> bool:
+    """Whether ``text`` is a digest :func:`summed` makes (a meta changed by hand may hold anything)."""
+    return isinstance(text, str) and re.fullmatch(r"[0-9a-f]{20}", text) is not None
+
 
 def _images(build: Build) -> int:
     return build.store.conn.execute("SELECT count(*) FROM images").fetchone()[0]

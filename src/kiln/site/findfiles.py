@@ -46,3 +46,29 @@ def chain(parts: Iterable[Any], link: str = "", at: int = -1) -> tuple[str, str 
         if n == at:
             found = link
     return link, found
+
+
+def summed(parts: Iterable[Any], start: int = 0, total: str = "", at: int = -1) -> tuple[str, str | None]:
+    """A digest of numbered ``parts`` (numbers from ``start``, added to ``total``) that one
+    part's change updates alone (:func:`resummed`): the sum of each part's digest with its
+    number; and the sum of the first ``at`` parts (None if there are fewer)."""
+    value = int(total, 16) if total else 0
+    found = f"{value:0{DIGEST_CHARS * 2}x}" if at == start else None
+    for n, part in enumerate(parts, start=start):
+        value = (value + _term(n, part)) % _MODULUS
+        if n + 1 == at:
+            found = f"{value:0{DIGEST_CHARS * 2}x}"
+    return f"{value:0{DIGEST_CHARS * 2}x}", found
+
+
+def resummed(total: str, number: int, before: Any, after: Any) -> str:
+    """:func:`summed`'s digest with part ``number`` changed from ``before`` to ``after``."""
+    value = (int(total, 16) - _term(number, before) + _term(number, after)) % _MODULUS
+    return f"{value:0{DIGEST_CHARS * 2}x}"
+
+
+_MODULUS = 1 << (DIGEST_CHARS * 8)
+
+
+def _term(number: int, part: Any) -> int:
+    return int(hashlib.sha256(f"{number}\0{part!r}".encode()).hexdigest()[: DIGEST_CHARS * 2], 16)
