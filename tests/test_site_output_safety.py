@@ -4,6 +4,7 @@ or to the next build."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from kiln.errors import InputError
 from kiln.project import load_project
 from kiln.site import build_site
 from kiln.site.lock import build_lock
-from kiln.site.state import BuildState
+from kiln.site.state import STATE, BuildState
 from kiln.store import open_store
 from sitefixtures import add_images, add_recipe, make_project, open_project_store
 
@@ -152,3 +153,22 @@ def test_a_killed_builds_temporaries_go_at_the_next_build(project):
     build(project)
     assert [path for path in left if path.exists()] == []
     assert mine.exists()
+
+
+@pytest.mark.parametrize("torn", ["dirs", "files_owner"])  # read by the build, not by its start
+def test_a_state_torn_by_a_killed_build_is_made_again(project, torn):
+    build(project)
+    pages = {path: path.read_bytes() for path in project.build_dir.rglob("*.html")}
+    state = BuildState(project.build_dir)  # as a build killed in the middle of a write leaves it
+    state.begin()
+    state.close()
+    path = project.build_dir / STATE
+    with sqlite3.connect(path) as conn:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", [torn]).fetchone()[0]
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page : root * page] = bytes(range(256)) * (page // 256)  # a page half written
+    path.write_bytes(bytes(data))
+    build(project)
+    assert {path: path.read_bytes() for path in project.build_dir.rglob("*.html")} == pages
+    assert build(project).written == 0  # and the state it left is whole

@@ -30,11 +30,15 @@ class BuildState:
         try:
             self._prepare()
         except sqlite3.DatabaseError:  # not a database (a damaged file): start over
-            self.conn.close()
-            self.path.unlink()
-            self.conn = sqlite3.connect(self.path, isolation_level=None)
-            self._prepare()
+            self._start_over()
         self.conn.execute("BEGIN")
+
+    def _start_over(self) -> None:
+        """An empty state in place of a damaged one: the next build is a full one."""
+        self.conn.close()
+        self.path.unlink()
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        self._prepare()
 
     def _prepare(self) -> None:
         self.conn.execute("PRAGMA synchronous = OFF")  # a torn state only costs a full build
@@ -159,9 +163,21 @@ class BuildState:
     def begin(self) -> bool:
         """Mark a build as started; whether the one before it was left unfinished (killed)."""
         unfinished = self.get("running") == "1"
+        if unfinished and not self._sound():
+            # Killed in the middle of a write: without a journal on disk (see _prepare) its
+            # pages may be half old, half new.
+            self.conn.execute("ROLLBACK")
+            self._start_over()
+            self.conn.execute("BEGIN")
         self.set("running", "1")
         self.commit()
         return unfinished
+
+    def _sound(self) -> bool:
+        try:
+            return self.conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        except sqlite3.DatabaseError:
+            return False
 
     def end(self) -> None:
         self.set("running", "0")
