@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -281,6 +281,23 @@ def _produce(
         )
 
 
+def _pages(
+    builder: Builder, owner: str, pages: Iterable[tuple[Page, str]], recorded: Callable[[str], tuple[int, int, str] | None],
+    full: bool, gallery: Gallery, kept: int,
+) -> None:
+    """Render those of a collection's ``pages`` whose inputs changed (``kept`` pages before
+    them stay as they are), and record its header and page count."""
+    count = kept
+    for page, inputs in pages:
+        count += 1
+        if builder.declare(owner, page.path, inputs, recorded(page.path), full):
+            page.owner, page.inputs = owner, inputs
+            builder.render(page)
+    builder.pages += count
+    builder.state.set(f"header:{gallery.name}", dump(gallery))
+    builder.state.set(f"pages:{gallery.name}", str(count))
+
+
 def _on_front(gallery: Gallery) -> bool:
     """Recipes are always on the front page; the archive and the virtual ones when not empty."""
     return gallery.kind == "recipe" or gallery.count > 0
@@ -351,15 +368,7 @@ def _collection(
     archived = archived_counts(collection, members) if collection.kind == "archived" else []
     gallery = header(collection, members, stats, archived, builder.problems, builder.where)
     files = state.files_of(owner)
-    pages = 0
-    for page, inputs in collection_pages(gallery, members, site_key, missing):
-        pages += 1
-        if builder.declare(owner, page.path, inputs, files.get(page.path), full):
-            page.owner, page.inputs = owner, inputs
-            builder.render(page)
-    builder.pages += pages
-    state.set(f"header:{collection.name}", dump(gallery))
-    state.set(f"pages:{collection.name}", str(pages))
+    _pages(builder, owner, collection_pages(gallery, members, site_key, missing), files.get, full, gallery, 0)
     if collection.kind in APPENDABLE:
         newest = [members[0].created_at, members[0].image_id] if members else None
         state.set(f"tail:{collection.name}", json.dumps([len(members), list(summary.members), newest]))
@@ -415,15 +424,8 @@ def _appended(
     gallery.cover_member = cover(collection, [*fresh, *filter(None, [gallery.cover_member])], builder.problems, builder.where)
     declared = builder.declared.setdefault(owner, set())
     declared.update(part_path(name, number) for number in range(1, low))  # type: ignore[union-attr]
-    pages = low - 1
-    for page, inputs in collection_pages(gallery, members, site_key, missing, from_part=low):
-        pages += 1
-        if builder.declare(owner, page.path, inputs, state.file(page.path), False):
-            page.owner, page.inputs = owner, inputs
-            builder.render(page)
-    builder.pages += pages
-    state.set(f"header:{name}", dump(gallery))
-    state.set(f"pages:{name}", str(pages))
+    pages = collection_pages(gallery, members, site_key, missing, from_part=low)
+    _pages(builder, owner, pages, state.file, False, gallery, low - 1)
     top = [members[0].created_at, members[0].image_id] if members else newest
     state.set(f"tail:{name}", json.dumps([total, list(summary.members), top]))
     return gallery

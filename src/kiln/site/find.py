@@ -314,17 +314,10 @@ class Producing:
             remade[number] = [Member(i, curation.revisions.get(i, revision), home, "", 0, None) for _, i, revision, home in rows]
         self._grown_files(LIBRARY, meta, files, {**tally.meta([]), "axisValues": {}}, remade, {"placed": meta["placed"]},
                           lambda: whole().members(), whole)
-        for collection in build.collections:
-            if collection.kind == "all":
-                continue
-            before = _recorded(self.root / collection.name / "meta.js")
-            if not collection.changed and isinstance(before.get("files"), dict):
-                self._kept(collection, before, whole)
-                continue
-            members = self.members(collection)
-            if collection.kind in ("recipe", "archived") and self._curate_set(collection.name, members, before, curation, library):
-                continue
-            self._data_set(collection.name, members, self._known(library, members, collection.newest_first))
+        self._collections(
+            build, whole, lambda members, homes_from_members: self._known(library, members, homes_from_members),
+            lambda name, members, before: self._curate_set(name, members, before, curation, library),
+        )
         stamps = {i: _stamps(i, curation.facts[i], curation.titles[i]) for i in held}
         previous = _recorded(self.root / SEARCH_SET / "meta.js")
         reworded = [
@@ -434,17 +427,9 @@ class Producing:
         if not self._grow_library(growth, library, whole):
             self._whole()  # a file of the library's is not as the last build left it
             return
-        for collection in build.collections:
-            if collection.kind == "all":
-                continue
-            before = _recorded(self.root / collection.name / "meta.js")
-            if not collection.changed and isinstance(before.get("files"), dict):
-                self._kept(collection, before, whole)
-                continue
-            members = self.members(collection)
-            if collection.kind in ("recipe", "archived") and self._grow_set(collection.name, members, before, growth, library, known):
-                continue
-            self._data_set(collection.name, members, known(members, collection.newest_first))
+        self._collections(
+            build, whole, known, lambda name, members, before: self._grow_set(name, members, before, growth, library, known)
+        )
         self._search_grown(growth, whole)
         record.append(
             (growth.start + n, i, growth.revisions[i], growth.homes[i], *_stamps(i, growth.facts[i], growth.titles.get(i, ())))
@@ -572,6 +557,25 @@ class Producing:
         for chunk, start, end in chunks(len(members)):
             made[chunk] = script(f"{name}/{chunk}", items(self.build.store, members[start:end]))
         return made
+
+    def _collections(
+        self, build: Build, whole: Callable[[], Library], known: Callable[[list[Member], bool], Library],
+        changed_in_place: Callable[[str, list[Member], dict[str, Any]], bool],
+    ) -> None:
+        """Each collection's data set but All images' (the library's): an unchanged one kept
+        from its meta, a recipe's changed where it stands when ``changed_in_place`` can, any
+        other made whole."""
+        for collection in build.collections:
+            if collection.kind == "all":
+                continue
+            before = _recorded(self.root / collection.name / "meta.js")
+            if not collection.changed and isinstance(before.get("files"), dict):
+                self._kept(collection, before, whole)
+                continue
+            members = self.members(collection)
+            if collection.kind in ("recipe", "archived") and changed_in_place(collection.name, members, before):
+                continue
+            self._data_set(collection.name, members, known(members, collection.newest_first))
 
     def _data_set(self, name: str, members: list[Member], library: Library, extra: dict[str, str] | None = None) -> None:
         """Declare a data set's files, made whole (the item chunks only when what they are made
