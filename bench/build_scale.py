@@ -63,6 +63,12 @@ def timed_build(project: Path) -> Sample:
     return sample
 
 
+def described_build(project: Path) -> str:
+    """One ``kiln build`` in ``project``, its figures as a line."""
+    seconds, cpu, rss, written = timed_build(project)
+    return f"{cpu:6.2f} s CPU {seconds:6.2f} s wall {rss:5.0f} MB  load {os.getloadavg()[0]:4.1f}  {written:,} files written"
+
+
 def add_image(project: Path, serial: int) -> None:
     """One new image in the largest live recipe, as a run records it: job, place, image, files."""
     conn = sqlite3.connect(project / "art" / "kiln.db", isolation_level=None)

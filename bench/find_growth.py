@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from build_scale import add_image, fresh_copy  # noqa: E402
+from build_scale import add_image, described_build, fresh_copy  # noqa: E402
 from find import change_rating  # noqa: E402
 
 from kiln.project import load_project  # noqa: E402
@@ -34,18 +32,6 @@ from kiln.site.find import Finder  # noqa: E402
 from kiln.store import open_store  # noqa: E402
 
 
-def child_build(project: Path) -> str:
-    started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "kiln", "build"], cwd=project, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
-    output = child.stdout.read() if child.stdout else ""
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"kiln build failed:\n{output}")
-    wall = time.perf_counter() - started
-    last = output.strip().splitlines()[-1] if output.strip() else ""
-    return (f"wall {wall:.2f} s, CPU {usage.ru_utime + usage.ru_stime:.2f} s, {usage.ru_maxrss / 1024:.0f} MB,"
-            f" load {os.getloadavg()[0]:.1f}: {last}")
 
 
 def in_process(project_dir: Path, serial: int) -> None:
@@ -99,14 +85,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.store:
         fresh_copy(args.store, args.project)
-        print("first build:", child_build(args.project))
-    print("no-op:", child_build(args.project))
+        print("first build:", described_build(args.project))
+    print("no-op:", described_build(args.project))
     for run in range(args.runs):
         add_image(args.project, args.serial + run)
-        print("one new image:", child_build(args.project))
+        print("one new image:", described_build(args.project))
     for _ in range(args.runs):
         change_rating(load_project(args.project).db_path)
-        print("one rating changed:", child_build(args.project))
+        print("one rating changed:", described_build(args.project))
     add_image(args.project, args.serial + args.runs)
     in_process(args.project, args.serial + args.runs + 1)
 

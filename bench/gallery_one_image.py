@@ -24,22 +24,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from build_scale import KILN, add_image, fresh_copy  # noqa: E402
+from build_scale import KILN, add_image, described_build, fresh_copy  # noqa: E402
 
 
-def child_build(project: Path) -> str:
-    started = time.perf_counter()
-    child = subprocess.Popen([*KILN, "build"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = child.stdout.read() if child.stdout else ""
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"kiln build failed in {project}:\n{output}")
-    wall = time.perf_counter() - started
-    last = output.strip().splitlines()[-1] if output.strip() else ""
-    return (
-        f"{usage.ru_utime + usage.ru_stime:6.2f} s CPU {wall:6.2f} s wall {usage.ru_maxrss / 1024:5.0f} MB"
-        f"  load {os.getloadavg()[0]:4.1f}  {last}"
-    )
 
 
 def profiled_build(project: Path) -> None:
@@ -74,11 +61,11 @@ def main() -> None:
     args = parser.parse_args()
     project = fresh_copy(args.store, args.work)
     subprocess.run([*KILN, "status"], cwd=project, check=True, capture_output=True)  # migrations, outside the timings
-    print(f"full build      {child_build(project)}")
-    print(f"no-op           {child_build(project)}")
+    print(f"full build      {described_build(project)}")
+    print(f"no-op           {described_build(project)}")
     for run in range(args.runs):
         add_image(project, run)
-        print(f"one new image   {child_build(project)}")
+        print(f"one new image   {described_build(project)}")
     if args.profile:
         add_image(project, args.runs)
         profiled_build(project)
