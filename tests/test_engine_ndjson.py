@@ -435,3 +435,22 @@ def test_the_type_is_registered_and_options_are_checked() -> None:
         NdjsonEngine("klein", {"command": "x", "progress_timeout_s": 0})
     assert str(watchdog.value) == "kiln.toml: engines.klein.progress_timeout_s: expected a number of seconds above 0, got 0"
     assert "kiln.toml: engines.klein.command: required" in str(bad.value)
+
+
+def test_the_work_folders_of_killed_kiln_processes_are_removed(make_engine: MakeEngine, tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()  # reaped: its id names no process (for a moment, long enough)
+    work = tmp_path / "work"
+    left = work / f"kiln-other-engine-{dead.pid}-k1ll3d00"
+    alive = work / f"kiln-other-{os.getppid()}-running"
+    foreign = work / "kiln-notes"
+    for folder in (left, alive, foreign):
+        folder.mkdir(parents=True)
+        (folder / "x.png").write_bytes(b"png")
+    engine = make_engine([*FAKE])
+    engine.generate(job())
+    assert not left.exists()
+    assert alive.exists() and foreign.exists()
+    (own,) = (p for p in work.iterdir() if p.name.startswith(f"kiln-test-{os.getpid()}-"))
+    engine.close()
+    assert not own.exists()

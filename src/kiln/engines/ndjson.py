@@ -51,7 +51,9 @@ Options:
     :attr:`NdjsonEngine.log_path` attribute to a log per run in ``art/logs``; used on its
     own, the engine falls back to ``art/logs/engine-NAME.log`` under the working folder.
 ``work_dir`` (the system's temporary folder)
-    Where the engine is told to write each image; kiln reads it back and deletes it.
+    Where the engine is told to write each image, in a folder of kiln's own
+    (``kiln-NAME-PID-...``); kiln reads each image back and deletes it, and removes the folders
+    that killed kiln processes left.
 
 Relative paths (the command, model files, ``log_dir``, ``work_dir``) are relative to the
 project's root, where the engine process starts.
@@ -721,8 +723,35 @@ class NdjsonEngine(Engine):
             parent = self.settings.work_dir
             if parent is not None:
                 parent.mkdir(parents=True, exist_ok=True)
-            self._work_dir = Path(tempfile.mkdtemp(prefix=f"kiln-{self.name}-", dir=parent)).absolute()
+            self._work_dir = Path(tempfile.mkdtemp(prefix=f"kiln-{self.name}-{os.getpid()}-", dir=parent)).absolute()
+            _sweep_work_dirs(self._work_dir.parent)
         return self._work_dir
+
+
+def _sweep_work_dirs(parent: Path) -> None:
+    """Remove the work folders of kiln processes that are gone: one killed (``kill -9``)
+    could not remove its own. A folder is kiln's by its name, ``kiln-ENGINE-PID-...``, and
+    left alone while a process of that id lives."""
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        parts = entry.name.split("-")
+        if len(parts) < 4 or parts[0] != "kiln" or not parts[-2].isdigit() or not entry.is_dir(follow_symlinks=False):
+            continue
+        if not _alive(int(parts[-2])):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or no such id: not ours to judge
+    return True
 
 
 def _read_image(path: Path, seed: int, **fields: Any) -> GenerateResult:
