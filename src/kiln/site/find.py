@@ -361,11 +361,8 @@ class Producing:
         old = OldFiles(self.root / SEARCH_SET, SEARCH_SET, {"files": versions})
         made = {}
         for name, words in edits.items():
-            try:
-                shard = old.read(name) if name in versions else {}
-            except Stale:
-                return None
-            if not isinstance(shard, dict):
+            shard = _old_shard(old, versions, name)
+            if shard is None:
                 return None
             for word, (dropped, added) in words.items():
                 held = set(numbers_of(shard[word])) if word in shard else set()
@@ -672,11 +669,8 @@ class Producing:
         made = {}
         old = OldFiles(self.root / SEARCH_SET, SEARCH_SET, {"files": versions})
         for name, additions in index_words(numbered).items():
-            try:
-                shard = old.read(name) if name in versions else {}
-            except Stale:
-                return None
-            if not isinstance(shard, dict):
+            shard = _old_shard(old, versions, name)
+            if shard is None:
                 return None
             made[name] = script(f"{SEARCH_SET}/{name}", add_to(shard, additions))
             versions[name] = digest(made[name])
@@ -781,3 +775,13 @@ def _recorded(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _old_shard(old: OldFiles, versions: dict[str, str], name: str) -> dict[str, Any] | None:
+    """Search shard ``name`` as the last build left it ({} where it had none); None if it is
+    not what its meta says."""
+    try:
+        shard = old.read(name) if name in versions else {}
+    except Stale:
+        return None
+    return shard if isinstance(shard, dict) else None
