@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -45,7 +44,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
 
 
 def _owned(pid: int, host: str | None = None) -> str:
-    return f"{art.TEMP_PREFIX}{art._host_tag(host or socket.gethostname())}-{pid}-abc"
+    return f"{art.TEMP_PREFIX}{art.host_tag(host)}-{pid}-abc"
 
 
 def test_a_temporary_names_its_writer(tmp_path, monkeypatch):

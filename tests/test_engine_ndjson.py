@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from kiln.art import host_tag
 from kiln.engines import EngineError, GenerateRequest, Progress, Restarted, create_engine
 from kiln.engines.ndjson import NdjsonEngine
 from kiln.engines.placeholder import FAIL_WORD, PlaceholderEngine
@@ -441,16 +442,18 @@ def test_the_work_folders_of_killed_kiln_processes_are_removed(make_engine: Make
     dead = subprocess.Popen([sys.executable, "-c", ""])
     dead.wait()  # reaped: its id names no process (for a moment, long enough)
     work = tmp_path / "work"
-    left = work / f"kiln-other-engine-{dead.pid}-k1ll3d00"
-    alive = work / f"kiln-other-{os.getppid()}-running"
+    here = host_tag()
+    left = work / f"kiln-other-engine-{here}-{dead.pid}-k1ll3d00"
+    elsewhere = work / f"kiln-other-0badc0de-{dead.pid}-k1ll3d00"  # a shared work_dir: not ours to judge
+    alive = work / f"kiln-other-{here}-{os.getppid()}-running"
     foreign = work / "kiln-notes"
-    for folder in (left, alive, foreign):
+    for folder in (left, elsewhere, alive, foreign):
         folder.mkdir(parents=True)
         (folder / "x.png").write_bytes(b"png")
     engine = make_engine([*FAKE])
     engine.generate(job())
     assert not left.exists()
-    assert alive.exists() and foreign.exists()
-    (own,) = (p for p in work.iterdir() if p.name.startswith(f"kiln-test-{os.getpid()}-"))
+    assert alive.exists() and foreign.exists() and elsewhere.exists()
+    (own,) = (p for p in work.iterdir() if p.name.startswith(f"kiln-test-{here}-{os.getpid()}-"))
     engine.close()
     assert not own.exists()

@@ -31,12 +31,14 @@ _OWNED = re.compile(r"\.tmp-([0-9a-f]{8})-([0-9]+)-")
 FOREIGN_STALE_S = 24 * 3600
 
 
-def _host_tag(host: str) -> str:
+def host_tag(host: str | None = None) -> str:
+    """This machine (or ``host``) as a short hash, for names that say who wrote them."""
+    host = socket.gethostname() if host is None else host
     return hashlib.sha256(host.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 def _temp_prefix() -> str:
-    return f"{TEMP_PREFIX}{_host_tag(socket.gethostname())}-{os.getpid()}-"
+    return f"{TEMP_PREFIX}{host_tag()}-{os.getpid()}-"
 
 
 def temporary_in_use(name: str, mtime_ns: int, unknown_since_ns: int | None = None) -> bool:
@@ -47,7 +49,7 @@ def temporary_in_use(name: str, mtime_ns: int, unknown_since_ns: int | None = No
     ``unknown_since_ns`` (default: a day ago).
     """
     owner = _OWNED.match(name)
-    if owner is not None and owner.group(1) == _host_tag(socket.gethostname()):
+    if owner is not None and owner.group(1) == host_tag():
         return process_alive(int(owner.group(2)))
     if unknown_since_ns is None:
         unknown_since_ns = time.time_ns() - FOREIGN_STALE_S * 1_000_000_000

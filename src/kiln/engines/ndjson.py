@@ -52,7 +52,7 @@ Options:
     own, the engine falls back to ``art/logs/engine-NAME.log`` under the working folder.
 ``work_dir`` (the system's temporary folder)
     Where the engine is told to write each image, in a folder of kiln's own
-    (``kiln-NAME-PID-...``); kiln reads each image back and deletes it, and removes the folders
+    (``kiln-NAME-HOST-PID-...``); kiln reads each image back and deletes it, and removes the folders
     that killed kiln processes left.
 
 Relative paths (the command, model files, ``log_dir``, ``work_dir``) are relative to the
@@ -98,6 +98,7 @@ from typing import Any, TypeVar
 
 
 from kiln import lifeline
+from kiln.art import host_tag
 from kiln.engines import protocol
 from kiln.engines.base import (
     Engine,
@@ -111,6 +112,7 @@ from kiln.engines.base import (
 )
 from kiln.errors import InputError, Problem
 from kiln.project import unusable_path
+from kiln.store.leases import process_alive
 from kiln.tomlfile import show
 
 DEFAULT_LOG_DIR = Path("art") / "logs"
@@ -723,35 +725,27 @@ class NdjsonEngine(Engine):
             parent = self.settings.work_dir
             if parent is not None:
                 parent.mkdir(parents=True, exist_ok=True)
-            self._work_dir = Path(tempfile.mkdtemp(prefix=f"kiln-{self.name}-{os.getpid()}-", dir=parent)).absolute()
+            prefix = f"kiln-{self.name}-{host_tag()}-{os.getpid()}-"
+            self._work_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=parent)).absolute()
             _sweep_work_dirs(self._work_dir.parent)
         return self._work_dir
 
 
 def _sweep_work_dirs(parent: Path) -> None:
     """Remove the work folders of kiln processes that are gone: one killed (``kill -9``)
-    could not remove its own. A folder is kiln's by its name, ``kiln-ENGINE-PID-...``, and
-    left alone while a process of that id lives."""
+    could not remove its own. A folder is kiln's by its name, ``kiln-ENGINE-HOST-PID-...``;
+    those of other machines (a shared ``work_dir``) and of live processes are left alone."""
     try:
         entries = list(os.scandir(parent))
     except OSError:
         return
+    here = host_tag()
     for entry in entries:
         parts = entry.name.split("-")
-        if len(parts) < 4 or parts[0] != "kiln" or not parts[-2].isdigit() or not entry.is_dir(follow_symlinks=False):
+        if len(parts) < 5 or parts[0] != "kiln" or parts[-3] != here or not parts[-2].isdigit():
             continue
-        if not _alive(int(parts[-2])):
+        if len(parts[-2]) <= 9 and entry.is_dir(follow_symlinks=False) and not process_alive(int(parts[-2])):
             shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # another user's process, or no such id: not ours to judge
-    return True
 
 
 def _read_image(path: Path, seed: int, **fields: Any) -> GenerateResult:
