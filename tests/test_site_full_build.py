@@ -103,20 +103,22 @@ def test_into_an_empty_folder_files_are_written_in_place_and_one_found_there_is_
     assert not list(tmp_path.rglob("*.kiln-tmp"))
 
 
-@pytest.mark.parametrize("mode", ["copy", "link"])
-def test_into_an_empty_folder_media_are_published_as_asked(tmp_path, mode):
+@pytest.mark.parametrize(("mode", "source_mode"), [("copy", 0o444), ("link", 0o444), ("link", 0o644)])
+def test_into_an_empty_folder_media_are_published_as_asked(tmp_path, mode, source_mode):
     art = tmp_path / "art"
     art.mkdir()
     source = art / "x.png"
     source.write_bytes(b"\x89PNG" + bytes(range(256)) * 300)
     os.utime(source, ns=(1_700_000_000_000_000_000, 1_600_000_000_123_456_789))
+    source.chmod(source_mode)
+    linked = mode == "link" and source_mode == 0o444
     output = Output(tmp_path / "build", fresh=True)
     name, size, mtime, written = output.publish("media/original/x.png", source, mode)
     published = tmp_path / "build" / "media" / "original" / "x.png"
     assert published.read_bytes() == source.read_bytes()
     assert (size, mtime, written) == (source.stat().st_size, 1_600_000_000_123_456_789, True)
-    assert (published.stat().st_ino == source.stat().st_ino) == (mode == "link")
-    if mode == "copy":
+    assert (published.stat().st_ino == source.stat().st_ino) == linked
+    if not linked:
         assert published.stat().st_mode & 0o777 == 0o644
     assert output.publish("media/original/x.png", source, mode)[3] is False  # there and current
     assert output.publish("media/original/gone.png", art / "gone.png", mode) is None

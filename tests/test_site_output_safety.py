@@ -43,7 +43,14 @@ def media_files(project) -> list[Path]:
     return sorted(path for path in (project.build_dir / "media").rglob("*") if path.is_file())
 
 
-def test_published_media_never_share_a_file_with_art(project):
+def make_read_only(project) -> None:
+    """As kiln writes its stored files (the fixture writes them as an older kiln did)."""
+    for path in project.art_dir.rglob("*"):
+        if path.is_file():
+            path.chmod(0o444)
+
+
+def test_writable_art_files_are_copied_never_shared(project):
     build(project)
     published = media_files(project)
     assert len(published) == 4 * 3
@@ -76,27 +83,50 @@ def test_a_rebuild_copies_no_media(project):
     assert second.skipped == first.written
 
 
-def test_links_only_when_asked_and_a_links_build_turns_into_copies(project):
+def test_read_only_art_files_are_linked_by_default(project):
+    make_read_only(project)
+    assert project.media == "link"
+    build(project)
+    published = media_files(project)
+    assert len(published) == 4 * 3
+    for path in published:
+        source = project.art_dir / path.relative_to(project.build_dir / "media")
+        assert path.stat().st_ino == source.stat().st_ino
+        assert path.stat().st_mode & 0o222 == 0  # a writer in place is refused (but root)
+    assert build(project).written == 0
+
+
+def test_copy_mode_never_shares_and_turns_links_into_copies(project):
+    make_read_only(project)
+    build(project)
+    (project.root / "kiln.toml").write_text('[project]\ntitle = "T"\n[site]\nmedia = "copy"\n')
+    copied = load_project(project.root)
+    assert copied.media == "copy"
+    assert build(copied).written >= 4 * 3
+    for path in media_files(copied):
+        source = copied.art_dir / path.relative_to(copied.build_dir / "media")
+        assert path.stat().st_ino != source.stat().st_ino
+        assert path.read_bytes() == source.read_bytes()
+    assert build(copied).written == 0
+
+
+def test_copies_stay_when_links_come_back_until_their_image_changes(project):
+    """Going back to links costs nothing: the copies are safe, and no file is looked at."""
+    (project.root / "kiln.toml").write_text('[project]\ntitle = "T"\n[site]\nmedia = "copy"\n')
+    build(load_project(project.root))
+    make_read_only(project)
     (project.root / "kiln.toml").write_text('[project]\ntitle = "T"\n[site]\nmedia = "link"\n')
     linked = load_project(project.root)
-    assert linked.media == "link"
-    build(linked)
-    path = media_files(linked)[0]
-    source = linked.art_dir / path.relative_to(linked.build_dir / "media")
-    assert path.stat().st_ino == source.stat().st_ino
-    assert build(linked).written == 0
-    (project.root / "kiln.toml").write_text('[project]\ntitle = "T"\n')
-    copied = load_project(project.root)
-    report = build(copied)
-    assert report.written == 4 * 3
-    assert path.stat().st_ino != source.stat().st_ino
+    assert [name for name in build(linked).written_names if name.startswith("media/")] == []
+    for path in media_files(linked):
+        assert path.stat().st_ino != (linked.art_dir / path.relative_to(linked.build_dir / "media")).stat().st_ino
 
 
 def test_an_unknown_media_mode_is_a_problem_at_its_line(project):
     (project.root / "kiln.toml").write_text('[project]\ntitle = "T"\n[site]\nmedia = "symlink"\n')
     with pytest.raises(InputError) as problem:
         load_project(project.root)
-    assert str(problem.value) == 'kiln.toml:4: site.media: expected "copy" or "link", got "symlink"'
+    assert str(problem.value) == 'kiln.toml:4: site.media: expected "link" or "copy", got "symlink"'
 
 
 def test_two_builds_at_once_both_succeed(project):

@@ -4,6 +4,11 @@ Files are written to a temporary name in the same folder, flushed to disk and re
 place, so a reader (or a crash) never sees half a file. Rows are committed only after the
 rename, so the database never points at a file that is not there. A writer of many files (an
 import) may leave the flush to disk to :func:`make_durable`, once for a batch, before its rows.
+
+A stored file is named by its content's hash, so nothing may change it in place: kiln makes
+each one read-only (:data:`STORED_MODE`) before it is renamed into place, as git does its
+objects. That is what lets ``kiln build`` hard-link them into ``build/media``
+(kiln/site/output.py). A file hard-linked in from the user's own folder keeps its mode.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from kiln.store.leases import process_alive
 ID_LENGTH = 16
 TEMP_PREFIX = ".tmp-"
 FILE_MODE = 0o644
+# A content-addressed file: readable by all, writable by none (whatever the umask).
+STORED_MODE = 0o444
 # A temporary is named for its writer: ``.tmp-<host>-<pid>-<random>``, the host as a short hash
 # (any name fits, and a store may be shared between machines).
 _OWNED = re.compile(r"\.tmp-([0-9a-f]{8})-([0-9]+)-")
@@ -66,15 +73,17 @@ def stage_path(art_dir: Path, stage: str, image_id: str, extension: str) -> Path
     return art_dir / stage / f"{image_id}.{extension}"
 
 
-def write_atomic(path: Path, data: bytes, sync: bool = True) -> None:
-    """Write ``data`` to ``path`` so the file is either absent or complete. ``sync=False``
-    leaves it in the page cache, for the caller to pass to :func:`make_durable` before any row
-    names it: a killed process loses nothing written (the kernel has it), only a power cut would."""
+def write_atomic(path: Path, data: bytes, sync: bool = True, mode: int = FILE_MODE) -> None:
+    """Write ``data`` to ``path`` so the file is either absent or complete, with ``mode``
+    (:data:`STORED_MODE` for a stored file). ``sync=False`` leaves it in the page cache, for
+    the caller to pass to :func:`make_durable` before any row names it: a killed process loses
+    nothing written (the kernel has it), only a power cut would."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=_temp_prefix(), dir=path.parent)
     try:
-        # mkstemp makes owner-only files; images are meant to be served and shared.
-        os.fchmod(fd, FILE_MODE)
+        # mkstemp makes owner-only files; images are meant to be served and shared. The mode is
+        # set before the rename, so a stored file is never writable under its name.
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -123,9 +132,22 @@ def make_durable(art_dir: Path, paths: Iterable[Path]) -> None:
             os.close(fd)
 
 
+def store_atomic(path: Path, data: bytes, sync: bool = True) -> None:
+    """Write a stored file (an original, a derivative, a reference's thumbnail) of ``art/``:
+    :func:`write_atomic`, read-only."""
+    write_atomic(path, data, sync, STORED_MODE)
+
+
+def read_only(mode: int) -> bool:
+    """Whether a file of ``mode`` (``st_mode``) is writable by no one: a stored file as kiln
+    makes it, which may be shared by hard link."""
+    return mode & 0o222 == 0
+
+
 def link_atomic(source: Path, path: Path) -> bool:
     """Hard-link ``source`` at ``path`` (through a temporary name, so the link appears whole);
-    False where the file system cannot (another device, no hard links)."""
+    False where the file system cannot (another device, no hard links). The link is the same
+    file, with ``source``'s mode: a user's file linked in stays as the user made it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.parent / f"{_temp_prefix()}{secrets.token_hex(4)}"
     try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from kiln.art import content_id, stage_path, write_atomic
+from kiln.art import content_id, stage_path, store_atomic
 from kiln.exifmeta import splice_jpeg, splice_webp
 from kiln.lifeline import watch_parent
 from kiln.pngencode import encode_png
@@ -79,7 +79,7 @@ def write_image_files(
     image_id, sha256 = content_id(data)
     original = stage_path(art_dir, "original", image_id, extension)
     if not (original.exists() and original.stat().st_size == len(data)):
-        write_atomic(original, data)
+        store_atomic(original, data)
     kept = Original(original, name, image.width, image.height, len(data))
     derivatives = run_stages(image, image_id, art_dir, created_at, original=kept)
     row = {

@@ -37,7 +37,9 @@ DEFAULT_SIZE_MULTIPLE = 16
 _SITE_KEYS = {"title": str, "description": str, "page_size": int, "media": str, "collections": list, "base_url": str}
 # The collections besides the recipes' that ``[site] collections`` may show, in its order.
 SITE_COLLECTIONS = ("all", "picks", "top", "recent", "tags")
-MEDIA_MODES = ("copy", "link")
+# How build/media gets art/'s files: "link" hard-links those that are read-only (as kiln makes
+# them) and copies the rest; "copy" copies (or clones) every one, for a build/ of its own.
+MEDIA_MODES = ("link", "copy")
 _PROJECT_KEYS = {"title": str, "description": str}
 _TYPE_NAMES = {str: "a string", int: "an integer", list: "a list"}
 # Limits of Linux and macOS file systems, in bytes of UTF-8 (Windows counts characters, fewer).
@@ -83,7 +85,7 @@ class Project:
     title: str = "kiln"
     description: str = ""
     page_size: int = 48
-    media: str = "copy"  # how build/media gets art/'s files: "copy" (or clone), or hard "link"
+    media: str = "link"  # how build/media gets art/'s files: one of MEDIA_MODES
     # Where the built site is published ("https://example.org/gallery/"), for absolute links in
     # feeds; empty: feeds link relatively.
     base_url: str = ""
@@ -258,7 +260,7 @@ def load_project(start: Path | None = None) -> Project:
             problems.append(doc.problem("site.page_size", f"expected an integer from 1 to 1000, got {page_size}"))
     media = site.get("media", project.media)
     if isinstance(media, str) and media not in MEDIA_MODES:
-        problems.append(doc.problem("site.media", f"expected \"copy\" or \"link\", got {show(media)}"))
+        problems.append(doc.problem("site.media", f"expected \"link\" or \"copy\", got {show(media)}"))
     elif isinstance(media, str):
         project.media = media
     base_url = site.get("base_url", "")

@@ -24,7 +24,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from kiln.art import write_atomic
+from kiln.art import store_atomic
 from kiln.engines import Engine, EngineError
 from kiln.policy import Policy
 from kiln.project import Project
@@ -62,7 +62,7 @@ class ReferencePreparer:
         path = self.thumbs / f"{reference['sha256'][:16]}.webp"
         if not path.exists():
             with self._open(reference) as image:
-                write_atomic(path, encode_webp(thumbnail(image.convert("RGB")), 80))
+                store_atomic(path, encode_webp(thumbnail(image.convert("RGB")), 80))
         return path.relative_to(self.project.art_dir).as_posix()
 
     def _open(self, reference: dict[str, Any]) -> Image.Image:
@@ -98,7 +98,7 @@ class ReferencePreparer:
                 image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
             buffer = io.BytesIO()
             image.convert("RGB").save(buffer, "PNG", compress_level=1)
-        write_atomic(path, buffer.getvalue())
+        store_atomic(path, buffer.getvalue())
         return path
 
     def _compressed(self, reference: dict[str, Any], budget: int, policy: Policy) -> Path:
@@ -136,5 +136,5 @@ class ReferencePreparer:
                     f"reference {reference['path']} compressed heavily to fit the payload:"
                     f" JPEG quality {quality}, long edge {dimension} px, {len(data):,} bytes"
                 )
-        write_atomic(path, data)
+        store_atomic(path, data)
         return path

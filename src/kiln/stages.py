@@ -22,7 +22,7 @@ from typing import Any
 import blurhash
 from PIL import Image
 
-from kiln.art import link_atomic, stage_path, write_atomic
+from kiln.art import link_atomic, stage_path, store_atomic
 
 THUMB_SIZE = 400
 # Grid tiles are 13–16rem wide and sweep-grid cells 12rem: 256 px covers them at 1x.
@@ -132,7 +132,7 @@ def run_stages(
     sync: bool = True, original: Original | None = None,
 ) -> list[dict[str, Any]]:
     """Write each stage's derivative of ``image`` and return their rows (``sync``: as
-    :func:`kiln.art.write_atomic`'s). ``original``, the file ``image`` was decoded from, is
+    :func:`kiln.art.store_atomic`'s). ``original``, the file ``image`` was decoded from, is
     linked as the derivative of the stages that keep it, where it suits (:func:`shown_as_is`)."""
     rows = []
     rgb = image if image.mode == "RGB" else image.convert("RGB")
@@ -144,12 +144,12 @@ def run_stages(
             extension, size, kind = WEB_FORMATS[original.format], original.bytes, original.format
             path = stage_path(art_dir, stage.name, image_id, extension)
             if not link_atomic(original.path, path):
-                write_atomic(path, original.path.read_bytes(), sync)
+                store_atomic(path, original.path.read_bytes(), sync)
         else:
             data = encode_webp(made, stage.quality, stage.method)
             size, kind = len(data), "webp"
             path = stage_path(art_dir, stage.name, image_id, "webp")
-            write_atomic(path, data, sync)
+            store_atomic(path, data, sync)
         rows.append(
             {
                 "image_id": image_id,

@@ -22,7 +22,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from kiln.art import content_id, link_atomic, stage_path, write_atomic
+from kiln.art import content_id, link_atomic, stage_path, store_atomic
 from kiln.importing.metadata import Generation, read_generation
 from kiln.stages import STAGES, THUMB_SIZE, WEB_LONG_EDGE, Original, blurhash_of, run_stages
 
@@ -184,11 +184,12 @@ def derivatives_need(width: int, height: int) -> tuple[int, int]:
 
 
 def _place(source: Path, original: Path, data: bytes, mode: str) -> bool:
-    """Put the file into ``art/``: a hard link for ``link`` where the file system allows (False
-    if it had to be copied instead), else a copy of ``data``."""
+    """Put the file into ``art/``: a hard link for ``link`` where the file system allows (the
+    user's file, its mode untouched; False if it had to be copied instead), else a read-only
+    copy of ``data``."""
     if mode == "link" and link_atomic(source, original):
         return True
-    write_atomic(original, data, sync=False)
+    store_atomic(original, data, sync=False)
     return mode != "link"
 
 
@@ -223,7 +224,7 @@ def _adopt_thumbs(
             continue  # no smaller than the one adopted before it
         stage = ADOPTED_STAGES[len(rows)]
         target = stage_path(art, stage, image_id, extension)
-        write_atomic(target, data, sync=False)
+        store_atomic(target, data, sync=False)
         rows.append({
             "image_id": image_id, "stage": stage, "path": target.relative_to(art).as_posix(),
             "width": width, "height": height, "bytes": len(data), "format": extension, "created_at": created,

@@ -166,7 +166,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     sequence = current_sequence(store)
     build_key = f"{site_key}:{sequence}"
     touched = _check(builder, None if verify else _moved_dirs(builder))
-    if state.get("media") != project.media:  # copies to links or back: every file again
+    if state.get("media") not in (project.media, "copy"):  # links to copies: every file again (copies stay)
         state.conn.execute("DELETE FROM images")
     if not touched and state.get("key") == build_key:
         return _report(builder, started, pages=int(state.get("pages") or 0), images=int(state.get("images") or 0), skipped=state.count())

@@ -1,7 +1,13 @@
 """Writing build/: only the bytes that changed, atomically.
 
-A page is written only when its bytes differ from the file's; a media file is copied (cloned
-where the filesystem can) or linked when the copy there is not the source's. What was written
+A page is written only when its bytes differ from the file's; a media file is linked or copied
+(cloned where the filesystem can) when the file there is not the source's.
+
+Media are hard-linked only when the source is read-only, as kiln makes every stored file
+(kiln/art.py): then nothing written into build/ can change art/ (a writer in place is refused,
+and one that writes a new file and renames it breaks the link). A writable source (a store of
+an older kiln, a user's file imported with ``--link``) is copied, as is every file in ``copy``
+mode and wherever a link cannot be made (another device). What was written
 is recorded in the build state (kiln/site/state.py) by the caller, which is also what decides
 which files are stale.
 
@@ -18,6 +24,7 @@ import hashlib
 import os
 from pathlib import Path, PurePosixPath
 
+from kiln.art import read_only
 from kiln.site.layout import STATIC
 
 try:
@@ -32,6 +39,9 @@ FICLONE = 0x40049409
 COPY_CHUNK = 1 << 20
 # What a filesystem without reflinks (ext4, tmpfs, ...) answers FICLONE with.
 _NO_CLONES = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.ENOSYS, errno.EXDEV, errno.EPERM}
+
+# What a build folder on another device than art/, or a filesystem without hard links, answers.
+_NO_LINKS = {errno.EXDEV, errno.EOPNOTSUPP, errno.ENOSYS}
 
 # Whether a file's mode and times can be set through its open handle (not on Windows).
 _BY_HANDLE = os.chmod in os.supports_fd and os.utime in os.supports_fd
@@ -48,6 +58,7 @@ class Output:
         self.fresh = fresh
         self._dirs: set[str] = set()
         self._clones = fcntl is not None  # until the filesystem says it has none
+        self._links = True  # until the filesystem says it cannot (another device, none at all)
 
     def write(self, name: str, data: bytes) -> Written:
         """Put ``data`` at ``name`` (posix, relative to the root) unless it is already there."""
@@ -68,13 +79,14 @@ class Output:
         stat = path.stat()
         return name, stat.st_size, stat.st_mtime_ns, True
 
-    def publish(self, name: str, source: Path, mode: str = "copy") -> Written | None:
+    def publish(self, name: str, source: Path, mode: str = "link") -> Written | None:
         """Put the file ``source`` at ``name``; None if it is missing.
 
-        ``copy`` (the default) makes a file of its own, cloned where the filesystem can (no
-        space used until one side changes), so nothing written into build/ can change art/.
-        A copy with the source's size and modification time is left alone: media names are
-        content-addressed. ``link`` hard-links instead, when the user has asked for it.
+        ``link`` (the default) hard-links a read-only source and copies a writable one; ``copy``
+        always makes a file of its own, cloned where the filesystem can (no space used until
+        one side changes). A copy with the source's size and modification time is left alone
+        (media names are content-addressed), even where a link could now replace it: the
+        files of images that did not change are never looked at.
         """
         if self.fresh:
             try:
@@ -88,25 +100,20 @@ class Output:
         except FileNotFoundError:
             return None
         path = self.root / name
+        link = mode == "link" and read_only(origin.st_mode)
         try:
             stat = path.stat()
             shared = (stat.st_dev, stat.st_ino) == (origin.st_dev, origin.st_ino)
-            if mode == "link":
-                current = shared
-            else:  # a link left by an older build, or in link mode, is replaced by a copy
-                current = not shared and (stat.st_size, stat.st_mtime_ns) == (origin.st_size, origin.st_mtime_ns)
+            # A link to a writable source (left by an older kiln) is replaced by a copy.
+            current = shared if link else not shared and (stat.st_size, stat.st_mtime_ns) == (
+                origin.st_size, origin.st_mtime_ns)
             if current:
                 return name, stat.st_size, stat.st_mtime_ns, False
         except FileNotFoundError:
             self._mkdir(str(path.parent))
         temporary = path.with_name(f".{path.name}{TEMP_SUFFIX}")
         temporary.unlink(missing_ok=True)
-        if mode == "link":
-            try:
-                os.link(source, temporary)
-            except OSError:  # another device: a copy is the best there is
-                self._clone(source, temporary, os.O_CREAT | os.O_TRUNC)
-        else:
+        if not (link and self._link(source, temporary)):
             self._clone(source, temporary, os.O_CREAT | os.O_TRUNC)
         os.replace(temporary, path)
         stat = path.stat()
@@ -133,21 +140,34 @@ class Output:
         ``source``); None if a file is there already."""
         path = f"{self.root}/{name}"
         self._mkdir(path.rpartition("/")[0])
-        if mode == "link":
+        if mode == "link" and self._links:
             origin = os.stat(source)
-            try:
-                os.link(source, path)
-            except FileExistsError:
-                return None
-            except OSError:  # another device: a copy is the best there is
-                pass
-            else:
-                return name, origin.st_size, origin.st_mtime_ns, True
+            if read_only(origin.st_mode):
+                try:
+                    if self._link(source, Path(path)):
+                        return name, origin.st_size, origin.st_mtime_ns, True
+                except FileExistsError:
+                    return None
         try:
             stat = self._clone(source, Path(path), os.O_CREAT | os.O_EXCL)
         except FileExistsError:
             return None
         return name, stat.st_size, stat.st_mtime_ns, True
+
+    def _link(self, source: Path, target: Path) -> bool:
+        """Hard-link ``source`` at ``target``; False where it cannot be (then it is copied).
+        FileExistsError if ``target`` is there."""
+        if not self._links:
+            return False
+        try:
+            os.link(source, target)
+        except (FileExistsError, FileNotFoundError):
+            raise  # the target is there, or the source is not: as a copy would find
+        except OSError as error:
+            if error.errno in _NO_LINKS:  # the answer for every file of this build folder
+                self._links = False
+            return False  # else this file's own reason (too many links, not allowed): a copy
+        return True
 
     def _clone(self, source: Path, target: Path, flags: int) -> os.stat_result:
         """Copy ``source`` to ``target`` opened with ``flags`` (a reflink where the filesystem
