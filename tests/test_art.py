@@ -31,6 +31,28 @@ def test_write_atomic_replaces_whole_files(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["x.png"]
 
 
+def test_a_stored_file_is_read_only_under_its_name_from_the_start(tmp_path, monkeypatch):
+    target = tmp_path / "original" / "x.png"
+    renamed = []
+    replace = os.replace
+
+    def watched_replace(src, dst):
+        renamed.append(os.stat(src).st_mode & 0o777)  # the temporary, before it has the name
+        replace(src, dst)
+
+    monkeypatch.setattr(art.os, "replace", watched_replace)
+    umask = os.umask(0o000)  # whatever the umask lets through
+    try:
+        art.store_atomic(target, b"first")
+        art.write_atomic(tmp_path / "notes.txt", b"plain")
+    finally:
+        os.umask(umask)
+    assert renamed == [0o444, 0o644]
+    assert target.stat().st_mode & 0o777 == 0o444
+    art.store_atomic(target, b"first")  # over a read-only file of the same name: a rename
+    assert target.read_bytes() == b"first"
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     target = tmp_path / "original" / "x.png"
 
@@ -156,6 +178,7 @@ def test_stages_make_thumb_and_web_copies(tmp_path):
     for row in rows:
         path = tmp_path / row["path"]
         assert path.stat().st_size == row["bytes"]
+        assert path.stat().st_mode & 0o777 == 0o444
         assert Image.open(path).format == "WEBP"
 
 

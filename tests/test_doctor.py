@@ -39,6 +39,14 @@ def aged(path: Path, data: bytes | None = None) -> Path:
     return path
 
 
+def tamper(path: Path, data: bytes) -> None:
+    """Change a stored file in place, as something that ignores its read-only mode would."""
+    mode = path.stat().st_mode
+    path.chmod(0o644)
+    path.write_bytes(data)
+    path.chmod(mode)
+
+
 @pytest.fixture
 def made(project_dir: Path, write_recipe) -> Path:
     write_recipe("small", SMALL)
@@ -126,7 +134,7 @@ def test_a_corrupt_original_is_quarantined_and_made_again(made: Path):
     original = made / "art" / "original" / f"{image_id}.png"
     data = bytearray(original.read_bytes())
     data[-20] ^= 0xFF  # same size, other content
-    original.write_bytes(bytes(data))
+    tamper(original, bytes(data))
     actual = hashlib.sha256(bytes(data)).hexdigest()[:16]
 
     report = (
@@ -153,7 +161,7 @@ def test_a_change_that_keeps_size_and_mtime_is_found_by_deep_only(made: Path):
     stat = original.stat()
     data = bytearray(original.read_bytes())
     data[-20] ^= 0xFF
-    original.write_bytes(bytes(data))
+    tamper(original, bytes(data))
     os.utime(original, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert kiln(made, "doctor") == (0, CLEAN)
     code, output = kiln(made, "doctor", "--deep")
@@ -163,6 +171,25 @@ def test_a_change_that_keeps_size_and_mtime_is_found_by_deep_only(made: Path):
         "  1 original whose content does not match its id\n"
         f"    {image_id}: art/original/{image_id}.png hashes to "
     )
+
+
+def test_writable_stored_files_are_made_read_only(made: Path):
+    image_id, _ = images(made)[0]
+    art = made / "art"
+    stored = [art / "original" / f"{image_id}.png", art / "thumb" / f"{image_id}.webp"]
+    for path in stored:
+        assert path.stat().st_mode & 0o777 == 0o444
+        path.chmod(0o644)  # as an older kiln wrote them
+    report = (
+        "kiln doctor: 6 images, 24 files checked, 2 problems\n"
+        "  2 stored files that can be changed in place\n"
+        f"    art/original/{image_id}.png: writable, where kiln keeps stored files read-only\n"
+        f"    art/thumb/{image_id}.webp: writable, where kiln keeps stored files read-only\n"
+    )
+    assert kiln(made, "doctor") == (1, report + "'kiln doctor --fix' repairs what it can.\n")
+    assert kiln(made, "doctor", "--fix") == (0, report + "fixed:\n  made 2 stored files read-only\n")
+    assert [path.stat().st_mode & 0o777 for path in stored] == [0o444, 0o444]
+    assert kiln(made, "doctor") == (0, CLEAN)
 
 
 def test_decode_says_why_a_file_does_not_decode(tmp_path: Path):
@@ -180,11 +207,11 @@ def test_missing_truncated_and_resized_derivatives_are_made_again(made: Path):
     art = made / "art"
     (art / "thumb" / f"{a}.webp").unlink()
     web = art / "web" / f"{b}.webp"
-    web.write_bytes(web.read_bytes()[:100])
+    tamper(web, web.read_bytes()[:100])
     sizes = dict(sql(made, "SELECT path, bytes FROM derivatives"))
     buffer = io.BytesIO()
     Image.new("RGB", (10, 10)).save(buffer, "WEBP")
-    (art / "thumb" / f"{c}.webp").write_bytes(buffer.getvalue())
+    tamper(art / "thumb" / f"{c}.webp", buffer.getvalue())
     tiny = len(buffer.getvalue())
 
     code, output = kiln(made, "doctor", "--fix")
@@ -433,7 +460,7 @@ def test_a_lost_original_whose_job_was_deleted_is_not_fixed(made: Path):
 def test_deep_finds_a_derivative_that_does_not_decode(made: Path):
     image_id, _ = images(made)[0]
     thumb = made / "art" / "thumb" / f"{image_id}.webp"
-    thumb.write_bytes(b"RIFF" + bytes(thumb.stat().st_size - 4))
+    tamper(thumb, b"RIFF" + bytes(thumb.stat().st_size - 4))
     assert kiln(made, "doctor") == (0, CLEAN)
     code, output = kiln(made, "doctor", "--deep", "--fix")
     lines = output.splitlines()

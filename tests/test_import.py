@@ -194,6 +194,8 @@ def test_copy_and_link_leave_the_source_alone_and_move_takes_it(tmp_path, monkey
         (stored,) = rows(project, "SELECT path FROM images WHERE recipe = ?", (mode,))[0]
         original = project / "art" / stored
         assert original.read_bytes() == data[mode]
+        # A copy is kiln's, read-only; a link is the user's file, whose mode kiln never changes.
+        assert original.stat().st_mode & 0o777 == (0o644 if mode == "link" else 0o444)
         if mode == "move":
             assert not path.exists()
             continue
@@ -505,6 +507,7 @@ def test_link_copies_where_the_file_system_cannot_link(tmp_path, monkeypatch):
     for stage in ("original", "web"):
         copied = project / "art" / stage / f"{image_id}.jpg"
         assert copied.read_bytes() == source.read_bytes() and not os.path.samefile(copied, source)
+        assert copied.stat().st_mode & 0o222 == 0
     assert source.read_bytes() == _jpeg((300, 200))
 
 
@@ -572,3 +575,27 @@ def test_doctor_links_a_lost_web_copy_to_its_original_again(tmp_path, monkeypatc
     assert f"art/web/{image_id}.jpg: the web of {image_id} is missing" in output
     assert os.path.samefile(project / "art" / "original" / f"{image_id}.jpg", web)
     assert rows(project, "SELECT path, format FROM derivatives WHERE stage = 'web'") == [(f"web/{image_id}.jpg", "jpeg")]
+
+
+def test_doctor_never_changes_a_users_file_linked_in_but_mends_it_once_it_is_kiln_s_alone(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Mine"\n')
+    monkeypatch.chdir(tmp_path)
+    source = write(tmp_path / "m" / "plain.jpg", _jpeg((300, 200)))
+    source.chmod(0o640)
+    assert kiln(project, "import", "m", "--link")[0] == 0
+    image_id = _id(project, "m/plain.jpg")
+    original = project / "art" / "original" / f"{image_id}.jpg"
+    assert os.path.samefile(source, original)  # its web copy is the same file again
+    mine = ("kiln doctor: 1 image, 4 files checked, no problems\n"
+            "2 files in art/ are your own, hard-linked by 'kiln import --link': kiln leaves them writable,"
+            " and 'kiln build' copies them\n")
+    assert kiln(project, "doctor", "--fix") == (0, mine)
+    assert source.stat().st_mode & 0o777 == 0o640
+    source.unlink()  # now the file in art/ is kiln's alone
+    code, output = kiln(project, "doctor", "--fix")
+    assert (code, output.splitlines()[:2]) == (
+        0, ["kiln doctor: 1 image, 4 files checked, 2 problems", "  2 stored files that can be changed in place"])
+    assert output.endswith("fixed:\n  made 2 stored files read-only\n")
+    assert original.stat().st_mode & 0o777 == 0o440

@@ -95,3 +95,21 @@ def test_a_file_that_cannot_be_linked_for_its_own_reason_is_copied(tmp_path, art
     output.publish("media/stored.png", art / "stored.png")
     assert (tmp_path / "build" / "media" / "stored.png").read_bytes() == (art / "stored.png").read_bytes()
     assert output._links  # the next file is linked if it can be
+
+
+def test_what_kiln_run_stores_is_read_only_and_kiln_build_shares_it(project_dir, write_recipe):
+    from click.testing import CliRunner
+
+    from kiln.cli import cli
+
+    write_recipe("one", 'prompt = "a {fox|hare}"\nsize = "64x64"\nsteps = 1\n')
+    for command in ("run", "build"):
+        result = CliRunner().invoke(cli, [command, "-C", str(project_dir)])
+        assert result.exit_code == 0, result.output
+    art = project_dir / "art"
+    stored = [path for stage in ("original", "thumb", "thumb_small", "web") for path in (art / stage).iterdir()]
+    assert len(stored) == 2 * 4
+    for path in stored:
+        assert path.stat().st_mode & 0o777 == 0o444
+        published = project_dir / "build" / "media" / path.relative_to(art)
+        assert shares(published, path)

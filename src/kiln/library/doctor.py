@@ -2,7 +2,8 @@
 
 The store is the truth and files are content (docs/ARCHITECTURE.md), so drift is any of:
 rows whose original is gone, originals whose bytes no longer hash to their id, derivatives
-missing or not what their row says, files in ``art/`` with no row, temporary files left by a
+missing or not what their row says, stored files that can be written (kiln makes them
+read-only: those of an older kiln), files in ``art/`` with no row, temporary files left by a
 process that died mid-write (in ``art/`` and ``build/``), jobs left ``running`` by a process
 that is gone, and a full-text index out of step with the images table.
 
@@ -15,7 +16,11 @@ What the default check costs, so that 10,000 images take seconds (docs/benchmark
   ``kiln run`` writes it, refreshed by every check that hashes it and finds it sound). A file
   changed in place keeps neither its mtime nor, usually, its size; ``--deep`` hashes every
   original regardless. Hashing runs on a thread per core (hashlib releases the GIL);
-* a derivative is checked for existence and byte count against its row.
+* a derivative is checked for existence and byte count against its row;
+* an original's or derivative's mode comes with the ``stat`` above. A writable one that shares
+  its inode with a file it was imported from (``kiln import --link``) is the user's file, which
+  kiln never changes: counted, not a problem. Only writable files with more than one link are
+  compared so, one ``stat`` of their sources each.
 
 ``--deep`` also decodes every original and derivative with Pillow and compares each
 derivative's pixel size with its row.
@@ -38,12 +43,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from kiln.art import TEMP_PREFIX, temporary_in_use
+from kiln.art import TEMP_PREFIX, read_only, temporary_in_use
 from kiln.project import Project
 from kiln.site.lock import build_in_progress
 from kiln.site.output import TEMP_SUFFIX
 from kiln.stages import STAGES
 from kiln.store import Store
+from kiln.store.db import chunks
 from kiln.store.leases import lapsed
 from kiln.wording import plural
 
@@ -61,6 +67,7 @@ KINDS: dict[str, tuple[str, str]] = {
     ),
     "missing-derivative": ("derivative missing", "derivatives missing"),
     "bad-derivative": ("derivative unreadable or of the wrong size", "derivatives unreadable or of the wrong size"),
+    "writable": ("stored file that can be changed in place", "stored files that can be changed in place"),
     "orphan": ("file in art/ with no row", "files in art/ with no row"),
     "temporary": ("leftover temporary file", "leftover temporary files"),
     "stuck-job": ("job stuck running with no live process", "jobs stuck running with no live process"),
@@ -89,6 +96,9 @@ class Examination:
     findings: list[Finding] = field(default_factory=list)
     waiting: int = 0  # lost originals whose job is already queued to make them again
     left_alone: int = 0  # recent temporary or unrecorded files another process may own
+    users_files: int = 0  # writable files of art/ that are the user's own, linked in by an import
+    # Writable stored files found while checking: (path, image id, device, inode, link count).
+    writable: list[tuple[Path, str, int, int, int]] = field(default_factory=list, repr=False)
 
     def of(self, kind: str) -> list[Finding]:
         return [finding for finding in self.findings if finding.kind == kind]
@@ -114,6 +124,11 @@ class Examination:
                 "1 image waits for 'kiln run' to make its lost original again" if self.waiting == 1 else
                 f"{self.waiting:,} images wait for 'kiln run' to make their lost originals again"
             )
+        if self.users_files:
+            lines.append(
+                f"{plural(self.users_files, 'file')} in art/ {'is' if self.users_files == 1 else 'are'} your own,"
+                " hard-linked by 'kiln import --link': kiln leaves them writable, and 'kiln build' copies them"
+            )
         if self.left_alone:
             lines.append(
                 f"{plural(self.left_alone, 'recent temporary or unrecorded file')} left alone: another kiln"
@@ -128,6 +143,7 @@ def examine(project: Project, store: Store, *, deep: bool = False) -> Examinatio
     listings = _Listings(project.art_dir, _busy_since(store))
     _check_originals(project, store, listings, report)
     _check_derivatives(project, store, listings, report)
+    _check_writable(project, store, report)
     _check_orphans(project, store, listings, report)
     _check_temporaries(project, listings, report)
     _check_jobs(store, report)
@@ -237,6 +253,8 @@ def _check_originals(project: Project, store: Store, listings: _Listings, report
                     )
                 continue
             stat = entry.stat(follow_symlinks=False)
+            if not read_only(stat.st_mode):
+                report.writable.append((art / path, image_id, stat.st_dev, stat.st_ino, stat.st_nlink))
             if stat.st_size != size:
                 detail = f"{project.relative(art / path)} is {stat.st_size:,} bytes, the store says {size:,}"
                 report.findings.append(Finding("corrupt-original", image_id, detail, image_id, job_key, art / path))
@@ -298,7 +316,10 @@ def _check_derivatives(project: Project, store: Store, listings: _Listings, repo
                             path=art / path, stage=stage)
                 )
                 continue
-            actual = entry.stat(follow_symlinks=False).st_size
+            stat = entry.stat(follow_symlinks=False)
+            if not read_only(stat.st_mode):
+                report.writable.append((art / path, image_id, stat.st_dev, stat.st_ino, stat.st_nlink))
+            actual = stat.st_size
             if actual != size:
                 detail = f"{actual:,} bytes, the store says {size:,}"
                 report.findings.append(
@@ -327,6 +348,28 @@ def _check_derivatives(project: Project, store: Store, listings: _Listings, repo
                 report.findings.append(
                     Finding("bad-derivative", project.relative(path), detail, image_id, path=path, stage=stage)
                 )
+
+
+def _check_writable(project: Project, store: Store, report: Examination) -> None:
+    """Report the writable stored files, but for the user's own (see the module's docstring)."""
+    shared = sorted({image_id for _, image_id, _, _, links in report.writable if links > 1})
+    sources: dict[str, set[tuple[int, int]]] = {}
+    for chunk in chunks(shared):
+        marks = ",".join("?" * len(chunk))
+        for row in store.query(f"SELECT image_id, path FROM import_sources WHERE image_id IN ({marks})", chunk):
+            try:
+                stat = os.stat(row["path"])
+            except OSError:
+                continue  # gone or moved: what is left in art/ is kiln's alone
+            sources.setdefault(row["image_id"], set()).add((stat.st_dev, stat.st_ino))
+    for path, image_id, device, inode, _ in report.writable:
+        if (device, inode) in sources.get(image_id, ()):
+            report.users_files += 1
+            continue
+        report.findings.append(
+            Finding("writable", project.relative(path), "writable, where kiln keeps stored files read-only",
+                    image_id, path=path)
+        )
 
 
 def _check_orphans(project: Project, store: Store, listings: _Listings, report: Examination) -> None:

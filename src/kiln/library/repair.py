@@ -11,6 +11,7 @@ could not.
   its job is queued again with the id it should make (``jobs.expected_image_id``), so the
   next ``kiln run`` makes it again and keeps its rating, status, tags and notes;
 * missing or bad derivatives are made again from the original;
+* a writable stored file (an older kiln's) is made read-only, as kiln now writes them;
 * the full-text index is rebuilt.
 """
 
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_IMODE
 from typing import Any
 
 from PIL import Image
@@ -83,6 +85,7 @@ def repair(project: Project, store: Store, examination: Examination) -> Repairs:
         finding.image_id for finding in lost + corrupt
     })
     _tidy_derivative_orphans(project, store, [f for f in orphans if f.stage != "original"], repairs)
+    _make_read_only(project, examination.of("writable"), repairs)
     if examination.of("fts"):
         with store.transaction():
             store.conn.execute("INSERT INTO images_fts(images_fts) VALUES ('rebuild')")
@@ -307,6 +310,24 @@ def _regenerate(
             made += len(result)
     if made:
         repairs.done.append(_phrase(made, "regenerated {n} derivative", "regenerated {n} derivatives"))
+
+
+def _make_read_only(project: Project, findings: list[Finding], repairs: Repairs) -> None:
+    """Take the write bits off each writable stored file (one moved or made again since is
+    already done)."""
+    done = 0
+    for finding in findings:
+        assert finding.path is not None
+        try:
+            os.chmod(finding.path, S_IMODE(os.stat(finding.path).st_mode) & ~0o222)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            repairs.not_done.append(f"{finding.subject}: cannot be made read-only: {error.strerror}")
+            continue
+        done += 1
+    if done:
+        repairs.done.append(_phrase(done, "made {n} stored file read-only", "made {n} stored files read-only"))
 
 
 def _tidy_derivative_orphans(project: Project, store: Store, findings: list[Finding], repairs: Repairs) -> None:
