@@ -11,7 +11,9 @@ them, files hard-linked). Every virtual collection is shown (``[site] collection
 printed, with the number of files each wrote; ``--full-only`` times full builds alone. Each
 cell gives wall time, CPU time (user + system, the whole process tree) and peak RSS; the load
 average at the start is printed under the table, since others' work on the machine inflates
-wall times but hardly CPU times.
+wall times but hardly CPU times, and so is how the builds published media: by hard link where
+the store's files are read-only, as kiln stores them, or as copies where they are writable (a
+store an older kiln made: ``kiln doctor --fix`` or ``chmod a-w`` makes them read-only).
 """
 
 from __future__ import annotations
@@ -144,6 +146,14 @@ def measure(store: Path, work: Path, runs: int, full_only: bool) -> dict[str, li
     return figures
 
 
+def media_published(store: Path) -> str:
+    """How a default build publishes ``store``'s media, judged by one original: every file of
+    a store comes from the same writer."""
+    with os.scandir(store / "art" / "original") as scan:
+        sample = next(entry for entry in scan if entry.is_file())
+    return "copied (writable files)" if sample.stat().st_mode & 0o222 else "hard-linked (read-only files)"
+
+
 def cell(samples: list[Sample], files: bool) -> str:
     seconds = statistics.median(s[0] for s in samples)
     cpu = statistics.median(s[1] for s in samples)
@@ -181,6 +191,8 @@ def main() -> None:
         if all(results[s][key] for s in sizes):
             print(f"| {label} | " + " | ".join(cell(results[s][key], files) for s in sizes) + " |")
     print(f"\nload average: {load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
+    for size in sizes:
+        print(f"{size:,} images: media {media_published(args.stores / f'images-{size}')}")
 
 
 if __name__ == "__main__":

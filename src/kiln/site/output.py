@@ -84,9 +84,10 @@ class Output:
 
         ``link`` (the default) hard-links a read-only source and copies a writable one; ``copy``
         always makes a file of its own, cloned where the filesystem can (no space used until
-        one side changes). A copy with the source's size and modification time is left alone
-        (media names are content-addressed), even where a link could now replace it: the
-        files of images that did not change are never looked at.
+        one side changes). A file already there is left alone if it is what the mode makes: a
+        link to a read-only source, else a copy with the source's size and modification time
+        (media names are content-addressed). Only the files of images that changed are
+        published, so a copy of an unchanged image stays a copy where a link could replace it.
         """
         if self.fresh:
             try:
