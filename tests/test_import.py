@@ -593,9 +593,30 @@ def test_doctor_never_changes_a_users_file_linked_in_but_mends_it_once_it_is_kil
             " and 'kiln build' copies them\n")
     assert kiln(project, "doctor", "--fix") == (0, mine)
     assert source.stat().st_mode & 0o777 == 0o640
-    source.unlink()  # now the file in art/ is kiln's alone
+    renamed = source.with_name("renamed.jpg")
+    source.rename(renamed)  # still the user's, under a name the store does not know
+    assert kiln(project, "doctor", "--fix") == (0, mine)
+    assert renamed.stat().st_mode & 0o777 == 0o640
+    renamed.unlink()  # now the file in art/ is kiln's alone
     code, output = kiln(project, "doctor", "--fix")
     assert (code, output.splitlines()[:2]) == (
         0, ["kiln doctor: 1 image, 4 files checked, 2 problems", "  2 stored files that can be changed in place"])
     assert output.endswith("fixed:\n  made 2 stored files read-only\n")
     assert original.stat().st_mode & 0o777 == 0o440
+
+
+def test_doctor_mends_an_older_kilns_writable_copy_of_an_imported_file(tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text('[project]\ntitle = "Copies"\n')
+    monkeypatch.chdir(tmp_path)
+    source = write(tmp_path / "c" / "plain.jpg", _jpeg((300, 200)))
+    assert kiln(project, "import", "c")[0] == 0
+    image_id = _id(project, "c/plain.jpg")
+    original = project / "art" / "original" / f"{image_id}.jpg"
+    original.chmod(0o644)  # as an older kiln wrote it; its web copy is the same file
+    code, output = kiln(project, "doctor", "--fix")
+    assert (code, output.splitlines()[:2]) == (
+        0, ["kiln doctor: 1 image, 4 files checked, 2 problems", "  2 stored files that can be changed in place"])
+    assert original.stat().st_mode & 0o777 == 0o444
+    assert source.stat().st_mode & 0o777 == 0o644

@@ -17,10 +17,12 @@ What the default check costs, so that 10,000 images take seconds (docs/benchmark
   changed in place keeps neither its mtime nor, usually, its size; ``--deep`` hashes every
   original regardless. Hashing runs on a thread per core (hashlib releases the GIL);
 * a derivative is checked for existence and byte count against its row;
-* an original's or derivative's mode comes with the ``stat`` above. A writable one that shares
-  its inode with a file it was imported from (``kiln import --link``) is the user's file, which
-  kiln never changes: counted, not a problem. Only writable files with more than one link are
-  compared so, one ``stat`` of their sources each.
+* an original's or derivative's mode comes with the ``stat`` above. A writable file of an
+  imported image that shares its inode with a file it was imported from (``kiln import
+  --link``), or has more links than ``art/`` and ``build/media`` account for (the user's file,
+  renamed since), is the user's, which kiln never changes: counted, not a problem. Only
+  writable files with more than one link are looked at so: a ``stat`` of each source of their
+  image and of their copy in ``build/media``.
 
 ``--deep`` also decodes every original and derivative with Pillow and compares each
 derivative's pixel size with its row.
@@ -36,6 +38,7 @@ import hashlib
 import os
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +48,7 @@ from PIL import Image
 
 from kiln.art import TEMP_PREFIX, read_only, temporary_in_use
 from kiln.project import Project
+from kiln.site.layout import media_path
 from kiln.site.lock import build_in_progress
 from kiln.site.output import TEMP_SUFFIX
 from kiln.stages import STAGES
@@ -353,23 +357,37 @@ def _check_derivatives(project: Project, store: Store, listings: _Listings, repo
 def _check_writable(project: Project, store: Store, report: Examination) -> None:
     """Report the writable stored files, but for the user's own (see the module's docstring)."""
     shared = sorted({image_id for _, image_id, _, _, links in report.writable if links > 1})
-    sources: dict[str, set[tuple[int, int]]] = {}
+    imported: set[str] = set()
+    sources: set[tuple[int, int]] = set()
     for chunk in chunks(shared):
         marks = ",".join("?" * len(chunk))
         for row in store.query(f"SELECT image_id, path FROM import_sources WHERE image_id IN ({marks})", chunk):
+            imported.add(row["image_id"])
             try:
                 stat = os.stat(row["path"])
             except OSError:
-                continue  # gone or moved: what is left in art/ is kiln's alone
-            sources.setdefault(row["image_id"], set()).add((stat.st_dev, stat.st_ino))
-    for path, image_id, device, inode, _ in report.writable:
-        if (device, inode) in sources.get(image_id, ()):
+                continue  # moved, renamed or gone: see below
+            sources.add((stat.st_dev, stat.st_ino))
+    in_art = Counter((device, inode) for _, _, device, inode, _ in report.writable)
+    for path, image_id, device, inode, links in report.writable:
+        if image_id in imported and (
+            (device, inode) in sources or links > in_art[device, inode] + _published_links(project, path, inode)
+        ):  # the user's file, or linked from somewhere kiln does not know: perhaps the user's, renamed
             report.users_files += 1
             continue
         report.findings.append(
             Finding("writable", project.relative(path), "writable, where kiln keeps stored files read-only",
                     image_id, path=path)
         )
+
+
+def _published_links(project: Project, path: Path, inode: int) -> int:
+    """1 if ``path``'s file in build/media is the same file (a link an older kiln made)."""
+    try:
+        published = os.stat(project.build_dir / media_path(path.relative_to(project.art_dir).as_posix()))
+    except OSError:
+        return 0
+    return int(published.st_ino == inode)
 
 
 def _check_orphans(project: Project, store: Store, listings: _Listings, report: Examination) -> None:
