@@ -129,9 +129,10 @@ class Examination:
                 f"{self.waiting:,} images wait for 'kiln run' to make their lost originals again"
             )
         if self.users_files:
+            is_, them = ("is", "it") if self.users_files == 1 else ("are", "them")
             lines.append(
-                f"{plural(self.users_files, 'file')} in art/ {'is' if self.users_files == 1 else 'are'} your own,"
-                " hard-linked by 'kiln import --link': kiln leaves them writable, and 'kiln build' copies them"
+                f"{plural(self.users_files, 'file')} in art/ {is_} your own, hard-linked by 'kiln import --link':"
+                f" kiln leaves {them} writable, and 'kiln build' copies {them}"
             )
         if self.left_alone:
             lines.append(
