@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import blurhash
 from PIL import Image
 
+from kiln import blurhashing
 from kiln.art import link_atomic, stage_path, write_atomic
 
 THUMB_SIZE = 400
@@ -114,7 +114,7 @@ def blurhash_of(image: Image.Image) -> str:
     """The 4×3 blurhash of an image, computed from a 32×32 box downscale."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")  # not a copy of what is RGB already
     small = rgb.resize((BLURHASH_SAMPLE, BLURHASH_SAMPLE), Image.Resampling.BOX)
-    return blurhash.encode(small, *BLURHASH_COMPONENTS)
+    return blurhashing.encode(small, *BLURHASH_COMPONENTS)
 
 
 def shown_as_is(image: Image.Image, original: Original) -> bool:
