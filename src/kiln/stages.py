@@ -97,7 +97,7 @@ class Original:
 STAGES = (
     Stage("thumb", thumbnail, 80),
     # From the original, not the 400 px thumbnail: Pillow box-reduces it by a whole factor first,
-    # so only the last step is a Lanczos one, 0.3–1.5 ms against 2.5 from the 400 px picture for
+    # so only the last step is a filtered one, 0.3–1.5 ms against 2.5 from the 400 px picture for
     # originals of 512–1536 px (bench/finishing.py).
     Stage("thumb_small", small_thumbnail, 80),
     Stage("web", web_copy, 80, keeps_original=True),
