@@ -49,8 +49,8 @@ def encode(image: Image.Image, x_components: int, y_components: int) -> str:
     pixels = _LINEAR[np.asarray(image.convert("RGB") if image.mode != "RGB" else image)]
     height, width = pixels.shape[:2]
     # factors[j, i, channel]: the picture's weight on the basis function of components (i, j).
-    # Sums of products, not matrix products: those go to OpenBLAS, whose threads then spin on
-    # the other core for a while after every call (0.8 ms of CPU per image in an import worker).
+    # Sums of products, not matrix products: those would go to OpenBLAS and wake its threads,
+    # which then spin on the other core that the next worker needs.
     rows = (_basis(y_components, height)[:, :, None, None] * pixels).sum(axis=1)  # [j, x, channel]
     factors = (_basis(x_components, width)[None, :, :, None] * rows[:, None]).sum(axis=2)  # [j, i, channel]
     factors /= width * height
