@@ -42,7 +42,9 @@ from kiln.wording import plural
 SHOWN = 20  # duplicates and skipped files listed by name (failures: every one)
 BATCH = 200  # rows per commit
 BATCH_S = 1.0  # or this long since the last commit, whichever comes first
-AHEAD = 2  # chunks of files handed to each worker before the first comes back
+# Chunks of files handed to each worker before the first comes back: enough work (about half
+# a second at 512 px) that the workers go on while a batch is flushed to disk and committed.
+AHEAD = 4
 CHUNK = 8  # files per chunk: fewer round trips between processes, results still soon back
 
 
