@@ -9,7 +9,9 @@ test, and nothing asserts a time. The figures go into docs/benchmarks.md by hand
 2. Engine utilisation: an engine that takes a fixed time per image (bench/fixed_time.py),
    0.5 s at 1024x1024 and 0.3 s at 1536x1536, handing over PNG files (as cn-engine and the
    HTTP services do) or decoded pixels; images per second as a share of 1 / that time. The runner's bookkeeping (PNG, derivatives,
-   blurhash, SQLite) overlaps the next generation, so this should stay near 100 %.
+   blurhash, SQLite) overlaps the next generation, so this should stay near 100 %; what it
+   does not overlap is shown apart: the time before the engine's first job, after its last
+   (the last image's finishing, the run's close), and between its jobs.
 3. ``kiln build`` over 1,000 images: a full build into an empty build/, then a no-op rebuild.
 """
 
