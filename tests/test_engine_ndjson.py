@@ -457,3 +457,57 @@ def test_the_work_folders_of_killed_kiln_processes_are_removed(make_engine: Make
     (own,) = (p for p in work.iterdir() if p.name.startswith(f"kiln-test-{here}-{os.getpid()}-"))
     engine.close()
     assert not own.exists()
+
+
+def requests_sent(log: Path) -> list[str]:
+    return [json.loads(line)["cmd"] for line in log.read_text().splitlines()]
+
+
+def test_start_leaves_the_process_booting_and_the_first_call_greets_it(make_engine: MakeEngine, tmp_path: Path):
+    engine = make_engine([*FAKE, "--log", str(tmp_path / "requests.log")])
+    engine.start()
+    pid = engine.pid
+    assert pid is not None  # started, without waiting for its answer to ping
+    engine.start()  # a second start is the same process
+    assert engine.pid == pid
+    engine.load("klein")
+    assert engine.generate(job(model="klein")).image.size == (96, 64)
+    assert engine.pid == pid
+    assert requests_sent(tmp_path / "requests.log") == ["ping", "load", "generate"]
+
+
+def test_an_engine_started_but_never_asked_is_killed_not_waited_for(make_engine: MakeEngine, tmp_path: Path):
+    # A process that would never answer quit: closing it after a grace period would take a minute.
+    engine = make_engine([sys.executable, "-c", "import time; time.sleep(60)"], quit_grace_s=60)
+    engine.start()
+    pid = engine.pid
+    assert pid is not None
+    engine.close()
+    assert gone(pid)
+    log = (tmp_path / "logs" / "engine-test.log").read_text()
+    assert f"pid {pid} was started but not needed; killing it" in log
+    assert f"pid {pid} was killed by SIGKILL" in log
+
+
+def test_a_log_named_after_the_start_holds_what_the_engine_said_before(tmp_path: Path):
+    engine = NdjsonEngine("late", {"command": FAKE, "work_dir": str(tmp_path / "work")}, root=tmp_path)
+    try:
+        engine.start()
+        assert engine.pid is not None
+        engine.log_path = tmp_path / "logs" / "run-7-late.log"
+        engine.load("klein")
+    finally:
+        engine.close()
+    log = (tmp_path / "logs" / "run-7-late.log").read_text()
+    # Both were said before the log had its name: kiln's note, and the engine's banner.
+    assert "started pid" in log and BANNER_END in log and "loaded klein" in log
+    assert not (tmp_path / "art").exists()  # no default log was opened beside it
+
+
+def test_an_engine_that_cannot_start_is_reported_by_its_first_call(make_engine: MakeEngine, tmp_path: Path):
+    engine = make_engine([str(tmp_path / "no-such-engine")])
+    engine.start()  # says nothing: the run reports it with the job that needed the engine
+    assert engine.pid is None
+    with pytest.raises(EngineError) as caught:
+        engine.load("klein")
+    assert caught.value.code == "ENGINE_START_FAILED"

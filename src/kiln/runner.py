@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from kiln.art import sweep_temporaries
 from kiln.engines import (
     Engine, EngineError, GenerateRequest, GenerateResult, Progress, Restarted, check_engines, engine_class,
-    open_engine,
+    name_log, open_engine,
 )
 from kiln.errors import InputError, KilnError
 from kiln.finishing import finishing_workers, image_row, worker_pool, write_image_files
@@ -210,12 +210,16 @@ class _Tracker:
 
 class Runner:
     def __init__(
-        self, project: Project, store: Store, observer: RunObserver | None = None, stop: threading.Event | None = None
+        self, project: Project, store: Store, observer: RunObserver | None = None, stop: threading.Event | None = None,
+        engines: dict[str, Engine] | None = None,
     ):
         self.project = project
         self.store = store
         self.observer = observer or SilentObserver()
         self.lanes: dict[str, _Lane] = {}
+        # Engines already started (see start_engines), by name: a lane takes its engine from
+        # here and closes it; whoever started them closes those left.
+        self.started = engines if engines is not None else {}
         self.run_id = 0
         # Set by an auto-pause, or from outside (``kiln serve`` stopping) to end the run early.
         self.stop = stop or threading.Event()
@@ -365,7 +369,12 @@ class Runner:
     def _lane(self, name: str) -> _Lane:
         if name not in self.lanes:
             config = self.project.engine(name)
-            engine = open_engine(self.project, name, log_name=f"run-{self.run_id}-{name}")
+            log_name = f"run-{self.run_id}-{name}"
+            engine = self.started.pop(name, None)
+            if engine is None:
+                engine = open_engine(self.project, name, log_name=log_name)
+            else:
+                name_log(engine, self.project, log_name)
             self.lanes[name] = _Lane(engine, config.policy, self._work, self.stop)
         return self.lanes[name]
 
@@ -648,22 +657,43 @@ def run_recipes(
     problems = check_engines(project, {recipe.engine for recipe in recipes})
     if problems:
         raise InputError(problems)
+    engines = start_engines(project, {recipe.engine for recipe in recipes})
     try:
-        store = open_store(project.db_path)
-    except (sqlite3.Error, OSError) as error:
-        raise _write_error(project, error) from None
-    try:
-        runner = Runner(project, store, observer, stop)
-        if redo:
-            from kiln.library.requeue import plan_redo
+        try:
+            store = open_store(project.db_path)
+        except (sqlite3.Error, OSError) as error:
+            raise _write_error(project, error) from None
+        try:
+            runner = Runner(project, store, observer, stop, engines)
+            if redo:
+                from kiln.library.requeue import plan_redo
 
-            plans, keys = plan_redo(project, store, redo)
-            return runner.run(plans, only=keys)
-        return runner.run(make_plan(recipes, project, store))
-    except (sqlite3.Error, OSError) as error:
-        raise _write_error(project, error) from None
+                plans, keys = plan_redo(project, store, redo)
+                return runner.run(plans, only=keys)
+            return runner.run(make_plan(recipes, project, store))
+        except (sqlite3.Error, OSError) as error:
+            raise _write_error(project, error) from None
+        finally:
+            store.close()
     finally:
-        store.close()
+        for engine in engines.values():  # those the run did not need, or never reached
+            engine.close()
+
+
+def start_engines(project: Project, names: set[str]) -> dict[str, Engine]:
+    """The engines ``names``, each set off on its own start-up (:meth:`Engine.start`), so an
+    engine process boots while kiln opens the store and plans the jobs. The caller closes
+    them, or hands them to a :class:`Runner`."""
+    engines: dict[str, Engine] = {}
+    try:
+        for name in sorted(names):
+            engines[name] = engine = open_engine(project, name, log_name=None)
+            engine.start()
+    except BaseException:
+        for engine in engines.values():
+            engine.close()
+        raise
+    return engines
 
 
 def _write_error(project: Project, error: sqlite3.Error | OSError) -> BaseException:

@@ -88,15 +88,22 @@ def create_engine(config: EngineConfig, root: Path | None = None) -> Engine:
     return engine_class(config)(config.name, config.options, root=root)
 
 
-def open_engine(project: Project, name: str, *, log_name: str) -> Engine:
+def open_engine(project: Project, name: str, *, log_name: str | None) -> Engine:
     """The project's engine ``name``, reading paths from the project and logging into art/logs.
 
-    Engines that run a process keep its stderr in ``art/logs/<log_name>.log``.
+    Engines that run a process keep its stderr in ``art/logs/<log_name>.log``; with no
+    ``log_name`` yet, :func:`name_log` gives it one before the engine's first call.
     """
     engine = create_engine(project.engine(name), project.root)
+    if log_name is not None:
+        name_log(engine, project, log_name)
+    return engine
+
+
+def name_log(engine: Engine, project: Project, log_name: str) -> None:
+    """Log ``engine``'s process into ``art/logs/<log_name>.log``, unless its options say where."""
     if getattr(engine, "log_path", False) is None:
         engine.log_path = project.art_dir / "logs" / f"{log_name}.log"  # type: ignore[attr-defined]
-    return engine
 
 
 __all__ = [
@@ -109,6 +116,7 @@ __all__ = [
     "check_engines",
     "create_engine",
     "engine_class",
+    "name_log",
     "open_engine",
     "engine_types",
 ]

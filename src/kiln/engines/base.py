@@ -168,6 +168,11 @@ class Engine(ABC):
         does not declare its options, as your own ``"module:Class"`` may not, accepts any."""
         return []
 
+    def start(self) -> None:
+        """Set off the engine's own start-up (an engine process booting) without waiting for
+        it, so it overlaps kiln's planning; the first :meth:`load` finds it under way. Nothing
+        by default: most engines have nothing to start, or start within :meth:`load`."""
+
     def load(self, model: str, progress: ProgressFn = no_progress) -> float:
         """Make ``model`` ready; returns the milliseconds it took (0 if it was loaded)."""
         if self.loaded_model == model:

@@ -94,7 +94,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 
 from kiln import lifeline
@@ -241,20 +241,41 @@ class _Settings:
 
 
 class _Log:
-    """The engine's log file: its stderr, verbatim, and kiln's notes, each flushed at once."""
+    """The engine's log file: its stderr, verbatim, and kiln's notes, each flushed at once.
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._file = open(path, "ab")  # noqa: SIM115 - open for the engine's whole life
+    An engine started before its log has a name (``kiln run`` names it after the run, which
+    planning precedes) has its lines held until :meth:`open` names the file; a run that ends
+    before then (a recipe found bad while planning) leaves no file behind.
+    """
+
+    def __init__(self, path: Path | None):
+        self.path: Path | None = None
+        self._file: BinaryIO | None = None
+        self._held: list[bytes] = []
+        self._closed = False
         self._lock = threading.Lock()
+        if path is not None:
+            self.open(path)
+
+    def open(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = open(path, "ab")  # noqa: SIM115 - open for the engine's whole life
+        with self._lock:
+            self.path, self._file = path, file
+            file.write(b"".join(self._held))
+            file.flush()
+            self._held = []
 
     def write(self, data: bytes) -> None:
+        line = data if data.endswith(b"\n") else data + b"\n"
         with self._lock:
             # The stderr thread may still hold a last line after close().
-            if self._file.closed:
+            if self._closed:
                 return
-            self._file.write(data if data.endswith(b"\n") else data + b"\n")
+            if self._file is None:
+                self._held.append(line)
+                return
+            self._file.write(line)
             self._file.flush()
 
     def note(self, text: str) -> None:
@@ -262,7 +283,9 @@ class _Log:
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            self._closed = True
+            if self._file is not None:
+                self._file.close()
 
 
 class _Process:
@@ -398,6 +421,7 @@ class NdjsonEngine(Engine):
             self.settings.log_dir / f"engine-{name}.log" if self.settings.log_dir else None
         )
         self._process: _Process | None = None
+        self._greeted = False  # whether the running process has answered ping
         self._process_model: str | None = None  # the model the running process holds
         self._model_info = ""  # the engine's name for that model
         self._log: _Log | None = None
@@ -419,6 +443,15 @@ class NdjsonEngine(Engine):
         return self._process.pid if self._process and self._process.alive else None
 
     # --- Engine interface ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the engine process and leave it booting; the first call greets it."""
+        if self._process is not None:
+            return
+        try:
+            self._spawn(self._log or _Log(self.log_path))
+        except (EngineError, OSError):
+            self._log = None  # the first call starts it again, and reports why it cannot
 
     def load(self, model: str, progress: ProgressFn = no_progress) -> float:
         """Make ``model`` ready in the engine process; milliseconds taken (0 if it was loaded)."""
@@ -586,11 +619,17 @@ class NdjsonEngine(Engine):
 
     def _ensure_process(self) -> _Process:
         if self._process is not None:
+            if not self._greeted:  # set off by start(): booting, or failed to
+                self._open_log()
+                return self._greet(self._process)
             if self._process.alive:
                 return self._process
             # Died between jobs: nothing was lost, so this does not count as a crash.
             self._note(f"the engine died while idle ({self._discard()}); starting a new one")
-        log = self._open_log()
+        return self._greet(self._spawn(self._open_log()))
+
+    def _spawn(self, log: _Log) -> _Process:
+        self._log = log
         env = {**os.environ, **self.settings.env}
         try:
             process = _Process(self.settings.command, env, log, self.name, self.root)
@@ -599,20 +638,26 @@ class NdjsonEngine(Engine):
                 f"cannot start {shlex.join(self.settings.command)}: {problem}", code="ENGINE_START_FAILED"
             ) from None
         self._process = process
+        self._greeted = False
         self._process_model = None
         self._model_info = ""
         self._note(f"started pid {process.pid}: {shlex.join(self.settings.command)}")
+        return process
+
+    def _greet(self, process: _Process) -> _Process:
+        """Wait for a new process's answer to ping."""
         try:
             data = self._call("ping", None, self.settings.seconds["startup_timeout_s"])
         except _Exited:
             ending = self._discard()
             raise EngineError(
-                f"{shlex.join(self.settings.command)} failed before answering ping ({ending}); see {log.path}",
+                f"{shlex.join(self.settings.command)} failed before answering ping ({ending}); see {process.log.path}",
                 code="ENGINE_START_FAILED",
             ) from None
         if data.get("status") != "pong":
             self._kill()
             raise EngineError(f"the engine answered ping with {data!r}, not pong", code="PROTOCOL_ERROR")
+        self._greeted = True
         return process
 
     def _call(
@@ -675,7 +720,12 @@ class NdjsonEngine(Engine):
         assert process is not None
         self._process = None
         self._process_model = None
-        if process.alive:
+        if process.alive and not self._greeted:
+            # Asked nothing yet, so it holds nothing: waiting for it to boot only to quit it
+            # would hold up a run that found nothing to do, or bad input.
+            self._note(f"pid {process.pid} was started but not needed; killing it")
+            process.kill()
+        elif process.alive:
             grace = self.settings.seconds["quit_grace_s"]
             try:
                 process.send(protocol.request(f"quit-{next(self._ids)}", "quit"))
@@ -708,10 +758,13 @@ class NdjsonEngine(Engine):
     def _open_log(self) -> _Log:
         path = self.log_path or self.root / DEFAULT_LOG_DIR / f"engine-{self.name}.log"
         if self._log is None or self._log.path != path:
-            if self._log is not None:
-                self._log.close()
             try:
-                self._log = _Log(path)
+                if self._log is not None and self._log.path is None:  # its process started before it had a name
+                    self._log.open(path)
+                else:
+                    if self._log is not None:
+                        self._log.close()
+                    self._log = _Log(path)
             except OSError as problem:
                 raise EngineError(f"cannot open the engine log {path}: {problem}", code="ENGINE_START_FAILED") from None
         return self._log
