@@ -47,10 +47,18 @@ def watched(page):
     assert problems == []
 
 
+# Whether the finder has shown the results its state asks for. A page entered by a link or a
+# script is waited on from its first byte, before its deferred scripts made window.kiln.
+SETTLED = (
+    "!!(window.kiln && window.kiln.find && window.kiln.find.ready && !window.kiln.findPending"
+    " && document.querySelector('.find-summary')"
+    " && !/Searching/.test(document.querySelector('.find-summary').textContent))"
+)
+
+
 def settle(page) -> None:
     """Waits until the finder has shown the results its state asks for."""
-    page.wait_for_function("window.kiln.find && document.querySelector('.find-summary') && !/Searching/.test(document.querySelector('.find-summary').textContent)")
-    page.wait_for_function("window.kiln.find.ready && !window.kiln.findPending")
+    page.wait_for_function(SETTLED)
 
 
 def coastal(indexes) -> list[str]:
@@ -146,6 +154,60 @@ def test_search_finds_an_image_by_a_word_of_its_prompt_and_by_a_tag(watched, sit
     page.wait_for_function("document.querySelectorAll('.grid .tile').length === 3")
     assert tile_ids(page) == coastal([5, 10, 15])
     assert page.input_value("#find-q") == "test"
+
+
+def held_until_asked(page, pattern: str) -> list:
+    """Holds the requests for ``pattern``: each waits in the list until the test continues it."""
+    held: list = []
+    page.route(pattern, lambda route: held.append(route))
+    return held
+
+
+def wait_for(page, held: list) -> None:
+    """Waits until a held request has come (for ten seconds at most)."""
+    for _ in range(500):
+        if held:
+            return
+        page.wait_for_timeout(20)
+    raise AssertionError("the request to hold never came")
+
+
+def test_a_search_sent_to_the_search_page_is_followed_from_its_first_byte(watched, site, static_server):
+    # The search page is entered by the finder's own script, so nothing waits for its load:
+    # the test looks at it while its kiln.js is still on the way, then lets it come.
+    page = watched
+    url = static_server(site)
+    page.goto(url + "index.html")
+    held = held_until_asked(page, "**/static/kiln.*.js")
+    page.fill("#find-q", "harbour")
+    page.press("#find-q", "Enter")
+    page.wait_for_function("location.pathname.endsWith('/search.html')")
+    wait_for(page, held)
+    assert page.evaluate(SETTLED) is False
+    held[0].continue_()
+    settle(page)
+    harbour = [i for i in range(20) if "harbour" in SUBJECTS[i % len(SUBJECTS)]]
+    expected = set(coastal(harbour)) | {image_id("fog-studies", i) for i in range(6) if "harbour" in SUBJECTS[i % len(SUBJECTS)]}
+    page.wait_for_function(f"document.querySelectorAll('.grid .tile').length === {len(expected)}")
+    assert expected and set(tile_ids(page)) == expected
+
+
+def test_a_fragment_changed_while_the_data_set_is_loading_is_the_one_shown(watched, site, static_server):
+    # The fragment changes (a link, the back button) before the collection's meta is in: the
+    # finder must not filter without it, and shows the newer state once it comes.
+    page = watched
+    url = static_server(site)
+    held = held_until_asked(page, "**/find/coastal-dusk/meta.js*")
+    page.goto(url + "coastal-dusk/index.html#rating=4", wait_until="domcontentloaded")
+    wait_for(page, held)
+    page.evaluate("location.hash = '#rating=5'")
+    page.wait_for_function("location.hash === '#rating=5'")
+    held[0].continue_()
+    settle(page)
+    wanted = coastal(i for i in range(20) if i % 6 == 5)
+    page.wait_for_function(f"document.querySelectorAll('.grid .tile').length === {len(wanted)}")
+    assert tile_ids(page) == wanted
+    assert page.input_value(".find-panel select[name=rating]") == "5"
 
 
 def test_hostile_text_is_shown_as_text_in_results_and_filter_values(watched, hostile):

@@ -501,7 +501,9 @@
     var next = readFragment();
     if (JSON.stringify(next) === JSON.stringify(state)) return;
     state = next;
-    apply();
+    // Until the data set's meta is in there is nothing to filter: start() applies the state
+    // as it is by then.
+    if (info) apply();
   });
 
   kiln.findParams = params;
