@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kiln.site import build_site, find, findcurated, findgrown, findwhole
+from kiln.site import build_site, find, findcurated, findgrown
 from kiln.site.filters import BLOCK, CHUNK
 from kiln.site.search import numbers_of, postings, shard_of, words
 from sitefixtures import add_images, add_recipe, image_id, make_project, open_project_store
@@ -189,8 +189,7 @@ def test_a_rebuild_rewrites_only_the_files_whose_data_changed(gallery, monkeypat
     numbers_before = column(build, "coast/g")
     add_images(project, store, "coast", 1, start=30, prompt="a solitary zeppelin", created_at="2025-03-15T00:00:00.000Z")
     with monkeypatch.context() as patch:  # the new image's words are added, the rest is not read
-        for module in (findwhole, findgrown):
-            patch.setattr(module, "shards", lambda *args: pytest.fail("the whole index was made again"))
+        patch.setattr(find, "shards", lambda *args: pytest.fail("the whole index was made again"))
         report = build_site(project, store)
     written = {name for name in report.written_names if name.startswith("find/")}
     after = finder_bytes(build)
@@ -480,12 +479,11 @@ def test_curated_images_change_in_place_as_a_build_in_one_go_makes_it(small, mon
 def test_a_curated_image_rewrites_only_its_block_chunk_and_metas(small, monkeypatch):
     project, store = small
     read_rows: list[int] = []
-    original = findcurated.read_facts
+    original = find.read_facts
     number = column(project.build_dir, "coast/g")[12]
     store.conn.execute("UPDATE images SET rating = 4 WHERE id = ?", [image_id("coast", 12)])
     with monkeypatch.context() as patch:
-        for module in (find, findcurated):
-            patch.setattr(module, "read_facts", lambda s, ids: read_rows.append(len(ids)) or original(s, ids))
+        patch.setattr(find, "read_facts", lambda s, ids: read_rows.append(len(ids)) or original(s, ids))
         patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
         report = build_site(project, store)
     written = sorted(name for name in report.written_names if name.startswith("find/_library/"))

@@ -47,7 +47,7 @@ from kiln.site.findstate import LibraryRecord
 from kiln.site.findwhole import make_whole
 from kiln.site.growing import OldFiles, encoded
 from kiln.site.layout import SEARCH
-from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words
+from kiln.site.search import PREFIX, SEARCH as SEARCH_SET, add_to, index_words, shards
 from kiln.site.views import arrange
 
 if TYPE_CHECKING:  # produce.py lists this module's producer
@@ -125,11 +125,11 @@ class Producing:
 
     # ---- the whole library -------------------------------------------------------------------
 
-    def _known(self, library: Library, members: list[Member], homes_from_members: bool) -> Library:
+    def known(self, library: Library, members: list[Member], homes_from_members: bool) -> Library:
         """The library's facts, numbers and homes of ``members`` (read for those it lacks)."""
         assert self.record is not None
         wanted = [m.image_id for m in members if m.image_id not in library.facts]
-        for image_id, (_, facts) in read_facts(self.build.store, wanted).items():
+        for image_id, (_, facts) in self.facts(wanted).items():
             library.facts[image_id] = facts
         if homes_from_members:
             library.homes.update((m.image_id, m.home) for m in members)
@@ -138,7 +138,15 @@ class Producing:
             library.homes.setdefault(image_id, home)
         return library
 
-    def _whole_library(self) -> Library:
+    def facts(self, ids: list[str]) -> dict[str, tuple[int, Facts]]:
+        """The revision and facts of each of ``ids`` the store holds."""
+        return read_facts(self.build.store, ids)
+
+    def whole_index(self, library: Library) -> dict[str, bytes]:
+        """Every shard of the search index, made from ``library``'s images."""
+        return {name: script(f"{SEARCH_SET}/{name}", words) for name, words in shards(library.ids(), library.facts, library.titles).items()}
+
+    def whole_library(self) -> Library:
         """Every image's facts, number, home and titles, from one lean pass over the store."""
         library = Library()
         # Most images are in one recipe: each set of recipes is worked out once.
@@ -155,7 +163,7 @@ class Producing:
         library.numbers = {image_id: n for n, image_id in enumerate(ids)}
         return library
 
-    def _grown_files(
+    def changed_set(
         self, name: str, before: dict[str, Any], files: dict[str, Any], meta: dict[str, Any],
         remade: dict[int, list[Member]], extra: dict[str, str], members: Callable[[], list[Member]],
         library: Callable[[], Library],
@@ -168,7 +176,7 @@ class Producing:
             made[file], versions[file] = encoded(name, file, data)
         for number, held in remade.items():
             versions[f"items-{number}"] = digest(FORMAT, [item_source(m) for m in held])
-        whole = cache(lambda: self._made(name, members(), library()))
+        whole = cache(lambda: self.set_files(name, members(), library()))
         for file, version in sorted(versions.items()):
             data = made.get(file)
             make = (lambda data=data: data) if data is not None else (lambda file=file: whole()[file])
@@ -182,7 +190,7 @@ class Producing:
 
     # ---- a data set made whole, or kept ------------------------------------------------------
 
-    def _made(self, name: str, members: list[Member], library: Library) -> dict[str, bytes]:
+    def set_files(self, name: str, members: list[Member], library: Library) -> dict[str, bytes]:
         """Every file of a data set, made whole (but the meta)."""
         files, _ = columns(members, library.facts, library.numbers, library.homes)
         made = {file: script(f"{name}/{file}", data) for file, data in cut(files).items()}
@@ -190,7 +198,7 @@ class Producing:
             made[chunk] = script(f"{name}/{chunk}", items(self.build.store, members[start:end]))
         return made
 
-    def _collections(
+    def collections(
         self, build: Build, whole: Callable[[], Library], known: Callable[[list[Member], bool], Library],
         changed_in_place: Callable[[str, list[Member], dict[str, Any]], bool],
     ) -> None:
@@ -202,14 +210,14 @@ class Producing:
                 continue
             before = recorded(self.root / collection.name / "meta.js")
             if not collection.changed and isinstance(before.get("files"), dict):
-                self._kept(collection, before, whole)
+                self.kept_set(collection, before, whole)
                 continue
             members = self.members(collection)
             if collection.kind in ("recipe", "archived") and changed_in_place(collection.name, members, before):
                 continue
-            self._data_set(collection.name, members, known(members, collection.newest_first))
+            self.whole_set(collection.name, members, known(members, collection.newest_first))
 
-    def _data_set(self, name: str, members: list[Member], library: Library, extra: dict[str, str] | None = None) -> None:
+    def whole_set(self, name: str, members: list[Member], library: Library, extra: dict[str, str] | None = None) -> None:
         """Declare a data set's files, made whole (the item chunks only when what they are made
         from changed)."""
         files, meta = columns(members, library.facts, library.numbers, library.homes)
@@ -235,11 +243,11 @@ class Producing:
         data = script(f"{name}/meta", full)
         self.build.file(f"{FIND}/{name}/meta.js", digest(data), lambda: data)
 
-    def _kept(self, collection: Collection, meta: dict[str, Any], library: Callable[[], Library]) -> None:
+    def kept_set(self, collection: Collection, meta: dict[str, Any], library: Callable[[], Library]) -> None:
         """Declare the files of a data set unchanged since the last build, as its meta lists
         them; its members are read only if one of them must be made again (changed by hand)."""
         name = collection.name
-        whole = cache(lambda: self._made(name, self.members(collection), library()))
+        whole = cache(lambda: self.set_files(name, self.members(collection), library()))
         for file, version in sorted(meta["files"].items()):
             self.build.file(f"{FIND}/{name}/{file}.js", version, lambda file=file: whole()[file])
         data = script(f"{name}/meta", meta)
@@ -247,7 +255,7 @@ class Producing:
 
     # ---- the search index --------------------------------------------------------------------
 
-    def _add_words(
+    def add_words(
         self, versions: dict[str, str], numbered: list[tuple[int, Facts, Any]]
     ) -> tuple[dict[str, str], dict[str, bytes]] | None:
         """The shards with the words of ``numbered`` images added, read from the last build's
@@ -263,7 +271,7 @@ class Producing:
             versions[name] = digest(made[name])
         return versions, made
 
-    def _search_files(
+    def index_files(
         self, versions: dict[str, str], made: dict[str, bytes], whole: Callable[[], dict[str, bytes]], count: int,
         made_from: str,
     ) -> None:

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.site.collections import Member
 from kiln.site.curating import curate_columns
-from kiln.site.filters import CHUNK, LIBRARY, Facts, read_facts, read_recipes
+from kiln.site.filters import CHUNK, LIBRARY, Facts, read_recipes
 from kiln.site.findfiles import digest, resummed, script
 from kiln.site.findformat import Library, is_sum, members_digest, old_shard, recorded, record_stamps
 from kiln.site.findstate import Row
 from kiln.site.findwhole import make_whole, search_whole
 from kiln.site.growing import OldFiles, Stale
-from kiln.site.search import SEARCH as SEARCH_SET, image_words, numbers_of, postings, shard_of, shards, source
+from kiln.site.search import SEARCH as SEARCH_SET, image_words, numbers_of, postings, shard_of, source
 
 if TYPE_CHECKING:
     from kiln.site.find import Producing
@@ -40,7 +40,7 @@ def curation(p: Producing, held: dict[str, Row], same_count: bool) -> Curation |
     if not same_count:
         return None  # an image was deleted too
     ids = sorted(held)
-    found = read_facts(p.build.store, ids)
+    found = p.facts(ids)
     recipes = read_recipes(p.build.store, ids)
     titles = {}
     for image_id in ids:
@@ -70,7 +70,7 @@ def curated(p: Producing, curation: Curation) -> None:
     library = Library(
         dict(curation.facts), {i: row[0] for i, row in held.items()}, {i: row[3] for i, row in held.items()}
     )
-    whole = cache(p._whole_library)
+    whole = cache(p.whole_library)
     meta = recorded(p.root / LIBRARY / "meta.js")
     try:
         old = OldFiles(p.root / LIBRARY, LIBRARY, meta)
@@ -82,10 +82,10 @@ def curated(p: Producing, curation: Curation) -> None:
     for number in sorted({row[0] // CHUNK for row in held.values()}):
         rows = record.numbered(number * CHUNK, (number + 1) * CHUNK)
         remade[number] = [Member(i, curation.revisions.get(i, revision), home, "", 0, None) for _, i, revision, home in rows]
-    p._grown_files(LIBRARY, meta, files, {**tally.meta([]), "axisValues": {}}, remade, {"placed": meta["placed"]},
+    p.changed_set(LIBRARY, meta, files, {**tally.meta([]), "axisValues": {}}, remade, {"placed": meta["placed"]},
                       lambda: whole().members(), whole)
-    p._collections(
-        build, whole, lambda members, homes_from_members: p._known(library, members, homes_from_members),
+    p.collections(
+        build, whole, lambda members, homes_from_members: p.known(library, members, homes_from_members),
         lambda name, members, before: curate_set(p, name, members, before, curation, library),
     )
     stamps = {i: record_stamps(i, curation.facts[i], curation.titles[i]) for i in held}
@@ -103,15 +103,11 @@ def curated(p: Producing, curation: Curation) -> None:
     ):
         changed_words = reword(p, previous["files"], previous["from"], reworded)
     if changed_words is not None:
-        def remade_index() -> dict[str, bytes]:
-            library = whole()
-            return {n: script(f"{SEARCH_SET}/{n}", w) for n, w in shards(library.ids(), library.facts, library.titles).items()}
-
         versions, made, made_from = changed_words
-        p._search_files(versions, made, cache(remade_index), previous["count"], made_from)
+        p.index_files(versions, made, cache(lambda: p.whole_index(whole())), previous["count"], made_from)
     else:
         everything = whole()
-        search_whole(p, everything.ids(), everything.facts, everything.titles)
+        search_whole(p, everything)
     record.revise((curation.revisions[i], *stamps[i], i) for i in held)
 
 
@@ -165,6 +161,6 @@ def curate_set(p: Producing, name: str, members: list[Member], before: dict[str,
         return False
     remade = {k // CHUNK: members[k // CHUNK * CHUNK : (k // CHUNK + 1) * CHUNK] for k in sorted(at.values())}
     meta = {**tally.meta(axis_fields), "axisValues": before["axisValues"]}
-    p._grown_files(name, before, files, meta, remade, {"from": members_digest(members)}, lambda: members,
-                      lambda: p._known(library, members, False))
+    p.changed_set(name, before, files, meta, remade, {"from": members_digest(members)}, lambda: members,
+                      lambda: p.known(library, members, False))
     return True

@@ -11,14 +11,14 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from kiln.site.collections import Member
-from kiln.site.filters import CHUNK, LIBRARY, Facts, axis_columns, chunks, orders, read_facts, read_recipes, seed_key, shows
+from kiln.site.filters import CHUNK, LIBRARY, Facts, axis_columns, chunks, orders, read_recipes, seed_key, shows
 from kiln.site.findcurated import Curation, curation
-from kiln.site.findfiles import chain, script, summed
+from kiln.site.findfiles import chain, summed
 from kiln.site.findformat import Library, images_in, is_sum, recorded, record_stamps
 from kiln.site.findstate import LibraryRecord
 from kiln.site.findwhole import make_whole, search_whole
 from kiln.site.growing import OldFiles, Stale, grow_axes, grow_columns, insert_order
-from kiln.site.search import SEARCH as SEARCH_SET, shards, source
+from kiln.site.search import SEARCH as SEARCH_SET, source
 
 if TYPE_CHECKING:
     from kiln.site.find import Producing
@@ -61,7 +61,7 @@ def new_images(p: Producing) -> Growth | Curation | None:
         return curation(p, held, images == int(images_before)) if len(held) == len(changed) else None
     if images != int(images_before) + len(changed):
         return None  # an image was deleted (or more changed than the store's revisions say)
-    found = read_facts(build.store, changed)
+    found = p.facts(changed)
     last = record.numbered(start - 1, start) if start else []
     if last:
         row = build.store.conn.execute("SELECT created_at FROM images WHERE id = ?", [last[0][1]]).fetchone()
@@ -97,13 +97,13 @@ def grown(p: Producing, growth: Growth) -> None:
     )
 
     def known(members: list[Member], homes_from_members: bool) -> Library:
-        return p._known(library, members, homes_from_members)
+        return p.known(library, members, homes_from_members)
 
-    whole = cache(p._whole_library)
+    whole = cache(p.whole_library)
     if not grow_library(p, growth, library, whole):
         make_whole(p)  # a file of the library's is not as the last build left it
         return
-    p._collections(
+    p.collections(
         build, whole, known, lambda name, members, before: grow_set(p, name, members, before, growth, library, known)
     )
     search_grown(p, growth, whole)
@@ -140,7 +140,7 @@ def grow_library(p: Producing, growth: Growth, library: Library, whole: Callable
     chunk_members += [Member(i, growth.revisions[i], growth.homes[i], "", 0, None) for i in growth.ids]
     placed, _ = chain(((i, growth.homes[i]) for i in growth.ids), link=meta.get("placed", ""))
     record.set("placed", placed)
-    p._grown_files(LIBRARY, meta, files, meta_grown, cut_chunks(first, chunk_members), {"placed": placed},
+    p.changed_set(LIBRARY, meta, files, meta_grown, cut_chunks(first, chunk_members), {"placed": placed},
                       lambda: whole().members(), whole)
     return True
 
@@ -179,7 +179,7 @@ def grow_set(
         files.update(orders([order_facts(m) for m in members]))
     first = count // CHUNK * CHUNK
     made_from = p.made_from_grown(name, count, members[count:])
-    p._grown_files(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes},
+    p.changed_set(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes},
                       cut_chunks(first, members[first:]),
                       {"from": made_from}, lambda: members, lambda: known(members, False))
     return True
@@ -192,20 +192,15 @@ def search_grown(p: Producing, growth: Growth, whole: Callable[[], Library]) -> 
     numbered = [(growth.start + n, growth.facts[i], growth.titles.get(i, ())) for n, i in enumerate(growth.ids)]
     added = None
     if isinstance(versions, dict) and previous.get("count") == growth.start and is_sum(previous.get("from")):
-        added = p._add_words(versions, numbered)
+        added = p.add_words(versions, numbered)
     if added is None:  # a shard is not as the last build left it: the index whole
         library = whole()
-        search_whole(p, library.ids(), library.facts, library.titles)
+        search_whole(p, library)
         return
     versions, made = added
     parts = (source(i, growth.facts[i], growth.titles.get(i, ())) for i in growth.ids)
     made_from, _ = summed(parts, start=growth.start, total=previous["from"])
-
-    def remade() -> dict[str, bytes]:
-        library = whole()
-        return {n: script(f"{SEARCH_SET}/{n}", w) for n, w in shards(library.ids(), library.facts, library.titles).items()}
-
-    p._search_files(versions, made, cache(remade), growth.start + len(growth.ids), made_from)
+    p.index_files(versions, made, cache(lambda: p.whole_index(whole())), growth.start + len(growth.ids), made_from)
 
 
 class Lookups:

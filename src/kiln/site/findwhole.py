@@ -8,10 +8,10 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from kiln.site.filters import LIBRARY, Facts
-from kiln.site.findfiles import chain, digest, script, summed
-from kiln.site.findformat import images_in, recorded, record_stamps
-from kiln.site.search import SEARCH as SEARCH_SET, shards, source
+from kiln.site.filters import LIBRARY
+from kiln.site.findfiles import chain, digest, summed
+from kiln.site.findformat import Library, images_in, recorded, record_stamps
+from kiln.site.search import SEARCH as SEARCH_SET, source
 
 if TYPE_CHECKING:
     from kiln.site.find import Producing
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def make_whole(p: Producing) -> None:
     build = p.build
-    library = p._whole_library()
+    library = p.whole_library()
     ids = library.ids()
     # Whether every image of the last build keeps its number and its home: then a collection
     # whose members are unchanged keeps its files, declared from its meta unread.
@@ -27,16 +27,16 @@ def make_whole(p: Producing) -> None:
     count = before.get("count")
     placed, placed_before = chain(((i, library.homes[i]) for i in ids), at=count if isinstance(count, int) else -1)
     settled = placed_before is not None and before.get("placed") == placed_before
-    p._data_set(LIBRARY, library.members(), library, {"placed": placed})
+    p.whole_set(LIBRARY, library.members(), library, {"placed": placed})
     for collection in build.collections:
         if collection.kind == "all":
             continue
         kept = recorded(p.root / collection.name / "meta.js") if settled else {}
         if not collection.changed and isinstance(kept.get("files"), dict):
-            p._kept(collection, kept, lambda: library)
+            p.kept_set(collection, kept, lambda: library)
         else:
-            p._data_set(collection.name, p.members(collection), library)
-    search_whole(p, ids, library.facts, library.titles)
+            p.whole_set(collection.name, p.members(collection), library)
+    search_whole(p, library)
     if p.record is None:
         return
     # The record is as the library's meta on disk says (both from one build) when it holds
@@ -55,7 +55,10 @@ def make_whole(p: Producing) -> None:
     p.record.set("placed", placed)
 
 
-def search_whole(p: Producing, ids: list[str], facts: dict[str, Facts], titles: dict[str, list[str]]) -> None:
+def search_whole(p: Producing, library: Library) -> None:
+    """Declare the search index's files: as the last build left them when nothing it reads
+    changed, with the words of new images added when only they came, else made whole."""
+    ids, facts, titles = library.ids(), library.facts, library.titles
     folder = p.root / SEARCH_SET
     previous = recorded(folder / "meta.js")
     versions = previous.get("files") if isinstance(previous.get("files"), dict) else None
@@ -68,7 +71,7 @@ def search_whole(p: Producing, ids: list[str], facts: dict[str, Facts], titles: 
         pass  # nothing the index reads changed: the files stay as the last build wrote them
     elif versions is not None and isinstance(count, int) and 0 < count < len(ids) and previous.get("from") == from_before:
         # Only new images, numbered after the others: add their words to the shards they go in.
-        added = p._add_words(versions, [(n, facts[ids[n]], titles.get(ids[n], ())) for n in range(count, len(ids))])
+        added = p.add_words(versions, [(n, facts[ids[n]], titles.get(ids[n], ())) for n in range(count, len(ids))])
         if added is None:
             versions = None
         else:
@@ -76,7 +79,7 @@ def search_whole(p: Producing, ids: list[str], facts: dict[str, Facts], titles: 
     else:
         versions = None
     if versions is None:
-        made = {name: script(f"{SEARCH_SET}/{name}", words) for name, words in shards(ids, facts, titles).items()}
+        made = p.whole_index(library)
         versions = {name: digest(data) for name, data in made.items()}
-    whole = cache(lambda: {n: script(f"{SEARCH_SET}/{n}", w) for n, w in shards(ids, facts, titles).items()})
-    p._search_files(versions, made, whole, len(ids), made_from)
+    whole = cache(lambda: p.whole_index(library))
+    p.index_files(versions, made, whole, len(ids), made_from)
