@@ -210,6 +210,24 @@ def test_a_fragment_changed_while_the_data_set_is_loading_is_the_one_shown(watch
     assert page.input_value(".find-panel select[name=rating]") == "5"
 
 
+def test_values_the_set_has_no_image_with_are_named_and_ignored(watched, site):
+    page = watched
+    page.goto((site / "coastal-dusk" / "index.html").as_uri() + "#model=no-such-model&rating=4&tag=nope")
+    settle(page)
+    wanted = coastal(i for i in range(20) if i % 6 >= 4)
+    page.wait_for_function(f"document.querySelectorAll('.grid .tile').length === {len(wanted)}")
+    assert tile_ids(page) == wanted
+    assert page.text_content(".find-summary") == (
+        "6 images of 20 match. Not in this set, so ignored: model=no-such-model, tag=nope."
+    )
+    page.wait_for_function("location.hash === '#rating=4'")
+    # Nothing left to filter by: the page as built, with the note.
+    page.goto((site / "coastal-dusk" / "index.html").as_uri() + "#sort=sideways")
+    settle(page)
+    assert tile_ids(page) == coastal(range(8)) and page.is_visible(".pager")
+    assert page.text_content(".find-summary") == "Not in this set, so ignored: sort=sideways."
+
+
 def test_hostile_text_is_shown_as_text_in_results_and_filter_values(watched, hostile):
     page = watched
     page.goto((hostile / "evil" / "index.html").as_uri() + "#q=zanzibar")

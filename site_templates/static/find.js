@@ -155,6 +155,33 @@
     return isNaN(time) ? null : Math.floor(time / 86400000);
   }
 
+  // Values in the fragment the data set has no image with (an old bookmark, a typo) are
+  // dropped from the state and named, rather than silently matching nothing.
+  var ignored = [];
+  function dropUnknown() {
+    ignored = [];
+    var f = state.filters;
+    var known = {
+      rating: info.ratings.map(function (n, i) { return String(i + 1); }),
+      status: STATUSES.map(function (s) { return s[0]; }),
+      tag: info.tags.map(function (pair) { return pair[0]; })
+    };
+    Object.keys(f).forEach(function (key) {
+      var field = fieldFor(key);
+      var ok = key === "from" || key === "to" ? dayOf(f[key]) !== null
+        : field ? field.values.some(function (pair) { return pair[0] === f[key]; })
+        : key in known && known[key].indexOf(f[key]) >= 0;
+      if (ok) return;
+      ignored.push(key + "=" + f[key]);
+      delete f[key];
+    });
+    if (state.sort && !SORTS.some(function (pair) { return pair[0] === state.sort; })) {
+      ignored.push("sort=" + state.sort);
+      state.sort = "";
+    }
+    if (ignored.length) writeFragment();
+  }
+
   function fieldFor(key) {
     return info.fields.filter(function (field) { return keyOf(field) === key; })[0] || null;
   }
@@ -305,7 +332,9 @@
   }
 
   function say(text) {
-    if (summary) summary.textContent = text;
+    if (!summary) return;
+    var note = ignored.length ? "Not in this set, so ignored: " + ignored.join(", ") + "." : "";
+    summary.textContent = text && note ? text.replace(/\.?$/, ". ") + note : text || note;
   }
 
   // Appends the next batch of results; ``then`` runs once they are in the grid.
@@ -337,10 +366,11 @@
 
   function apply() {
     var mine = ++generation;
+    if (info) dropUnknown();
     syncPanel();
     if (!active()) {
       restorePage();
-      if (set === "_library") say("Type a word in the search box, or choose filters.");
+      say(set === "_library" ? "Type a word in the search box, or choose filters." : "");
       return Promise.resolve();
     }
     say("Searching…");
