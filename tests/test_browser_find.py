@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from browsing import VIEWPORT, blocking_violations, loupe_image, make_gallery, tile_ids
-from kiln.site import build_site
+from kiln.site import build_site, find
 from sitefixtures import SUBJECTS, add_images, add_recipe, image_id, make_project, open_project_store
 
 pytestmark = pytest.mark.browser
@@ -226,6 +226,33 @@ def test_values_the_set_has_no_image_with_are_named_and_ignored(watched, site):
     settle(page)
     assert tile_ids(page) == coastal(range(8)) and page.is_visible(".pager")
     assert page.text_content(".find-summary") == "Not in this set, so ignored: sort=sideways."
+
+
+def test_show_more_asked_twice_while_a_batch_loads_appends_each_batch_once(watched, tmp_path, monkeypatch, static_server):
+    from kiln.site import filters
+
+    for module in (filters, find):
+        monkeypatch.setattr(module, "CHUNK", 40)
+    project = make_project(tmp_path, title="Many", page_size=8)
+    store = open_project_store(project)
+    add_recipe(store, "coast", title="Coast")
+    add_images(project, store, "coast", 230)
+    build_site(project, store)
+    store.close()
+    page = watched
+    url = static_server(project.build_dir)
+    # Newest first: the first batch is in the last chunks, the second reaches the first one.
+    held = held_until_asked(page, "**/find/coast/items-0.js*")
+    page.goto(url + "coast/index.html#sort=newest")
+    settle(page)
+    page.wait_for_function("document.querySelectorAll('.grid .tile').length === 100")
+    page.click(".find-more")
+    wait_for(page, held)
+    page.click(".find-more")
+    held[0].continue_()
+    page.wait_for_function("document.querySelectorAll('.grid .tile').length === 230")
+    assert tile_ids(page) == [image_id("coast", i) for i in reversed(range(230))]
+    assert page.is_hidden(".find-more")
 
 
 def test_hostile_text_is_shown_as_text_in_results_and_filter_values(watched, hostile):

@@ -337,23 +337,31 @@
     summary.textContent = text && note ? text.replace(/\.?$/, ". ") + note : text || note;
   }
 
-  // Appends the next batch of results; ``then`` runs once they are in the grid.
+  // Appends the next batch of results; ``then`` runs once they are in the grid. A batch asked
+  // for while one is on its way (a second click, the loupe walking on) waits for it, so each
+  // takes the results after the last: two would otherwise append the same ones.
+  var appending = null;
   function showMore(then) {
-    var batch = results.slice(shown, shown + BATCH);
     var mine = generation;
-    return items(batch).then(function (found) {
-      if (mine !== generation) return;
-      found.forEach(function (item) {
-        if (!item) return;
-        var r = record(item);
-        kiln.records[r.id] = r;
-        grid.appendChild(tile(r));
+    var next = (appending || Promise.resolve()).then(function () {
+      var batch = results.slice(shown, shown + BATCH);
+      if (mine !== generation || !batch.length) return;
+      return items(batch).then(function (found) {
+        if (mine !== generation) return;
+        found.forEach(function (item) {
+          if (!item) return;
+          var r = record(item);
+          kiln.records[r.id] = r;
+          grid.appendChild(tile(r));
+        });
+        shown += batch.length;
+        moreButton.hidden = shown >= results.length;
+        document.dispatchEvent(new CustomEvent("kiln:page"));
+        if (then) then();
       });
-      shown += batch.length;
-      moreButton.hidden = shown >= results.length;
-      document.dispatchEvent(new CustomEvent("kiln:page"));
-      if (then) then();
     });
+    appending = next.catch(function () {});
+    return next;
   }
 
   kiln.more = function (then) {
@@ -380,6 +388,7 @@
       pageLinks(false);
       results = picked;
       shown = 0;
+      appending = null;
       grid.replaceChildren();
       kiln.records = {};
       var what = picked.length === 1 ? "1 image" : number(picked.length) + " images";
