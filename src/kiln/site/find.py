@@ -42,7 +42,7 @@ from kiln.site.filters import CHUNK, LIBRARY, Facts, chunks, columns, cut, items
 from kiln.site.findcurated import Curation, curated
 from kiln.site.findfiles import FIND, digest, script
 from kiln.site.findformat import FORMAT, Library, hashed, home_of, members_digest, old_shard, recorded, item_source
-from kiln.site.findgrown import grown, new_images
+from kiln.site.findgrown import grown, since_last_build
 from kiln.site.findstate import LibraryRecord
 from kiln.site.findwhole import make_whole
 from kiln.site.growing import OldFiles, encoded
@@ -87,7 +87,7 @@ class Producing:
         self.digests: dict[tuple[str, int], Any] = {}
 
     def run(self) -> None:
-        growth = None if self.build.full else new_images(self)
+        growth = None if self.build.full else since_last_build(self)
         if growth is None:
             make_whole(self)
         elif isinstance(growth, Curation):

@@ -1,7 +1,7 @@
 """The finder's producer after new images, when nothing else changed since the last build:
 only they are read, each data set they join grows at its end (kiln/site/growing.py), the sort
 orders take them in place and the search index adds their words to the shards they fall in.
-Which path a build takes is told here too (:func:`new_images`)."""
+Which path a build takes is told here too (:func:`since_last_build`)."""
 
 from __future__ import annotations
 
@@ -39,9 +39,10 @@ class Growth:
     images: int  # rows in the store's images table
 
 
-def new_images(p: Producing) -> Growth | Curation | None:
-    """The new images, when they are all that changed since the last build, or the images
-    curated, when only their curation changed; else None."""
+def since_last_build(p: Producing) -> Growth | Curation | None:
+    """What changed since the last build, when a path reads only that: the new images, when
+    they are all that changed (:class:`Growth`), or the images curated, when only their
+    curation changed (:class:`Curation`); else None, and the library is made whole."""
     record, build = p.record, p.build
     if record is None or record.get("signature") != p.signature:
         return None
