@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from browsing import VIEWPORT, blocking_violations, loupe_image, make_gallery, tile_ids
-from kiln.site import build_site
+from kiln.site import build_site, find
 from sitefixtures import SUBJECTS, add_images, add_recipe, image_id, make_project, open_project_store
 
 pytestmark = pytest.mark.browser
@@ -47,10 +47,18 @@ def watched(page):
     assert problems == []
 
 
+# Whether the finder has shown the results its state asks for. A page entered by a link or a
+# script is waited on from its first byte, before its deferred scripts made window.kiln.
+SETTLED = (
+    "!!(window.kiln && window.kiln.find && window.kiln.find.ready && !window.kiln.findPending"
+    " && document.querySelector('.find-summary')"
+    " && !/Searching/.test(document.querySelector('.find-summary').textContent))"
+)
+
+
 def settle(page) -> None:
     """Waits until the finder has shown the results its state asks for."""
-    page.wait_for_function("window.kiln.find && document.querySelector('.find-summary') && !/Searching/.test(document.querySelector('.find-summary').textContent)")
-    page.wait_for_function("window.kiln.find.ready && !window.kiln.findPending")
+    page.wait_for_function(SETTLED)
 
 
 def coastal(indexes) -> list[str]:
@@ -146,6 +154,105 @@ def test_search_finds_an_image_by_a_word_of_its_prompt_and_by_a_tag(watched, sit
     page.wait_for_function("document.querySelectorAll('.grid .tile').length === 3")
     assert tile_ids(page) == coastal([5, 10, 15])
     assert page.input_value("#find-q") == "test"
+
+
+def held_until_asked(page, pattern: str) -> list:
+    """Holds the requests for ``pattern``: each waits in the list until the test continues it."""
+    held: list = []
+    page.route(pattern, lambda route: held.append(route))
+    return held
+
+
+def wait_for(page, held: list) -> None:
+    """Waits until a held request has come (for ten seconds at most)."""
+    for _ in range(500):
+        if held:
+            return
+        page.wait_for_timeout(20)
+    raise AssertionError("the request to hold never came")
+
+
+def test_a_search_sent_to_the_search_page_is_followed_from_its_first_byte(watched, site, static_server):
+    # The search page is entered by the finder's own script, so nothing waits for its load:
+    # the test looks at it while its kiln.js is still on the way, then lets it come.
+    page = watched
+    url = static_server(site)
+    page.goto(url + "index.html")
+    held = held_until_asked(page, "**/static/kiln.*.js")
+    page.fill("#find-q", "harbour")
+    page.press("#find-q", "Enter")
+    page.wait_for_function("location.pathname.endsWith('/search.html')")
+    wait_for(page, held)
+    assert page.evaluate(SETTLED) is False
+    held[0].continue_()
+    settle(page)
+    harbour = [i for i in range(20) if "harbour" in SUBJECTS[i % len(SUBJECTS)]]
+    expected = set(coastal(harbour)) | {image_id("fog-studies", i) for i in range(6) if "harbour" in SUBJECTS[i % len(SUBJECTS)]}
+    page.wait_for_function(f"document.querySelectorAll('.grid .tile').length === {len(expected)}")
+    assert expected and set(tile_ids(page)) == expected
+
+
+def test_a_fragment_changed_while_the_data_set_is_loading_is_the_one_shown(watched, site, static_server):
+    # The fragment changes (a link, the back button) before the collection's meta is in: the
+    # finder must not filter without it, and shows the newer state once it comes.
+    page = watched
+    url = static_server(site)
+    held = held_until_asked(page, "**/find/coastal-dusk/meta.js*")
+    page.goto(url + "coastal-dusk/index.html#rating=4", wait_until="domcontentloaded")
+    wait_for(page, held)
+    page.evaluate("location.hash = '#rating=5'")
+    page.wait_for_function("location.hash === '#rating=5'")
+    held[0].continue_()
+    settle(page)
+    wanted = coastal(i for i in range(20) if i % 6 == 5)
+    page.wait_for_function(f"document.querySelectorAll('.grid .tile').length === {len(wanted)}")
+    assert tile_ids(page) == wanted
+    assert page.input_value(".find-panel select[name=rating]") == "5"
+
+
+def test_values_the_set_has_no_image_with_are_named_and_ignored(watched, site):
+    page = watched
+    page.goto((site / "coastal-dusk" / "index.html").as_uri() + "#model=no-such-model&rating=4&tag=nope")
+    settle(page)
+    wanted = coastal(i for i in range(20) if i % 6 >= 4)
+    page.wait_for_function(f"document.querySelectorAll('.grid .tile').length === {len(wanted)}")
+    assert tile_ids(page) == wanted
+    assert page.text_content(".find-summary") == (
+        "6 images of 20 match. Not in this set, so ignored: model=no-such-model, tag=nope."
+    )
+    page.wait_for_function("location.hash === '#rating=4'")
+    # Nothing left to filter by: the page as built, with the note.
+    page.goto((site / "coastal-dusk" / "index.html").as_uri() + "#sort=sideways")
+    settle(page)
+    assert tile_ids(page) == coastal(range(8)) and page.is_visible(".pager")
+    assert page.text_content(".find-summary") == "Not in this set, so ignored: sort=sideways."
+
+
+def test_show_more_asked_twice_while_a_batch_loads_appends_each_batch_once(watched, tmp_path, monkeypatch, static_server):
+    from kiln.site import filters
+
+    for module in (filters, find):
+        monkeypatch.setattr(module, "CHUNK", 40)
+    project = make_project(tmp_path, title="Many", page_size=8)
+    store = open_project_store(project)
+    add_recipe(store, "coast", title="Coast")
+    add_images(project, store, "coast", 230)
+    build_site(project, store)
+    store.close()
+    page = watched
+    url = static_server(project.build_dir)
+    # Newest first: the first batch is in the last chunks, the second reaches the first one.
+    held = held_until_asked(page, "**/find/coast/items-0.js*")
+    page.goto(url + "coast/index.html#sort=newest")
+    settle(page)
+    page.wait_for_function("document.querySelectorAll('.grid .tile').length === 100")
+    page.click(".find-more")
+    wait_for(page, held)
+    page.click(".find-more")
+    held[0].continue_()
+    page.wait_for_function("document.querySelectorAll('.grid .tile').length === 230")
+    assert tile_ids(page) == [image_id("coast", i) for i in reversed(range(230))]
+    assert page.is_hidden(".find-more")
 
 
 def test_hostile_text_is_shown_as_text_in_results_and_filter_values(watched, hostile):

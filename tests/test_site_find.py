@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kiln.site import build_site, find
+from kiln.site import build_site, find, findcurated, findgrown
 from kiln.site.filters import BLOCK, CHUNK
 from kiln.site.search import numbers_of, postings, shard_of, words
 from sitefixtures import add_images, add_recipe, image_id, make_project, open_project_store
@@ -302,7 +302,8 @@ def small(tmp_path, monkeypatch):
     from kiln.site import curating, filters, growing
 
     for module, name, size in (
-        (filters, "BLOCK", 8), (growing, "BLOCK", 8), (curating, "BLOCK", 8), (filters, "CHUNK", 5), (find, "CHUNK", 5)
+        (filters, "BLOCK", 8), (growing, "BLOCK", 8), (curating, "BLOCK", 8), (filters, "CHUNK", 5), (find, "CHUNK", 5),
+        (findgrown, "CHUNK", 5), (findcurated, "CHUNK", 5),
     ):
         monkeypatch.setattr(module, name, size)
     (tmp_path / "kiln.toml").write_text(
@@ -323,7 +324,7 @@ def grown(project, store, monkeypatch) -> dict[str, bytes]:
     """The finder's files after a build that must not read the whole library."""
     with monkeypatch.context() as patch:
         patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
-        patch.setattr(find, "axis_columns", lambda *args: pytest.fail("every member's axes were read"))
+        patch.setattr(findgrown, "axis_columns", lambda *args: pytest.fail("every member's axes were read"))
         report = build_site(project, store)
     assert not report.problems
     return finder_bytes(project.build_dir)

@@ -155,6 +155,33 @@
     return isNaN(time) ? null : Math.floor(time / 86400000);
   }
 
+  // Values in the fragment the data set has no image with (an old bookmark, a typo) are
+  // dropped from the state and named, rather than silently matching nothing.
+  var ignored = [];
+  function dropUnknown() {
+    ignored = [];
+    var f = state.filters;
+    var known = {
+      rating: info.ratings.map(function (n, i) { return String(i + 1); }),
+      status: STATUSES.map(function (s) { return s[0]; }),
+      tag: info.tags.map(function (pair) { return pair[0]; })
+    };
+    Object.keys(f).forEach(function (key) {
+      var field = fieldFor(key);
+      var ok = key === "from" || key === "to" ? dayOf(f[key]) !== null
+        : field ? field.values.some(function (pair) { return pair[0] === f[key]; })
+        : key in known && known[key].indexOf(f[key]) >= 0;
+      if (ok) return;
+      ignored.push(key + "=" + f[key]);
+      delete f[key];
+    });
+    if (state.sort && !SORTS.some(function (pair) { return pair[0] === state.sort; })) {
+      ignored.push("sort=" + state.sort);
+      state.sort = "";
+    }
+    if (ignored.length) writeFragment();
+  }
+
   function fieldFor(key) {
     return info.fields.filter(function (field) { return keyOf(field) === key; })[0] || null;
   }
@@ -305,26 +332,36 @@
   }
 
   function say(text) {
-    if (summary) summary.textContent = text;
+    if (!summary) return;
+    var note = ignored.length ? "Not in this set, so ignored: " + ignored.join(", ") + "." : "";
+    summary.textContent = text && note ? text.replace(/\.?$/, ". ") + note : text || note;
   }
 
-  // Appends the next batch of results; ``then`` runs once they are in the grid.
+  // Appends the next batch of results; ``then`` runs once they are in the grid. A batch asked
+  // for while one is on its way (a second click, the loupe walking on) waits for it, so each
+  // takes the results after the last: two would otherwise append the same ones.
+  var appending = null;
   function showMore(then) {
-    var batch = results.slice(shown, shown + BATCH);
     var mine = generation;
-    return items(batch).then(function (found) {
-      if (mine !== generation) return;
-      found.forEach(function (item) {
-        if (!item) return;
-        var r = record(item);
-        kiln.records[r.id] = r;
-        grid.appendChild(tile(r));
+    var next = (appending || Promise.resolve()).then(function () {
+      var batch = results.slice(shown, shown + BATCH);
+      if (mine !== generation || !batch.length) return;
+      return items(batch).then(function (found) {
+        if (mine !== generation) return;
+        found.forEach(function (item) {
+          if (!item) return;
+          var r = record(item);
+          kiln.records[r.id] = r;
+          grid.appendChild(tile(r));
+        });
+        shown += batch.length;
+        moreButton.hidden = shown >= results.length;
+        document.dispatchEvent(new CustomEvent("kiln:page"));
+        if (then) then();
       });
-      shown += batch.length;
-      moreButton.hidden = shown >= results.length;
-      document.dispatchEvent(new CustomEvent("kiln:page"));
-      if (then) then();
     });
+    appending = next.catch(function () {});
+    return next;
   }
 
   kiln.more = function (then) {
@@ -337,10 +374,11 @@
 
   function apply() {
     var mine = ++generation;
+    if (info) dropUnknown();
     syncPanel();
     if (!active()) {
       restorePage();
-      if (set === "_library") say("Type a word in the search box, or choose filters.");
+      say(set === "_library" ? "Type a word in the search box, or choose filters." : "");
       return Promise.resolve();
     }
     say("Searching…");
@@ -350,6 +388,7 @@
       pageLinks(false);
       results = picked;
       shown = 0;
+      appending = null;
       grid.replaceChildren();
       kiln.records = {};
       var what = picked.length === 1 ? "1 image" : number(picked.length) + " images";
@@ -501,7 +540,9 @@
     var next = readFragment();
     if (JSON.stringify(next) === JSON.stringify(state)) return;
     state = next;
-    apply();
+    // Until the data set's meta is in there is nothing to filter: start() applies the state
+    // as it is by then.
+    if (info) apply();
   });
 
   kiln.findParams = params;

@@ -10,7 +10,7 @@ images have it, a bitmap in base64, whichever is shorter.
 
 Numbers are given oldest image first, so a new image appends a number: a rebuild after new
 images reads and rewrites only the shards of their words and the meta, and tokenizes only them;
-so does one after images' tags or notes changed (kiln/site/find.py), their old words moved out.
+so does one after images' tags or notes changed (kiln/site/findcurated.py), their old words moved out.
 """
 
 from __future__ import annotations
