@@ -92,6 +92,19 @@ class Collection:
         else:
             yield from _virtual_members(store, self)
 
+    def members_from(self, store: Store, oldest: tuple[str, str] | None) -> Iterator[Member]:
+        """A virtual collection's members (newest first) from the newest down to ``oldest``
+        (creation time and id, None: to the end), read along the creation index."""
+        if oldest is None:
+            yield from _virtual_members(store, self)
+        else:
+            yield from _virtual_members(store, self, bound=oldest)
+
+    def best(self, store: Store) -> Member | None:
+        """A virtual collection's best member as :func:`kiln.site.views.cover` picks it (picked,
+        not rejected, rated highest, the newest of those), found by SQLite."""
+        return next(_virtual_members(store, self, _BEST), None)
+
     def newest(self, store: Store, count: int) -> list[Member]:
         """Its ``count`` newest members (by creation time, then id, newest first), read without
         the rest: what a feed shows."""
@@ -114,6 +127,10 @@ _VIRTUAL_SQL = {
 _ORDER = {
     "top": "i.rating DESC, i.created_at DESC, i.id DESC",
 }
+_BEST = (
+    "coalesce(i.status, '') = 'selected' DESC, coalesce(i.status, '') != 'rejected' DESC, coalesce(i.rating, 0) DESC,"
+    " i.created_at DESC, i.id DESC"
+)
 
 
 def virtual_filter(kind: str, tag: str | None) -> tuple[str, dict[str, str]]:
@@ -125,9 +142,14 @@ def virtual_filter(kind: str, tag: str | None) -> tuple[str, dict[str, str]]:
     return _VIRTUAL_SQL[kind], {"tag": tag, "text": text}
 
 
-def _virtual_members(store: Store, collection: Collection, order: str | None = None) -> Iterator[Member]:
+def _virtual_members(
+    store: Store, collection: Collection, order: str | None = None, bound: tuple[str, str] | None = None
+) -> Iterator[Member]:
     where, parameters = virtual_filter(collection.kind, collection.tag)
     order = order or _ORDER.get(collection.kind, "i.created_at DESC, i.id DESC")
+    if bound is not None:
+        where += " AND (i.created_at, i.id) >= (:bound_created, :bound_id)"
+        parameters = {**parameters, "bound_created": bound[0], "bound_id": bound[1]}
     limit = f" LIMIT {RECENT}" if collection.kind == "recent" else ""
     sql = (
         f"SELECT i.id, i.revision, i.created_at, i.rating, i.status FROM images i"

@@ -11,14 +11,16 @@ alone.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any, NamedTuple
 
 STATE = ".kiln-build.db"
 # Bumped when what the state records, or how pages are laid out, changes: an older state is
 # then dropped and the next build is a full one (it still writes only changed bytes).
-FORMAT = "1"
+FORMAT = "2"
 
 
 class BuildState:
@@ -46,6 +48,8 @@ class BuildState:
         # tells the next build whether anyone else changed the folder.
         self.conn.execute("PRAGMA journal_mode = MEMORY")
         self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        if self.get("format") != FORMAT:
+            self.conn.execute("DROP TABLE IF EXISTS seen")  # its columns were others
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, owner TEXT NOT NULL, size INTEGER NOT NULL,"
             " mtime_ns INTEGER NOT NULL, inputs TEXT NOT NULL) WITHOUT ROWID"
@@ -59,9 +63,12 @@ class BuildState:
             "CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, missing TEXT NOT NULL)"
             " WITHOUT ROWID"
         )
-        # The images the last build showed (id, revision, the folder of its own page).
+        # The images the last build showed (id, revision, the folder of its own page), with what
+        # chose their place in the virtual collections: an image curated since is taken out of
+        # the collections it was in by these.
         self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, home TEXT NOT NULL) WITHOUT ROWID"
+            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, home TEXT NOT NULL,"
+            " created_at, rating, status, tags) WITHOUT ROWID"
         )
         if self.get("format") != FORMAT:
             self.conn.execute("DELETE FROM meta")
@@ -150,8 +157,20 @@ class BuildState:
         if not keep:
             self.conn.execute("DELETE FROM seen")
 
-    def see(self, rows: list[tuple[str, int, str]]) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO seen (id, revision, home) VALUES (?, ?, ?)", rows)
+    def see(self, rows: list[tuple[str, int, str, Any, Any, Any, Any]]) -> None:
+        """Each of ``rows`` (id, revision, home, created_at, rating, status, tags) shown."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO seen (id, revision, home, created_at, rating, status, tags) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def seen_as(self, ids: list[str]) -> dict[str, Seen]:
+        """How the last build showed each of ``ids`` it showed (those it did not are left out)."""
+        sql = (
+            "SELECT id, revision, home, created_at, rating, status, tags FROM seen"
+            " WHERE id IN (SELECT value FROM json_each(?))"
+        )
+        return {row[0]: Seen(*row) for row in self.conn.execute(sql, [json.dumps(ids)])}
 
     def homes(self, added: dict[str, str]) -> Homes:
         """The folder of each shown image's own page: ``added`` first, else as listed."""
@@ -191,6 +210,18 @@ class BuildState:
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
         self.conn.close()
+
+
+class Seen(NamedTuple):
+    """One image as the last build showed it."""
+
+    id: str
+    revision: int
+    home: str
+    created_at: Any
+    rating: Any
+    status: Any
+    tags: Any
 
 
 class Homes(Mapping[str, str]):
