@@ -26,7 +26,7 @@ from kiln.project import Project
 from kiln.site.collect import MAX_PAGE_SIZE, RECIPE_NAME, _json_object, _text, fetch_images
 from kiln.site.collections import ARCHIVE, ARCHIVE_TITLE, VIRTUAL, Collection, tag_folder, tags
 from kiln.site.fingerprint import renderer_digest, theme_digest
-from kiln.site.layout import INDEX, part_path, root_of
+from kiln.site.layout import INDEX, root_of
 from kiln.site.lock import LOCK_NAME
 from kiln.site.media import publish_media
 from kiln.site.output import Output, static_names
@@ -419,10 +419,10 @@ def _changed_part(
         # The best of the images that came against the old cover; on a tie the newer wins, as in a full read.
         candidates = sorted([*part.came, *filter(None, [old_cover])], key=lambda m: (m.created_at, m.image_id), reverse=True)
         gallery.cover_member = cover(collection, candidates, builder.problems, builder.where)
-    declared = builder.declared.setdefault(owner, set())
-    declared.update(part_path(name, number) for number in range(1, part.low))  # type: ignore[union-attr]
-    pages = collection_pages(gallery, part.members, site_key, missing, from_part=part.low)
-    _pages(builder, owner, pages, state.file, False, gallery, part.low - 1)
+    kept = [pager.path for pager in pagers(gallery) if not pager.is_first and pager.number not in part.parts]
+    builder.declared.setdefault(owner, set()).update(kept)  # type: ignore[union-attr]
+    pages = collection_pages(gallery, part.members, site_key, missing, part.parts)
+    _pages(builder, owner, pages, state.file, False, gallery, len(kept))
     state.set(f"tail:{name}", part.tail.dump())
     return gallery
 

@@ -92,13 +92,10 @@ class Collection:
         else:
             yield from _virtual_members(store, self)
 
-    def members_from(self, store: Store, oldest: tuple[str, str] | None) -> Iterator[Member]:
-        """A virtual collection's members (newest first) from the newest down to ``oldest``
-        (creation time and id, None: to the end), read along the creation index."""
-        if oldest is None:
-            yield from _virtual_members(store, self)
-        else:
-            yield from _virtual_members(store, self, bound=oldest)
+    def members_between(self, store: Store, oldest: tuple[str, str] | None, above: tuple[str, str] | None) -> Iterator[Member]:
+        """A virtual collection's members (newest first) older than ``above`` and down to
+        ``oldest`` (creation times and ids; None: no end), read along the creation index."""
+        yield from _virtual_members(store, self, between=(oldest, above))
 
     def best(self, store: Store) -> Member | None:
         """A virtual collection's best member as :func:`kiln.site.views.cover` picks it (picked,
@@ -143,13 +140,18 @@ def virtual_filter(kind: str, tag: str | None) -> tuple[str, dict[str, str]]:
 
 
 def _virtual_members(
-    store: Store, collection: Collection, order: str | None = None, bound: tuple[str, str] | None = None
+    store: Store, collection: Collection, order: str | None = None,
+    between: tuple[tuple[str, str] | None, tuple[str, str] | None] = (None, None),
 ) -> Iterator[Member]:
     where, parameters = virtual_filter(collection.kind, collection.tag)
     order = order or _ORDER.get(collection.kind, "i.created_at DESC, i.id DESC")
-    if bound is not None:
-        where += " AND (i.created_at, i.id) >= (:bound_created, :bound_id)"
-        parameters = {**parameters, "bound_created": bound[0], "bound_id": bound[1]}
+    oldest, above = between
+    if oldest is not None:
+        where += " AND (i.created_at, i.id) >= (:oldest_created, :oldest_id)"
+        parameters = {**parameters, "oldest_created": oldest[0], "oldest_id": oldest[1]}
+    if above is not None:
+        where += " AND (i.created_at, i.id) < (:above_created, :above_id)"
+        parameters = {**parameters, "above_created": above[0], "above_id": above[1]}
     limit = f" LIMIT {RECENT}" if collection.kind == "recent" else ""
     sql = (
         f"SELECT i.id, i.revision, i.created_at, i.rating, i.status FROM images i"

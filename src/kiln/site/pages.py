@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import traceback
-from collections.abc import Iterator
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,16 +59,19 @@ def shown(member: Member, missing: dict[str, str]) -> tuple:
 
 
 def collection_pages(
-    gallery: Gallery, members: list[Member], site_key: str, missing: dict[str, str], from_part: int = 1
+    gallery: Gallery, members: Sequence[Member | None], site_key: str, missing: dict[str, str],
+    parts: Container[int] | None = None,
 ) -> Iterator[tuple[Page, str]]:
-    """Each page of one collection with the digest of its inputs; a newest-first one's parts
-    numbered below ``from_part`` left out (``members`` then holds only its newest)."""
+    """Each page of one collection with the digest of its inputs; of a newest-first one, only
+    the first page and the ``parts`` (None: all), ``members`` then holding only theirs (a
+    newest-first list, None where a member was not read)."""
     head = digest(gallery.digest_parts())
     brief = (gallery.name, gallery.title, gallery.kind)
     for pager in pagers(gallery):
-        if pager.number < from_part and not pager.is_first:
+        if parts is not None and pager.number not in parts and not pager.is_first:
             continue
         on_page = members[pager.start : pager.start + pager.size]
+        assert None not in on_page, f"{pager.path} planned from members not read"
         about = head if pager.is_first else brief
         inputs = digest(
             site_key, "gallery", pager.path, pager.label, pager.previous, pager.next, pager.window, about,

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
+from itertools import islice
 from typing import NamedTuple
 
 from kiln.site.collections import Collection, Member, virtual_filter
@@ -79,10 +80,10 @@ class Changes(NamedTuple):
 
 
 class Part(NamedTuple):
-    """A collection's newest members, down to the part the changes reach."""
+    """The members of a collection that the changes reach, read."""
 
-    members: list[Member]  # newest first, down to the oldest member of part ``low``
-    low: int  # the lowest part planned again (the ones below keep their members and neighbours)
+    members: list[Member | None]  # newest first: all down to part ``low``'s oldest, or with holes
+    parts: Container[int]  # the parts planned again (the others keep their members and neighbours)
     count: int
     came: list[Member]  # changed images in it now (new, curated, or back)
     went: list[Seen]  # changed images in it before
@@ -124,6 +125,8 @@ def changed_part(
     if summed != tuple(tail.summary):
         return None
     came.sort(key=_key, reverse=True)
+    if {(s.created_at, s.id) for s in went} == {_key(m) for m in came}:
+        return _in_place(store, collection, tail, members, came, went)
     count = tail.count - len(went) + len(came)
     keys = [(s.created_at, s.id) for s in went] + [_key(m) for m in came]
     # The lowest part any change reaches; two parts of margin below the newest (the part below
@@ -131,13 +134,37 @@ def changed_part(
     reached = max(1, bisect_right(tail.bounds, min(keys))) if keys else len(tail.bounds)
     low = max(1, min(reached, tail.count // size - 1, count // size - 1))
     bound = tail.bounds[low - 1] if low > 1 else None
-    read = list(collection.members_from(store, bound))
+    read: list[Member] = list(collection.members_between(store, bound, None))
     if len(read) != count - (low - 1) * size or {m.image_id for m in read} & rowids.keys() != {m.image_id for m in came}:
         return None
     new_tail = tail_of(read, size, members, tail.bounds[: low - 1])
     if new_tail is None:
         return None
-    return Part(read, low, count, came, went, new_tail)
+    return Part(list(read), range(low, len(new_tail.bounds) + 1), count, came, went, new_tail)
+
+
+def _in_place(
+    store: Store, collection: Collection, tail: Tail, members: tuple, came: list[Member], went: list[Seen]
+) -> Part | None:
+    """The changed images stay where they were (only their revisions moved): the first page
+    and the parts holding them are read, nothing between."""
+    size, count = collection.page_size, tail.count
+    read: list[Member | None] = [None] * count
+    newest = list(islice(collection.members_between(store, None, None), size))
+    read[: len(newest)] = newest
+    parts = {bisect_right(tail.bounds, _key(m)) for m in came}
+    if 0 in parts:
+        return None
+    for part in parts:
+        start = max(0, count - part * size)  # its newest member, counted from the newest
+        above = tail.bounds[part] if part < len(tail.bounds) else None
+        found = list(collection.members_between(store, tail.bounds[part - 1], above))
+        if len(found) != count - (part - 1) * size - start:
+            return None
+        read[start : start + len(found)] = found
+    if len(newest) != min(size, count) or not {m.image_id for m in came} <= {m.image_id for m in read if m is not None}:
+        return None
+    return Part(read, parts, count, came, went, tail._replace(summary=members))
 
 
 def _chosen_before(store: Store, where: str, parameters: dict[str, str], before: dict[str, Seen]) -> list[str]:
