@@ -452,7 +452,7 @@ def test_an_old_image_curated_writes_and_reads_only_what_shows_it(tmp_path, monk
     store.conn.execute(f"UPDATE images SET {column} = ? WHERE id = ?", [value, ids[index]])
     build(project, store)
     assert touched(project.build_dir) == {page.format(id=ids[index]) for page in pages}
-    assert {name: n for name, n in counts.items() if name.startswith("_")} == read
+    assert counts == read  # alpha's members not read as a whole: the pages around the image alone
     same_as_full(project, store, tmp_path)
 
 

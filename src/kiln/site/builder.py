@@ -24,9 +24,9 @@ from kiln.errors import Problem
 from kiln.library.archive import is_archived
 from kiln.project import Project
 from kiln.site.collect import MAX_PAGE_SIZE, RECIPE_NAME, _json_object, _text, fetch_images
-from kiln.site.collections import ARCHIVE, ARCHIVE_TITLE, VIRTUAL, Collection, tag_folder, tags
+from kiln.site.collections import ARCHIVE, ARCHIVE_TITLE, VIRTUAL, Collection, Member, tag_folder, tags
 from kiln.site.fingerprint import renderer_digest, theme_digest
-from kiln.site.layout import INDEX, root_of
+from kiln.site.layout import INDEX, part_path, root_of
 from kiln.site.lock import LOCK_NAME
 from kiln.site.media import publish_media
 from kiln.site.output import Output, static_names
@@ -40,7 +40,7 @@ from kiln.site.summaries import (
     NO_JOBS, RecipeSummary, VirtualSummary, dump_summaries, load_summaries, recipe_summaries, virtual_summaries,
 )
 from kiln.site.theme import static_sources, theme_dirs
-from kiln.site.views import Gallery, archived_counts, arrange, cover, dump, header, load, pagers, recipe_stats
+from kiln.site.views import Gallery, archived_counts, arrange, cover, dump, header, load, parts, recipe_stats
 from kiln.site.workers import Workers
 from kiln.store.db import Store
 
@@ -86,6 +86,9 @@ class Builder:
         self.setup: Setup | None = None
         self.missing: dict[str, str] = {}
         self.changes = Changes(-1, [], {})
+        # The recipes' summaries now and as the last build recorded them (none: no such build).
+        self.summaries: dict[str, RecipeSummary] = {}
+        self.recorded_summaries: dict[str, RecipeSummary] = {}
 
     def render(self, page: Page) -> None:
         """Render ``page`` (in a batch with others)."""
@@ -179,9 +182,9 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     # The images changed since the last build, and how it showed those it showed.
     changed = [] if since < 0 else [row[0] for row in store.conn.execute(_CHANGED_SQL, [since])]
     builder.changes = Changes(since, changed, state.seen_as(changed) if changed else {})
-    summaries = recipe_summaries(
-        store, since, load_summaries(state.get("recipe-summaries")) if not full else None, list(builder.changes.before)
-    )
+    builder.recorded_summaries = (load_summaries(state.get("recipe-summaries")) if not full else None) or {}
+    summaries = recipe_summaries(store, since, builder.recorded_summaries or None, list(builder.changes.before))
+    builder.summaries = summaries
     virtual = virtual_summaries(store, [(c.kind, c.tag) for c in collections if c.newest_first], since)
 
     # The images shown, with their revisions and homes; then their files. When no image the
@@ -361,6 +364,10 @@ def _collection(
         planned = _changed_part(builder, collection, site_key, missing, settings, summary, load(saved))
         if planned is not None:
             return planned
+    if may_skip and saved is not None and owner not in builder.damaged and collection.kind == "recipe":
+        planned = _curated_recipe(builder, collection, site_key, missing, settings, load(saved))
+        if planned is not None:
+            return planned
     members = list(collection.members(builder.store))
     stats = recipe_stats(builder.store, collection)
     collection.count = len(members)
@@ -378,6 +385,8 @@ def _collection(
     if collection.kind in APPENDABLE:
         tail = tail_of(members, collection.page_size, summary.members)
         state.set(f"tail:{collection.name}", tail.dump() if tail else "")
+    if collection.kind == "recipe":
+        state.set(f"order:{collection.name}", json.dumps([m.image_id for m in members]))
     return gallery
 
 
@@ -411,7 +420,8 @@ def _changed_part(
     for status, step in [*((m.status, 1) for m in part.came), *((s.status, -1) for s in part.went)]:
         gallery.selected += step if status == "selected" else 0
         gallery.rejected += step if status == "rejected" else 0
-    gallery.page_count = len(pagers(gallery))
+    numbers = parts(gallery)
+    gallery.page_count = len(numbers) + 1
     old_cover = gallery.cover_member
     if old_cover is not None and old_cover.image_id in {*builder.changes.before, *(m.image_id for m in part.came)}:
         gallery.cover_member = collection.best(builder.store)
@@ -419,11 +429,76 @@ def _changed_part(
         # The best of the images that came against the old cover; on a tie the newer wins, as in a full read.
         candidates = sorted([*part.came, *filter(None, [old_cover])], key=lambda m: (m.created_at, m.image_id), reverse=True)
         gallery.cover_member = cover(collection, candidates, builder.problems, builder.where)
-    kept = [pager.path for pager in pagers(gallery) if not pager.is_first and pager.number not in part.parts]
+    kept = [part_path(name, number) for number in numbers if number not in part.parts]
     builder.declared.setdefault(owner, set()).update(kept)  # type: ignore[union-attr]
     pages = collection_pages(gallery, part.members, site_key, missing, part.parts)
     _pages(builder, owner, pages, state.file, False, gallery, len(kept))
     state.set(f"tail:{name}", part.tail.dump())
+    return gallery
+
+
+def _curated_recipe(
+    builder: Builder, collection: Collection, site_key: str, missing: dict[str, str], settings: tuple, gallery: Gallery,
+) -> Gallery | None:
+    """The pages of a recipe whose images are the last build's, in its order, and whose only
+    change since is images curated (their revisions moved): the first page, and the gallery
+    page and own page of each curated image, planned from their members alone; None when that
+    is not what happened (or its gallery is sorted, has a grid, or the cover itself changed).
+
+    Its order is the list of ids the last build recorded; its jobs, places and images are those
+    of that build when the recipe was not stamped since (store migration 0014) and its
+    membership summary is the one recorded. The neighbours' own pages name them by id only."""
+    state, store, name = builder.state, builder.store, collection.name
+    recorded, summary = builder.recorded_summaries.get(name), builder.summaries.get(name)
+    order = state.get(f"order:{name}")
+    if collection.gallery.get("sort") is not None or gallery.grid is not None or not order or recorded is None or summary is None:
+        return None
+    if recorded[:5] != summary[:5] or recorded.membership != summary.membership:  # jobs and images as they were
+        return None
+    stamped = store.conn.execute("SELECT revision FROM recipes WHERE name = ?", [name]).fetchone()
+    if stamped is None or stamped[0] > builder.changes.since:
+        return None
+    ids: list[str] = json.loads(order)
+    if len(ids) != gallery.count or len(ids) != summary.shown:
+        return None
+    index = {image_id: i for i, image_id in enumerate(ids)}
+    curated = sorted(index[i] for i in builder.changes.ids if i in index)
+    if not curated or any(ids[i] not in builder.changes.before for i in curated):
+        return None
+    size = collection.page_size
+    wanted = set(range(min(size, len(ids))))  # the first page
+    for i in curated:
+        page = i // size
+        wanted.update(range(page * size, min(len(ids), (page + 1) * size)))
+        wanted.update(j for j in (i - 1, i + 1) if 0 <= j < len(ids))
+    found = collection.members_of(store, [ids[i] for i in wanted])
+    if len(found) != len(wanted):
+        return None
+    members: list[Member | None] = [None] * len(ids)
+    for i in wanted:
+        members[i] = found[ids[i]]
+    came = [found[ids[i]] for i in curated]
+    went = [builder.changes.before[ids[i]] for i in curated]
+    for status, step in [*((m.status, 1) for m in came), *((s.status, -1) for s in went)]:
+        gallery.selected += step if status == "selected" else 0
+        gallery.rejected += step if status == "rejected" else 0
+    old_cover = gallery.cover_member
+    if old_cover is None or old_cover.image_id not in index or collection.gallery.get("cover") is not None:
+        return None
+    if old_cover.image_id in builder.changes.before:
+        return None  # the cover itself changed: every member is a candidate
+    # The best of the curated images against the old cover; on a tie the earlier wins, as in a full read.
+    candidates = sorted([old_cover, *came], key=lambda m: index[m.image_id])
+    gallery.cover_member = cover(collection, candidates, builder.problems, builder.where)
+    previous = state.get(f"collection:{name}") or ""
+    collection.count = len(ids)
+    collection.digest = digest(previous, site_key, settings, [shown(m, missing) for m in came])
+    collection.changed = True
+    owner = f"page:{name}"
+    numbers = {i // size + 1 for i in curated}
+    pages = list(collection_pages(gallery, members, site_key, missing, numbers, curated))
+    _pages(builder, owner, pages, state.file, False, gallery, int(state.get(f"pages:{name}") or 0) - len(pages))
+    builder.declared[owner] = None  # the rest of its pages stay
     return gallery
 
 

@@ -97,6 +97,10 @@ class Collection:
         ``oldest`` (creation times and ids; None: no end), read along the creation index."""
         yield from _virtual_members(store, self, between=(oldest, above))
 
+    def members_of(self, store: Store, ids: list[str]) -> dict[str, Member]:
+        """A recipe's (or the archive's) members among ``ids``, as :meth:`members` reads them."""
+        return {m.image_id: m for m in _recipe_members(store, self, ids)}
+
     def best(self, store: Store) -> Member | None:
         """A virtual collection's best member as :func:`kiln.site.views.cover` picks it (picked,
         not rejected, rated highest, the newest of those), found by SQLite."""
@@ -180,10 +184,11 @@ ORDER BY rj.position
 """
 
 
-def _recipe_members(store: Store, collection: Collection) -> Iterator[Member]:
+def _recipe_members(store: Store, collection: Collection, ids: list[str] | None = None) -> Iterator[Member]:
     seen: set[str] = set()  # two jobs (or two archived recipes) that made one file: one entry
+    sql = _RECIPE_SQL if ids is None else _RECIPE_SQL.replace("WHERE", "WHERE i.id IN (SELECT value FROM json_each(?)) AND")
     for recipe in collection.recipes:
-        for row in store.conn.execute(_RECIPE_SQL, [recipe]):
+        for row in store.conn.execute(sql, [recipe] if ids is None else [json.dumps(ids), recipe]):
             if row[0] in seen:
                 continue
             seen.add(row[0])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import traceback
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,11 +60,11 @@ def shown(member: Member, missing: dict[str, str]) -> tuple:
 
 def collection_pages(
     gallery: Gallery, members: Sequence[Member | None], site_key: str, missing: dict[str, str],
-    parts: Container[int] | None = None,
+    parts: Container[int] | None = None, images: Iterable[int] | None = None,
 ) -> Iterator[tuple[Page, str]]:
-    """Each page of one collection with the digest of its inputs; of a newest-first one, only
-    the first page and the ``parts`` (None: all), ``members`` then holding only theirs (a
-    newest-first list, None where a member was not read)."""
+    """Each page of one collection with the digest of its inputs; or only the first page, the
+    pages numbered in ``parts`` and (of a recipe) the image pages of the members at the indexes
+    ``images``, ``members`` then holding only what those show (None where a member was not read)."""
     head = digest(gallery.digest_parts())
     brief = (gallery.name, gallery.title, gallery.kind)
     for pager in pagers(gallery):
@@ -80,12 +80,14 @@ def collection_pages(
         yield Page(pager.path, "gallery.html", gallery, pager, on_page), inputs
     if gallery.kind not in ("recipe", "archived"):
         return  # a virtual collection links to the images' pages in their recipes
-    if gallery.grid is not None:
+    if gallery.grid is not None and parts is None:
         inputs = digest(site_key, "grid", head, [shown(m, missing) for m in members])
         yield Page(grid_path(gallery.name), "grid.html", gallery, members=members), inputs
     size = gallery.page_size
     many = gallery.page_count > 1
-    for i, member in enumerate(members):
+    for i in range(len(members)) if images is None else images:
+        member = members[i]
+        assert member is not None, f"image page {i} of {gallery.name} planned from members not read"
         before = members[i - 1] if i > 0 else None
         after = members[i + 1] if i + 1 < len(members) else None
         number = i // size + 1

@@ -100,9 +100,18 @@ class BuildState:
         return [row[0] for row in self.conn.execute("SELECT name FROM files WHERE owner = ? ORDER BY name", [owner])]
 
     def owners(self) -> list[str]:
-        """Every owner of files but images (whose files go with the image)."""
-        sql = "SELECT DISTINCT owner FROM files WHERE owner NOT LIKE 'image:%' ORDER BY owner"
-        return [row[0] for row in self.conn.execute(sql)]
+        """Every owner of files but images (whose files go with the image): one step along the
+        owners' index per owner, the images' range stepped over, not every file read."""
+        found: list[str] = []
+        step = "SELECT owner FROM files WHERE owner > ? ORDER BY owner LIMIT 1"
+        row = self.conn.execute(step, [""]).fetchone()
+        while row is not None:
+            if row[0].startswith("image:"):  # ';' follows ':': past every image's owner
+                row = self.conn.execute(step.replace(">", ">="), ["image;"]).fetchone()
+                continue
+            found.append(row[0])
+            row = self.conn.execute(step, [row[0]]).fetchone()
+        return found
 
     def record(self, name: str, owner: str, size: int, mtime_ns: int, inputs: str) -> None:
         self.conn.execute(
