@@ -523,6 +523,8 @@ CHANGES = {
     "an old image curated, a new one added": _curated_and_new,
     "an old image curated, another deleted": _curated_and_deleted,
     "the oldest image picked": _set("status", "selected", 0),
+    "an old image's size changed (not curation: its recipe's sizes)": _set("width", 7, 13),
+    "an old image's seed changed (not curation: its recipe's seeds)": _set("seed", 5, 13),
     "a new image older than the others": _older_new_image,
     "a rating": lambda p, s, ids: s.conn.execute("UPDATE images SET rating = 5 WHERE id = ?", [ids[2]]),
     "a pick": lambda p, s, ids: s.conn.execute("UPDATE images SET status = 'selected' WHERE id = ?", [ids[4]]),

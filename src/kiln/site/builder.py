@@ -47,16 +47,18 @@ from kiln.store.db import Store
 SEEN_BATCH = 5000
 # The newest-first collections ordered by creation alone, whose pages hold fixed slices.
 APPENDABLE = ("all", "picks", "tag")
-# Every image some recipe's collection (or the archive) shows, with its revision (an image in
-# two recipes comes twice: the build state keeps one).
-_SHOWN_SQL = """
-SELECT i.id, i.revision, rj.recipe, i.created_at, i.rating, i.status, i.tags FROM recipe_jobs rj
+# What a recipe's header counts of an image (kiln/site/views.py), which curation never changes.
+_SHAPE = "json_array(i.width, i.height, i.seed)"
+# Every image some recipe's collection (or the archive) shows, with its revision and what the
+# build state keeps of it (an image in two recipes comes twice: the build state keeps one).
+_SHOWN_SQL = f"""
+SELECT i.id, i.revision, rj.recipe, i.created_at, i.rating, i.status, i.tags, {_SHAPE} FROM recipe_jobs rj
 JOIN jobs j ON j.key = rj.job_key JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
 WHERE rj.recipe IN (SELECT value FROM json_each(?))
 """
-# The same, of the images newer than the last build (from the revision's index).
-_SHOWN_SINCE_SQL = """
-SELECT i.id, i.revision, rj.recipe, i.created_at, i.rating, i.status, i.tags FROM images i
+# The same, of the images changed since the last build (from the revision's index).
+_SHOWN_SINCE_SQL = f"""
+SELECT i.id, i.revision, rj.recipe, i.created_at, i.rating, i.status, i.tags, {_SHAPE} FROM images i
 CROSS JOIN jobs j ON j.image_id = i.id AND j.status != 'deleted' CROSS JOIN recipe_jobs rj ON rj.job_key = j.key
 WHERE rj.recipe IN (SELECT value FROM json_each(?)) AND i.revision > ?
 """
@@ -465,6 +467,11 @@ def _curated_recipe(
     curated = sorted(index[i] for i in builder.changes.ids if i in index)
     if not curated or any(ids[i] not in builder.changes.before for i in curated):
         return None
+    shapes = dict(store.conn.execute(
+        f"SELECT i.id, {_SHAPE} FROM images i WHERE i.id IN (SELECT value FROM json_each(?))", [json.dumps([ids[i] for i in curated])]
+    ))
+    if any(shapes.get(ids[i]) != builder.changes.before[ids[i]].shape for i in curated):
+        return None  # more than their curation changed: the header's sizes or seeds may have
     size = collection.page_size
     wanted = set(range(min(size, len(ids))))  # the first page
     for i in curated:

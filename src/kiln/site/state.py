@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 STATE = ".kiln-build.db"
 # Bumped when what the state records, or how pages are laid out, changes: an older state is
 # then dropped and the next build is a full one (it still writes only changed bytes).
-FORMAT = "2"
+FORMAT = "3"
 
 
 class BuildState:
@@ -64,11 +64,12 @@ class BuildState:
             " WITHOUT ROWID"
         )
         # The images the last build showed (id, revision, the folder of its own page), with what
-        # chose their place in the virtual collections: an image curated since is taken out of
-        # the collections it was in by these.
+        # chose their place in the virtual collections (an image curated since is taken out of
+        # the collections it was in by these), and what its recipe's header counts (``shape``:
+        # width, height and seed, which curation never changes).
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, home TEXT NOT NULL,"
-            " created_at, rating, status, tags) WITHOUT ROWID"
+            " created_at, rating, status, tags, shape) WITHOUT ROWID"
         )
         if self.get("format") != FORMAT:
             self.conn.execute("DELETE FROM meta")
@@ -166,17 +167,18 @@ class BuildState:
         if not keep:
             self.conn.execute("DELETE FROM seen")
 
-    def see(self, rows: list[tuple[str, int, str, Any, Any, Any, Any]]) -> None:
-        """Each of ``rows`` (id, revision, home, created_at, rating, status, tags) shown."""
+    def see(self, rows: list[tuple[str, int, str, Any, Any, Any, Any, str]]) -> None:
+        """Each of ``rows`` (id, revision, home, created_at, rating, status, tags, shape) shown."""
         self.conn.executemany(
-            "INSERT OR REPLACE INTO seen (id, revision, home, created_at, rating, status, tags) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO seen (id, revision, home, created_at, rating, status, tags, shape)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
     def seen_as(self, ids: list[str]) -> dict[str, Seen]:
         """How the last build showed each of ``ids`` it showed (those it did not are left out)."""
         sql = (
-            "SELECT id, revision, home, created_at, rating, status, tags FROM seen"
+            "SELECT id, revision, home, created_at, rating, status, tags, shape FROM seen"
             " WHERE id IN (SELECT value FROM json_each(?))"
         )
         return {row[0]: Seen(*row) for row in self.conn.execute(sql, [json.dumps(ids)])}
@@ -231,6 +233,7 @@ class Seen(NamedTuple):
     rating: Any
     status: Any
     tags: Any
+    shape: str
 
 
 class Homes(Mapping[str, str]):
