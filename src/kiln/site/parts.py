@@ -8,9 +8,10 @@ bound). The images changed since (``revision`` above the last build's change seq
 all that can have moved: as the last build saw them (the build state's list of shown images
 keeps what chose their collections) and as they are now, each is in the collection or not.
 When the summary the last build recorded is the one of the images not changed since plus
-those changed images as they were, nothing else came or went; then the lowest part holding
-any of them is found among the bounds, and only the members from that part's bound up are
-read.
+those changed images as they were, nothing else came or went. Then, when they stay where they
+were, only the first page and the parts holding them (found among the bounds) are read; when
+one comes or goes, every newer part shifts, and the members from the lowest part they reach
+up are read.
 """
 
 from __future__ import annotations
