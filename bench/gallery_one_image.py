@@ -1,12 +1,17 @@
-"""What ``kiln build`` costs after one new image, and which part of it is the gallery's.
+"""What ``kiln build`` costs after one new image or one old image curated, and which part of
+it is the gallery's.
 
     python bench/gallery_one_image.py --store DIR [--work DIR] [--runs 3] [--profile]
 
 Copies the store made by bench/stores.py at ``--store`` (as bench/build_scale.py does: files
-hard-linked, the database copied, every virtual collection shown), makes a full build, then a
-no-op and, ``--runs`` times, one new image in the largest recipe (as ``kiln run`` records it)
-followed by ``kiln build`` as a child process: its CPU time (user + sys, with the worker
-processes it waited for), wall time and peak RSS. With ``--profile``, one more new image is
+hard-linked, the database copied, every virtual collection shown), makes a full build,
+then a no-op and, ``--runs`` times, one new image in the largest recipe (as ``kiln run``
+records it) followed by ``kiln build`` as a child process: its CPU time (user + sys, with the
+worker processes it waited for), wall time and peak RSS. Then, ``--runs`` times each, an old
+image (the middle one by creation time) curated as ``kiln rate`` / ``kiln pick`` / ``kiln tag``
+would, each followed by ``kiln build``: rated anew (its collections the same), picked or
+unpicked (Picks gains or loses it in the middle), and tagged (a tag's collection gains it in
+the middle). With ``--profile``, one more new image is
 built in this process under cProfile with the finder's files left as they are (they are
 measured by bench/find.py), and the build's CPU time and its costliest calls are printed:
 what the gallery, its feeds and its stats page cost without the start of Python.
@@ -18,6 +23,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import sqlite3
 import subprocess
 import sys
 import time
@@ -52,6 +58,29 @@ def profiled_build(project: Path) -> None:
     pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
 
 
+CURATIONS = {
+    "rated anew": "rating = (rating + 1) % 6",
+    "picked or unpicked": "status = CASE WHEN status = 'selected' THEN NULL ELSE 'selected' END",
+    # the most common tag, whose collection gains it in the middle
+    "tagged": "tags = json_insert(CASE WHEN json_valid(tags) THEN tags ELSE '[]' END, '$[#]', :tag)",
+}
+_COMMON_TAG = (
+    "SELECT t.value FROM images i, json_each(CASE WHEN json_valid(i.tags) THEN i.tags ELSE '[]' END) t"
+    " GROUP BY t.value ORDER BY count(*) DESC LIMIT 1"
+)
+
+
+def curate(project: Path, change: str, serial: int) -> None:
+    """One old image curated: the one in the middle by creation time (a neighbour on each run)."""
+    conn = sqlite3.connect(project / "art" / "kiln.db", isolation_level=None)
+    image_id = conn.execute(
+        "SELECT id FROM images ORDER BY created_at, id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM images) + ?", [serial]
+    ).fetchone()[0]
+    tag = (conn.execute(_COMMON_TAG).fetchone() or ["bench"])[0]
+    conn.execute(f"UPDATE images SET {CURATIONS[change]} WHERE id = :id", {"id": image_id, "tag": tag})
+    conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, required=True)
@@ -66,6 +95,10 @@ def main() -> None:
     for run in range(args.runs):
         add_image(project, run)
         print(f"one new image   {described_build(project)}")
+    for change in CURATIONS:
+        for run in range(args.runs):
+            curate(project, change, run)
+            print(f"an old image {change + ':':<19} {described_build(project)}")
     if args.profile:
         add_image(project, args.runs)
         profiled_build(project)

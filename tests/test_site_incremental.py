@@ -338,7 +338,7 @@ def test_an_unchanged_collection_is_skipped_without_reading_its_members(tmp_path
     assert [s for s in members if "'beta'" in s and "rj.position" in s]
     assert [s for s in members if "'alpha'" in s] == []
     assert [s for s in members if "status = 'selected'" in s or "instr(i.tags" in s] == []
-    assert len([s for s in members if "WHERE 1 ORDER BY i.created_at DESC" in s]) == 2
+    assert len([s for s in members if "WHERE 1 " in s and "ORDER BY i.created_at DESC" in s]) == 2
 
 
 def same_as_full(project, store, tmp_path: Path) -> None:
@@ -356,14 +356,17 @@ def read_members(monkeypatch) -> dict[str, int]:
     from kiln.site.collections import Collection
 
     counts: dict[str, int] = {}
-    members = Collection.members
 
-    def counted(self, store):
-        for member in members(self, store):
-            counts[self.name] = counts.get(self.name, 0) + 1
-            yield member
+    def counting(read):
+        def counted(self, store, *args):
+            for member in read(self, store, *args):
+                counts[self.name] = counts.get(self.name, 0) + 1
+                yield member
 
-    monkeypatch.setattr(Collection, "members", counted)
+        return counted
+
+    monkeypatch.setattr(Collection, "members", counting(Collection.members))
+    monkeypatch.setattr(Collection, "members_between", counting(Collection.members_between))
     return counts
 
 
@@ -395,6 +398,64 @@ def test_a_new_image_reads_only_the_newest_of_all_images(tmp_path, monkeypatch):
     same_as_full(project, store, tmp_path)
 
 
+PICKS = range(0, 30, 3)  # ten picks: Picks' parts of two hold alpha 0-3, 6-9, 12-15, 18-21 (24-27 on its first page)
+SKY = range(1, 30, 3)  # the same for the tag "sky": 1-4, 7-10, 13-16, 19-22 (25-28 on its first page)
+CURATED = {
+    # All images: its parts count from the oldest, so alpha 11 is in part 6, alpha 14 in part 8.
+    "a rating": (
+        "rating", 3, 11,
+        {"alpha/page-6.html", "alpha/{id}.html", "_all/part-6.html"},
+        {"_all": 4},  # its first page (two) and part 6
+    ),
+    "a pick in the middle of Picks": (
+        "status", "selected", 14,
+        {"index.html", "alpha/index.html", "alpha/page-8.html", "alpha/{id}.html", "_all/index.html", "_all/part-8.html",
+         # 0-3, 6-9, 12-14, 15-18, 21-24, and 27 on the first page: the parts from 12 up
+         "_picks/index.html", "_picks/part-3.html", "_picks/part-4.html", "_picks/part-5.html"},
+        {"_all": 4, "_picks": 7},  # Picks' parts 1 and 2 unread
+    ),
+    "an unpick": (
+        "status", None, 9,
+        {"index.html", "alpha/index.html", "alpha/page-5.html", "alpha/{id}.html", "_all/index.html", "_all/part-5.html",
+         # 0-3, 6-12, 15-18, 21-24, and 27 on the first page
+         "_picks/index.html", "_picks/part-2.html", "_picks/part-3.html", "_picks/part-4.html"},
+        {"_all": 4, "_picks": 7},
+    ),
+    "a rejection": (
+        "status", "rejected", 9,
+        {"index.html", "alpha/index.html", "alpha/page-5.html", "alpha/{id}.html", "_all/index.html", "_all/part-5.html",
+         "_picks/index.html", "_picks/part-2.html", "_picks/part-3.html", "_picks/part-4.html"},
+        {"_all": 4, "_picks": 7},
+    ),
+    "a tag in the middle of its collection": (
+        "tags", '["sky"]', 11,
+        {"index.html", "alpha/page-6.html", "alpha/{id}.html", "_all/part-6.html",  # the front page: its count
+         # 1-4, 7-10, 11-13, 16-19, 22-25, and 28 on the first page
+         "_tag-sky/index.html", "_tag-sky/part-3.html", "_tag-sky/part-4.html", "_tag-sky/part-5.html"},
+        {"_all": 4, "_tag-sky": 9},  # from part 2, whose range alpha 11 falls in (after its newest, 10)
+    ),
+}
+
+
+@pytest.mark.parametrize("change", list(CURATED))
+def test_an_old_image_curated_writes_and_reads_only_what_shows_it(tmp_path, monkeypatch, change):
+    monkeypatch.setattr("kiln.site.builder.PRODUCERS", [])  # the gallery's own pages
+    project, store = make(tmp_path, page_size=2, collections=["all", "picks", "tags"])
+    recipe(project, store, "alpha")
+    ids = add_images(project, store, "alpha", 30, status=None, rating=0, tags="[]")
+    store.conn.executemany("UPDATE images SET status = 'selected' WHERE id = ?", [[ids[i]] for i in PICKS])
+    store.conn.executemany("UPDATE images SET tags = '[\"sky\"]' WHERE id = ?", [[ids[i]] for i in SKY])
+    build(project, store)
+    age(project.build_dir)
+    counts = read_members(monkeypatch)
+    column, value, index, pages, read = CURATED[change]
+    store.conn.execute(f"UPDATE images SET {column} = ? WHERE id = ?", [value, ids[index]])
+    build(project, store)
+    assert touched(project.build_dir) == {page.format(id=ids[index]) for page in pages}
+    assert counts == read  # alpha's members not read as a whole: the pages around the image alone
+    same_as_full(project, store, tmp_path)
+
+
 def _older_new_image(project, store, ids):
     """An image made now but dated before the others (as an import may be)."""
     new = add_images(project, store, "beta", 1, start=40)[0]
@@ -422,8 +483,48 @@ def _template(project, store, ids):
     page.write_text(page.read_text().replace("</main>", "<p>changed</p></main>", 1))
 
 
+def _set(column: str, value, *indexes: int):
+    """Set ``column`` of the images at ``indexes`` of alpha (old images: beta's are newer)."""
+    return lambda p, s, ids: s.conn.executemany(f"UPDATE images SET {column} = ? WHERE id = ?", [(value, ids[i]) for i in indexes])
+
+
+def _curated_and_new(project, store, ids):
+    _set("rating", 1, 13)(project, store, ids)
+    add_images(project, store, "beta", 1, start=40)
+
+
+def _curated_and_deleted(project, store, ids):
+    _set("status", "selected", 12)(project, store, ids)
+    delete_image(store, ids[20])
+
+
+def _curated_together(project, store, ids):
+    _set("rating", 2, 6, 7, 28)(project, store, ids)
+    _set("status", "selected", 8)(project, store, ids)
+    _set("tags", '["test", "dusk"]', 9)(project, store, ids)
+
+
 CHANGES = {
     "a new image": lambda p, s, ids: add_images(p, s, "alpha", 2, start=30),
+    # Curation of old images (picks are alpha 3, 10, 17 and 24; the cover alpha 17; "test"
+    # tags alpha 0, 5, 10, ...).
+    "an old image rated, its collections the same": _set("rating", 2, 13),
+    "an old image rated into Top rated": _set("rating", 5, 13),
+    "an old image picked into the middle of Picks": _set("status", "selected", 12),
+    "an old pick unpicked": _set("status", None, 10),
+    "an old pick rejected": _set("status", "rejected", 24),
+    "the cover rated down": _set("rating", 0, 17),
+    "the cover unpicked": _set("status", None, 17),
+    "an old image tagged into the middle of a tag": _set("tags", '["test"]', 12),
+    "an old image's tag taken off": _set("tags", "[]", 15),
+    "an old image given a new tag": _set("tags", '["dawn"]', 14),
+    "an old image noted": _set("notes", "a note", 16),
+    "old images curated together": _curated_together,
+    "an old image curated, a new one added": _curated_and_new,
+    "an old image curated, another deleted": _curated_and_deleted,
+    "the oldest image picked": _set("status", "selected", 0),
+    "an old image's size changed (not curation: its recipe's sizes)": _set("width", 7, 13),
+    "an old image's seed changed (not curation: its recipe's seeds)": _set("seed", 5, 13),
     "a new image older than the others": _older_new_image,
     "a rating": lambda p, s, ids: s.conn.execute("UPDATE images SET rating = 5 WHERE id = ?", [ids[2]]),
     "a pick": lambda p, s, ids: s.conn.execute("UPDATE images SET status = 'selected' WHERE id = ?", [ids[4]]),
@@ -449,6 +550,21 @@ def test_each_kind_of_change_built_incrementally_is_the_full_build(tmp_path, cha
     build(project, store)
     CHANGES[change](project, store, ids)
     build(project, store)
+    same_as_full(project, store, tmp_path)
+
+
+def test_curation_built_change_by_change_is_the_full_build(tmp_path):
+    project, store = make(tmp_path, page_size=3, collections=ALL)
+    recipe(project, store, "alpha")
+    recipe(project, store, "beta")
+    ids = add_images(project, store, "alpha", 30)
+    add_images(project, store, "beta", 4, start=30)
+    build(project, store)
+    for change in ("an old image picked into the middle of Picks", "an old image rated, its collections the same",
+                   "an old pick rejected", "the cover unpicked", "an old image tagged into the middle of a tag",
+                   "a new image", "an old image's tag taken off", "old images curated together", "an old pick unpicked"):
+        CHANGES[change](project, store, ids)
+        build(project, store)
     same_as_full(project, store, tmp_path)
 
 

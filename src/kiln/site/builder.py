@@ -17,7 +17,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,12 +24,13 @@ from kiln.errors import Problem
 from kiln.library.archive import is_archived
 from kiln.project import Project
 from kiln.site.collect import MAX_PAGE_SIZE, RECIPE_NAME, _json_object, _text, fetch_images
-from kiln.site.collections import ARCHIVE, ARCHIVE_TITLE, VIRTUAL, Collection, tag_folder, tags, virtual_filter
+from kiln.site.collections import ARCHIVE, ARCHIVE_TITLE, VIRTUAL, Collection, Member, tag_folder, tags
 from kiln.site.fingerprint import renderer_digest, theme_digest
 from kiln.site.layout import INDEX, part_path, root_of
 from kiln.site.lock import LOCK_NAME
 from kiln.site.media import publish_media
 from kiln.site.output import Output, static_names
+from kiln.site.parts import Changes, changed_part, load_tail, tail_of
 from kiln.site.pages import Page, Setup, collection_pages, digest, front_page, members_of, render_batch, shown
 from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
@@ -40,26 +40,29 @@ from kiln.site.summaries import (
     NO_JOBS, RecipeSummary, VirtualSummary, dump_summaries, load_summaries, recipe_summaries, virtual_summaries,
 )
 from kiln.site.theme import static_sources, theme_dirs
-from kiln.site.views import Gallery, archived_counts, arrange, cover, dump, header, load, pagers, recipe_stats
+from kiln.site.views import Gallery, archived_counts, arrange, cover, dump, header, load, parts, recipe_stats
 from kiln.site.workers import Workers
 from kiln.store.db import Store
 
 SEEN_BATCH = 5000
-# The newest-first collections ordered by creation alone, whose new images come first.
+# The newest-first collections ordered by creation alone, whose pages hold fixed slices.
 APPENDABLE = ("all", "picks", "tag")
-# Every image some recipe's collection (or the archive) shows, with its revision (an image in
-# two recipes comes twice: the build state keeps one).
-_SHOWN_SQL = """
-SELECT i.id, i.revision, rj.recipe FROM recipe_jobs rj
+# What a recipe's header counts of an image (kiln/site/views.py), which curation never changes.
+_SHAPE = "json_array(i.width, i.height, i.seed)"
+# Every image some recipe's collection (or the archive) shows, with its revision and what the
+# build state keeps of it (an image in two recipes comes twice: the build state keeps one).
+_SHOWN_SQL = f"""
+SELECT i.id, i.revision, rj.recipe, i.created_at, i.rating, i.status, i.tags, {_SHAPE} FROM recipe_jobs rj
 JOIN jobs j ON j.key = rj.job_key JOIN images i ON i.id = j.image_id AND j.status != 'deleted'
 WHERE rj.recipe IN (SELECT value FROM json_each(?))
 """
-# The same, of the images newer than the last build (from the revision's index).
-_SHOWN_SINCE_SQL = """
-SELECT i.id, i.revision, rj.recipe FROM images i
+# The same, of the images changed since the last build (from the revision's index).
+_SHOWN_SINCE_SQL = f"""
+SELECT i.id, i.revision, rj.recipe, i.created_at, i.rating, i.status, i.tags, {_SHAPE} FROM images i
 CROSS JOIN jobs j ON j.image_id = i.id AND j.status != 'deleted' CROSS JOIN recipe_jobs rj ON rj.job_key = j.key
 WHERE rj.recipe IN (SELECT value FROM json_each(?)) AND i.revision > ?
 """
+_CHANGED_SQL = "SELECT id FROM images WHERE revision > ?"
 PAGE_BATCH = 100
 
 
@@ -84,6 +87,10 @@ class Builder:
         self.batch: list[Page] = []
         self.setup: Setup | None = None
         self.missing: dict[str, str] = {}
+        self.changes = Changes(-1, [], {})
+        # The recipes' summaries now and as the last build recorded them (none: no such build).
+        self.summaries: dict[str, RecipeSummary] = {}
+        self.recorded_summaries: dict[str, RecipeSummary] = {}
 
     def render(self, page: Page) -> None:
         """Render ``page`` (in a batch with others)."""
@@ -174,7 +181,12 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     full = state.get("site_key") != site_key
     collections = _virtual(project, store, recipes)
     since = -1 if full or previous is None else int(previous)
-    summaries = recipe_summaries(store, since, load_summaries(state.get("recipe-summaries")) if not full else None)
+    # The images changed since the last build, and how it showed those it showed.
+    changed = [] if since < 0 else [row[0] for row in store.conn.execute(_CHANGED_SQL, [since])]
+    builder.changes = Changes(since, changed, state.seen_as(changed) if changed else {})
+    builder.recorded_summaries = (load_summaries(state.get("recipe-summaries")) if not full else None) or {}
+    summaries = recipe_summaries(store, since, builder.recorded_summaries or None, list(builder.changes.before))
+    builder.summaries = summaries
     virtual = virtual_summaries(store, [(c.kind, c.tag) for c in collections if c.newest_first], since)
 
     # The images shown, with their revisions and homes; then their files. When no image the
@@ -193,11 +205,11 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         *(_SHOWN_SQL, [json.dumps(sorted(folders))]) if moved else (_SHOWN_SINCE_SQL, [json.dumps(sorted(folders)), since])
     )
     while rows := shown_images.fetchmany(SEEN_BATCH):
-        for image_id, _, recipe in rows:
+        for image_id, _, recipe, *_ in rows:
             folder, home = folders[recipe], homes.get(image_id)
             if home is None or (folder == ARCHIVE, folder) < (home == ARCHIVE, home):
                 homes[image_id] = folder
-        state.see([(image_id, revision, homes[image_id]) for image_id, revision, _ in rows])
+        state.see([(image_id, revision, homes[image_id], *facts) for image_id, revision, _, *facts in rows])
     for collection in collections:
         collection.homes = homes if moved else state.homes(homes)
     setup = Setup(
@@ -219,7 +231,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
             builder.workers.expect(state.seen_count() // PAGE_BATCH)
         galleries = [
             _collection(
-                builder, collection, site_key, missing, full, _summary(collection, summaries, virtual, since),
+                builder, collection, site_key, missing, full, _summary(collection, summaries, virtual),
                 homes_kept if collection.newest_first else kept,
             )
             for collection in collections
@@ -305,23 +317,21 @@ def _on_front(gallery: Gallery) -> bool:
 
 def _summary(
     collection: Collection, summaries: dict[str, RecipeSummary], virtual: dict[tuple[str, str | None], VirtualSummary],
-    since: int,
 ) -> Summary:
     """The collection's summary (kiln/site/summaries.py)."""
     if collection.kind in ("recipe", "archived"):
         return Summary(tuple(summaries[name].members if name in summaries else None for name in collection.recipes))
     found = virtual[(collection.kind, collection.tag)]
-    return Summary(found.members, found.older, since)
+    return Summary(found.members, found.older)
 
 
 class Summary(NamedTuple):
     """What tells a collection unchanged (``members``) and, for a virtual one, what tells
-    whether only newer images came in (``older``: the summary of its images no newer than the
-    last build, whose change sequence is ``since``)."""
+    what else changed besides the images changed since the last build (``older``: the summary
+    of its images no newer than that build)."""
 
     members: tuple
     older: tuple[int, int, int] | None = None
-    since: int = -1
 
 
 def _collection(
@@ -335,7 +345,8 @@ def _collection(
     record of missing files, and of the images' homes, still holds). Otherwise, a collection whose
     members (with their revisions), settings and job counts are as the last build saw them
     keeps them too, unplanned. A newest-first collection that only gained images newer than
-    all it had reads just its newest members (:func:`_appended`).
+    all it had, or whose changed images are all the build can tell, reads just the part they
+    reach (:func:`_changed_part`).
     """
     state = builder.state
     owner = f"page:{collection.name}"
@@ -352,9 +363,13 @@ def _collection(
         builder.pages += int(state.get(f"pages:{collection.name}") or 0)
         return gallery
     if may_skip and saved is not None and owner not in builder.damaged and collection.kind in APPENDABLE:
-        appended = _appended(builder, collection, site_key, missing, settings, summary, load(saved))
-        if appended is not None:
-            return appended
+        planned = _changed_part(builder, collection, site_key, missing, settings, summary, load(saved))
+        if planned is not None:
+            return planned
+    if may_skip and saved is not None and owner not in builder.damaged and collection.kind == "recipe":
+        planned = _curated_recipe(builder, collection, site_key, missing, settings, load(saved))
+        if planned is not None:
+            return planned
     members = list(collection.members(builder.store))
     stats = recipe_stats(builder.store, collection)
     collection.count = len(members)
@@ -370,64 +385,127 @@ def _collection(
     files = state.files_of(owner)
     _pages(builder, owner, collection_pages(gallery, members, site_key, missing), files.get, full, gallery, 0)
     if collection.kind in APPENDABLE:
-        newest = [members[0].created_at, members[0].image_id] if members else None
-        state.set(f"tail:{collection.name}", json.dumps([len(members), list(summary.members), newest]))
+        tail = tail_of(members, collection.page_size, summary.members)
+        state.set(f"tail:{collection.name}", tail.dump() if tail else "")
+    if collection.kind == "recipe":
+        state.set(f"order:{collection.name}", json.dumps([m.image_id for m in members]))
     return gallery
 
 
-def _appended(
+def _changed_part(
     builder: Builder, collection: Collection, site_key: str, missing: dict[str, str], settings: tuple, summary: Summary,
     gallery: Gallery,
 ) -> Gallery | None:
-    """The pages of a newest-first collection that, since the last build, only gained images
-    newer than every member it had: its newest members read, none of the rest; None when
-    that is not what happened.
+    """The pages of a newest-first collection planned from the part the images changed since
+    the last build reach (kiln/site/parts.py), its older parts left as they are; None when
+    more changed than those images and it must be read whole.
 
-    The images the last build saw are those whose revision is no newer than its change
-    sequence; when their summary now is the whole summary that build recorded, none of them
-    changed or went. Parts count from the oldest, so the parts the new images do not reach
-    keep their members and their neighbours (two parts of margin: the part below a new one
-    gains a "newer" neighbour); only the first page, the header and the newest parts are
-    planned again.
+    Only the first page, the header and the parts from the lowest one holding a changed image
+    (or two below the newest, for the neighbour links) are planned again; the header's counts
+    move by the changed images' statuses before and after, and its cover is the best of the
+    old cover and the images that came, unless the cover itself changed (then SQLite finds it).
     """
-    state, name, size = builder.state, collection.name, collection.page_size
-    recorded = state.get(f"tail:{name}")
-    if recorded is None or summary.older is None:
-        return None
-    count, members_summary, newest = json.loads(recorded)
-    if list(summary.older) != members_summary:
-        return None
-    where, parameters = virtual_filter(collection.kind, collection.tag)
-    sql = f"SELECT i.id, i.created_at FROM images i WHERE {where} AND i.revision > :since"
-    added: set[str] = set()
-    for image_id, created_at in builder.store.conn.execute(sql, {**parameters, "since": summary.since}):
-        if not isinstance(created_at, str) or (newest is not None and [created_at, image_id] <= newest):
-            return None  # not newer than all it had: it lands among them
-        if image_id in collection.homes:
-            added.add(image_id)
-    total = count + len(added)
-    low = max(1, count // size - 1)  # the parts below it keep their members and neighbours
-    members = list(islice(collection.members(builder.store), total - (low - 1) * size))
-    fresh = members[: len(added)]
-    if len(members) != total - (low - 1) * size or {m.image_id for m in fresh} != added:
+    state, name = builder.state, collection.name
+    part = changed_part(
+        builder.store, collection, load_tail(state.get(f"tail:{name}")), summary.members, summary.older, builder.changes
+    )
+    if part is None:
         return None
     owner = f"page:{name}"
     previous = state.get(f"collection:{name}") or ""
-    collection.count = total
-    collection.digest = digest(previous, site_key, settings, total, [shown(m, missing) for m in fresh]) if fresh else previous
+    touched = part.came or part.went
+    changes = ([shown(m, missing) for m in part.came], sorted(s.id for s in part.went))
+    collection.count = part.count
+    collection.digest = digest(previous, site_key, settings, part.count, changes) if touched else previous
     collection.changed = collection.digest != previous
-    gallery.count = total
-    gallery.selected += sum(1 for m in fresh if m.status == "selected")
-    gallery.rejected += sum(1 for m in fresh if m.status == "rejected")
-    gallery.page_count = len(pagers(gallery))
-    # The best of the new members against the old cover; on a tie the newer wins, as in a full read.
-    gallery.cover_member = cover(collection, [*fresh, *filter(None, [gallery.cover_member])], builder.problems, builder.where)
-    declared = builder.declared.setdefault(owner, set())
-    declared.update(part_path(name, number) for number in range(1, low))  # type: ignore[union-attr]
-    pages = collection_pages(gallery, members, site_key, missing, from_part=low)
-    _pages(builder, owner, pages, state.file, False, gallery, low - 1)
-    top = [members[0].created_at, members[0].image_id] if members else newest
-    state.set(f"tail:{name}", json.dumps([total, list(summary.members), top]))
+    gallery.count = part.count
+    for status, step in [*((m.status, 1) for m in part.came), *((s.status, -1) for s in part.went)]:
+        gallery.selected += step if status == "selected" else 0
+        gallery.rejected += step if status == "rejected" else 0
+    numbers = parts(gallery)
+    gallery.page_count = len(numbers) + 1
+    old_cover = gallery.cover_member
+    if old_cover is not None and old_cover.image_id in {*builder.changes.before, *(m.image_id for m in part.came)}:
+        gallery.cover_member = collection.best(builder.store)
+    else:
+        # The best of the images that came against the old cover; on a tie the newer wins, as in a full read.
+        candidates = sorted([*part.came, *filter(None, [old_cover])], key=lambda m: (m.created_at, m.image_id), reverse=True)
+        gallery.cover_member = cover(collection, candidates, builder.problems, builder.where)
+    kept = [part_path(name, number) for number in numbers if number not in part.parts]
+    builder.declared.setdefault(owner, set()).update(kept)  # type: ignore[union-attr]
+    pages = collection_pages(gallery, part.members, site_key, missing, part.parts)
+    _pages(builder, owner, pages, state.file, False, gallery, len(kept))
+    state.set(f"tail:{name}", part.tail.dump())
+    return gallery
+
+
+def _curated_recipe(
+    builder: Builder, collection: Collection, site_key: str, missing: dict[str, str], settings: tuple, gallery: Gallery,
+) -> Gallery | None:
+    """The pages of a recipe whose images are the last build's, in its order, and whose only
+    change since is images curated (their revisions moved): the first page, and the gallery
+    page and own page of each curated image, planned from their members alone; None when that
+    is not what happened (or its gallery is sorted, has a grid, or the cover itself changed).
+
+    Its order is the list of ids the last build recorded; its jobs, places and images are those
+    of that build when the recipe was not stamped since (store migration 0014) and its
+    membership summary is the one recorded. The neighbours' own pages name them by id only."""
+    state, store, name = builder.state, builder.store, collection.name
+    recorded, summary = builder.recorded_summaries.get(name), builder.summaries.get(name)
+    order = state.get(f"order:{name}")
+    if collection.gallery.get("sort") is not None or gallery.grid is not None or not order or recorded is None or summary is None:
+        return None
+    if recorded[:5] != summary[:5] or recorded.membership != summary.membership:  # jobs and images as they were
+        return None
+    stamped = store.conn.execute("SELECT revision FROM recipes WHERE name = ?", [name]).fetchone()
+    if stamped is None or stamped[0] > builder.changes.since:
+        return None
+    ids: list[str] = json.loads(order)
+    if len(ids) != gallery.count or len(ids) != summary.shown:
+        return None
+    index = {image_id: i for i, image_id in enumerate(ids)}
+    curated = sorted(index[i] for i in builder.changes.ids if i in index)
+    if not curated or any(ids[i] not in builder.changes.before for i in curated):
+        return None
+    shapes = dict(store.conn.execute(
+        f"SELECT i.id, {_SHAPE} FROM images i WHERE i.id IN (SELECT value FROM json_each(?))", [json.dumps([ids[i] for i in curated])]
+    ))
+    if any(shapes.get(ids[i]) != builder.changes.before[ids[i]].shape for i in curated):
+        return None  # more than their curation changed: the header's sizes or seeds may have
+    size = collection.page_size
+    wanted = set(range(min(size, len(ids))))  # the first page
+    for i in curated:
+        page = i // size
+        wanted.update(range(page * size, min(len(ids), (page + 1) * size)))
+        wanted.update(j for j in (i - 1, i + 1) if 0 <= j < len(ids))
+    found = collection.members_of(store, [ids[i] for i in wanted])
+    if len(found) != len(wanted):
+        return None
+    members: list[Member | None] = [None] * len(ids)
+    for i in wanted:
+        members[i] = found[ids[i]]
+    came = [found[ids[i]] for i in curated]
+    went = [builder.changes.before[ids[i]] for i in curated]
+    for status, step in [*((m.status, 1) for m in came), *((s.status, -1) for s in went)]:
+        gallery.selected += step if status == "selected" else 0
+        gallery.rejected += step if status == "rejected" else 0
+    old_cover = gallery.cover_member
+    if old_cover is None or old_cover.image_id not in index or collection.gallery.get("cover") is not None:
+        return None
+    if old_cover.image_id in builder.changes.before:
+        return None  # the cover itself changed: every member is a candidate
+    # The best of the curated images against the old cover; on a tie the earlier wins, as in a full read.
+    candidates = sorted([old_cover, *came], key=lambda m: index[m.image_id])
+    gallery.cover_member = cover(collection, candidates, builder.problems, builder.where)
+    previous = state.get(f"collection:{name}") or ""
+    collection.count = len(ids)
+    collection.digest = digest(previous, site_key, settings, [shown(m, missing) for m in came])
+    collection.changed = True
+    owner = f"page:{name}"
+    numbers = {i // size + 1 for i in curated}
+    pages = list(collection_pages(gallery, members, site_key, missing, numbers, curated))
+    _pages(builder, owner, pages, state.file, False, gallery, int(state.get(f"pages:{name}") or 0) - len(pages))
+    builder.declared[owner] = None  # the rest of its pages stay
     return gallery
 
 

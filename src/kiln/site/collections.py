@@ -92,6 +92,20 @@ class Collection:
         else:
             yield from _virtual_members(store, self)
 
+    def members_between(self, store: Store, oldest: tuple[str, str] | None, above: tuple[str, str] | None) -> Iterator[Member]:
+        """A virtual collection's members (newest first) older than ``above`` and down to
+        ``oldest`` (creation times and ids; None: no end), read along the creation index."""
+        yield from _virtual_members(store, self, between=(oldest, above))
+
+    def members_of(self, store: Store, ids: list[str]) -> dict[str, Member]:
+        """A recipe's (or the archive's) members among ``ids``, as :meth:`members` reads them."""
+        return {m.image_id: m for m in _recipe_members(store, self, ids)}
+
+    def best(self, store: Store) -> Member | None:
+        """A virtual collection's best member as :func:`kiln.site.views.cover` picks it (picked,
+        not rejected, rated highest, the newest of those), found by SQLite."""
+        return next(_virtual_members(store, self, _BEST), None)
+
     def newest(self, store: Store, count: int) -> list[Member]:
         """Its ``count`` newest members (by creation time, then id, newest first), read without
         the rest: what a feed shows."""
@@ -114,6 +128,10 @@ _VIRTUAL_SQL = {
 _ORDER = {
     "top": "i.rating DESC, i.created_at DESC, i.id DESC",
 }
+_BEST = (
+    "coalesce(i.status, '') = 'selected' DESC, coalesce(i.status, '') != 'rejected' DESC, coalesce(i.rating, 0) DESC,"
+    " i.created_at DESC, i.id DESC"
+)
 
 
 def virtual_filter(kind: str, tag: str | None) -> tuple[str, dict[str, str]]:
@@ -125,9 +143,19 @@ def virtual_filter(kind: str, tag: str | None) -> tuple[str, dict[str, str]]:
     return _VIRTUAL_SQL[kind], {"tag": tag, "text": text}
 
 
-def _virtual_members(store: Store, collection: Collection, order: str | None = None) -> Iterator[Member]:
+def _virtual_members(
+    store: Store, collection: Collection, order: str | None = None,
+    between: tuple[tuple[str, str] | None, tuple[str, str] | None] = (None, None),
+) -> Iterator[Member]:
     where, parameters = virtual_filter(collection.kind, collection.tag)
     order = order or _ORDER.get(collection.kind, "i.created_at DESC, i.id DESC")
+    oldest, above = between
+    if oldest is not None:
+        where += " AND (i.created_at, i.id) >= (:oldest_created, :oldest_id)"
+        parameters = {**parameters, "oldest_created": oldest[0], "oldest_id": oldest[1]}
+    if above is not None:
+        where += " AND (i.created_at, i.id) < (:above_created, :above_id)"
+        parameters = {**parameters, "above_created": above[0], "above_id": above[1]}
     limit = f" LIMIT {RECENT}" if collection.kind == "recent" else ""
     sql = (
         f"SELECT i.id, i.revision, i.created_at, i.rating, i.status FROM images i"
@@ -156,10 +184,11 @@ ORDER BY rj.position
 """
 
 
-def _recipe_members(store: Store, collection: Collection) -> Iterator[Member]:
+def _recipe_members(store: Store, collection: Collection, ids: list[str] | None = None) -> Iterator[Member]:
     seen: set[str] = set()  # two jobs (or two archived recipes) that made one file: one entry
+    sql = _RECIPE_SQL if ids is None else _RECIPE_SQL.replace("WHERE", "WHERE i.id IN (SELECT value FROM json_each(?)) AND")
     for recipe in collection.recipes:
-        for row in store.conn.execute(_RECIPE_SQL, [recipe]):
+        for row in store.conn.execute(sql, [recipe] if ids is None else [json.dumps(ids), recipe]):
             if row[0] in seen:
                 continue
             seen.add(row[0])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import traceback
-from collections.abc import Iterator
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,16 +59,19 @@ def shown(member: Member, missing: dict[str, str]) -> tuple:
 
 
 def collection_pages(
-    gallery: Gallery, members: list[Member], site_key: str, missing: dict[str, str], from_part: int = 1
+    gallery: Gallery, members: Sequence[Member | None], site_key: str, missing: dict[str, str],
+    parts: Container[int] | None = None, images: Iterable[int] | None = None,
 ) -> Iterator[tuple[Page, str]]:
-    """Each page of one collection with the digest of its inputs; a newest-first one's parts
-    numbered below ``from_part`` left out (``members`` then holds only its newest)."""
+    """Each page of one collection with the digest of its inputs; or only the first page, the
+    pages numbered in ``parts`` and (of a recipe) the image pages of the members at the indexes
+    ``images``, ``members`` then holding only what those show (None where a member was not read)."""
     head = digest(gallery.digest_parts())
     brief = (gallery.name, gallery.title, gallery.kind)
     for pager in pagers(gallery):
-        if pager.number < from_part and not pager.is_first:
+        if parts is not None and pager.number not in parts and not pager.is_first:
             continue
         on_page = members[pager.start : pager.start + pager.size]
+        assert None not in on_page, f"{pager.path} planned from members not read"
         about = head if pager.is_first else brief
         inputs = digest(
             site_key, "gallery", pager.path, pager.label, pager.previous, pager.next, pager.window, about,
@@ -77,12 +80,14 @@ def collection_pages(
         yield Page(pager.path, "gallery.html", gallery, pager, on_page), inputs
     if gallery.kind not in ("recipe", "archived"):
         return  # a virtual collection links to the images' pages in their recipes
-    if gallery.grid is not None:
+    if gallery.grid is not None and parts is None:
         inputs = digest(site_key, "grid", head, [shown(m, missing) for m in members])
         yield Page(grid_path(gallery.name), "grid.html", gallery, members=members), inputs
     size = gallery.page_size
     many = gallery.page_count > 1
-    for i, member in enumerate(members):
+    for i in range(len(members)) if images is None else images:
+        member = members[i]
+        assert member is not None, f"image page {i} of {gallery.name} planned from members not read"
         before = members[i - 1] if i > 0 else None
         after = members[i + 1] if i + 1 < len(members) else None
         number = i // size + 1

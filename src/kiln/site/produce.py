@@ -123,8 +123,8 @@ class Build:
     def changed_images(self) -> Iterator[str]:
         """Ids of the images whose shown rows changed since the last build (all on a full one)."""
         since = -1 if self.full or self.previous_sequence is None else self.previous_sequence
-        for row in self.store.conn.execute("SELECT id FROM images WHERE revision > ? ORDER BY id", [since]):
-            yield row[0]
+        # Sorted here: ORDER BY id would have SQLite walk every image in id order instead of the revision index.
+        yield from sorted(row[0] for row in self.store.conn.execute("SELECT id FROM images WHERE revision > ?", [since]))
 
 
 def _producers() -> list[Producer]:

@@ -11,14 +11,16 @@ alone.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any, NamedTuple
 
 STATE = ".kiln-build.db"
 # Bumped when what the state records, or how pages are laid out, changes: an older state is
 # then dropped and the next build is a full one (it still writes only changed bytes).
-FORMAT = "1"
+FORMAT = "3"
 
 
 class BuildState:
@@ -46,6 +48,8 @@ class BuildState:
         # tells the next build whether anyone else changed the folder.
         self.conn.execute("PRAGMA journal_mode = MEMORY")
         self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        if self.get("format") != FORMAT:
+            self.conn.execute("DROP TABLE IF EXISTS seen")  # its columns were others
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, owner TEXT NOT NULL, size INTEGER NOT NULL,"
             " mtime_ns INTEGER NOT NULL, inputs TEXT NOT NULL) WITHOUT ROWID"
@@ -59,9 +63,13 @@ class BuildState:
             "CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, missing TEXT NOT NULL)"
             " WITHOUT ROWID"
         )
-        # The images the last build showed (id, revision, the folder of its own page).
+        # The images the last build showed (id, revision, the folder of its own page), with what
+        # chose their place in the virtual collections (an image curated since is taken out of
+        # the collections it was in by these), and what its recipe's header counts (``shape``:
+        # width, height and seed, which curation never changes).
         self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, home TEXT NOT NULL) WITHOUT ROWID"
+            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, home TEXT NOT NULL,"
+            " created_at, rating, status, tags, shape) WITHOUT ROWID"
         )
         if self.get("format") != FORMAT:
             self.conn.execute("DELETE FROM meta")
@@ -93,9 +101,18 @@ class BuildState:
         return [row[0] for row in self.conn.execute("SELECT name FROM files WHERE owner = ? ORDER BY name", [owner])]
 
     def owners(self) -> list[str]:
-        """Every owner of files but images (whose files go with the image)."""
-        sql = "SELECT DISTINCT owner FROM files WHERE owner NOT LIKE 'image:%' ORDER BY owner"
-        return [row[0] for row in self.conn.execute(sql)]
+        """Every owner of files but images (whose files go with the image): one step along the
+        owners' index per owner, the images' range stepped over, not every file read."""
+        found: list[str] = []
+        step = "SELECT owner FROM files WHERE owner > ? ORDER BY owner LIMIT 1"
+        row = self.conn.execute(step, [""]).fetchone()
+        while row is not None:
+            if row[0].startswith("image:"):  # ';' follows ':': past every image's owner
+                row = self.conn.execute(step.replace(">", ">="), ["image;"]).fetchone()
+                continue
+            found.append(row[0])
+            row = self.conn.execute(step, [row[0]]).fetchone()
+        return found
 
     def record(self, name: str, owner: str, size: int, mtime_ns: int, inputs: str) -> None:
         self.conn.execute(
@@ -150,8 +167,21 @@ class BuildState:
         if not keep:
             self.conn.execute("DELETE FROM seen")
 
-    def see(self, rows: list[tuple[str, int, str]]) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO seen (id, revision, home) VALUES (?, ?, ?)", rows)
+    def see(self, rows: list[tuple[str, int, str, Any, Any, Any, Any, str]]) -> None:
+        """Each of ``rows`` (id, revision, home, created_at, rating, status, tags, shape) shown."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO seen (id, revision, home, created_at, rating, status, tags, shape)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def seen_as(self, ids: list[str]) -> dict[str, Seen]:
+        """How the last build showed each of ``ids`` it showed (those it did not are left out)."""
+        sql = (
+            "SELECT id, revision, home, created_at, rating, status, tags, shape FROM seen"
+            " WHERE id IN (SELECT value FROM json_each(?))"
+        )
+        return {row[0]: Seen(*row) for row in self.conn.execute(sql, [json.dumps(ids)])}
 
     def homes(self, added: dict[str, str]) -> Homes:
         """The folder of each shown image's own page: ``added`` first, else as listed."""
@@ -191,6 +221,19 @@ class BuildState:
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
         self.conn.close()
+
+
+class Seen(NamedTuple):
+    """One image as the last build showed it."""
+
+    id: str
+    revision: int
+    home: str
+    created_at: Any
+    rating: Any
+    status: Any
+    tags: Any
+    shape: str
 
 
 class Homes(Mapping[str, str]):

@@ -13,13 +13,15 @@ same order with the same revisions, up to a collision of two 62-bit sums.
 
 What a virtual collection shows also depends on which recipe's page each image has (its home).
 That moves only when a recipe's membership changes for images already there: per recipe, a
-hash of the membership of the images older than the last build (``revision`` at most its
-change sequence) is compared with the whole membership the last build recorded.
+hash of the membership of the images the last build showed (``revision`` at most its change
+sequence, or changed since and in that build's list) is compared with the whole membership
+the last build recorded.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from kiln.site.collections import virtual_filter
@@ -30,7 +32,7 @@ _PRIME = 2147483647
 _PLACE = f"((rj.position * 1000003 + j.rowid) % {_PRIME} * 1000033 + coalesce(i.rowid, 0)) % {_PRIME}"
 _RECIPES_SQL = f"""
 WITH rows AS (
-  SELECT rj.recipe, j.status, i.id IS NOT NULL AS shown, i.revision,
+  SELECT rj.recipe, j.status, i.id IS NOT NULL AS shown, i.revision, i.id AS image,
          {_PLACE} AS place,
          ({_PLACE} * 1000037 + coalesce(i.revision, -1) * 31 + length(rj.axes)) % {_PRIME} AS h
   FROM recipe_jobs rj JOIN jobs j ON j.key = rj.job_key
@@ -39,7 +41,8 @@ WITH rows AS (
 )
 SELECT recipe, count(*), sum(NOT shown AND status = 'failed'), sum(NOT shown AND status = 'deleted'),
        sum(NOT shown AND status NOT IN ('failed', 'deleted')), sum(shown), sum(h), sum(h * h % 4294967291),
-       sum(CASE WHEN shown THEN place END), sum(CASE WHEN shown AND revision <= :since THEN place END)
+       sum(CASE WHEN shown THEN place END),
+       sum(CASE WHEN shown AND (revision <= :since OR image IN (SELECT value FROM json_each(:known))) THEN place END)
 FROM rows GROUP BY recipe
 """
 # The recipes changed since a build: stamped themselves (store migration 0014), or holding an
@@ -50,6 +53,7 @@ UNION SELECT rj.recipe FROM images i CROSS JOIN jobs j ON j.image_id = i.id CROS
 WHERE i.revision > :since
 """
 _VIRTUAL_HASH = f"(i.rowid * 1000003 + i.revision) % {_PRIME}"
+_SQUARE = 4294967291
 
 
 class RecipeSummary(NamedTuple):
@@ -63,7 +67,7 @@ class RecipeSummary(NamedTuple):
     hash: int
     square: int
     membership: int  # the hash of every shown member's place and image, revisions aside
-    older: int  # the same, of the members whose image is no newer than the last build
+    older: int  # the same, of the members whose image the last build showed (``known``, or older than it)
 
     @property
     def members(self) -> tuple[int, ...]:
@@ -74,18 +78,21 @@ class RecipeSummary(NamedTuple):
 NO_JOBS = RecipeSummary(0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
-def recipe_summaries(store: Store, since: int, recorded: dict[str, RecipeSummary] | None) -> dict[str, RecipeSummary]:
+def recipe_summaries(
+    store: Store, since: int, recorded: dict[str, RecipeSummary] | None, known: Sequence[str] = ()
+) -> dict[str, RecipeSummary]:
     """Every recipe's summary; ``since``: the change sequence of the last build (-1 for none),
-    ``recorded``: the summaries that build recorded (None for none). With both, only the
-    recipes changed since are summed again (the others keep theirs: all their members are
-    older than that build); else one pass over every recipe's jobs."""
+    ``recorded``: the summaries that build recorded (None for none), ``known``: the images
+    changed since that it showed (an image curated since keeps its place in ``older``). With
+    both, only the recipes changed since are summed again (the others keep theirs: all their
+    members are older than that build); else one pass over every recipe's jobs."""
     if since < 0 or recorded is None:
-        rows = store.conn.execute(_RECIPES_SQL.format(where=""), {"since": since})
+        rows = store.conn.execute(_RECIPES_SQL.format(where=""), {"since": since, "known": "[]"})
         return {row[0]: RecipeSummary(*(value or 0 for value in row[1:])) for row in rows}
     changed = [row[0] for row in store.conn.execute(_CHANGED_SQL, {"since": since})]
     summaries = {name: found._replace(older=found.membership) for name, found in recorded.items() if name not in changed}
     sql = _RECIPES_SQL.format(where="WHERE rj.recipe IN (SELECT value FROM json_each(:names))")
-    for row in store.conn.execute(sql, {"since": since, "names": json.dumps(changed)}):
+    for row in store.conn.execute(sql, {"since": since, "names": json.dumps(changed), "known": json.dumps(list(known))}):
         summaries[row[0]] = RecipeSummary(*(value or 0 for value in row[1:]))
     return summaries
 
@@ -118,9 +125,15 @@ def virtual_summaries(store: Store, chosen: list[tuple[str, str | None]], since:
         if key not in found:
             where, parameters = virtual_filter(*key)
             sql = (
-                "SELECT count(*), sum(h), sum(h * h % 4294967291), sum(old), sum(old * h), sum(old * (h * h % 4294967291))"
+                f"SELECT count(*), sum(h), sum(h * h % {_SQUARE}), sum(old), sum(old * h), sum(old * (h * h % {_SQUARE}))"
                 f" FROM (SELECT {_VIRTUAL_HASH} AS h, i.revision <= :since AS old FROM images i WHERE {where})"
             )
             row = [value or 0 for value in store.conn.execute(sql, {**parameters, "since": since}).fetchone()]
             found[key] = VirtualSummary((row[0], row[1], row[2]), (row[3], row[4], row[5]))
     return {(kind, tag): found[("all" if kind == "recent" else kind, tag)] for kind, tag in chosen}
+
+
+def image_summary(rowid: int, revision: int) -> tuple[int, int, int]:
+    """One image's part of a virtual collection's summary (a summary is their sum, term by term)."""
+    h = (rowid * 1000003 + revision) % _PRIME
+    return 1, h, h * h % _SQUARE

@@ -213,6 +213,13 @@ def load(text: str) -> Gallery:
     return shown
 
 
+def parts(shown: Gallery) -> list[int]:
+    """The numbers of a newest-first collection's parts (those not wholly on its first page),
+    as :func:`pagers` has them, without making the pagers."""
+    size, n = shown.page_size, shown.count
+    return [c for c in range(1, -(-n // size) + 1) if n - (c - 1) * size > size]
+
+
 def pagers(shown: Gallery) -> list[Pager]:
     """Every page of the collection, first page first."""
     return _newest_first(shown) if shown.newest_first else _from_start(shown)
@@ -251,16 +258,16 @@ def _newest_first(shown: Gallery) -> list[Pager]:
     counted from the oldest, so a new image changes the first page and the newest part only.
     A part wholly shown by the first page is left out."""
     size, n = shown.page_size, shown.count
-    parts = [c for c in range(1, -(-n // size) + 1) if n - (c - 1) * size > size]  # not wholly on the first page
+    numbers = parts(shown)
     first = Pager(shown, 1, gallery_path(shown.name), "Newest", None, None, [], 0, size)
     pages = [first]
-    for c in sorted(parts, reverse=True):
+    for c in sorted(numbers, reverse=True):
         start = max(0, n - c * size)
         pages.append(Pager(shown, c, part_path(shown.name, c), f"Part {c}", None, None, [], start, n - (c - 1) * size - start))
     for i, page in enumerate(pages):
         page.previous = pages[i - 1].path if i > 0 else None
         page.next = pages[i + 1].path if i + 1 < len(pages) else None
-    if n > size and parts:
+    if n > size and numbers:
         # The first page's "Older" goes to the part holding the first member it does not show.
         first.next = part_path(shown.name, (n - size - 1) // size + 1)
     return pages
