@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
-import time
-from collections.abc import Callable
+import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -25,21 +22,15 @@ from PIL import Image, ImageDraw
 from kiln.engines import GenerateRequest
 from kiln.engines.placeholder import PlaceholderEngine
 
+sys.path.insert(0, str(Path(__file__).parent))
+from finishing import cpu_ms  # noqa: E402
+
 FILTERS = {
     "lanczos": Image.Resampling.LANCZOS,
     "bicubic": Image.Resampling.BICUBIC,
     "hamming": Image.Resampling.HAMMING,
     "bilinear": Image.Resampling.BILINEAR,
 }
-
-
-def cpu_ms(step: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.process_time()
-        step()
-        times.append((time.process_time() - started) * 1000)
-    return statistics.median(times)
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float:

@@ -540,26 +540,27 @@ CHANGES = {
 }
 
 
-@pytest.mark.parametrize("change", list(CHANGES))
-def test_each_kind_of_change_built_incrementally_is_the_full_build(tmp_path, change):
+def _two_recipes_built(tmp_path):
+    """Every collection shown, 30 images of alpha and 4 of beta, pages of 3, built once."""
     project, store = make(tmp_path, page_size=3, collections=ALL)
     recipe(project, store, "alpha")
     recipe(project, store, "beta")
     ids = add_images(project, store, "alpha", 30)
     add_images(project, store, "beta", 4, start=30)
     build(project, store)
+    return project, store, ids
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_each_kind_of_change_built_incrementally_is_the_full_build(tmp_path, change):
+    project, store, ids = _two_recipes_built(tmp_path)
     CHANGES[change](project, store, ids)
     build(project, store)
     same_as_full(project, store, tmp_path)
 
 
 def test_curation_built_change_by_change_is_the_full_build(tmp_path):
-    project, store = make(tmp_path, page_size=3, collections=ALL)
-    recipe(project, store, "alpha")
-    recipe(project, store, "beta")
-    ids = add_images(project, store, "alpha", 30)
-    add_images(project, store, "beta", 4, start=30)
-    build(project, store)
+    project, store, ids = _two_recipes_built(tmp_path)
     for change in ("an old image picked into the middle of Picks", "an old image rated, its collections the same",
                    "an old pick rejected", "the cover unpicked", "an old image tagged into the middle of a tag",
                    "a new image", "an old image's tag taken off", "old images curated together", "an old pick unpicked"):
