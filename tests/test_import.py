@@ -75,6 +75,15 @@ def _id(project: Path, origin: str) -> str:
     raise AssertionError(f"no image from {origin}")
 
 
+
+def _project(tmp_path: Path, monkeypatch, settings: str) -> Path:
+    """A project at ``tmp_path/proj`` with ``settings`` as its kiln.toml, run from ``tmp_path``."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "kiln.toml").write_text(settings)
+    monkeypatch.chdir(tmp_path)
+    return project
+
 def test_a_library_goes_in_with_its_metadata_and_bad_files_are_named(setup):
     project, _ = setup
     code, output = kiln(project, "import", "lib")
@@ -182,10 +191,7 @@ def test_a_file_already_in_the_store_is_a_duplicate(setup, tmp_path):
 
 
 def test_copy_and_link_leave_the_source_alone_and_move_takes_it(tmp_path, monkeypatch):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Modes"\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Modes"\n')
     sources = {mode: write(tmp_path / mode / "a.png", a1111_png((i, 0, 0))) for i, mode in enumerate(("copy", "link", "move"))}
     data = {mode: path.read_bytes() for mode, path in sources.items()}
     for mode in ("copy", "link", "move"):
@@ -298,10 +304,7 @@ TOOL_FILES = {
 def test_every_tool_s_fields_land_in_the_images_columns(tmp_path, monkeypatch):
     import toolimages
 
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Tools"\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Tools"\n')
     for name, (writer, _) in TOOL_FILES.items():
         write(tmp_path / "tools" / name, getattr(toolimages, writer)())
     code, output = kiln(project, "import", "tools")
@@ -319,10 +322,7 @@ def test_every_tool_s_fields_land_in_the_images_columns(tmp_path, monkeypatch):
 
 
 def test_move_takes_the_images_but_never_a_file_that_only_gave_its_status(tmp_path, monkeypatch):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Move"\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Move"\n')
     image = write(tmp_path / "m" / "img" / "a.png", a1111_png((9, 9, 9)))
     marker = write(tmp_path / "m" / "yes" / "a.png", a1111_png((8, 8, 8)))  # a re-encode, say
     for _ in range(2):
@@ -333,10 +333,7 @@ def test_move_takes_the_images_but_never_a_file_that_only_gave_its_status(tmp_pa
 
 
 def test_a_thumbnail_folder_s_own_thumbnails_are_adopted_when_they_fit(tmp_path, monkeypatch):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs", "t2"]\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs", "t2"]\n')
     for name, colour in (("fits", (1, 2, 3)), ("too-big", (4, 5, 6)), ("none", (7, 8, 9))):
         buffer = io.BytesIO()
         Image.new("RGB", (512, 768), colour).save(buffer, "PNG")
@@ -397,10 +394,7 @@ def test_without_syncfs_each_file_is_fsynced(tmp_path, monkeypatch):
 def test_a_large_jpeg_is_decoded_reduced_and_its_derivatives_have_their_sizes(tmp_path, monkeypatch):
     from PIL import JpegImagePlugin
 
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Big"\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Big"\n')
     buffer = io.BytesIO()
     Image.linear_gradient("L").resize((3400, 2200)).convert("RGB").save(buffer, "JPEG")
     write(tmp_path / "big" / "photo.jpg", buffer.getvalue())
@@ -441,10 +435,7 @@ def _turned() -> bytes:
 
 
 def test_a_jpeg_that_browsers_show_as_it_is_is_its_own_web_copy(tmp_path, monkeypatch):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Web"\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Web"\n')
     noise = io.BytesIO()
     Image.merge("RGB", [Image.effect_noise((300, 200), 90)] * 3).save(noise, "JPEG", quality=100)
     files = {
@@ -488,10 +479,7 @@ def _png_bytes(size: tuple[int, int]) -> bytes:
 def test_link_copies_where_the_file_system_cannot_link(tmp_path, monkeypatch):
     from kiln import art
 
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Link"\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Link"\n')
     source = write(tmp_path / "l" / "a.jpg", _jpeg((300, 200)))
     monkeypatch.setattr(os, "cpu_count", lambda: 1)  # in this process, where the patch holds
 
@@ -514,10 +502,7 @@ def test_link_copies_where_the_file_system_cannot_link(tmp_path, monkeypatch):
 def test_an_adopted_thumbnail_is_checked_whole_without_being_decoded(tmp_path, monkeypatch):
     from PIL import ImageFile
 
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs"]\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs"]\n')
     thumbs = {"jpeg": _jpeg((128, 192)), "png": _png_bytes((128, 192))}
     thumbs |= {f"cut-{name}": data[: len(data) - 40] for name, data in thumbs.items()}
     for i, (name, data) in enumerate(thumbs.items()):
@@ -540,10 +525,7 @@ def test_an_adopted_thumbnail_is_checked_whole_without_being_decoded(tmp_path, m
 
 
 def test_two_thumbnail_folders_give_both_thumbnails(tmp_path, monkeypatch):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs", "t2"]\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Thumbs"\n[import]\nthumbs = ["thumbs", "t2"]\n')
     write(tmp_path / "p" / "img" / "both.png", _png_bytes((512, 768)))
     write(tmp_path / "p" / "thumbs" / "both.jpg", _jpeg((200, 300)))
     write(tmp_path / "p" / "t2" / "both.jpg", _jpeg((100, 150)))
@@ -561,10 +543,7 @@ def test_two_thumbnail_folders_give_both_thumbnails(tmp_path, monkeypatch):
 
 
 def test_doctor_links_a_lost_web_copy_to_its_original_again(tmp_path, monkeypatch):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Web"\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Web"\n')
     write(tmp_path / "w" / "plain.jpg", _jpeg((300, 200)))
     assert kiln(project, "import", "w")[0] == 0
     image_id = _id(project, "w/plain.jpg")
@@ -578,10 +557,7 @@ def test_doctor_links_a_lost_web_copy_to_its_original_again(tmp_path, monkeypatc
 
 
 def test_doctor_never_changes_a_users_file_linked_in_but_mends_it_once_it_is_kiln_s_alone(tmp_path, monkeypatch):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Mine"\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Mine"\n')
     source = write(tmp_path / "m" / "plain.jpg", _jpeg((300, 200)))
     source.chmod(0o640)
     assert kiln(project, "import", "m", "--link")[0] == 0
@@ -606,10 +582,7 @@ def test_doctor_never_changes_a_users_file_linked_in_but_mends_it_once_it_is_kil
 
 
 def test_doctor_mends_an_older_kilns_writable_copy_of_an_imported_file(tmp_path, monkeypatch):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "kiln.toml").write_text('[project]\ntitle = "Copies"\n')
-    monkeypatch.chdir(tmp_path)
+    project = _project(tmp_path, monkeypatch, '[project]\ntitle = "Copies"\n')
     source = write(tmp_path / "c" / "plain.jpg", _jpeg((300, 200)))
     assert kiln(project, "import", "c")[0] == 0
     image_id = _id(project, "c/plain.jpg")
