@@ -75,7 +75,6 @@ def _id(project: Path, origin: str) -> str:
     raise AssertionError(f"no image from {origin}")
 
 
-
 def _project(tmp_path: Path, monkeypatch, settings: str) -> Path:
     """A project at ``tmp_path/proj`` with ``settings`` as its kiln.toml, run from ``tmp_path``."""
     project = tmp_path / "proj"
