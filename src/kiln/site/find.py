@@ -256,13 +256,14 @@ class Producing:
     # ---- the search index --------------------------------------------------------------------
 
     def add_words(
-        self, versions: dict[str, str], numbered: list[tuple[int, Facts, Any]]
+        self, versions: dict[str, str], numbered: list[tuple[int, Facts, Any]], fresh: dict[str, bytes] | None = None
     ) -> tuple[dict[str, str], dict[str, bytes]] | None:
         """The shards with the words of ``numbered`` images added, read from the last build's
-        files; None if one of those is not as its meta says."""
+        files (or from ``fresh``, the shards this build changed already); None if one of those
+        is not as its meta says."""
         versions = dict(versions)
-        made = {}
-        old = OldFiles(self.root / SEARCH_SET, SEARCH_SET, {"files": versions})
+        made = dict(fresh or {})
+        old = OldFiles(self.root / SEARCH_SET, SEARCH_SET, {"files": versions}, fresh)
         for name, additions in index_words(numbered).items():
             shard = old_shard(old, versions, name)
             if shard is None:
