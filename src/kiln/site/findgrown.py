@@ -1,7 +1,9 @@
-"""The finder's producer after new images, when nothing else changed since the last build:
-only they are read, each data set they join grows at its end (kiln/site/growing.py), the sort
-orders take them in place and the search index adds their words to the shards they fall in.
-Which path a build takes is told here too (:func:`since_last_build`)."""
+"""The finder's producer after new images, when nothing else changed since the last build
+but images curated: only they are read, each data set holding a curated image changes in place
+first (kiln/site/findcurated.py), each data set they join grows at its end
+(kiln/site/growing.py), the sort orders take them in place and the search index adds their
+words to the shards they fall in (once the curated images' words moved). Which path a build
+takes is told here too (:func:`since_last_build`)."""
 
 from __future__ import annotations
 
