@@ -183,21 +183,19 @@ def grow_set(
     """A recipe's data set grown by new images at its end (its curated members changed in
     place first); False if it cannot be."""
     count = before.get("count")
+    if not isinstance(count, int) or len(members) < count:
+        return False
     new_ids = set(growth.ids)
     held = growth.curation.held if growth.curation is not None else {}
-    at = {m.image_id: k for k, m in enumerate(members[:count] if isinstance(count, int) else []) if m.image_id in held}
-    old_members = [m._replace(revision=held[m.image_id][2]) if m.image_id in at else m for m in members[:count]] if at else members[:count]
-    if (
-        not isinstance(count, int) or len(members) < count
-        or any(m.image_id not in new_ids for m in members[count:])
-        or before.get("from") != p.made_from(name, old_members)
-    ):
+    at = {m.image_id: k for k, m in enumerate(members[:count]) if m.image_id in held}
+    # The members the last build had, a curated one at its revision then.
+    old_members = [m._replace(revision=held[m.image_id][2]) if m.image_id in at else m for m in members[:count]]
+    if any(m.image_id not in new_ids for m in members[count:]) or before.get("from") != p.made_from(name, old_members):
         return False
     curated: dict[str, Any] = {}
     try:
         old = OldFiles(p.root / name, name, before)
-        if at:
-            assert growth.curation is not None
+        if growth.curation is not None and at:
             if not isinstance(before.get("axisValues"), dict):
                 raise Stale("meta")
             axis_fields = [f for f in before["fields"] if "axis" in f]
