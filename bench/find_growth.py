@@ -5,10 +5,11 @@
 times: one new image added as ``kiln run`` records it (bench/build_scale.py's ``add_image``),
 and ``kiln build`` as a child process, timed: wall, CPU (user + system, from ``wait4``), peak
 RSS, files written (of them under ``find/``); then as many times one image in the middle of the
-library rated anew (as a key press under ``kiln serve`` does) and ``kiln build`` timed again. Last, builds in this process with the finder's
-producer timed on its own (CPU): after one more image, after one image in the middle of the
-library rated anew (its data sets changed in place), and after one more image profiled (its
-ten costliest calls).
+library rated anew (as a key press under ``kiln serve`` does) and ``kiln build`` timed again;
+then as many times both, one image rated anew and one new image. Last, builds in this process
+with the finder's producer timed on its own (CPU): after one more image, after one image in the
+middle of the library rated anew (its data sets changed in place), after both (changed in
+place, then grown), and after one more image profiled (its ten costliest calls).
 
 Nothing here asserts a time; the figures go into docs/benchmarks.md by hand.
 """
@@ -60,7 +61,15 @@ def in_process(project_dir: Path, serial: int) -> None:
     found = [n for n in report.written_names if n.startswith("find/")]
     print(f"one rating changed, in process: build CPU {time.process_time() - started:.2f} s, the finder {spent[0]:.2f} s,"
           f" {len(found)} of its files written")
+    change_rating(project.db_path)
     add_image(project_dir, serial)
+    spent[0] = 0.0
+    started = time.process_time()
+    report = build_site(project, store)
+    found = [n for n in report.written_names if n.startswith("find/")]
+    print(f"one rating changed and one new image, in process: build CPU {time.process_time() - started:.2f} s,"
+          f" the finder {spent[0]:.2f} s, {len(found)} of its files written")
+    add_image(project_dir, serial + 1)
     spent[0] = 0.0
     profile = cProfile.Profile()
     started = time.process_time()
@@ -93,8 +102,12 @@ def main() -> None:
     for _ in range(args.runs):
         change_rating(load_project(args.project).db_path)
         print("one rating changed:", described_build(args.project))
-    add_image(args.project, args.serial + args.runs)
-    in_process(args.project, args.serial + args.runs + 1)
+    for run in range(args.runs):
+        change_rating(load_project(args.project).db_path)
+        add_image(args.project, args.serial + args.runs + run)
+        print("one rating changed and one new image:", described_build(args.project))
+    add_image(args.project, args.serial + 2 * args.runs)
+    in_process(args.project, args.serial + 2 * args.runs + 1)
 
 
 if __name__ == "__main__":

@@ -467,12 +467,99 @@ def test_curated_images_change_in_place_as_a_build_in_one_go_makes_it(small, mon
     store.conn.execute("UPDATE images SET rating = 2 WHERE id = ?", [image_id("coast", 7)])
     assert not build_site(project, store).problems
     curate(project, store, change)
-    if change == "with one new image":
-        # New images and curated ones together: the library is made whole.
-        assert not build_site(project, store).problems
-        incremental = finder_bytes(project.build_dir)
+    incremental = grown(project, store, monkeypatch)
+    assert scratch(project, store) == incremental
+
+
+def curate_and_add(project, store, change: str) -> None:
+    sql = store.conn.execute
+    coast, fog = image_id("coast", 4), image_id("fog", 2)
+    if change == "a rating and a new image":
+        sql("UPDATE images SET rating = 4 WHERE id = ?", [coast])
+        add_images(project, store, "coast", 1, start=21, created_at="2025-03-15T00:00:00.000Z")
+    elif change == "a tag added and two new images":
+        sql("UPDATE images SET tags = '[\"fresh\", \"dusk\"]' WHERE id = ?", [fog])
+        add_images(project, store, "coast", 1, start=21, created_at="2025-03-15T00:00:00.000Z")
+        add_images(project, store, "fog", 1, start=6, model="third-model", created_at="2025-03-16T00:00:00.000Z")
+    elif change == "a retag and a new image of that tag":
+        sql("UPDATE images SET tags = '[\"harbour\"]' WHERE id = ?", [image_id("coast", 9)])
+        add_images(project, store, "coast", 1, start=21, tags='["harbour"]', created_at="2025-03-15T00:00:00.000Z")
+    elif change == "a pick and a new image":
+        # Into the picks and top rated collections, out of the tag collection it was in.
+        sql("UPDATE images SET status = 'selected', rating = 5, tags = '[]' WHERE id = ?", [image_id("fog", 1)])
+        add_images(project, store, "fog", 1, start=6, created_at="2025-03-15T00:00:00.000Z")
+    elif change == "the newest image curated and one after it":
+        sql("UPDATE images SET rating = 1, notes = 'soft' WHERE id = ?", [image_id("fog", 5)])
+        add_images(project, store, "fog", 1, start=6, tags='["dusk"]', created_at="2025-03-15T00:00:00.000Z")
+        add_images(project, store, "coast", 2, start=21, tags='["dusk"]', created_at="2025-03-16T00:00:00.000Z")
+    elif change == "several curated and several new":
+        sql("UPDATE images SET rating = 3 WHERE id IN (?, ?, ?)", [coast, fog, image_id("coast", 20)])
+        sql("UPDATE images SET status = 'rejected', tags = '[]' WHERE id = ?", [image_id("coast", 9)])
+        add_images(project, store, "coast", 4, start=21, prompt="a solitary zeppelin", created_at="2025-03-15T00:00:00.000Z")
+        add_images(project, store, "fog", 1, start=6, status="selected", rating=5, created_at="2025-03-16T00:00:00.000Z")
+
+
+CURATED_AND_NEW = [
+    "a rating and a new image", "a tag added and two new images", "a retag and a new image of that tag",
+    "a pick and a new image", "the newest image curated and one after it", "several curated and several new",
+]
+
+
+@pytest.mark.parametrize("change", CURATED_AND_NEW)
+def test_curated_and_new_images_together_change_and_grow_as_a_build_in_one_go_makes_it(small, monkeypatch, change):
+    project, store = small
+    store.conn.execute("UPDATE images SET tags = '[\"dusk\"]' WHERE id IN (?, ?)", [image_id("coast", 9), image_id("fog", 1)])
+    store.conn.execute("UPDATE images SET rating = 2 WHERE id = ?", [image_id("coast", 7)])
+    assert not build_site(project, store).problems
+    curate_and_add(project, store, change)
+    incremental = grown(project, store, monkeypatch)
+    assert scratch(project, store) == incremental
+    # And a build after it, curated and grown again, from files that were.
+    store.conn.execute("UPDATE images SET rating = 1 WHERE id = ?", [image_id("coast", 3)])
+    add_images(project, store, "coast", 1, start=30, created_at="2025-03-20T00:00:00.000Z")
+    incremental = grown(project, store, monkeypatch)
+    assert scratch(project, store) == incremental
+
+
+def test_curated_and_new_images_write_only_the_files_they_are_in(small, monkeypatch):
+    project, store = small
+    number = column(project.build_dir, "coast/g")[2]
+    count = len(column(project.build_dir, "_library/rating"))
+    store.conn.execute("UPDATE images SET rating = 4 WHERE id = ?", [image_id("coast", 2)])
+    add_images(project, store, "fog", 1, start=6, created_at="2025-03-15T00:00:00.000Z")
+    with monkeypatch.context() as patch:
+        patch.setattr(find, "read_library", lambda *args: pytest.fail("the whole library was read"))
+        report = build_site(project, store)
+    written = {name for name in report.written_names if name.startswith("find/_library/")}
+    # Blocks of 8 images, chunks of 5: the curated image's, and the last ones, grown.
+    assert f"find/_library/rating-{number // 8}.js" in written
+    assert f"find/_library/items-{number // 5}.js" in written
+    assert f"find/_library/items-{count // 5}.js" in written
+    assert f"find/_library/rating-{count // 8}.js" in written
+    assert not {f"find/_library/rating-{k}.js" for k in range(count // 8)} - {f"find/_library/rating-{number // 8}.js"} & written
+    # The curated image's recipe has no new image: only its block, chunk and meta.
+    assert sorted(name for name in report.written_names if name.startswith("find/coast/")) == [
+        "find/coast/items-0.js", "find/coast/meta.js", "find/coast/rating-0.js"
+    ]
+    incremental = finder_bytes(project.build_dir)
+    assert scratch(project, store) == incremental
+
+
+@pytest.mark.parametrize("change", ["an image deleted", "an older image"])
+def test_curated_images_with_a_deletion_or_an_older_image_make_the_library_whole(small, monkeypatch, change):
+    project, store = small
+    store.conn.execute("UPDATE images SET rating = 4 WHERE id = ?", [image_id("coast", 2)])
+    add_images(project, store, "fog", 1, start=6, created_at="2025-03-15T00:00:00.000Z")
+    if change == "an image deleted":
+        delete_image(store, image_id("coast", 5))
     else:
-        incremental = grown(project, store, monkeypatch)
+        add_images(project, store, "coast", 1, start=21, created_at="2025-03-01T00:00:00.000Z")
+    read_before = find.read_library
+    calls = []
+    monkeypatch.setattr(find, "read_library", lambda *args: calls.append(1) or read_before(*args))
+    assert not build_site(project, store).problems
+    assert calls  # made whole
+    incremental = finder_bytes(project.build_dir)
     assert scratch(project, store) == incremental
 
 

@@ -16,7 +16,10 @@ the chunk they are in, ``tags`` and the meta are made again (kiln/site/curating.
 collection of another kind (picks, top rated) is made whole from its members, and the search
 index stays as it is unless their words changed: then the words their tags or notes brought or
 took away move in the shards they are in (the index's meta sums a digest of each image's words,
-which one image's change updates). Anything else makes the library's
+which one image's change updates). After both, curated images and new ones, each data set
+holding a curated image is changed in place first (the files made so read back as the last
+build's), then grown by the new ones, and the index moves the curated images' words before it
+adds the new ones'. Anything else makes the library's
 data set whole, from one lean pass over every image; then a collection whose members are as
 the last build saw them (``collection.changed`` false), while every image of that build keeps
 its number and home (the library's meta records a chain of digests of them), declares the files
@@ -256,13 +259,14 @@ class Producing:
     # ---- the search index --------------------------------------------------------------------
 
     def add_words(
-        self, versions: dict[str, str], numbered: list[tuple[int, Facts, Any]]
+        self, versions: dict[str, str], numbered: list[tuple[int, Facts, Any]], fresh: dict[str, bytes] | None = None
     ) -> tuple[dict[str, str], dict[str, bytes]] | None:
         """The shards with the words of ``numbered`` images added, read from the last build's
-        files; None if one of those is not as its meta says."""
+        files (or from ``fresh``, the shards this build changed already); None if one of those
+        is not as its meta says."""
         versions = dict(versions)
-        made = {}
-        old = OldFiles(self.root / SEARCH_SET, SEARCH_SET, {"files": versions})
+        made = dict(fresh or {})
+        old = OldFiles(self.root / SEARCH_SET, SEARCH_SET, {"files": versions}, fresh)
         for name, additions in index_words(numbered).items():
             shard = old_shard(old, versions, name)
             if shard is None:

@@ -16,7 +16,7 @@ from kiln.site.findfiles import digest, resummed, script
 from kiln.site.findformat import Library, is_sum, members_digest, old_shard, recorded, record_stamps
 from kiln.site.findstate import Row
 from kiln.site.findwhole import make_whole, search_whole
-from kiln.site.growing import OldFiles, Stale
+from kiln.site.growing import OldFiles, Stale, encoded
 from kiln.site.search import SEARCH as SEARCH_SET, image_words, numbers_of, postings, shard_of, source
 
 if TYPE_CHECKING:
@@ -39,6 +39,23 @@ def curation(p: Producing, held: dict[str, Row], same_count: bool) -> Curation |
     facts but rating, status, tags and notes, its home and its collections); else None."""
     if not same_count:
         return None  # an image was deleted too
+    curation = curated_images(p, held)
+    if curation is None:
+        return None
+    revised = {i: row[2] for i, row in held.items()}
+    # Every collection holds the images it held, in the order it held them.
+    for collection in p.shelves.values():
+        if collection.changed:
+            before = recorded(p.root / collection.name / "meta.js")
+            old = [m._replace(revision=revised[m.image_id]) if m.image_id in revised else m for m in p.members(collection)]
+            if before.get("count") != len(old) or before.get("from") != members_digest(old):
+                return None
+    return curation
+
+
+def curated_images(p: Producing, held: dict[str, Row]) -> Curation | None:
+    """The images of the record that changed, when only their curation did; their collections
+    are not looked at (see :func:`curation`)."""
     ids = sorted(held)
     found = p.facts(ids)
     recipes = read_recipes(p.build.store, ids)
@@ -51,14 +68,6 @@ def curation(p: Producing, held: dict[str, Row], same_count: bool) -> Curation |
         titles[image_id] = place[1]
         if record_stamps(image_id, found[image_id][1], place[1])[0] != row[4]:
             return None  # more than its curation changed
-    revised = {i: held[i][2] for i in ids}
-    # Every collection holds the images it held, in the order it held them.
-    for collection in p.shelves.values():
-        if collection.changed:
-            before = recorded(p.root / collection.name / "meta.js")
-            old = [m._replace(revision=revised[m.image_id]) if m.image_id in revised else m for m in p.members(collection)]
-            if before.get("count") != len(old) or before.get("from") != members_digest(old):
-                return None
     return Curation(held, {i: found[i][0] for i in ids}, {i: found[i][1] for i in ids}, titles)
 
 
@@ -88,27 +97,56 @@ def curated(p: Producing, curation: Curation) -> None:
         build, whole, lambda members, homes_from_members: p.known(library, members, homes_from_members),
         lambda name, members, before: curate_set(p, name, members, before, curation, library),
     )
-    stamps = {i: record_stamps(i, curation.facts[i], curation.titles[i]) for i in held}
     previous = recorded(p.root / SEARCH_SET / "meta.js")
-    reworded = [
-        (row[0], befores[row[0]]._replace(notes=row[6]), curation.facts[i], curation.titles[i], i)
-        for i, row in held.items() if stamps[i][1] != row[5]
-    ]
-    changed_words = None
-    if (
-        isinstance(previous.get("files"), dict) and is_sum(previous.get("from"))
-        and previous.get("count") == tally.count
-        # Their old tags and notes are known: so are their old words, if nothing else moved.
-        and all(record_stamps(i, before, titles)[1] == held[i][5] for _, before, _, titles, i in reworded)
-    ):
-        changed_words = reword(p, previous["files"], previous["from"], reworded)
+    changed_words = rewording(p, curation, befores, previous, tally.count)
     if changed_words is not None:
         versions, made, made_from = changed_words
         p.index_files(versions, made, cache(lambda: p.whole_index(whole())), previous["count"], made_from)
     else:
         everything = whole()
         search_whole(p, everything)
-    record.revise((curation.revisions[i], *stamps[i], i) for i in held)
+    record.revise(revisions(curation))
+
+
+def revisions(curation: Curation) -> list[tuple[int, str, str, str, str]]:
+    """The record's rows of the curated images, revised."""
+    return [(curation.revisions[i], *record_stamps(i, curation.facts[i], curation.titles[i]), i) for i in curation.held]
+
+
+def curated_first(
+    old: OldFiles, meta: dict[str, Any], changes: list[tuple[int, Facts]], axis_fields: list[dict[str, Any]]
+) -> tuple[OldFiles, dict[str, Any], dict[str, Any], dict[int, Facts]]:
+    """A data set with images curated in place, as new images then grow it: its files read
+    back (those changed as made here), its meta, the files changed and each curated image's
+    facts as the last build had them."""
+    files, tally, befores = curate_columns(old, meta, changes)
+    fresh, versions = {}, dict(old.versions)
+    for file, data in files.items():
+        fresh[file], versions[file] = encoded(old.name, file, data)
+    after = {**meta, **tally.meta(axis_fields), "files": versions}
+    return OldFiles(old.folder, old.name, after, fresh), after, files, befores
+
+
+def rewording(
+    p: Producing, curation: Curation, befores: dict[int, Facts], previous: dict[str, Any], count: int
+) -> tuple[dict[str, str], dict[str, bytes], str] | None:
+    """The search index's shards with the words the curated images' tags or notes brought or
+    took away moved, and its digest (see :func:`reword`); None if the last build's index
+    (its meta on disk, ``previous``, of ``count`` images) cannot be changed in place."""
+    held = curation.held
+    reworded = [
+        (row[0], befores[row[0]]._replace(notes=row[6]), curation.facts[i], curation.titles[i], i)
+        for i, row in held.items()
+        if record_stamps(i, curation.facts[i], curation.titles[i])[1] != row[5]
+    ]
+    if (
+        isinstance(previous.get("files"), dict) and is_sum(previous.get("from"))
+        and previous.get("count") == count
+        # Their old tags and notes are known: so are their old words, if nothing else moved.
+        and all(record_stamps(i, before, titles)[1] == held[i][5] for _, before, _, titles, i in reworded)
+    ):
+        return reword(p, previous["files"], previous["from"], reworded)
+    return None
 
 
 def reword(

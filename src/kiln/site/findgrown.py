@@ -1,7 +1,9 @@
-"""The finder's producer after new images, when nothing else changed since the last build:
-only they are read, each data set they join grows at its end (kiln/site/growing.py), the sort
-orders take them in place and the search index adds their words to the shards they fall in.
-Which path a build takes is told here too (:func:`since_last_build`)."""
+"""The finder's producer after new images, when nothing else changed since the last build
+but images curated: only they are read, each data set holding a curated image changes in place
+first (kiln/site/findcurated.py), each data set they join grows at its end
+(kiln/site/growing.py), the sort orders take them in place and the search index adds their
+words to the shards they fall in (once the curated images' words moved). Which path a build
+takes is told here too (:func:`since_last_build`)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.site.collections import Member
 from kiln.site.filters import CHUNK, LIBRARY, Facts, axis_columns, chunks, orders, read_recipes, seed_key, shows
-from kiln.site.findcurated import Curation, curation
+from kiln.site.findcurated import Curation, curated_first, curated_images, curation, revisions, rewording
 from kiln.site.findfiles import chain, summed
-from kiln.site.findformat import Library, images_in, is_sum, recorded, record_stamps
+from kiln.site.findformat import Library, images_in, is_sum, members_digest, recorded, record_stamps
 from kiln.site.findstate import LibraryRecord
 from kiln.site.findwhole import make_whole, search_whole
 from kiln.site.growing import OldFiles, Stale, grow_axes, grow_columns, insert_order
@@ -28,7 +30,8 @@ if TYPE_CHECKING:
 @dataclass
 class Growth:
     """New images at the library's end: ids in number order from ``start``, with their facts,
-    revisions, homes and the titles of their collections."""
+    revisions, homes and the titles of their collections; and the images curated with them,
+    changed in place first."""
 
     start: int
     ids: list[str]
@@ -37,12 +40,14 @@ class Growth:
     homes: dict[str, str]
     titles: dict[str, list[str]]
     images: int  # rows in the store's images table
+    curation: Curation | None = None
 
 
 def since_last_build(p: Producing) -> Growth | Curation | None:
     """What changed since the last build, when a path reads only that: the new images, when
-    they are all that changed (:class:`Growth`), or the images curated, when only their
-    curation changed (:class:`Curation`); else None, and the library is made whole."""
+    they and images curated are all that changed (:class:`Growth`), or the images curated,
+    when only their curation changed (:class:`Curation`); else None, and the library is made
+    whole."""
     record, build = p.record, p.build
     if record is None or record.get("signature") != p.signature:
         return None
@@ -57,9 +62,12 @@ def since_last_build(p: Producing) -> Growth | Curation | None:
     held = record.rows(changed)
     if len(held) > max(CHUNK, start // 10):
         return None  # a tenth of the library or more: made whole at once
-    if held:
-        # Curated and new images together: the library made whole.
-        return curation(p, held, images == int(images_before)) if len(held) == len(changed) else None
+    if held and len(held) == len(changed):
+        return curation(p, held, images == int(images_before))
+    curated = curated_images(p, held) if held else None
+    if held and curated is None:
+        return None
+    changed = [i for i in changed if i not in held]
     if images != int(images_before) + len(changed):
         return None  # an image was deleted (or more changed than the store's revisions say)
     found = p.facts(changed)
@@ -78,16 +86,21 @@ def since_last_build(p: Producing) -> Growth | Curation | None:
         if place is not None:
             homes[image_id], titles[image_id] = place
     new = set(homes)
+    revised = {i: row[2] for i, row in held.items()}
     # Every other image keeps its collections: each collection that changed holds the
-    # images it held, in the order it held them, and new ones.
+    # images it held, in the order it held them (a curated one at the last build's
+    # revision), and new ones.
     for collection in p.shelves.values():
         if collection.changed:
             before = recorded(p.root / collection.name / "meta.js")
-            old = [m for m in p.members(collection) if m.image_id not in new]
+            old = [
+                m._replace(revision=revised[m.image_id]) if m.image_id in revised else m
+                for m in p.members(collection) if m.image_id not in new
+            ]
             if before.get("count") != len(old) or before.get("from") != p.made_from(collection.name, old):
                 return None
     ids = sorted(homes, key=lambda i: (found[i][1].created_at, i))
-    return Growth(start, ids, {i: found[i][0] for i in ids}, {i: found[i][1] for i in ids}, homes, titles, images)
+    return Growth(start, ids, {i: found[i][0] for i in ids}, {i: found[i][1] for i in ids}, homes, titles, images, curated)
 
 
 def grown(p: Producing, growth: Growth) -> None:
@@ -96,18 +109,24 @@ def grown(p: Producing, growth: Growth) -> None:
     library = Library(
         dict(growth.facts), {i: growth.start + n for n, i in enumerate(growth.ids)}, dict(growth.homes)
     )
+    if growth.curation is not None:
+        # The curated images first: what grows the library's chunks is read from the record.
+        for image_id, row in growth.curation.held.items():
+            library.facts[image_id], library.numbers[image_id], library.homes[image_id] = growth.curation.facts[image_id], row[0], row[3]
+        record.revise(revisions(growth.curation))
 
     def known(members: list[Member], homes_from_members: bool) -> Library:
         return p.known(library, members, homes_from_members)
 
     whole = cache(p.whole_library)
-    if not grow_library(p, growth, library, whole):
+    befores = grow_library(p, growth, library, whole)
+    if befores is None:
         make_whole(p)  # a file of the library's is not as the last build left it
         return
     p.collections(
         build, whole, known, lambda name, members, before: grow_set(p, name, members, before, growth, library, known)
     )
-    search_grown(p, growth, whole)
+    search_grown(p, growth, whole, befores)
     record.append(
         (growth.start + n, i, growth.revisions[i], growth.homes[i], *record_stamps(i, growth.facts[i], growth.titles.get(i, ())))
         for n, i in enumerate(growth.ids)
@@ -115,17 +134,28 @@ def grown(p: Producing, growth: Growth) -> None:
     record.set("images", str(growth.images))
 
 
-def grow_library(p: Producing, growth: Growth, library: Library, whole: Callable[[], Library]) -> bool:
-    """Declare the library's data set grown by the new images; False if the last build's
-    files are not as its meta says."""
+def grow_library(p: Producing, growth: Growth, library: Library, whole: Callable[[], Library]) -> dict[int, Facts] | None:
+    """Declare the library's data set grown by the new images (its curated ones changed in
+    place first), and return the curated images' facts as the last build had them, by
+    number; None if the last build's files are not as its meta says."""
     build, record = p.build, p.record
     assert record is not None
     meta = recorded(p.root / LIBRARY / "meta.js")
     start = growth.start
-    old = OldFiles(p.root / LIBRARY, LIBRARY, meta)
+    curated: dict[str, Any] = {}
+    befores: dict[int, Facts] = {}
+    remade: dict[int, list[Member]] = {}
     try:
+        old = OldFiles(p.root / LIBRARY, LIBRARY, meta)
+        if growth.curation is not None:
+            changes = [(row[0], growth.curation.facts[i]) for i, row in growth.curation.held.items()]
+            old, meta, curated, befores = curated_first(old, meta, changes, [])
+            for number in sorted({n // CHUNK for n, _ in changes}):
+                rows = record.numbered(number * CHUNK, (number + 1) * CHUNK)
+                remade[number] = [Member(i, revision, home, "", 0, None) for _, i, revision, home in rows]
         new = [(growth.facts[i], library.numbers[i], growth.homes[i]) for i in growth.ids]
         files, tally = grow_columns(old, meta, new)
+        files = {**curated, **files}
         meta_grown = {**tally.meta([]), "axisValues": {}}
         lookups = Lookups(build, record)
         for name, key in (("order-seed", lookups.seed), ("order-prompt", lookups.prompt)):
@@ -135,35 +165,45 @@ def grow_library(p: Producing, growth: Growth, library: Library, whole: Callable
             values = [(library.numbers[i], key(i)) for i in growth.ids]
             files[name] = insert_order(order, lambda n, key=key: key(lookups.id_of(n)), values)
     except Stale:
-        return False
+        return None
     first = start // CHUNK * CHUNK
     chunk_members = [Member(i, revision, home, "", 0, None) for _, i, revision, home in record.numbered(first, start)]
     chunk_members += [Member(i, growth.revisions[i], growth.homes[i], "", 0, None) for i in growth.ids]
     placed, _ = chain(((i, growth.homes[i]) for i in growth.ids), link=meta.get("placed", ""))
     record.set("placed", placed)
-    p.changed_set(LIBRARY, meta, files, meta_grown, cut_chunks(first, chunk_members), {"placed": placed},
+    p.changed_set(LIBRARY, meta, files, meta_grown, {**remade, **cut_chunks(first, chunk_members)}, {"placed": placed},
                       lambda: whole().members(), whole)
-    return True
+    return befores
 
 
 def grow_set(
     p: Producing, name: str, members: list[Member], before: dict[str, Any], growth: Growth, library: Library,
     known: Callable[[list[Member], bool], Library],
 ) -> bool:
-    """A recipe's data set grown by new images at its end; False if it cannot be."""
+    """A recipe's data set grown by new images at its end (its curated members changed in
+    place first); False if it cannot be."""
     count = before.get("count")
-    new_ids = set(growth.ids)
-    if (
-        not isinstance(count, int) or len(members) < count
-        or any(m.image_id not in new_ids for m in members[count:])
-        or before.get("from") != p.made_from(name, members[:count])
-    ):
+    if not isinstance(count, int) or len(members) < count:
         return False
+    new_ids = set(growth.ids)
+    held = growth.curation.held if growth.curation is not None else {}
+    at = {m.image_id: k for k, m in enumerate(members[:count]) if m.image_id in held}
+    # The members the last build had, a curated one at its revision then.
+    old_members = [m._replace(revision=held[m.image_id][2]) if m.image_id in at else m for m in members[:count]]
+    if any(m.image_id not in new_ids for m in members[count:]) or before.get("from") != p.made_from(name, old_members):
+        return False
+    curated: dict[str, Any] = {}
     try:
         old = OldFiles(p.root / name, name, before)
+        if growth.curation is not None and at:
+            if not isinstance(before.get("axisValues"), dict):
+                raise Stale("meta")
+            axis_fields = [f for f in before["fields"] if "axis" in f]
+            old, before, curated, _ = curated_first(old, before, [(k, growth.curation.facts[i]) for i, k in at.items()], axis_fields)
         new = [(growth.facts[m.image_id], library.numbers[m.image_id], growth.homes[m.image_id]) for m in members[count:]]
         files, tally = grow_columns(old, before, new)
-    except Stale:
+        files = {**curated, **files}
+    except (Stale, KeyError, TypeError):
         return False
     try:
         files["axes"], axis_fields, other_axes = grow_axes(old, before, members, count)
@@ -179,28 +219,37 @@ def grow_set(
     except Stale:
         files.update(orders([order_facts(m) for m in members]))
     first = count // CHUNK * CHUNK
-    made_from = p.made_from_grown(name, count, members[count:])
+    # The digest of the members before was of their old revisions: a curated one's is new.
+    made_from = members_digest(members) if at else p.made_from_grown(name, count, members[count:])
+    remade = {k // CHUNK: members[k // CHUNK * CHUNK : (k // CHUNK + 1) * CHUNK] for k in sorted(at.values())}
     p.changed_set(name, before, files, {**tally.meta(axis_fields), "axisValues": other_axes},
-                      cut_chunks(first, members[first:]),
+                      {**remade, **cut_chunks(first, members[first:])},
                       {"from": made_from}, lambda: members, lambda: known(members, False))
     return True
 
 
-def search_grown(p: Producing, growth: Growth, whole: Callable[[], Library]) -> None:
+def search_grown(p: Producing, growth: Growth, whole: Callable[[], Library], befores: dict[int, Facts]) -> None:
     folder = p.root / SEARCH_SET
     previous = recorded(folder / "meta.js")
     versions = previous.get("files")
     numbered = [(growth.start + n, growth.facts[i], growth.titles.get(i, ())) for n, i in enumerate(growth.ids)]
-    added = None
-    if isinstance(versions, dict) and previous.get("count") == growth.start and is_sum(previous.get("from")):
-        added = p.add_words(versions, numbered)
+    added, total = None, previous.get("from")
+    if isinstance(versions, dict) and previous.get("count") == growth.start and is_sum(total):
+        # The curated images' words moved first, then the new images' added.
+        words = (
+            (versions, {}, total) if growth.curation is None
+            else rewording(p, growth.curation, befores, previous, growth.start)
+        )
+        if words is not None:
+            versions, fresh, total = words
+            added = p.add_words(versions, numbered, fresh)
     if added is None:  # a shard is not as the last build left it: the index whole
         library = whole()
         search_whole(p, library)
         return
     versions, made = added
     parts = (source(i, growth.facts[i], growth.titles.get(i, ())) for i in growth.ids)
-    made_from, _ = summed(parts, start=growth.start, total=previous["from"])
+    made_from, _ = summed(parts, start=growth.start, total=total)
     p.index_files(versions, made, cache(lambda: p.whole_index(whole())), growth.start + len(growth.ids), made_from)
 
 

@@ -33,20 +33,22 @@ class Stale(Exception):
 
 class OldFiles:
     """The files of a data set as the last build left them, read only when their bytes are
-    those its meta names."""
+    those its meta names; or, for those in ``fresh``, as this build made them already (a
+    build after curation and new images changes a set in place, then grows it)."""
 
-    def __init__(self, folder: Path, name: str, meta: dict[str, Any]):
+    def __init__(self, folder: Path, name: str, meta: dict[str, Any], fresh: dict[str, bytes] | None = None):
         self.folder, self.name = folder, name
         files = meta.get("files")
         if not isinstance(files, dict):
             raise Stale("no files")
         self.versions: dict[str, str] = files
+        self.fresh = fresh or {}
 
     def read(self, file: str) -> Any:
         if file not in self.versions:
             raise Stale(file)
         try:
-            data = (self.folder / f"{file}.js").read_bytes()
+            data = self.fresh[file] if file in self.fresh else (self.folder / f"{file}.js").read_bytes()
         except OSError as error:
             raise Stale(file) from error
         if version(data) != self.versions[file]:
