@@ -14,6 +14,8 @@ average at the start is printed under the table, since others' work on the machi
 wall times but hardly CPU times, and so is how the builds published media: by hard link where
 the store's files are read-only, as kiln stores them, or as copies where they are writable (a
 store an older kiln made: ``kiln doctor --fix`` or ``chmod a-w`` makes them read-only).
+A full build starts 31 s after the bench last deleted files, at the earliest (see
+``INODE_REUSE_DELAY``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,27 @@ COLLECTIONS = '["all", "picks", "top", "recent", "tags"]'
 
 
 Sample = tuple[float, float, float, int]  # wall seconds, CPU seconds, peak RSS in MB, files written
+
+# ext4 without a journal (as some virtual machines' disks are made) does not reuse an inode for
+# 30 s after it is freed, and every file created meanwhile steps over each such inode: a full
+# build started right after the bench deleted the last one's files pays for the deletion, up
+# to a third of its time at 100,000 images. Full builds wait that out, so the bench times the
+# build and not its own clean-up.
+INODE_REUSE_DELAY = 31.0
+_removed_at = -INODE_REUSE_DELAY
+
+
+def remove(path: Path) -> None:
+    """Delete the tree at ``path`` (if any), noting when, for :func:`settled`."""
+    global _removed_at
+    if path.exists():
+        shutil.rmtree(path)
+        _removed_at = time.monotonic()
+
+
+def settled() -> None:
+    """Wait until the inodes of the last tree removed may be reused."""
+    time.sleep(max(0.0, _removed_at + INODE_REUSE_DELAY - time.monotonic()))
 
 
 def timed_build(project: Path) -> Sample:
@@ -121,7 +144,7 @@ def _later(stamp: str | None) -> str:
 def fresh_copy(store: Path, work: Path) -> Path:
     """A project like ``store`` whose database is its own (files hard-linked) and no build,
     showing every virtual collection besides the recipes'."""
-    shutil.rmtree(work, ignore_errors=True)
+    remove(work)
     shutil.copytree(store, work, copy_function=os.link, ignore=shutil.ignore_patterns("build", "kiln.db*", "kiln.toml"))
     for name in ("kiln.db", "kiln.db-wal", "kiln.db-shm"):
         if (store / "art" / name).exists():
@@ -135,14 +158,15 @@ def measure(store: Path, work: Path, runs: int, full_only: bool) -> dict[str, li
     figures: dict[str, list[Sample]] = {"full": [], "noop": [], "one": []}
     project = fresh_copy(store, work)
     for run in range(runs):
-        shutil.rmtree(project / "build", ignore_errors=True)
+        remove(project / "build")
+        settled()
         figures["full"].append(timed_build(project))
         if full_only:
             continue
         figures["noop"].append(timed_build(project))
         add_image(project, run)
         figures["one"].append(timed_build(project))
-    shutil.rmtree(project)
+    remove(project)
     return figures
 
 
