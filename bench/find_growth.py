@@ -33,8 +33,6 @@ from kiln.site.find import Finder  # noqa: E402
 from kiln.store import open_store  # noqa: E402
 
 
-
-
 def in_process(project_dir: Path, serial: int) -> None:
     spent = [0.0]
     produce = Finder.produce
@@ -49,40 +47,32 @@ def in_process(project_dir: Path, serial: int) -> None:
     Finder.produce = timed  # type: ignore[method-assign]
     project = load_project(project_dir)
     store = open_store(project.db_path)
-    started = time.process_time()
-    report = build_site(project, store)
-    found = [n for n in report.written_names if n.startswith("find/")]
-    print(f"in process: build CPU {time.process_time() - started:.2f} s, the finder {spent[0]:.2f} s,"
-          f" {len(found)} of its files written")
+
+    def measured(what: str, profile: cProfile.Profile | None = None) -> None:
+        spent[0] = 0.0
+        started = time.process_time()
+        if profile:
+            profile.enable()
+        report = build_site(project, store)
+        if profile:
+            profile.disable()
+        found = [n for n in report.written_names if n.startswith("find/")]
+        print(f"{what}: build CPU {time.process_time() - started:.2f} s, the finder {spent[0]:.2f} s,"
+              f" {len(found)} of its files written")
+
+    measured("in process")
     change_rating(project.db_path)
-    spent[0] = 0.0
-    started = time.process_time()
-    report = build_site(project, store)
-    found = [n for n in report.written_names if n.startswith("find/")]
-    print(f"one rating changed, in process: build CPU {time.process_time() - started:.2f} s, the finder {spent[0]:.2f} s,"
-          f" {len(found)} of its files written")
+    measured("one rating changed, in process")
     change_rating(project.db_path)
     add_image(project_dir, serial)
-    spent[0] = 0.0
-    started = time.process_time()
-    report = build_site(project, store)
-    found = [n for n in report.written_names if n.startswith("find/")]
-    print(f"one rating changed and one new image, in process: build CPU {time.process_time() - started:.2f} s,"
-          f" the finder {spent[0]:.2f} s, {len(found)} of its files written")
+    measured("one rating changed and one new image, in process")
     add_image(project_dir, serial + 1)
-    spent[0] = 0.0
     profile = cProfile.Profile()
-    started = time.process_time()
-    profile.enable()
-    report = build_site(project, store)
-    profile.disable()
+    measured("profiled", profile)
     store.close()
     Finder.produce = produce  # type: ignore[method-assign]
-    found = [n for n in report.written_names if n.startswith("find/")]
-    print(f"profiled: build CPU {time.process_time() - started:.2f} s, the finder {spent[0]:.2f} s,"
-          f" {len(found)} of its files written")
     stats = pstats.Stats(profile)
-    stats.sort_stats("cumulative").print_stats(r"kiln/site/(find|growing|filters|search|findstate)\.py", 10)
+    stats.sort_stats("cumulative").print_stats(r"kiln/site/(find\w*|growing|curating|filters|search)\.py", 10)
 
 
 def main() -> None:
