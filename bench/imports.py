@@ -3,10 +3,11 @@
 1. A library of N files (PNG with A1111 ``parameters``, PNG with ComfyUI ``prompt`` and
    ``workflow`` graphs, JPEG with an EXIF UserComment) through ``kiln import``: files per
    second, CPU per file, peak memory of kiln and its workers together. Then the same files
-   through two shell pipelines, side by side: folder pipeline seed 001's own approach as that
-   document writes it (its ``db-upsert-images`` registration, its two derivative folders
-   ``thumbs/`` and ``t2/`` with one ImageMagick call per derivative, its ``db-sync-artifacts``
-   logging of each), and a lean one (one ``convert`` and one ``sqlite3`` per file).
+   through two shell pipelines, side by side: the folder pipeline (``img/`` → ``thumbs/`` and
+   ``t2/``, ``yes/`` and ``no/``) scripted as its own SQLite migration plan writes it (its
+   ``db-upsert-images`` registration, one ImageMagick call per derivative, its
+   ``db-sync-artifacts`` logging of each), and a lean one (one ``convert`` and one ``sqlite3``
+   per file).
 2. The 300-image set (200 JPEG 1024×1024, 100 PNG 1024×1536): ``kiln import`` then
    ``kiln build`` from nothing to a browsable gallery, against sigal's full build of the same
    folder.
@@ -34,14 +35,15 @@ from pathlib import Path
 
 from PIL import Image
 
-# Folder pipeline seed 001's approach, its functions as that document writes them: the schema
-# it creates; `db-upsert-images` (sha256sum and stat of each file in 16 parallel runs, one
-# sqlite3 transaction per 100 files, `approved` from a `yes/` twin); the originals hard-linked
-# into art/upstream (its Phase 2); its two derivative folders made one ImageMagick call per
-# derivative (thumbs/: 400 px thumbnails, t2/: 400 px web images); `db-sync-artifacts` for
-# each (sha256sum, stat, identify and one sqlite3 call per artifact). Its blurhash step is a
-# placeholder string in that document and is left out.
-SEED_PIPELINE = r"""
+# The folder pipeline (img/ → thumbs/ and t2/, approvals in yes/ and no/) as its own plan for a
+# SQLite store scripts it, its bash functions as that plan writes them: the schema it creates;
+# `db-upsert-images` (sha256sum and stat of each file in 16 parallel runs, one sqlite3 transaction
+# per 100 files, `approved` from a `yes/` twin); the originals hard-linked into art/upstream (its
+# Phase 2); its two derivative folders made one ImageMagick call per derivative (thumbs/: 400 px
+# thumbnails, t2/: 400 px web images); `db-sync-artifacts` for each (sha256sum, stat, identify and
+# one sqlite3 call per artifact). Its blurhash step is a placeholder string in that plan and is
+# left out.
+FOLDER_PIPELINE = r"""
 set -euo pipefail
 src=$1; db=$2; art=$3; convert=$4
 mkdir -p "$art/upstream" "$art/thumbnails-small" "$art/web-optimized"
@@ -277,7 +279,7 @@ def bench_library(files: int, shell_files: int, side: int, temp: Path, convert: 
         os.link(path, sample / path.name)
     per_file = kiln.seconds / files
     for name, pipeline, what in (
-        ("seed", SEED_PIPELINE, "seed 001's approach (registration, thumbs/ and t2/, artifact log)"),
+        ("folder", FOLDER_PIPELINE, "folder pipeline (registration, thumbs/ and t2/, artifact log)"),
         ("lean", LEAN_PIPELINE, "lean shell pipeline (one convert and one sqlite3 per file)"),
     ):
         script = temp / f"{name}.sh"
