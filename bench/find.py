@@ -10,7 +10,8 @@ For each size, on a synthetic store (bench/stores.py):
 5. in Chromium, served over HTTP from 127.0.0.1 with an empty cache: a word typed into the
    search page (a common word and a rare one): the bytes the finder fetched (find.js and data
    files, and what they weigh gzipped), and the time from Enter to the first result; a filter
-   on the largest collection (model, then rating ≥ 4): bytes and time.
+   on the largest collection (rating ≥ 4): bytes and time to the first result, and until the
+   panel's counts narrowed to it; a search, then the panel opened: until its counts narrowed.
 
 With ``--pagefind PYTHON`` (an interpreter with ``pagefind[bin]`` installed), also: the same
 words written as one small page per image and indexed by Pagefind, timed, with its index's
@@ -128,19 +129,31 @@ def browse(build_dir: Path, page: str, label: str) -> list[tuple[str, int, int, 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
 
-            def measure(what: str, address: str, act, done: str) -> None:
+            def measure(what: str, address: str, act, done: str, counted: bool = False) -> None:
+                """One action's row; with ``counted``, a second: until the panel's counts narrowed
+                (the bytes of both from the action on)."""
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
                 page = context.new_page()
                 page.goto(address)
                 page.wait_for_load_state("load")
                 fetched: list[bytes] = []
                 page.on("response", lambda r: fetched.append(r.body()) if ("/find/" in r.url or "/find." in r.url) else None)
+
+                def row(label: str, files: list[bytes]) -> None:
+                    ms = (time.perf_counter() - started) * 1000
+                    rows.append((label, len(files), sum(map(len, files)), sum(len(gzip.compress(b)) for b in files), ms))
+
                 started = time.perf_counter()
                 act(page)
                 page.wait_for_function(done, timeout=60_000)
-                ms = (time.perf_counter() - started) * 1000
-                page.wait_for_timeout(300)
-                rows.append((what, len(fetched), sum(map(len, fetched)), sum(len(gzip.compress(b)) for b in fetched), ms))
+                if counted:
+                    row(what, list(fetched))
+                    page.wait_for_function("document.querySelector('.find-panel').dataset.counts === 'narrowed'", timeout=60_000)
+                    row(f"{what}: counts narrowed", list(fetched))
+                else:
+                    ms = (time.perf_counter() - started) * 1000
+                    page.wait_for_timeout(300)
+                    rows.append((what, len(fetched), sum(map(len, fetched)), sum(len(gzip.compress(b)) for b in fetched), ms))
                 context.close()
 
             def search(word: str):
@@ -159,7 +172,15 @@ def browse(build_dir: Path, page: str, label: str) -> list[tuple[str, int, int, 
                 page.select_option(".find-panel select[name=rating]", "4")
 
             summary = "/match/.test((document.querySelector('.find-summary') || {}).textContent || '') && document.querySelector('.grid .tile img') !== null"
-            measure(f"rating ≥ 4 on {label}", url + page, filter_rating, summary)
+            measure(f"rating ≥ 4 on {label}", url + page, filter_rating, summary, counted=True)
+
+            def search_then_open(page) -> None:
+                page.fill("#find-q", "fox")
+                page.press("#find-q", "Enter")
+                page.wait_for_function(summary, timeout=60_000)
+                page.click(".find-toggle")
+
+            measure("search 'fox', then the panel opened", url + "search.html", search_then_open, summary, counted=True)
             browser.close()
     finally:
         server.shutdown()
