@@ -3,9 +3,10 @@ among the images the search and the *other* filters let through, its own choice 
 
 The collection "study" has twelve images, the first six made with the model "sdxl", the
 others with "flux"; image i is rated i % 6, picked when i % 7 == 3 (3 and 10), rejected when
-i % 11 == 5 (5), tagged "test" when i % 5 == 0 (0, 5, 10), and the prompts of 8 to 11 say
-"in heavy fog". So, of the whole collection: flux 6, sdxl 6; picked 2, rejected 1, unrated
-(no status, no rating: 0 and 6) 2; rated 1 or more 10, 2 or more 8, ... 5 or more 2.
+i % 11 == 5 (5), tagged "test" when i % 5 == 0 (0, 5, 10), made with the seed 1000 + i % 4 (an
+axis of the recipe), and the prompts of 8 to 11 say "in heavy fog". So, of the whole
+collection: flux 6, sdxl 6; picked 2, rejected 1, unrated (no status, no rating: 0 and 6) 2;
+rated 1 or more 10, 2 or more 8, ... 5 or more 2.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from browsing import blocking_violations, tile_ids
 from kiln.site import build_site
 from sitefixtures import add_images, add_recipe, image_id, make_project, open_project_store
-from test_browser_find import settle
+from test_browser_find import held_until_asked, settle, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -77,6 +78,8 @@ def test_each_chooser_counts_among_the_images_the_other_filters_let_through(page
     assert options(page, "model") == ["any", "flux (1)", "sdxl (1)"]
     assert options(page, "rating") == ["any", "★ ≥ 1 (2)", "★ ≥ 2 (2)", "★ ≥ 3 (2)", "★ ≥ 4 (1)", "★ ≥ 5 (0)"]
     assert options(page, "tag") == ["any", "test (1)"]
+    # The recipe's axis: image i has the seed 1000 + i % 4.
+    assert options(page, "seed") == ["any", "1000 (0)", "1001 (0)", "1002 (1)", "1003 (1)"]
     # Its own choice does not narrow its counts: the other statuses say what they would give.
     assert options(page, "status") == WHOLE_STATUSES
 
@@ -146,6 +149,31 @@ def test_a_search_narrows_the_counts_once_the_panel_is_open_and_loads_no_column_
     page.wait_for_function("/^0 images of 12 match/.test(document.querySelector('.find-summary').textContent)")
     assert options(page, "model") == ["any", "flux (0)", "sdxl (0)"]
     assert options(page, "status") == ["any", "picked (0)", "rejected (0)", "unrated (0)"]
+
+
+def test_the_whole_counts_stand_until_the_narrowed_ones_are_in_and_a_newer_choice_wins(page, site, static_server):
+    url = static_server(site)
+    page.goto(url + "study/index.html")
+    page.click(".find-toggle")
+    page.wait_for_selector(".find-panel:not([hidden])")
+    held = held_until_asked(page, "**/find/study/model-0.js*")
+    page.get_by_label("Status").select_option("picked")
+    wait_for(page, held)
+    # The results do not wait for the counts' columns; the counts say they are being worked out.
+    settle(page)
+    shows(page, study([3, 10]))
+    panel = page.locator(".find-panel")
+    assert panel.get_attribute("data-counts") == "pending" and panel.get_attribute("aria-busy") == "true"
+    assert options(page, "model") == WHOLE_MODELS
+    # Chosen again before the column came: the counts are those of the newer choice.
+    page.get_by_label("Status").select_option("rejected")
+    settle(page)
+    shows(page, study([5]))
+    held[0].continue_()
+    counted(page)
+    assert panel.get_attribute("aria-busy") is None
+    assert options(page, "model") == ["any", "flux (0)", "sdxl (1)"]
+    assert options(page, "rating") == ["any", "★ ≥ 1 (1)", "★ ≥ 2 (1)", "★ ≥ 3 (1)", "★ ≥ 4 (1)", "★ ≥ 5 (1)"]
 
 
 def test_the_library_narrows_its_counts_from_a_bookmark(page, site, static_server):
