@@ -10,7 +10,9 @@ For each size, on a synthetic store (bench/stores.py):
 5. in Chromium, served over HTTP from 127.0.0.1 with an empty cache: a word typed into the
    search page (a common word and a rare one): the bytes the finder fetched (find.js and data
    files, and what they weigh gzipped), and the time from Enter to the first result; a filter
-   on the largest collection (model, then rating ≥ 4): bytes and time.
+   on the largest collection (rating ≥ 4): bytes and time to the first result, then the files
+   the panel's counts fetched and the time until they narrowed; a search, then the panel
+   opened: the same.
 
 With ``--pagefind PYTHON`` (an interpreter with ``pagefind[bin]`` installed), also: the same
 words written as one small page per image and indexed by Pagefind, timed, with its index's
@@ -124,23 +126,58 @@ def browse(build_dir: Path, page: str, label: str) -> list[tuple[str, int, int, 
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     rows = []
+
+    def row(what: str, files: list[bytes], ms: float) -> tuple[str, int, int, int, float]:
+        return what, len(files), sum(map(len, files)), sum(len(gzip.compress(b)) for b in files), ms
+
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
 
-            def measure(what: str, address: str, act, done: str) -> None:
+            def measure(what: str, address: str, act, done: str, counts: str | None = None) -> None:
+                """A row for ``act``, until ``done``; with ``counts``, a second row for the files the
+                panel's counts then fetched (those asked for after the results were shown and the
+                panel was open) and the time from then until they narrowed, and a third for a
+                status chosen then: from its results shown to its counts (their columns loaded,
+                the time is the counting's)."""
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
                 page = context.new_page()
+                page.add_init_script("document.addEventListener('kiln:page', () => { window.benchShown = performance.now(); })")
                 page.goto(address)
                 page.wait_for_load_state("load")
-                fetched: list[bytes] = []
-                page.on("response", lambda r: fetched.append(r.body()) if ("/find/" in r.url or "/find." in r.url) else None)
+                bodies: dict[str, bytes] = {}
+
+                def take(response) -> None:
+                    if "/find/" in response.url or "/find." in response.url:
+                        bodies[response.url] = response.body()
+
+                page.on("response", take)
                 started = time.perf_counter()
                 act(page)
                 page.wait_for_function(done, timeout=60_000)
                 ms = (time.perf_counter() - started) * 1000
-                page.wait_for_timeout(300)
-                rows.append((what, len(fetched), sum(map(len, fetched)), sum(len(gzip.compress(b)) for b in fetched), ms))
+                if counts is None:
+                    page.wait_for_timeout(300)
+                    rows.append(row(what, list(bodies.values()), ms))
+                else:
+                    opened = 0.0
+                    if page.is_hidden(".find-panel"):
+                        opened = page.evaluate("performance.now()")
+                        page.click(".find-toggle")
+                    page.wait_for_function("document.querySelector('.find-panel').dataset.counts === 'narrowed'", timeout=60_000)
+                    shown, narrowed, entries = page.evaluate(
+                        "[window.benchShown, performance.now(), performance.getEntriesByType('resource').map(e => [e.name, e.startTime])]"
+                    )
+                    split = max(shown, opened)
+                    page.remove_listener("response", take)
+                    before = [bodies[name] for name, at in entries if name in bodies and at < split]
+                    after = [bodies[name] for name, at in entries if name in bodies and at >= split]
+                    rows.append(row(what, before, ms))
+                    rows.append(row(counts, after, narrowed - split))
+                    page.select_option(".find-panel select[name=status]", "picked")
+                    page.wait_for_function(f"window.benchShown > {shown} && document.querySelector('.find-panel').dataset.counts === 'narrowed'", timeout=60_000)
+                    shown_again, narrowed_again = page.evaluate("[window.benchShown, performance.now()]")
+                    rows.append(row("… then status picked chosen: its counts after its results", [], narrowed_again - shown_again))
                 context.close()
 
             def search(word: str):
@@ -159,7 +196,13 @@ def browse(build_dir: Path, page: str, label: str) -> list[tuple[str, int, int, 
                 page.select_option(".find-panel select[name=rating]", "4")
 
             summary = "/match/.test((document.querySelector('.find-summary') || {}).textContent || '') && document.querySelector('.grid .tile img') !== null"
-            measure(f"rating ≥ 4 on {label}", url + page, filter_rating, summary)
+            measure(f"rating ≥ 4 on {label}", url + page, filter_rating, summary, "… then its panel's counts narrowed")
+
+            def search_fox(page) -> None:
+                page.fill("#find-q", "fox")
+                page.press("#find-q", "Enter")
+
+            measure("search 'fox' on the library", url + "search.html", search_fox, summary, "… then the panel opened and its counts narrowed")
             browser.close()
     finally:
         server.shutdown()

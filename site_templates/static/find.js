@@ -186,49 +186,79 @@
     return info.fields.filter(function (field) { return keyOf(field) === key; })[0] || null;
   }
 
-  // The images (indexes in the data set) the state selects, in the order it asks for.
-  function select() {
+  // The columns a chooser's own test reads, and which its counts are tallied from.
+  function columnsOf(key) {
+    if (key === "rating") return ["rating"];
+    if (key === "status") return ["status", "rating"];
+    if (key === "tag") return ["tags"];
+    if (key === "from" || key === "to") return ["day"];
+    var field = fieldFor(key);
+    return field ? [field.axis ? "axes" : field.name] : [];
+  }
+
+  function columnOf(col, field) { return (field.axis ? (col.axes || {})[field.axis] : col[field.name]) || null; }
+
+  // The active filters and the search as tests of an image, each named by the chooser it
+  // belongs to (the search, and the dates, which have no counts, by their own keys).
+  function tests(col, hits) {
     var f = state.filters;
-    var wants = { g: !!state.q || state.sort === "newest" || state.sort === "oldest" };
+    var list = [];
+    function test(key, ok) { list.push({ key: key, ok: ok }); }
+    if (f.rating) {
+      var min = +f.rating;
+      test("rating", function (i) { return col.rating[i] >= min; });
+    }
+    if (f.status === "unrated") test("status", function (i) { return !col.status[i] && !col.rating[i]; });
+    else if (f.status) test("status", function (i) { return col.status[i] === f.status; });
+    if (f.tag) {
+      var tagged = new Uint8Array(info.count);
+      ((col.tags || {})[f.tag] || []).forEach(function (i) { tagged[i] = 1; });
+      test("tag", function (i) { return tagged[i] === 1; });
+    }
+    if (f.from) {
+      var from = dayOf(f.from);
+      test("from", function (i) { return col.day[i] >= from; });
+    }
+    if (f.to) {
+      var to = dayOf(f.to);
+      test("to", function (i) { return col.day[i] <= to; });
+    }
+    if (hits) test("q", set === "_library" ? function (i) { return hits[i] === 1; } : function (i) { return hits[col.g[i]] === 1; });
+    Object.keys(f).map(fieldFor).filter(Boolean).forEach(function (field) {
+      var wanted = -1;
+      field.values.forEach(function (pair, i) { if (pair[0] === f[keyOf(field)]) wanted = i; });
+      var codes = columnOf(col, field);
+      test(keyOf(field), function (i) { return !!codes && codes[i] === wanted; });
+    });
+    return list;
+  }
+
+  var NONE = -1, SEVERAL = -2;
+
+  // The images (indexes in the data set) the state selects, in the order it asks for, and
+  // for each image the one test it failed (NONE, or SEVERAL): what the counts narrow by.
+  function select() {
     var needs = [];
-    function need(name) { needs.push(name); }
-    if (f.rating || state.sort === "rating") need("rating");
-    if (f.status) { need("status"); need("rating"); }
-    if (f.tag) need("tags");
-    if (f.from || f.to) need("day");
-    if (wants.g || state.sort === "rating") need("g");
+    function need(name) { if (needs.indexOf(name) < 0) needs.push(name); }
+    Object.keys(state.filters).forEach(function (key) { columnsOf(key).forEach(need); });
+    if (state.q || state.sort === "newest" || state.sort === "oldest" || state.sort === "rating") need("g");
+    if (state.sort === "rating") need("rating");
     if (state.sort === "seed") need("order-seed");
     if (state.sort === "prompt") need("order-prompt");
-    var fields = Object.keys(f).map(fieldFor).filter(Boolean);
-    fields.forEach(function (field) { need(field.axis ? "axes" : field.name); });
-    return Promise.all([Promise.all(needs.map(function (name) { return part(set, info, name); })), search(state.q)]).then(function (loaded) {
-      var col = {};
-      needs.forEach(function (name, i) { col[name] = loaded[0][i]; });
-      var hits = loaded[1];
-      var tagged = null;
-      if (f.tag) {
-        tagged = new Uint8Array(info.count);
-        ((col.tags || {})[f.tag] || []).forEach(function (i) { tagged[i] = 1; });
-      }
-      var min = +f.rating || 0;
-      var from = f.from ? dayOf(f.from) : null;
-      var to = f.to ? dayOf(f.to) : null;
-      var codes = fields.map(function (field) {
-        var wanted = -1;
-        field.values.forEach(function (pair, i) { if (pair[0] === f[keyOf(field)]) wanted = i; });
-        return [field.axis ? (col.axes || {})[field.axis] : col[field.name], wanted];
-      });
+    return Promise.all([columns(needs), search(state.q)]).then(function (loaded) {
+      var col = loaded[0];
+      var checks = tests(col, loaded[1]);
+      var failed = new Int8Array(info.count);
       var picked = [];
       for (var i = 0; i < info.count; i++) {
-        if (min && col.rating[i] < min) continue;
-        if (f.status === "unrated" ? (col.status[i] || col.rating[i]) : f.status && col.status[i] !== f.status) continue;
-        if (tagged && !tagged[i]) continue;
-        if (from !== null && !(col.day[i] >= from)) continue;
-        if (to !== null && !(col.day[i] <= to)) continue;
-        if (hits && !hits[set === "_library" ? i : col.g[i]]) continue;
-        var ok = true;
-        for (var c = 0; c < codes.length && ok; c++) ok = !!codes[c][0] && codes[c][0][i] === codes[c][1];
-        if (ok) picked.push(i);
+        var miss = NONE;
+        for (var c = 0; c < checks.length; c++) {
+          if (checks[c].ok(i)) continue;
+          if (miss !== NONE) { miss = SEVERAL; break; }
+          miss = c;
+        }
+        failed[i] = miss;
+        if (miss === NONE) picked.push(i);
       }
       var order = state.sort;
       if (order === "newest") picked.sort(function (a, b) { return col.g[b] - col.g[a]; });
@@ -239,7 +269,16 @@
         col["order-" + order].forEach(function (index, position) { rank[index] = position; });
         picked.sort(function (a, b) { return rank[a] - rank[b]; });
       }
-      return picked;
+      return { picked: picked, failed: failed, keys: checks.map(function (check) { return check.key; }) };
+    });
+  }
+
+  // Columns by name, loaded (once: the files stay loaded) as a name → data map.
+  function columns(names) {
+    return Promise.all(names.map(function (name) { return part(set, info, name); })).then(function (loaded) {
+      var col = {};
+      names.forEach(function (name, i) { col[name] = loaded[i]; });
+      return col;
     });
   }
 
@@ -376,14 +415,20 @@
     var mine = ++generation;
     if (info) dropUnknown();
     syncPanel();
+    passes = null;
+    countsAre("pending");
     if (!active()) {
+      passes = { generation: mine, keys: [], failed: null };
+      narrow();
       restorePage();
       say(set === "_library" ? "Type a word in the search box, or choose filters." : "");
       return Promise.resolve();
     }
     say("Searching…");
-    return select().then(function (picked) {
+    return select().then(function (selected) {
       if (mine !== generation) return;
+      passes = { generation: mine, keys: selected.keys, failed: selected.failed };
+      var picked = selected.picked;
       keepPage();
       pageLinks(false);
       results = picked;
@@ -393,9 +438,107 @@
       kiln.records = {};
       var what = picked.length === 1 ? "1 image" : number(picked.length) + " images";
       say(what + " of " + number(info.count) + " match" + (picked.length === 1 ? "es" : ""));
-      return showMore();
+      // The counts once the results are in: their columns must not hold the first thumbnails up.
+      return showMore().then(narrow);
     }).catch(function (error) {
-      if (mine === generation) say("Could not load the filter data: " + error.message);
+      if (mine !== generation) return;
+      say("Could not load the filter data: " + error.message);
+      countsAre("failed");
+    });
+  }
+
+  // ---- counts that narrow ------------------------------------------------------------------
+
+  // Each chooser counts its values among the images the search and every *other* active
+  // filter let through: its own choice does not narrow its counts, so each value says what
+  // choosing it instead would give. The meta's counts (of the whole set) stand until the
+  // narrowed ones are in. A chooser's column is loaded only when another filter or the search
+  // is active and the panel is open, after the results are shown, so at 100,000 images a
+  // search typed with the panel closed fetches nothing more than before.
+  var facets = []; // { key, select, values: [[value, count in the whole set]], label, tally }
+  var passes = null; // the shown results' tests: { generation, keys, failed }
+  var countedAt = -1; // the generation the counts are of
+
+  function countsAre(what) {
+    if (!panel) return;
+    panel.dataset.counts = what;
+    if (what === "pending") panel.setAttribute("aria-busy", "true");
+    else panel.removeAttribute("aria-busy");
+  }
+
+  function showCounts(facet, counts) {
+    facet.values.forEach(function (pair, j) {
+      var node = facet.select.options[j + 1];
+      var text = facet.label(pair[0], counts ? counts[j] : pair[1]);
+      if (node.textContent !== text) node.textContent = text;
+    });
+  }
+
+  function narrow() {
+    if (!panel || !passes || passes.generation !== generation || countedAt === generation) return;
+    var keys = passes.keys;
+    var narrowed = facets.filter(function (facet) {
+      return keys.some(function (key) { return key !== facet.key; });
+    });
+    facets.forEach(function (facet) { if (narrowed.indexOf(facet) < 0) showCounts(facet, null); });
+    if (!narrowed.length) {
+      countedAt = generation;
+      countsAre("whole");
+      return;
+    }
+    if (panel.hidden) return; // toggle() asks again when it opens
+    var mine = generation;
+    var needs = [];
+    narrowed.forEach(function (facet) {
+      columnsOf(facet.key).forEach(function (name) { if (needs.indexOf(name) < 0) needs.push(name); });
+    });
+    var failed = passes.failed;
+    return columns(needs).then(function (col) {
+      if (mine !== generation) return;
+      narrowed.forEach(function (facet) {
+        var own = keys.indexOf(facet.key);
+        if (own < 0) own = NONE;
+        showCounts(facet, facet.tally(col, function (i) { return failed[i] === NONE || failed[i] === own; }));
+      });
+      countedAt = mine;
+      countsAre("narrowed");
+    }).catch(function () {
+      if (mine === generation) countsAre("failed");
+    });
+  }
+
+  // Per value of a chooser, how many of the images ``passes(i)`` lets through have it.
+  function tallyCodes(codes, size, passes) {
+    var counts = new Array(size).fill(0);
+    if (!codes) return counts;
+    for (var i = 0; i < info.count; i++) if (passes(i)) counts[codes[i]]++;
+    return counts;
+  }
+
+  function tallyRatings(col, passes) {
+    var stars = [0, 0, 0, 0, 0, 0];
+    for (var i = 0; i < info.count; i++) if (passes(i)) stars[Math.min(col.rating[i] || 0, 5)]++;
+    // "★ ≥ n" counts every image rated n or more.
+    return [1, 2, 3, 4, 5].map(function (n) { return stars.slice(n).reduce(function (a, b) { return a + b; }, 0); });
+  }
+
+  function tallyStatuses(col, passes) {
+    var counts = { picked: 0, rejected: 0, unrated: 0 };
+    for (var i = 0; i < info.count; i++) {
+      if (!passes(i)) continue;
+      var status = col.status[i];
+      if (status === "picked" || status === "rejected") counts[status]++;
+      else if (!col.rating[i]) counts.unrated++;
+    }
+    return STATUSES.map(function (s) { return counts[s[0]]; });
+  }
+
+  function tallyTags(col, passes) {
+    var tags = col.tags || {};
+    return info.tags.map(function (pair) {
+      var n = 0;
+      (tags[pair[0]] || []).forEach(function (i) { if (passes(i)) n++; });
+      return n;
     });
   }
 
@@ -425,6 +568,14 @@
     wrap.appendChild(select);
     controls[key] = select;
     panel.appendChild(wrap);
+    return select;
+  }
+
+  // A chooser whose values are counted: ``values`` pairs each value with its whole-set count.
+  function countedChooser(key, label, values, text, tally) {
+    var select = chooser(key, label, values.map(function (pair) { return [pair[0], text(pair[0], pair[1])]; }));
+    select.setAttribute("aria-describedby", "find-counts");
+    facets.push({ key: key, select: select, values: values, label: text, tally: tally });
   }
 
   function dateField(key, label) {
@@ -459,12 +610,18 @@
     var sort = SORTS.slice(1);
     chooser("sort", "Sort", sort);
     controls.sort.options[0].textContent = SORTS[0][1];
-    chooser("rating", "Rating", info.ratings.map(function (n, i) { return [String(i + 1), "★ ≥ " + (i + 1) + " (" + number(n) + ")"]; }));
-    chooser("status", "Status", STATUSES.map(function (s) { return [s[0], counted(s[1], info.statuses[s[0]])]; }));
+    var note = kiln.el("p", "sr-only", "Each count is of the images that match the search and the other filters.");
+    note.id = "find-counts";
+    panel.appendChild(note);
+    countedChooser("rating", "Rating", info.ratings.map(function (n, i) { return [String(i + 1), n]; }),
+      function (value, n) { return "★ ≥ " + value + " (" + number(n) + ")"; }, tallyRatings);
+    countedChooser("status", "Status", STATUSES.map(function (s) { return [s[0], info.statuses[s[0]]]; }), counted, tallyStatuses);
     info.fields.forEach(function (field) {
-      chooser(keyOf(field), field.label, field.values.map(function (pair) { return [pair[0], counted(pair[0], pair[1])]; }));
+      countedChooser(keyOf(field), field.label, field.values, counted, function (col, passes) {
+        return tallyCodes(columnOf(col, field), field.values.length, passes);
+      });
     });
-    if (info.tags.length) chooser("tag", "Tag", info.tags.map(function (pair) { return [pair[0], counted(pair[0], pair[1])]; }));
+    if (info.tags.length) countedChooser("tag", "Tag", info.tags, counted, tallyTags);
     dateField("from", "From");
     dateField("to", "To");
     var clear = kiln.el("button", "find-clear", "Clear");
@@ -505,6 +662,7 @@
     Array.prototype.forEach.call(document.querySelectorAll(".find-toggle"), function (button) {
       button.setAttribute("aria-expanded", String(!panel.hidden));
     });
+    if (!panel.hidden) narrow();
   }
 
   function changed() {
