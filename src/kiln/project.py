@@ -6,7 +6,6 @@ as git does with ``.git``.
 
 from __future__ import annotations
 
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 
 from kiln import tomlfile
 from kiln.errors import InputError, Problem, ProjectNotFound
+from kiln.paths import inside, unusable_path
 from kiln.policy import Policy, split_policy
 from kiln.tomlfile import show
 
@@ -40,11 +40,20 @@ SITE_COLLECTIONS = ("all", "picks", "top", "recent", "tags")
 # How build/media gets art/'s files: "link" hard-links those that are read-only (as kiln makes
 # them) and copies the rest; "copy" copies (or clones) every one, for a build/ of its own.
 MEDIA_MODES = ("link", "copy")
+# The built-in engine types, by the class each names. kiln.engines imports one only when a project
+# uses it: most runs need one adapter, and importing them all (httpx, numpy, ...) would cost
+# every command half a second.
+BUILTIN_TYPES = {
+    "placeholder": "kiln.engines.placeholder:PlaceholderEngine",
+    "ndjson": "kiln.engines.ndjson:NdjsonEngine",
+    "openai": "kiln.engines.openai:OpenAIEngine",
+    "a1111": "kiln.engines.a1111:A1111Engine",
+    "comfyui": "kiln.engines.comfyui:ComfyUIEngine",
+    "gemini": "kiln.engines.gemini:GeminiEngine",
+    "diffusers": "kiln.engines.diffusers:DiffusersEngine",
+}
 _PROJECT_KEYS = {"title": str, "description": str}
 _TYPE_NAMES = {str: "a string", int: "an integer", list: "a list"}
-# Limits of Linux and macOS file systems, in bytes of UTF-8 (Windows counts characters, fewer).
-NAME_MAX = 255
-PATH_MAX = 4096
 
 
 @dataclass
@@ -162,13 +171,6 @@ class Project:
         raise KeyError(name)
 
 
-def engine_type_names() -> set[str]:
-    """The built-in engine types (importing the engines package, not the adapters)."""
-    from kiln.engines import BUILTIN_TYPES  # here, not at the top: kiln.engines imports this module
-
-    return set(BUILTIN_TYPES)
-
-
 def find_root(start: Path | None = None) -> Path:
     """The nearest folder at or above ``start`` holding ``kiln.toml``."""
     here = (start or Path.cwd()).resolve()
@@ -179,50 +181,6 @@ def find_root(start: Path | None = None) -> Path:
         f"no {CONFIG_NAME} found in {here} or any folder above it "
         "(run 'kiln init' to start a project here)"
     )
-
-
-def unusable_path(text: str) -> str | None:
-    """Why no file system would take ``text`` as a path (a NUL, an over-long name), or None.
-
-    Asked before a path written in a file is looked up, so the problem is reported with that
-    file's line rather than as an ``OSError`` of the first ``stat``.
-    """
-    if "\0" in text:
-        return "contains a NUL character"
-    if len(text.encode("utf-8", "surrogatepass")) > PATH_MAX:
-        return f"is longer than {PATH_MAX} bytes"
-    for part in text.replace("\\", "/").split("/"):
-        size = len(part.encode("utf-8", "surrogatepass"))
-        if size > NAME_MAX:
-            return f"holds a name of {size} bytes; file and folder names are at most {NAME_MAX} bytes"
-    return None
-
-
-def special_file(path: Path) -> str | None:
-    """What ``path`` is if it is neither a regular file nor a folder ("a FIFO", …), else None.
-
-    Reading a FIFO waits for a writer forever, and a device may never end: kiln reads neither.
-    """
-    try:
-        mode = path.stat().st_mode
-    except (OSError, ValueError):
-        return None
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device"
-
-
-def inside(root: Path, candidate: Path) -> bool:
-    """Whether ``candidate`` resolves to a place inside ``root`` (symlinks followed)."""
-    try:
-        candidate.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
 
 
 def load_project(start: Path | None = None) -> Project:
@@ -310,8 +268,8 @@ def load_project(start: Path | None = None) -> Project:
         if not isinstance(kind, str):
             problems.append(doc.problem(f"engines.{name}.type", f"expected a string, got {show(kind)}"))
             continue
-        if kind not in engine_type_names() and ":" not in kind:
-            known = ", ".join(sorted(engine_type_names()))
+        if kind not in BUILTIN_TYPES and ":" not in kind:
+            known = ", ".join(sorted(BUILTIN_TYPES))
             problems.append(doc.problem(f"engines.{name}.type", f'unknown engine type {show(kind)}; expected one of {known} or "module:Class"'))
             continue
         options = {k: v for k, v in table.items() if k not in ("type", "size_multiple")}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import InputError, Problem
+from kiln.paths import special_file
 
 # A bare key, a "basic" quoted key (with escapes) or a 'literal' one.
 _PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
@@ -166,7 +167,6 @@ def _positional(table: list[str], arrays: dict[tuple[str, ...], int], is_array: 
 
 def load(path: Path, display: str | None = None) -> TomlDocument:
     """Parse ``path``; a syntax error becomes an :class:`InputError` naming the line."""
-    from kiln.project import special_file  # here: kiln.project reads its file with this module
 
     display = display or str(path)
     kind = special_file(path)

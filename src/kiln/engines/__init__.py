@@ -7,21 +7,16 @@ import inspect
 from collections.abc import Iterable
 from pathlib import Path
 
-from kiln.engines.base import Engine, EngineError, GenerateRequest, GenerateResult, Progress, Restarted
+from kiln.engines.base import (
+    Engine,
+    EngineError,
+    GenerateRequest,
+    GenerateResult,
+    Progress,
+    Restarted,
+)
 from kiln.errors import KilnError, Problem
-from kiln.project import CONFIG_NAME, EngineConfig, Project
-
-# Built-in types, imported only when a project uses one: most runs need one adapter, and
-# importing them all (httpx, numpy, ...) would cost every command half a second.
-BUILTIN_TYPES = {
-    "placeholder": "kiln.engines.placeholder:PlaceholderEngine",
-    "ndjson": "kiln.engines.ndjson:NdjsonEngine",
-    "openai": "kiln.engines.openai:OpenAIEngine",
-    "a1111": "kiln.engines.a1111:A1111Engine",
-    "comfyui": "kiln.engines.comfyui:ComfyUIEngine",
-    "gemini": "kiln.engines.gemini:GeminiEngine",
-    "diffusers": "kiln.engines.diffusers:DiffusersEngine",
-}
+from kiln.project import BUILTIN_TYPES, CONFIG_NAME, EngineConfig, Project
 
 
 def _load(reference: str) -> object:

@@ -76,7 +76,7 @@ from kiln.engines.http import (
     excerpt,
     positive,
 )
-from kiln.project import inside
+from kiln.paths import inside
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_0-9]+)\s*(?:\|([^}]*))?\}\}")
 _NAMES = ("prompt", "negative_prompt", "seed", "width", "height", "steps", "guidance", "model", "sampler")

@@ -115,7 +115,8 @@ from kiln.engines.base import (
     no_progress,
 )
 from kiln.errors import InputError, KilnError, Problem
-from kiln.project import CONFIG_NAME, inside, unusable_path
+from kiln.paths import inside, unusable_path
+from kiln.project import CONFIG_NAME
 from kiln.tomlfile import show
 
 INSTALL_HINT = "pip install 'kiln[diffusers]'"

@@ -96,7 +96,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-
 from kiln import lifeline
 from kiln.art import host_tag
 from kiln.engines import protocol
@@ -111,7 +110,7 @@ from kiln.engines.base import (
     no_progress,
 )
 from kiln.errors import InputError, Problem
-from kiln.project import unusable_path
+from kiln.paths import unusable_path
 from kiln.store.leases import process_alive
 from kiln.tomlfile import show
 

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiln.project import Project, inside, special_file, unusable_path
+from kiln.paths import inside, special_file, unusable_path
+from kiln.project import Project
 from kiln.recipe.prompts import is_dynamic
 from kiln.tomlfile import not_utf8, show
 

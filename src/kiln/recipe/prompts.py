@@ -31,7 +31,7 @@ from dynamicprompts.wildcards import WildcardManager
 from dynamicprompts.wildcards.collection import WildcardCollection, WildcardTextFile
 from dynamicprompts.wildcards.collection.structured import parse_structured_file
 
-from kiln.project import special_file
+from kiln.paths import special_file
 from kiln.recipe.seeds import generator
 from kiln.tomlfile import not_utf8
 

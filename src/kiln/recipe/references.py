@@ -28,7 +28,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from kiln.errors import Problem
-from kiln.project import Project, inside, special_file, unusable_path
+from kiln.paths import inside, special_file, unusable_path
+from kiln.project import Project
 from kiln.recipe.model import ReferencePattern
 from kiln.recipe.seeds import generator
 from kiln.tomlfile import show

@@ -17,7 +17,8 @@ from typing import Any
 
 from kiln import tomlfile
 from kiln.errors import InputError, Problem
-from kiln.project import Project, inside, unusable_path
+from kiln.paths import inside, unusable_path
+from kiln.project import Project
 from kiln.tomlfile import TomlDocument, show
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

@@ -17,7 +17,8 @@ from pathlib import Path
 from markupsafe import Markup
 
 from kiln.errors import Problem
-from kiln.project import Project, inside
+from kiln.paths import inside
+from kiln.project import Project
 from kiln.site.markdown import first_heading, render_markdown
 from kiln.site.produce import Build, Link
 
