@@ -1,4 +1,5 @@
-"""Which engine processes ``kiln run`` starts, and when.
+"""Which engine processes ``kiln run`` starts, and when; and that a run with nothing to do
+starts no finishing worker either.
 
 An engine with no job in the run is never started: a run with nothing to do starts none, and
 a run with work starts only the engines that have jobs. Each of those starts as soon as
@@ -235,3 +236,25 @@ def test_an_engine_booting_when_a_later_recipe_is_found_bad_is_stopped(tmp_path:
     assert starts("proc") == 1  # kites had work, so its engine had been started
     assert not processes.survivors(set(starts.pids))
     assert not (project / "art" / "logs").exists()  # and it left no log of a run that never was
+
+
+def test_a_run_with_nothing_to_do_starts_no_finishing_worker(tmp_path: Path, monkeypatch):
+    project = write_project(tmp_path, {}, {"kites": recipe("placeholder", KITES).replace('model = "klein"\n', "")})
+    pools: list[int] = []
+    worker_pool = running.worker_pool
+
+    def counting(workers):
+        pools.append(workers)
+        return worker_pool(workers)
+
+    monkeypatch.setattr(running, "worker_pool", counting)
+    assert kiln(project, "run")[0] == 0
+    assert len(pools) == 1
+
+    code, output = kiln(project, "run")
+    assert code == 0
+    assert timeless(output) == (
+        "kites: 3 jobs, 3 existing, 0 generated, 0 failed\n"
+        "Generated 0, skipped 3 (already made), failed 0 in 0.0 s.\n"
+    )
+    assert len(pools) == 1

@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -270,7 +271,9 @@ class Runner:
         with Heartbeat(self.store.path, self.run_id):
             try:
                 finishing = ThreadPoolExecutor(workers, thread_name_prefix="kiln-finish")
-                with worker_pool(workers) as pool, finishing as finishers:
+                # With nothing to do, no worker process either: each imports Pillow and more.
+                pool_or_none = worker_pool(workers) if any(todo for _, todo in queued) else nullcontext(None)
+                with pool_or_none as pool, finishing as finishers:
                     self._workers = pool
                     self._finishers = finishers
                     try:
