@@ -168,18 +168,26 @@ def test_a_target_recipe_starts_its_engine_only_while_short_of_its_target(tmp_pa
     assert starts("serve") == 1
 
 
-def test_a_redo_starts_only_the_engine_of_the_job_it_makes_again(tmp_path: Path, starts: Starts):
+def test_a_redo_starts_only_the_engine_of_the_job_it_makes_again(tmp_path: Path, starts: Starts, monkeypatch):
     project = write_project(tmp_path, {"one": FAKE, "two": FAKE}, {
         "kites": recipe("one", KITES), "moths": recipe("two", "a {grey|white} moth"),
     })
     assert kiln(project, "run")[0] == 0
     (image,) = rows(project, "SELECT id FROM images WHERE recipe = 'moths' ORDER BY id LIMIT 1")[0]
     assert kiln(project, "rm", image, "--yes")[0] == 0
+    recorded: list[tuple[str, int]] = []
+    record_plan = running.record_plan
 
+    def recording(plan, store):
+        recorded.append((plan.recipe.name, starts("two")))
+        return record_plan(plan, store)
+
+    monkeypatch.setattr(running, "record_plan", recording)
     code, output = kiln(project, "run", "--redo", image)
     assert code == 0, output
     assert "Generated 1," in output
     assert (starts("one"), starts("two")) == (1, 2)
+    assert recorded == [("moths", 2)]  # started before the run recorded its plan
 
 
 def test_an_engine_boots_once_planning_finds_work_for_it_while_the_rest_is_planned(tmp_path: Path, starts: Starts, monkeypatch):

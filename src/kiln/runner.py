@@ -243,7 +243,6 @@ class Runner:
         scheduled: set[str] = set()
         queued: list[tuple[RecipePlan, list[Job]]] = []
         for plan in plans:
-            record_plan(plan, self.store)
             pending = [job for job in plan.todo if job.key not in scheduled]
             todo = pending if only is None else [job for job in pending if job.key in only]
             scheduled.update(job.key for job in todo)
@@ -260,8 +259,14 @@ class Runner:
         # an engine with nothing to do is never started.
         for name in sorted({job.spec["engine"] for _, todo in queued for job in todo}):
             self.boot(name)
-        report.warnings.extend(self._lost_originals(plans))
-        report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
+        try:
+            for plan in plans:
+                record_plan(plan, self.store)
+            report.warnings.extend(self._lost_originals(plans))
+            report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
+        except BaseException:
+            self.close_booting()
+            raise
         workers = self._workers_for(queued)
         # A thread per worker process hands it images and commits their rows; one more result
         # may wait, so the workers never idle and memory stays flat when the engine outpaces them.
