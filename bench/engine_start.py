@@ -42,8 +42,8 @@ RECIPE = """
 def make_project(folder: Path) -> Path:
     """A project whose engine appends a line to ``starts`` each time its process starts."""
     starts = folder / "starts"
-    # The line is written before the engine's interpreter starts, so even a process killed
-    # at once is counted.
+    # The shell writes the line before the engine's interpreter starts, so a process killed
+    # while it boots is counted too (only one killed within its first milliseconds is not).
     command = ["sh", "-c", 'echo started >> "$0"; exec "$@"', str(starts), sys.executable, "-m", "kiln", "engine", "serve"]
     (folder / "recipes").mkdir(parents=True)
     (folder / "kiln.toml").write_text(
