@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-import processes
 from http_fakes import FakeOpenAI, Recorded, Reply, openai_error
 
 from kiln.cli import cli
@@ -258,51 +257,3 @@ def test_a_hung_engine_is_killed_and_the_job_retried(tmp_path):
         ("retried", "TIMEOUT")
     ]
     assert_each_job_once(project, 6)
-
-
-def test_the_engine_process_boots_while_the_jobs_are_planned(tmp_path, monkeypatch):
-    import kiln.plan
-
-    project = protocol_project(tmp_path)
-    plan = kiln.plan.make_plan
-    booting: list[set[int]] = []
-
-    def planning(*args, **kwargs):
-        booting.append(processes.naming(str(FAKE_ENGINE)))
-        return plan(*args, **kwargs)
-
-    monkeypatch.setattr(kiln.plan, "make_plan", planning)
-    code, output = run(project)
-    assert code == 0, output
-    assert len(booting) == 1 and len(booting[0]) == 1  # the engine was running before planning began
-    assert_each_job_once(project, 6)
-    log = (project / "art" / "logs" / "run-1-proc.log").read_text()
-    assert log.index("started pid") < log.index("fake-engine 1.0 (test) started") < log.index("fake: quit")
-    assert not processes.survivors(booting[0])
-
-
-def test_bad_input_found_while_planning_stops_the_engine_that_was_booting(tmp_path, monkeypatch):
-    import kiln.runner
-
-    project = protocol_project(tmp_path)
-    (project / "recipes" / "kites.toml").write_text(textwrap.dedent(PROTOCOL_RECIPE) + "max_jobs = 4\n")
-    start = kiln.runner.start_engines
-    started: list[int | None] = []
-
-    def recording(*args, **kwargs):
-        engines = start(*args, **kwargs)
-        started.extend(engine.pid for engine in engines.values())  # type: ignore[attr-defined]
-        return engines
-
-    monkeypatch.setattr(kiln.runner, "start_engines", recording)
-    result = CliRunner().invoke(cli, ["run", "-C", str(project)])
-    assert result.exit_code == 1
-    assert result.output == (
-        "error: recipes/kites.toml:7: max_jobs: the recipe expands to 6 jobs, more than the limit of 4"
-        " (raise max_jobs or shrink an axis)\n"
-        "1 problem found; nothing was run.\n"
-    )
-    assert len(started) == 1 and started[0] is not None  # it had been started
-    assert not processes.survivors({started[0]})
-    assert not processes.naming(str(FAKE_ENGINE))
-    assert not (project / "art" / "logs").exists()  # and it left no log of a run that never was

@@ -8,7 +8,7 @@ again by images the user keeps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,19 +108,23 @@ class RecipePlan:
 
 def make_plan(recipes: list[Recipe], project: Project, store: Store) -> list[RecipePlan]:
     """Expand each recipe and look up, in one pass per recipe, which jobs are done."""
-    plans = []
+    return list(plan_each(recipes, project, store))
+
+
+def plan_each(recipes: list[Recipe], project: Project, store: Store) -> Iterator[RecipePlan]:
+    """:func:`make_plan`'s plans one at a time, each as soon as it is made: ``kiln run`` starts
+    a recipe's engine once its plan has work, while the next recipes are planned."""
     for recipe in recipes:
         expansion = Expansion(recipe, project)
         if recipe.target is None:
             jobs = expansion.jobs()
             states = store.job_states([job.key for job in jobs])
-            plans.append(RecipePlan(
+            yield RecipePlan(
                 recipe, jobs, _having(states, "succeeded"), expansion, project, store.job_states,
                 deleted=_having(states, "deleted"),
-            ))
+            )
         else:
-            plans.append(_target_plan(recipe, expansion, project, store.job_states))
-    return plans
+            yield _target_plan(recipe, expansion, project, store.job_states)
 
 
 def _having(states: dict[str, str], status: str) -> set[str]:

@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -211,15 +212,13 @@ class _Tracker:
 class Runner:
     def __init__(
         self, project: Project, store: Store, observer: RunObserver | None = None, stop: threading.Event | None = None,
-        engines: dict[str, Engine] | None = None,
     ):
         self.project = project
         self.store = store
         self.observer = observer or SilentObserver()
         self.lanes: dict[str, _Lane] = {}
-        # Engines already started (see start_engines), by name: a lane takes its engine from
-        # here and closes it; whoever started them closes those left.
-        self.started = engines if engines is not None else {}
+        # Engines set off on their start-up (see boot) that no lane has taken over yet, by name.
+        self.booting: dict[str, Engine] = {}
         self.run_id = 0
         # Set by an auto-pause, or from outside (``kiln serve`` stopping) to end the run early.
         self.stop = stop or threading.Event()
@@ -244,7 +243,6 @@ class Runner:
         scheduled: set[str] = set()
         queued: list[tuple[RecipePlan, list[Job]]] = []
         for plan in plans:
-            record_plan(plan, self.store)
             pending = [job for job in plan.todo if job.key not in scheduled]
             todo = pending if only is None else [job for job in pending if job.key in only]
             scheduled.update(job.key for job in todo)
@@ -257,8 +255,18 @@ class Runner:
                 "planned": len(plan.jobs), "existing": len(plan.jobs) - len(pending) - deleted,
                 "deleted": deleted, "generated": 0, "failed": 0,
             }
-        report.warnings.extend(self._lost_originals(plans))
-        report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
+        # The engines with jobs boot while the run records the plans and starts its workers;
+        # an engine with nothing to do is never started.
+        for name in sorted({job.spec["engine"] for _, todo in queued for job in todo}):
+            self.boot(name)
+        try:
+            for plan in plans:
+                record_plan(plan, self.store)
+            report.warnings.extend(self._lost_originals(plans))
+            report.run_id = self.run_id = self.store.start_run([plan.recipe.name for plan in plans])
+        except BaseException:
+            self.close_booting()
+            raise
         workers = self._workers_for(queued)
         # A thread per worker process hands it images and commits their rows; one more result
         # may wait, so the workers never idle and memory stays flat when the engine outpaces them.
@@ -268,7 +276,9 @@ class Runner:
         with Heartbeat(self.store.path, self.run_id):
             try:
                 finishing = ThreadPoolExecutor(workers, thread_name_prefix="kiln-finish")
-                with worker_pool(workers) as pool, finishing as finishers:
+                # With nothing to do, no worker process either: each imports Pillow and more.
+                pool_or_none = worker_pool(workers) if any(todo for _, todo in queued) else nullcontext(None)
+                with pool_or_none as pool, finishing as finishers:
                     self._workers = pool
                     self._finishers = finishers
                     try:
@@ -294,6 +304,7 @@ class Runner:
                 raise
             finally:
                 self._close_lanes()
+                self.close_booting()
                 if any(lane.error is not None for lane in self.lanes.values()):
                     report.crashed = True
                 for plan in plans:
@@ -370,13 +381,30 @@ class Runner:
         if name not in self.lanes:
             config = self.project.engine(name)
             log_name = f"run-{self.run_id}-{name}"
-            engine = self.started.pop(name, None)
+            engine = self.booting.pop(name, None)
             if engine is None:
                 engine = open_engine(self.project, name, log_name=log_name)
             else:
                 name_log(engine, self.project, log_name)
             self.lanes[name] = _Lane(engine, config.policy, self._work, self.stop)
         return self.lanes[name]
+
+    def boot(self, name: str) -> None:
+        """Set engine ``name`` off on its start-up (:meth:`Engine.start`), unless it has been:
+        called once a plan is found to have a job for it, so its process boots while the run
+        gets ready, and only then. Its lane takes it over; :meth:`close_booting` closes it if
+        none does."""
+        if name in self.lanes or name in self.booting:
+            return
+        self.booting[name] = engine = open_engine(self.project, name, log_name=None)
+        engine.start()
+
+    def close_booting(self) -> None:
+        """Close the engines set off by :meth:`boot` that no lane took over (the run stopped
+        first, or planning failed)."""
+        while self.booting:
+            _, engine = self.booting.popitem()
+            engine.close()
 
     def _close_lanes(self) -> None:
         for lane in self.lanes.values():
@@ -641,7 +669,7 @@ def run_recipes(
     and only those: their recipes are planned as usual, the jobs put back in the queue. Setting
     ``stop`` ends the run after the images in hand, as Ctrl-C does.
     """
-    from kiln.plan import make_plan
+    from kiln.plan import plan_each
     from kiln.recipe import load_all
     from kiln.store import open_store
 
@@ -657,43 +685,29 @@ def run_recipes(
     problems = check_engines(project, {recipe.engine for recipe in recipes})
     if problems:
         raise InputError(problems)
-    engines = start_engines(project, {recipe.engine for recipe in recipes})
     try:
-        try:
-            store = open_store(project.db_path)
-        except (sqlite3.Error, OSError) as error:
-            raise _write_error(project, error) from None
-        try:
-            runner = Runner(project, store, observer, stop, engines)
-            if redo:
-                from kiln.library.requeue import plan_redo
+        store = open_store(project.db_path)
+    except (sqlite3.Error, OSError) as error:
+        raise _write_error(project, error) from None
+    runner = Runner(project, store, observer, stop)
+    try:
+        if redo:
+            from kiln.library.requeue import plan_redo
 
-                plans, keys = plan_redo(project, store, redo)
-                return runner.run(plans, only=keys)
-            return runner.run(make_plan(recipes, project, store))
-        except (sqlite3.Error, OSError) as error:
-            raise _write_error(project, error) from None
-        finally:
-            store.close()
+            plans, keys = plan_redo(project, store, redo)
+            return runner.run(plans, only=keys)
+        plans = []
+        for plan in plan_each(recipes, project, store):
+            # An engine boots as soon as a recipe has work for it, while the rest is planned.
+            if plan.todo:
+                runner.boot(plan.recipe.engine)
+            plans.append(plan)
+        return runner.run(plans)
+    except (sqlite3.Error, OSError) as error:
+        raise _write_error(project, error) from None
     finally:
-        for engine in engines.values():  # those the run did not need, or never reached
-            engine.close()
-
-
-def start_engines(project: Project, names: set[str]) -> dict[str, Engine]:
-    """The engines ``names``, each set off on its own start-up (:meth:`Engine.start`), so an
-    engine process boots while kiln opens the store and plans the jobs. The caller closes
-    them, or hands them to a :class:`Runner`."""
-    engines: dict[str, Engine] = {}
-    try:
-        for name in sorted(names):
-            engines[name] = engine = open_engine(project, name, log_name=None)
-            engine.start()
-    except BaseException:
-        for engine in engines.values():
-            engine.close()
-        raise
-    return engines
+        runner.close_booting()  # planning found bad input after an engine had been set off
+        store.close()
 
 
 def _write_error(project: Project, error: sqlite3.Error | OSError) -> BaseException:

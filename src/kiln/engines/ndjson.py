@@ -721,7 +721,7 @@ class NdjsonEngine(Engine):
         self._process_model = None
         if process.alive and not self._greeted:
             # Asked nothing yet, so it holds nothing: waiting for it to boot only to quit it
-            # would hold up a run that found nothing to do, or bad input.
+            # would hold up a run that stopped before its first job, or found bad input.
             self._note(f"pid {process.pid} was started but not needed; killing it")
             process.kill()
         elif process.alive:
