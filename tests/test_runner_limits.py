@@ -80,14 +80,18 @@ def test_rate_limit_holds_in_every_sliding_window_retries_included(tmp_path):
 def test_retry_after_pauses_every_worker_of_the_lane(tmp_path):
     too_many = openai_error(429, "Rate limit reached for images per minute.", "requests", "rate_limit_exceeded",
                             headers={"Retry-After": "1"})
-    with ScriptedOpenAI(0.05, {5: too_many}) as service:
+    # Each call takes 0.2 s: long beside the time kiln takes to act on the 429, even on a busy
+    # machine, so a worker that was not told in time can have sent at most one request more.
+    with ScriptedOpenAI(0.2, {5: too_many}) as service:
         project = make_project(tmp_path, service.url, "concurrency = 4\nretry = { backoff_ms = 1 }", {"animals": MANY})
         code, output = run(project)
         answered = service.answered_at[5]
         starts = [r.received_at for r in service.requests]
     assert code == 0, output
-    # requests already on their way when the 429 left the server may arrive just after it
-    assert [round(t - answered, 3) for t in starts if answered + 0.05 < t < answered + 1.0] == []
+    # Only requests the three other workers had already sent when the 429 left the server may
+    # arrive in the second it asks for; without the pause, the eight jobs left would all go in it.
+    late = [round(t - answered, 3) for t in starts if answered < t < answered + 1.0]
+    assert len(late) <= 3, late
     assert len([t for t in starts if t >= answered + 1.0]) >= 1
     assert_each_job_once(project, 12)
 
