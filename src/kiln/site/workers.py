@@ -6,7 +6,9 @@ the files and hands back what it wrote. The pool starts only once a build has mo
 one process does quickly (or at once when the caller knows that much is coming), uses every
 core, and its workers end with kiln however kiln ends. Results are handed back in the order
 the batches were given, as they come: the process that hands out the work is free to do
-other work meanwhile (a full build writes the finder's files while its pages are rendered).
+other work meanwhile (a full build writes the finder's files while its last pages are
+rendered). A few batches per worker are in flight at most: handing out one more first waits
+for the oldest, so what waits in memory is bounded whatever the library's size.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from kiln.lifeline import watch_parent
 from kiln.store.db import Store
 
 POOL_AFTER = 20  # batches done in this process before the work moves to a pool
-# Batches handed to the pool and not yet collected, at most: their thin rows wait in memory,
-# so this bounds it whatever the library's size, and lets the work that follows the last batch
-# (a full build's producers) start while the pool renders up to this many.
-PENDING = 256
+# Batches handed to the pool and not yet collected, at most, per worker: each holds its rows
+# (and the pickled copy the pool sends) until its result is collected. Four keep a worker fed
+# while the next batch is planned, pickled and sent; more only hold memory.
+IN_FLIGHT = 4
 
 _store: Store | None = None  # a worker's connection to the store, opened at its first batch
 
@@ -67,8 +69,13 @@ class Workers:
             done(work(self.store, *args))
             return
         self.pending.append((self.pool.submit(_in_worker, self.store.path, work, args), done))
-        while self.pending and (self.pending[0][0].done() or len(self.pending) > PENDING):
+        while self.pending and (self.pending[0][0].done() or len(self.pending) > self.limit):
             self._collect()
+
+    @property
+    def limit(self) -> int:
+        """Batches in flight at most: handing out one more first collects the oldest."""
+        return IN_FLIGHT * self.workers
 
     def _start(self) -> None:
         if self.pool is None and self.workers > 1:
