@@ -18,6 +18,7 @@ import kiln.site.workers
 from kiln.project import load_project
 from kiln.site import build_site
 from kiln.site.output import Output
+from kiln.site.workers import IN_FLIGHT, Workers
 from kiln.store import open_store
 from sitefixtures import add_images, add_recipe, make_project, open_project_store
 
@@ -90,6 +91,30 @@ def _two_workers(init):
         self.workers = 2  # a pool even on a machine with one core
 
     return two
+
+
+def _square(store, number):
+    return number * number
+
+
+def test_the_pool_has_a_few_batches_per_worker_in_flight_at_most(tmp_path, monkeypatch):
+    """Handing out a batch first collects the oldest when as many as the limit are uncollected:
+    what waits in memory is bounded however many batches a build has."""
+    monkeypatch.setattr(kiln.site.workers, "POOL_AFTER", 0)
+    store = open_store(tmp_path / "kiln.db")
+    workers = Workers(store)
+    workers.workers = 2
+    collected: list[int] = []
+    try:
+        for number in range(100):
+            workers.run(_square, (number,), collected.append)
+            assert workers.pool is not None
+            assert number + 1 - len(collected) <= IN_FLIGHT * 2
+        workers.wait()
+    finally:
+        workers.close()
+        store.close()
+    assert collected == [number * number for number in range(100)]  # in the order given
 
 
 def test_into_an_empty_folder_files_are_written_in_place_and_one_found_there_is_compared(tmp_path):
