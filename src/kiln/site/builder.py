@@ -35,7 +35,7 @@ from kiln.site.pages import Page, Setup, collection_pages, digest, front_page, m
 from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
 from kiln.site.report import BuildReport
-from kiln.site.state import FORMAT, STATE, BuildState
+from kiln.site.state import FORMAT, STATE, BuildState, Written
 from kiln.site.summaries import (
     NO_JOBS, RecipeSummary, VirtualSummary, dump_summaries, load_summaries, recipe_summaries, virtual_summaries,
 )
@@ -76,7 +76,7 @@ class Builder:
         self.problems = problems
         self.output = Output(project.build_dir, _empty(project.build_dir))
         self.where = project.relative(project.db_path)
-        self.written: list[str] = []
+        self.written = Written(state.conn)
         self.removed: list[str] = []
         self.pages = 0
         # Owner -> names, for all owners but images; None: all it had before stays.
@@ -118,11 +118,10 @@ class Builder:
         done, problems = result
         self.problems.extend(problems)
         rows = []
-        for name, size, mtime, written in done:
+        for name, size, mtime, _ in done:
             owner, inputs = self.in_flight.pop(name)
             rows.append((name, owner, size, mtime, inputs))
-            if written:
-                self.written.append(name)
+        self.written.extend([name for name, _, _, written in done if written])
         self.state.record_all(rows)
 
     def put(self, owner: str, name: str, inputs: str, make: Callable[[], bytes], full: bool) -> None:
@@ -275,7 +274,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     state.commit()
     return _report(
         builder, started, pages=builder.pages, images=state.seen_count(),
-        skipped=state.count() - len(set(builder.written)),
+        skipped=state.count() - builder.written.distinct(),
     )
 
 
@@ -621,7 +620,7 @@ def _check(builder: Builder, folders: list[str] | None) -> bool:
 
 def _record_dirs(builder: Builder) -> None:
     """The modification time of every folder kiln has files in, as this build leaves it."""
-    folders = {path for path, _ in builder.state.dirs()} | {"", *(n.rpartition("/")[0] for n in builder.written)}
+    folders = {path for path, _ in builder.state.dirs()} | {"", *builder.written.folders}
     stamps = {}
     for folder in folders:
         try:
@@ -647,7 +646,7 @@ def _report(builder: Builder, started: float, *, pages: int, images: int, skippe
         seconds=time.perf_counter() - started,
         problems=_distinct(builder.problems),
         target=builder.project.relative(builder.project.build_dir),
-        written_names=builder.written,
+        written_names=builder.written.names(),
         removed_names=builder.removed,
     )
 
