@@ -35,7 +35,7 @@ from kiln.site.pages import Page, Setup, collection_pages, digest, front_page, m
 from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
 from kiln.site.report import BuildReport
-from kiln.site.state import FORMAT, STATE, BuildState, Written
+from kiln.site.state import FORMAT, STATE, BuildState, WrittenNames
 from kiln.site.summaries import (
     NO_JOBS, RecipeSummary, VirtualSummary, dump_summaries, load_summaries, recipe_summaries, virtual_summaries,
 )
@@ -76,7 +76,7 @@ class Builder:
         self.problems = problems
         self.output = Output(project.build_dir, _empty(project.build_dir))
         self.where = project.relative(project.db_path)
-        self.written = Written(state.conn)
+        self.written = WrittenNames(state.conn)
         self.removed: list[str] = []
         self.pages = 0
         # Owner -> names, for all owners but images; None: all it had before stays.

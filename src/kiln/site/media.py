@@ -15,7 +15,7 @@ from kiln.project import Project
 from kiln.site.collect import BATCH as ROWS, IMAGE_ID, _art_path
 from kiln.site.layout import media_path
 from kiln.site.output import Output, Written
-from kiln.site.state import BuildState, Written
+from kiln.site.state import BuildState, WrittenNames
 from kiln.site.workers import Workers
 from kiln.store.db import Store
 
@@ -91,7 +91,7 @@ def media_files(store: Store, ids: list[str], problems: list[Problem], where: st
 
 
 def publish_media(
-    project: Project, store: Store, state: BuildState, workers: Workers, output: Output, written: Written,
+    project: Project, store: Store, state: BuildState, workers: Workers, output: Output, written: WrittenNames,
     removed: list[str], problems: list[Problem],
 ) -> dict[str, str]:
     """Bring build/media in line with the images in ``state``'s ``seen`` table (every image a

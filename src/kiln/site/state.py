@@ -223,7 +223,7 @@ class BuildState:
         self.conn.close()
 
 
-class Written:
+class WrittenNames:
     """The names of the files a build wrote, in the order written, kept in a temporary table of
     the build state's connection (spilled to disk past SQLite's cache, never into build/)
     rather than in a list: a full build writes a file per page and per file of each image, half
