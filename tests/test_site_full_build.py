@@ -8,6 +8,7 @@ and records the same state as one process does.
 from __future__ import annotations
 
 import os
+import pickle
 import sqlite3
 
 import pytest
@@ -18,6 +19,7 @@ import kiln.site.workers
 from kiln.project import load_project
 from kiln.site import build_site
 from kiln.site.output import Output
+from kiln.site.workers import Workers
 from kiln.store import open_store
 from sitefixtures import add_images, add_recipe, make_project, open_project_store
 
@@ -90,6 +92,35 @@ def _two_workers(init):
         self.workers = 2  # a pool even on a machine with one core
 
     return two
+
+
+def _square(store, number, ballast):
+    return number * number
+
+
+def test_the_batches_waiting_for_the_pool_are_bounded_in_bytes(tmp_path, monkeypatch):
+    """Handing out a batch first collects the oldest while the pickled batches not collected
+    are more than the bound: what waits in memory is bounded however many batches a build has."""
+    ballast = "x" * 1000
+    size = len(pickle.dumps((_square, (0, ballast)), pickle.HIGHEST_PROTOCOL))
+    monkeypatch.setattr(kiln.site.workers, "POOL_AFTER", 0)
+    monkeypatch.setattr(kiln.site.workers, "IN_FLIGHT_BYTES", 3 * size + size // 2)
+    store = open_store(tmp_path / "kiln.db")
+    workers = Workers(store)
+    workers.workers = 2
+    collected: list[int] = []
+    try:
+        for number in range(100):
+            workers.run(_square, (number, ballast), collected.append)
+            assert workers.pool is not None
+            assert workers.waiting <= kiln.site.workers.IN_FLIGHT_BYTES
+            assert number + 1 - len(collected) <= 3
+        workers.wait()
+    finally:
+        workers.close()
+        store.close()
+    assert collected == [number * number for number in range(100)]  # in the order given
+    assert workers.waiting == 0
 
 
 def test_into_an_empty_folder_files_are_written_in_place_and_one_found_there_is_compared(tmp_path):

@@ -1,8 +1,8 @@
 """One build of the site: from the store's change sequence to the pages that changed.
 
-1. A no-op first: when the store's change sequence, the theme, the settings and every
-   producer's inputs are those the last build recorded (and build/ still has its front page
-   as written), nothing else is read.
+1. A no-op first: when the store's change sequence and its last engine call, the theme, the
+   settings and every producer's inputs are those the last build recorded (and build/ still
+   has its front page as written), nothing else is read.
 2. The images every collection shows are listed thin (id and revision); the files of the new
    or changed ones are published, those of images shown no more removed.
 3. Collection by collection (never the whole library at once), each page is planned with the
@@ -35,7 +35,7 @@ from kiln.site.pages import Page, Setup, collection_pages, digest, front_page, m
 from kiln.site.produce import PRODUCERS, Build
 from kiln.site.render import environment
 from kiln.site.report import BuildReport
-from kiln.site.state import FORMAT, STATE, BuildState
+from kiln.site.state import FORMAT, STATE, BuildState, WrittenNames
 from kiln.site.summaries import (
     NO_JOBS, RecipeSummary, VirtualSummary, dump_summaries, load_summaries, recipe_summaries, virtual_summaries,
 )
@@ -76,12 +76,13 @@ class Builder:
         self.problems = problems
         self.output = Output(project.build_dir, _empty(project.build_dir))
         self.where = project.relative(project.db_path)
-        self.written: list[str] = []
+        self.written = WrittenNames(state.conn)
         self.removed: list[str] = []
         self.pages = 0
         # Owner -> names, for all owners but images; None: all it had before stays.
         self.declared: dict[str, set[str] | None] = {}
-        self.in_flight: dict[str, Page] = {}
+        # Each page handed out to be rendered: its owner and inputs, recorded when it is written.
+        self.in_flight: dict[str, tuple[str, str]] = {}
         self.damaged: set[str] = set()  # owners of files found changed by someone else
         self.workers = Workers(store)
         self.batch: list[Page] = []
@@ -94,7 +95,7 @@ class Builder:
 
     def render(self, page: Page) -> None:
         """Render ``page`` (in a batch with others)."""
-        self.in_flight[page.path] = page
+        self.in_flight[page.path] = (page.owner, page.inputs)
         self.batch.append(page)
         if len(self.batch) >= PAGE_BATCH:
             self.flush()
@@ -117,11 +118,10 @@ class Builder:
         done, problems = result
         self.problems.extend(problems)
         rows = []
-        for name, size, mtime, written in done:
-            page = self.in_flight.pop(name)
-            rows.append((name, page.owner, size, mtime, page.inputs))
-            if written:
-                self.written.append(name)
+        for name, size, mtime, _ in done:
+            owner, inputs = self.in_flight.pop(name)
+            rows.append((name, owner, size, mtime, inputs))
+        self.written.extend([name for name, _, _, written in done if written])
         self.state.record_all(rows)
 
     def put(self, owner: str, name: str, inputs: str, make: Callable[[], bytes], full: bool) -> None:
@@ -155,6 +155,13 @@ def current_sequence(store: Store) -> int:
     return store.conn.execute("SELECT seq FROM change_sequence").fetchone()[0]
 
 
+def last_call(store: Store) -> int:
+    """The id of the last engine call recorded (0: none). A call retried or failed moves no
+    change sequence (only a job's state does), yet the stats page counts it; ids only grow, as
+    kiln never deletes a call, so this one read along the primary key tells a new one."""
+    return store.conn.execute("SELECT coalesce(max(id), 0) FROM attempts").fetchone()[0]
+
+
 def build(project: Project, store: Store, state: BuildState, problems: list[Problem], verify: bool) -> BuildReport:
     started = time.perf_counter()
     builder = Builder(project, store, state, problems)
@@ -170,8 +177,8 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
         project.collections, [(c.name, c.recipes) for c in recipes], [(link.label, link.path) for link in links],
         [producer.inputs(project) for producer in PRODUCERS],
     )
-    sequence = current_sequence(store)
-    build_key = f"{site_key}:{sequence}"
+    sequence, calls = current_sequence(store), last_call(store)
+    build_key = f"{site_key}:{sequence}:{calls}"
     touched = _check(builder, None if verify else _moved_dirs(builder))
     if state.get("media") not in (project.media, "copy"):  # links to copies: every file again (copies stay)
         state.conn.execute("DELETE FROM images")
@@ -243,7 +250,7 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
             builder.render(index)
         builder.flush()
         # The static files and the producers' are made while the workers render the last pages.
-        _produce(builder, statics, collections, full, sequence, previous)
+        _produce(builder, statics, collections, full, sequence, calls, previous)
         builder.workers.wait()
     finally:
         builder.workers.close()
@@ -267,13 +274,13 @@ def build(project: Project, store: Store, state: BuildState, problems: list[Prob
     state.commit()
     return _report(
         builder, started, pages=builder.pages, images=state.seen_count(),
-        skipped=state.count() - len(set(builder.written)),
+        skipped=state.count() - builder.written.distinct(),
     )
 
 
 def _produce(
     builder: Builder, statics: dict[str, tuple[str, bytes]], collections: list[Collection], full: bool, sequence: int,
-    previous: str | None,
+    calls: int, previous: str | None,
 ) -> None:
     """The static files, then each producer's (kiln/site/produce.py)."""
     project, store, setup = builder.project, builder.store, builder.setup
@@ -283,7 +290,7 @@ def _produce(
     for producer in PRODUCERS:
         producer.produce(
             Build(
-                project, store, collections, full=full, sequence=sequence,
+                project, store, collections, full=full, sequence=sequence, calls=calls,
                 previous_sequence=int(previous) if previous is not None else None,
                 files=lambda owner, name, inputs, make: builder.put(owner, name, inputs, make, full),
                 render=lambda template, name, context: _render_one(setup, template, name, context),
@@ -613,7 +620,7 @@ def _check(builder: Builder, folders: list[str] | None) -> bool:
 
 def _record_dirs(builder: Builder) -> None:
     """The modification time of every folder kiln has files in, as this build leaves it."""
-    folders = {path for path, _ in builder.state.dirs()} | {"", *(n.rpartition("/")[0] for n in builder.written)}
+    folders = {path for path, _ in builder.state.dirs()} | {"", *builder.written.folders}
     stamps = {}
     for folder in folders:
         try:
@@ -639,7 +646,7 @@ def _report(builder: Builder, started: float, *, pages: int, images: int, skippe
         seconds=time.perf_counter() - started,
         problems=_distinct(builder.problems),
         target=builder.project.relative(builder.project.build_dir),
-        written_names=builder.written,
+        written_names=builder.written.names(),
         removed_names=builder.removed,
     )
 

@@ -36,6 +36,7 @@ def make_whole(p: Producing) -> None:
             p.kept_set(collection, kept, lambda: library)
         else:
             p.whole_set(collection.name, p.members(collection), library)
+            p.read.pop(collection.name, None)  # made once: its members need not stay in memory
     search_whole(p, library)
     if p.record is None:
         return

@@ -15,7 +15,7 @@ from kiln.project import Project
 from kiln.site.collect import BATCH as ROWS, IMAGE_ID, _art_path
 from kiln.site.layout import media_path
 from kiln.site.output import Output, Written
-from kiln.site.state import BuildState
+from kiln.site.state import BuildState, WrittenNames
 from kiln.site.workers import Workers
 from kiln.store.db import Store
 
@@ -91,7 +91,7 @@ def media_files(store: Store, ids: list[str], problems: list[Problem], where: st
 
 
 def publish_media(
-    project: Project, store: Store, state: BuildState, workers: Workers, output: Output, written: list[str],
+    project: Project, store: Store, state: BuildState, workers: Workers, output: Output, written: WrittenNames,
     removed: list[str], problems: list[Problem],
 ) -> dict[str, str]:
     """Bring build/media in line with the images in ``state``'s ``seen`` table (every image a
@@ -109,17 +109,18 @@ def publish_media(
         done, found = result
         problems.extend(found)
         owned = state.owned_by([owner(image_id) for image_id, _, _ in done])
-        rows, images = [], []
+        rows, images, new = [], [], []
         for image_id, files, missing in done:
             before = set(owned.get(owner(image_id), ()))
             for name, size, mtime, wrote in files:
                 before.discard(name)
                 rows.append((name, owner(image_id), size, mtime, str(revisions[image_id])))
                 if wrote:
-                    written.append(name)
+                    new.append(name)
             for name in sorted(before):  # files it no longer has (a derivative made again under a new name)
                 _remove(state, output, name, removed)
             images.append((image_id, revisions[image_id], "\n".join(missing)))
+        written.extend(new)
         state.record_all(rows)
         state.conn.executemany("INSERT OR REPLACE INTO images (id, revision, missing) VALUES (?, ?, ?)", images)
 

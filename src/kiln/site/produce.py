@@ -9,10 +9,10 @@ file is made from: a file whose digest and bytes on disk are as the last build l
 kept without calling its maker, and a file an earlier build declared and this one did not is
 removed. So a producer skips work by choosing digests, never by remembering files itself.
 
-A build is a no-op (nothing at all runs, producers included) when the store's change sequence,
-the theme, kiln.toml's site settings and every producer's ``inputs`` are as they were: a
-producer that reads anything besides the store and the theme (``pages/*.md``, a setting) says
-so through ``inputs``.
+A build is a no-op (nothing at all runs, producers included) when the store's change sequence
+and its last engine call, the theme, kiln.toml's site settings and every producer's ``inputs``
+are as they were: a producer that reads anything besides the store and the theme
+(``pages/*.md``, a setting) says so through ``inputs``.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ class Build:
     cleaned folder, a new theme or kiln version): every maker then runs. Otherwise
     ``previous_sequence`` is the store's change sequence at the last build and
     :meth:`changed_images` the images changed since (added or changed: a removed image shows
-    as a collection whose ``changed`` is true). ``state`` is the build state (committed with
+    as a collection whose ``changed`` is true). ``calls`` is the id of the last engine call
+    the store recorded, which moves when a call is retried or fails while the change sequence
+    may not (kiln/site/builder.py's ``last_call``). ``state`` is the build state (committed with
     the build), for a producer's own record of what its files were made from.
     """
 
@@ -78,6 +80,7 @@ class Build:
         full: bool,
         sequence: int,
         previous_sequence: int | None,
+        calls: int = 0,
         files: Callable[[str, str, str, Callable[[], bytes]], None],
         render: Callable[[str, str, dict], bytes],
         images: Callable[[Iterable[str]], dict[str, Image]],
@@ -91,6 +94,7 @@ class Build:
         self.full = full
         self.sequence = sequence
         self.previous_sequence = previous_sequence
+        self.calls = calls
         self.problems = problems
         # The build state, where a producer may keep a table of its own (none: nothing kept).
         self.state = state

@@ -223,6 +223,37 @@ class BuildState:
         self.conn.close()
 
 
+class WrittenNames:
+    """The names of the files a build wrote, in the order written, kept in a temporary table of
+    the build state's connection (spilled to disk past SQLite's cache, never into build/)
+    rather than in a list: a full build writes a file per page and per file of each image, half
+    a million names at 100,000 images, which would wait in memory while the finder works.
+    ``folders`` holds the folders written into ("" for the build folder itself)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.folders: set[str] = set()
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS written (name TEXT NOT NULL)")
+        conn.execute("DELETE FROM temp.written")
+
+    def append(self, name: str) -> None:
+        self.extend([name])
+
+    def extend(self, names: list[str]) -> None:
+        self.conn.executemany("INSERT INTO temp.written (name) VALUES (?)", [(name,) for name in names])
+        self.folders.update(name.rpartition("/")[0] for name in names)
+
+    def __len__(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM temp.written").fetchone()[0]
+
+    def names(self) -> list[str]:
+        return [row[0] for row in self.conn.execute("SELECT name FROM temp.written ORDER BY rowid")]
+
+    def distinct(self) -> int:
+        """How many files were written (a file written twice counts once)."""
+        return self.conn.execute("SELECT count(DISTINCT name) FROM temp.written").fetchone()[0]
+
+
 class Seen(NamedTuple):
     """One image as the last build showed it."""
 

@@ -258,7 +258,8 @@ def size_text(size: int) -> str:
 
 class StatsPage:
     """The producer of ``stats.html`` (kiln/site/produce.py), made again whenever the store's
-    change sequence moved (the figures are cheap; following each one's own inputs is not)."""
+    change sequence or its last engine call moved (the figures are cheap; following each one's
+    own inputs is not): a call retried or failed is counted here but moves no sequence."""
 
     name = "stats"
 
@@ -273,4 +274,4 @@ class StatsPage:
             stats = read_stats(build.store)
             return build.render("stats.html", STATS, {"stats": stats, "charts": stats_charts(stats), "current": STATS})
 
-        build.file(STATS, str(build.sequence), make)
+        build.file(STATS, f"{build.sequence}:{build.calls}", make)

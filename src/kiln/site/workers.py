@@ -6,13 +6,19 @@ the files and hands back what it wrote. The pool starts only once a build has mo
 one process does quickly (or at once when the caller knows that much is coming), uses every
 core, and its workers end with kiln however kiln ends. Results are handed back in the order
 the batches were given, as they come: the process that hands out the work is free to do
-other work meanwhile (a full build writes the finder's files while its pages are rendered).
+other work meanwhile (a full build writes the finder's files while its last pages are
+rendered). A batch is pickled as it is handed out, a few times smaller than its rows as
+objects, and the pickled batches waiting for the pool are bounded in bytes: handing out one
+more past the bound first collects the oldest, so what waits in memory is bounded whatever
+the library's size, while hundreds of batches of pages still wait for the pool (what it
+renders while this process makes the producers' files).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 from collections import deque
 from collections.abc import Callable
@@ -24,10 +30,10 @@ from kiln.lifeline import watch_parent
 from kiln.store.db import Store
 
 POOL_AFTER = 20  # batches done in this process before the work moves to a pool
-# Batches handed to the pool and not yet collected, at most: their thin rows wait in memory,
-# so this bounds it whatever the library's size, and lets the work that follows the last batch
-# (a full build's producers) start while the pool renders up to this many.
-PENDING = 256
+# Bytes of pickled batches handed to the pool and not yet collected, at most: some 300 batches
+# of 100 pages, which the pool renders for about as long as a full build of 100,000 images
+# takes to make the finder's files.
+IN_FLIGHT_BYTES = 16 << 20
 
 _store: Store | None = None  # a worker's connection to the store, opened at its first batch
 
@@ -37,10 +43,11 @@ def _start_worker(parent: int) -> None:
     watch_parent(parent)
 
 
-def _in_worker(db_path: Path, work: Callable[..., Any], args: tuple) -> Any:
+def _in_worker(db_path: Path, batch: bytes) -> Any:
     global _store
     if _store is None or _store.path != db_path:
         _store = Store(db_path)
+    work, args = pickle.loads(batch)
     return work(_store, *args)
 
 
@@ -51,7 +58,10 @@ class Workers:
         self.store = store
         self.batches = 0
         self.pool: ProcessPoolExecutor | None = None
-        self.pending: deque[tuple[Future[Any], Callable[[Any], None]]] = deque()
+        # Each batch handed to the pool and not yet collected: its future, what takes its
+        # result, and its size pickled; ``waiting`` sums those sizes.
+        self.pending: deque[tuple[Future[Any], Callable[[Any], None], int]] = deque()
+        self.waiting = 0
         self.workers = max(1, os.cpu_count() or 1)
 
     def expect(self, batches: int) -> None:
@@ -66,8 +76,10 @@ class Workers:
         if self.pool is None:
             done(work(self.store, *args))
             return
-        self.pending.append((self.pool.submit(_in_worker, self.store.path, work, args), done))
-        while self.pending and (self.pending[0][0].done() or len(self.pending) > PENDING):
+        batch = pickle.dumps((work, args), pickle.HIGHEST_PROTOCOL)
+        self.pending.append((self.pool.submit(_in_worker, self.store.path, batch), done, len(batch)))
+        self.waiting += len(batch)
+        while self.pending and (self.pending[0][0].done() or self.waiting > IN_FLIGHT_BYTES):
             self._collect()
 
     def _start(self) -> None:
@@ -83,7 +95,8 @@ class Workers:
             self._collect()
 
     def _collect(self) -> None:
-        future, done = self.pending.popleft()
+        future, done, size = self.pending.popleft()
+        self.waiting -= size
         done(future.result())
 
     def close(self) -> None:
