@@ -34,13 +34,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from stores import make_store  # noqa: E402
+from treerss import PeakTreeRss  # noqa: E402
 
 KILN = [sys.executable, "-m", "kiln"]
 WROTE = re.compile(r"(\d[\d,]*) written")
 COLLECTIONS = '["all", "picks", "top", "recent", "tags"]'
 
 
-Sample = tuple[float, float, float, int]  # wall seconds, CPU seconds, peak RSS in MB, files written
+Sample = tuple[float, float, float, float, int]  # wall and CPU seconds, peak RSS of the largest process and of all together in MB, files written
 
 # ext4 without a journal (as some virtual machines' disks are made) does not reuse an inode for
 # 30 s after it is freed, and every file created meanwhile steps over each such inode: a full
@@ -72,25 +73,29 @@ def timed_build(project: Path) -> Sample:
     exits) are counted in its CPU time, and the peak RSS is the largest of them all."""
     started = time.perf_counter()
     child = subprocess.Popen([*KILN, "build"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sampler = PeakTreeRss(child.pid)
     output = child.stdout.read() if child.stdout else ""
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
+    together = sampler.stop()
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"kiln build failed in {project}:\n{output}")
     found = WROTE.search(output)
     cpu = usage.ru_utime + usage.ru_stime
-    sample = (seconds, cpu, usage.ru_maxrss / 1024, int(found.group(1).replace(",", "")) if found else -1)
+    largest = usage.ru_maxrss / 1024
+    sample = (seconds, cpu, largest, max(together, largest), int(found.group(1).replace(",", "")) if found else -1)
     print(  # as it is taken: removing a large copy afterwards takes a while
-        f"{project.name}: {seconds:.2f} s, {cpu:.2f} s CPU ({usage.ru_utime:.2f} s user), {sample[2]:.0f} MB,"
-        f" {sample[3]:,} files, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True,
+        f"{project.name}: {seconds:.2f} s, {cpu:.2f} s CPU ({usage.ru_utime:.2f} s user), {sample[2]:.0f} MB"
+        f" ({sample[3]:.0f} MB with its workers), {sample[4]:,} files, load {os.getloadavg()[0]:.1f}",
+        file=sys.stderr, flush=True,
     )
     return sample
 
 
 def described_build(project: Path) -> str:
     """One ``kiln build`` in ``project``, its figures as a line."""
-    seconds, cpu, rss, written = timed_build(project)
+    seconds, cpu, rss, _, written = timed_build(project)
     return f"{cpu:6.2f} s CPU {seconds:6.2f} s wall {rss:5.0f} MB  load {os.getloadavg()[0]:4.1f}  {written:,} files written"
 
 
@@ -182,9 +187,12 @@ def cell(samples: list[Sample], files: bool) -> str:
     seconds = statistics.median(s[0] for s in samples)
     cpu = statistics.median(s[1] for s in samples)
     rss = max(s[2] for s in samples)
+    together = max(s[3] for s in samples)
     text = f"{seconds:.2f} s ({cpu:.2f} s CPU), {rss:.0f} MB"
+    if together > rss * 1.05:
+        text += f" ({together:.0f} MB with its workers)"
     if files:
-        text += f" ({statistics.median(s[3] for s in samples):,.0f} files)"
+        text += f" ({statistics.median(s[4] for s in samples):,.0f} files)"
     return text
 
 

@@ -28,12 +28,12 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 from pathlib import Path
 
 from PIL import Image
+from treerss import PeakTreeRss
 
 # The folder pipeline (img/ → thumbs/ and t2/, approvals in yes/ and no/) as its own plan for a
 # SQLite store scripts it, its bash functions as that plan writes them: the schema it creates;
@@ -192,56 +192,21 @@ class Measured:
         self.seconds, self.cpu, self.peak_mb = seconds, cpu, peak_mb
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """The resident memory of a process and all its descendants, in KB."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                text = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(text[text.rindex(")") + 2 :].split()[1])
-            children.setdefault(parent, []).append(int(entry))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo += children.get(current, [])
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total
-
-
 def measure(argv: list[str], cwd: Path | None = None) -> Measured:
     """Run ``argv``; its wall time, the CPU time of it and its descendants, and its peak RSS
     summed over the process tree (sampled every 50 ms)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, _tree_rss_kb(process.pid))
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    sampler = PeakTreeRss(process.pid)
     _, errors = process.communicate()
     elapsed = time.perf_counter() - started
-    done.set()
-    sampler.join()
+    peak_mb = sampler.stop()
     if process.returncode not in (0,):
         raise SystemExit(f"{argv[:3]} failed ({process.returncode}): {errors.decode(errors='replace')[-2000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Measured(elapsed, cpu, peak / 1024)
+    return Measured(elapsed, cpu, peak_mb)
 
 
 def _project(folder: Path) -> Path:
